@@ -1,0 +1,1 @@
+"""Analysis over the store: statistics, root cause, A/B verdicts, hardware and TCO."""

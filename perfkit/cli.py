@@ -1,0 +1,102 @@
+"""The ``perfkit`` command line.
+
+Each stage registers its own sub-commands from ``perfkit/<stage>/cli.py`` through
+a ``register(subparsers)`` function; a handler returns the exit code. Bad input
+raises :class:`perfkit.errors.UsageError` (one line on stderr, exit 2); a failed
+check raises :class:`perfkit.errors.CheckFailed` or returns 1.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from perfkit import __version__
+from perfkit.errors import CheckFailed, UsageError
+from perfkit.store import StoreError
+
+# Order here is the order in `perfkit --help`.
+COMMAND_MODULES = (
+    "perfkit.demo.cli",
+    "perfkit.bench.cli",
+    "perfkit.ingest.cli",
+    "perfkit.analyze.cli",
+    "perfkit.report.cli",
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the command, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """The shared ``--db`` flag (``PERFKIT_DB`` when absent, then data/perfkit.duckdb)."""
+    parser.add_argument(
+        "--db", metavar="PATH", default=None,
+        help="DuckDB file (default: $PERFKIT_DB or data/perfkit.duckdb)",
+    )
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from perfkit import store
+
+    with store.connect(args.db, read_only=True) as con:
+        frame = store.list_runs(con)
+    if frame.empty:
+        print("no runs yet: `perfkit bench --target URL --rate R --duration S` records one")
+        return 0
+    with_cols = ["run_id", "label", "protocol", "pattern", "status", "started_at",
+                 "requests", "p99_ms"]
+    print(frame[with_cols].to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="perfkit",
+        description=(
+            "Load-test AI inference services, ingest the telemetry around the tests, "
+            "find out why a service is slow or expensive, and write HTML reports. "
+            "Exit codes: 0 ok, 1 a failed check (SLO missed, regression), 2 bad input."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"perfkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    runs = sub.add_parser("runs", help="list the runs in the database",
+                          description="List recorded runs, newest first.")
+    add_db_argument(runs)
+    runs.set_defaults(func=_cmd_runs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"perfkit {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"perfkit {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except CheckFailed as exc:
+        print(f"perfkit {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"perfkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

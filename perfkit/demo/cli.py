@@ -1,0 +1,9 @@
+"""Sub-commands of perfkit.demo (filled in by the demo work)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this stage's sub-commands to `perfkit`."""
+    return None

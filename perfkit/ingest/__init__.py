@@ -1,0 +1,1 @@
+"""Importers and live collectors: everything that writes telemetry into the store."""
