@@ -140,7 +140,11 @@ def connect(
                 pass
             return connect(path, read_only=True, wait_s=wait_s, quiet=quiet)
         return con
-    migrate(con)
+    try:
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
