@@ -1,0 +1,165 @@
+"""The hardware catalog (``data/hardware.csv``): loading, validation and look-up.
+
+The catalog is a file that people edit by hand, so it is checked row by row on
+load: a missing column, a number that is not a number or is negative, an empty
+name or source, a malformed date or regex, or a duplicate name stops the load
+with ``InputError(path, line, problem)`` (the CLI turns that into exit 2).
+Empty numeric cells are allowed and become NaN: a price that has no public
+figure is left empty, never invented, and every computation downstream must
+cope with NaN.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from perfkit.errors import InputError
+
+#: Numeric columns, with their unit in the name. Empty cells become NaN.
+NUMERIC_COLUMNS = (
+    "memory_gib",          # device memory, GiB (vendors' "GB" for HBM/GDDR parts)
+    "tdp_w",               # thermal design / max board power, W
+    "fp16_tflops_dense",   # peak dense FP16/BF16 tensor throughput, TFLOPS (no sparsity)
+    "int8_tops_dense",     # peak dense INT8 tensor throughput, TOPS (no sparsity)
+    "price_hour_usd",      # public hourly rent per device, USD
+    "price_purchase_usd",  # public purchase price per device, USD
+)
+#: Text columns; ``name``, ``source`` and ``as_of`` must not be empty.
+TEXT_COLUMNS = ("name", "vendor", "kind", "match_regex", "source", "as_of")
+REQUIRED_COLUMNS = ("name", "vendor", "kind", *NUMERIC_COLUMNS, "match_regex", "source", "as_of")
+KINDS = ("gpu", "accelerator", "cpu")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+ENV_CATALOG = "PERFKIT_HARDWARE_CSV"
+
+
+def default_catalog_path() -> Path:
+    """``$PERFKIT_HARDWARE_CSV``, else the nearest ``data/hardware.csv`` above the cwd,
+    else the one in the perfkit source tree."""
+    env = os.environ.get(ENV_CATALOG)
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "data" / "hardware.csv"
+        if candidate.is_file():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "data" / "hardware.csv"
+
+
+def _parse_number(text: str, column: str, path: str, line: int) -> float:
+    text = text.strip()
+    if text == "":
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(path, line, f"column {column}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(path, line, f"column {column}: {text!r} is not a finite number")
+    if value < 0:
+        raise InputError(path, line, f"column {column}: {text!r} is negative")
+    return value
+
+
+def load_catalog(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Read and validate the catalog; one row per device, NaN for empty numbers.
+
+    Raises :class:`InputError` naming the file and line of the first bad row.
+    """
+    path = Path(path) if path is not None else default_catalog_path()
+    spath = str(path)
+    try:
+        handle = open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(spath, None, f"cannot read the hardware catalog: {exc.strerror}") from None
+    rows: list[dict] = []
+    seen: dict[str, int] = {}
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(spath, 1, "empty file: expected a header row") from None
+        header = [h.strip() for h in header]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise InputError(spath, 1, f"missing column(s): {', '.join(missing)}")
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise InputError(spath, 1, f"duplicate column(s): {', '.join(dupes)}")
+        index = {name: header.index(name) for name in header}
+        line = reader.line_num
+        for cells in reader:
+            start_line, line = line + 1, reader.line_num
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                raise InputError(spath, start_line,
+                                 f"{len(cells)} cells, expected {len(header)} (one per column)")
+            row: dict = {}
+            for column in TEXT_COLUMNS:
+                row[column] = cells[index[column]].strip()
+            for column in NUMERIC_COLUMNS:
+                row[column] = _parse_number(cells[index[column]], column, spath, start_line)
+            for column in ("name", "source", "as_of"):
+                if not row[column]:
+                    raise InputError(spath, start_line, f"column {column} is empty")
+            if row["kind"] not in KINDS:
+                raise InputError(spath, start_line,
+                                 f"column kind: {row['kind']!r} is not one of {', '.join(KINDS)}")
+            if not _DATE_RE.match(row["as_of"]):
+                raise InputError(spath, start_line,
+                                 f"column as_of: {row['as_of']!r} is not a date (YYYY-MM-DD)")
+            if row["match_regex"]:
+                try:
+                    re.compile(row["match_regex"])
+                except re.error as exc:
+                    raise InputError(spath, start_line, f"column match_regex: {exc}") from None
+            key = row["name"].casefold()
+            if key in seen:
+                raise InputError(spath, start_line,
+                                 f"duplicate name {row['name']!r} (first on line {seen[key]})")
+            seen[key] = start_line
+            row["line"] = start_line
+            rows.append(row)
+    if not rows:
+        raise InputError(spath, None, "the catalog has a header but no rows")
+    frame = pd.DataFrame(rows, columns=[*REQUIRED_COLUMNS, "line"])
+    for column in NUMERIC_COLUMNS:
+        frame[column] = frame[column].astype(float)
+    frame.attrs["path"] = spath
+    return frame
+
+
+def match_hardware(catalog: pd.DataFrame, text: str) -> str | None:
+    """The catalog name that ``text`` (a run label, an MLPerf ``Accelerator``) refers to.
+
+    An exact, case-insensitive name match wins; otherwise the first row whose
+    ``match_regex`` is found in ``text`` (case-insensitive). ``None`` if nothing matches.
+    """
+    if text is None:
+        return None
+    wanted = str(text).strip()
+    by_name = {n.casefold(): n for n in catalog["name"]}
+    if wanted.casefold() in by_name:
+        return by_name[wanted.casefold()]
+    for name, pattern in zip(catalog["name"], catalog["match_regex"]):
+        if pattern and re.search(pattern, wanted, flags=re.IGNORECASE):
+            return name
+    return None
+
+
+def catalog_row(catalog: pd.DataFrame, name: str) -> pd.Series:
+    """One device's row by name or alias; :class:`UsageError` if it is not in the catalog."""
+    from perfkit.errors import UsageError
+
+    found = match_hardware(catalog, name)
+    if found is None:
+        known = ", ".join(catalog["name"])
+        raise UsageError(f"hardware {name!r} is not in the catalog ({known})")
+    return catalog.loc[catalog["name"] == found].iloc[0]
