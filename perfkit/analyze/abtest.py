@@ -1,0 +1,409 @@
+"""A/B verdicts between a baseline run and a candidate run, modelled on Kayenta's canary judge.
+
+Per metric (a latency-like column, ``candidate - baseline``; positive = slower):
+
+* **location** (Kayenta's MannWhitneyClassifier): drop NaN, remove outliers
+  outside ``[Q1 - 3 IQR, Q3 + 3 IQR]`` in each sample, Mann–Whitney U
+  (``scipy.stats.mannwhitneyu``), the Hodges–Lehmann shift with its
+  distribution-free 98% interval (Moses; normal approximation to the rank
+  distribution). *High* when the interval's lower bound is above
+  ``0.25 * |HL|``, *Low* when its upper bound is below ``-0.25 * |HL|``, else
+  *Pass*; *Nodata* when a side has fewer than ``min_n`` values. On top of
+  Kayenta: High/Low also need the Holm-adjusted MWU p-value below ``alpha``
+  (multiple-comparison control over all metrics of the comparison) and a
+  practical effect: ``|HL|`` at least ``margin_rel`` of the baseline median and
+  at least ``margin_abs_ms``.
+* **tail** (P99): percentile-bootstrap interval of ``P99(c) - P99(b)`` on the raw
+  values (outliers *are* the tail); High when the interval's lower bound is
+  above the practical margin (``margin_rel`` of the baseline P99, and
+  ``margin_abs_ms``), Low when the upper bound is below minus the margin,
+  Inconclusive when the interval spans both margins; Nodata below
+  ``min_tail_n`` values per side (a P99 needs a few hundred).
+* **error rate**: Fisher's exact test on (errors, ok); High when the candidate's
+  share is higher by at least ``margin_error_pp`` percentage points and the
+  Holm-adjusted p-value is below ``alpha``.
+
+Also reported: Kolmogorov–Smirnov (shape), Cliff's delta, bootstrap intervals of
+the P50 and P99 differences. Verdict: **fail** if any metric is High (a
+regression); otherwise **pass** if the Kayenta score — 100 x the share of
+classified metrics that are Pass or Low — is at least ``pass_score`` and every
+metric was classified (none Nodata or Inconclusive); otherwise **inconclusive**.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from perfkit.analyze.stats import Estimate
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every knob of the judge, with the values used when none is given."""
+
+    alpha: float = 0.02               # family-wise error rate (Holm), matches the 98% interval
+    interval: float = 0.98            # confidence of the HL interval (Kayenta)
+    fraction: float = 0.25            # Kayenta: bound = fraction x |HL|
+    margin_rel: float = 0.05          # practical effect: 5% of the baseline median / P99
+    margin_abs_ms: float = 1.0        # ... and at least 1 ms
+    margin_error_pp: float = 0.5      # error rate: +0.5 percentage point
+    min_n: int = 20                   # per side, location test
+    min_tail_n: int = 300             # per side, P99 comparison
+    bootstrap_confidence: float = 0.95
+    n_resamples: int = 999
+    pass_score: float = 95.0
+
+
+# --------------------------------------------------------------------------- pure pieces
+
+def remove_outliers_iqr(x: np.ndarray, k: float = 3.0) -> np.ndarray:
+    """Values within ``[Q1 - k IQR, Q3 + k IQR]`` (Kayenta removes with k = 3)."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size < 4:
+        return x
+    q1, q3 = np.percentile(x, [25, 75])
+    iqr = q3 - q1
+    return x[(x >= q1 - k * iqr) & (x <= q3 + k * iqr)]
+
+
+def _count_diffs_le(x_sorted: np.ndarray, y_sorted: np.ndarray, d: float) -> int:
+    """Number of pairs with ``x_i - y_j <= d``."""
+    m = y_sorted.size
+    return int((m - np.searchsorted(y_sorted, x_sorted - d, side="left")).sum())
+
+
+def kth_pairwise_difference(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    """The k-th smallest (1-based) of all ``x_i - y_j`` without forming the n*m pairs.
+
+    Bisection on the value with an O((n + m) log m) pair count, then a snap to
+    the largest actual difference at or below the bracket's top, which is exact.
+    """
+    xs, ys = np.sort(np.asarray(x, float)), np.sort(np.asarray(y, float))
+    total = xs.size * ys.size
+    if not 1 <= k <= total:
+        raise ValueError(f"k={k} outside 1..{total}")
+    lo, hi = xs[0] - ys[-1], xs[-1] - ys[0]
+    if _count_diffs_le(xs, ys, lo) >= k:
+        return float(lo)
+    for _ in range(200):  # invariant: count(lo) < k <= count(hi)
+        mid = lo + (hi - lo) / 2
+        if mid <= lo or mid >= hi:
+            break
+        if _count_diffs_le(xs, ys, mid) >= k:
+            hi = mid
+        else:
+            lo = mid
+    # largest x_i - y_j <= hi: for each x_i the smallest y_j >= x_i - hi
+    idx = np.searchsorted(ys, xs - hi, side="left")
+    valid = idx < ys.size
+    return float(np.max(xs[valid] - ys[idx[valid]]))
+
+
+def hodges_lehmann(x: np.ndarray, y: np.ndarray, confidence: float = 0.98) -> Estimate:
+    """Hodges–Lehmann shift ``median(x_i - y_j)`` with the Moses distribution-free interval."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    n, m = x.size, y.size
+    if n == 0 or m == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0, confidence, "hodges-lehmann", "ms", "no data")
+    total = n * m
+    mid_lo = kth_pairwise_difference(x, y, (total + 1) // 2)
+    mid_hi = kth_pairwise_difference(x, y, (total + 2) // 2)
+    est = (mid_lo + mid_hi) / 2
+    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    c = int(math.floor(total / 2 - z * math.sqrt(total * (n + m + 1) / 12.0)))
+    if c < 1:
+        return Estimate(est, -math.inf, math.inf, min(n, m), confidence, "hodges-lehmann/moses", "ms",
+                        "samples too small for an interval")
+    lo = kth_pairwise_difference(x, y, c)
+    hi = kth_pairwise_difference(x, y, total + 1 - c)
+    return Estimate(est, lo, hi, min(n, m), confidence, "hodges-lehmann/moses", "ms")
+
+
+def cliffs_delta_from_u(u_x: float, n: int, m: int) -> float:
+    """Cliff's delta ``P(X > Y) - P(X < Y)`` from the Mann–Whitney U of x (ties count 1/2)."""
+    return 2.0 * u_x / (n * m) - 1.0
+
+
+def bootstrap_quantile_diff(candidate: np.ndarray, baseline: np.ndarray, q: float,
+                            confidence: float = 0.95, n_resamples: int = 999,
+                            seed: int = 0) -> Estimate:
+    """Percentile-bootstrap interval of ``Q_q(candidate) - Q_q(baseline)`` (type-7 quantiles)."""
+    c, b = np.asarray(candidate, float), np.asarray(baseline, float)
+    if c.size < 2 or b.size < 2:
+        return Estimate(math.nan, math.nan, math.nan, int(min(c.size, b.size)), confidence,
+                        "bootstrap", "ms", "no data")
+
+    def stat(cc: np.ndarray, bb: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.quantile(cc, q, axis=axis) - np.quantile(bb, q, axis=axis)
+
+    res = sps.bootstrap((c, b), stat, n_resamples=n_resamples, confidence_level=confidence,
+                        method="percentile", vectorized=True, batch=25,
+                        rng=np.random.default_rng(seed))
+    return Estimate(float(stat(c, b)), float(res.confidence_interval.low),
+                    float(res.confidence_interval.high), int(min(c.size, b.size)), confidence,
+                    "bootstrap", "ms")
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (NaN kept as NaN)."""
+    p = np.asarray(pvalues, float)
+    out = np.full(p.shape, math.nan)
+    ok = ~np.isnan(p)
+    idx = np.where(ok)[0]
+    if idx.size == 0:
+        return out.tolist()
+    order = idx[np.argsort(p[idx])]
+    k = idx.size
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (k - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+# --------------------------------------------------------------------------- per metric
+
+@dataclass
+class MetricResult:
+    """One row of the verdict table."""
+
+    metric: str
+    kind: str                      # location | tail | errors
+    classification: str            # High | Low | Pass | Inconclusive | Nodata
+    reason: str
+    n_baseline: int
+    n_candidate: int
+    baseline: float                # median, P99 or error share
+    candidate: float
+    difference: Estimate | None = None     # HL shift, P99 difference or error-share difference
+    p_value: float = math.nan
+    p_adjusted: float = math.nan
+    ks_statistic: float = math.nan
+    ks_p_value: float = math.nan
+    cliffs_delta: float = math.nan
+    p50_diff: Estimate | None = None
+    p99_diff: Estimate | None = None
+    outliers_removed: tuple[int, int] = (0, 0)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k not in ("difference", "p50_diff", "p99_diff")}
+        for key in ("difference", "p50_diff", "p99_diff"):
+            val = getattr(self, key)
+            d[key] = val.to_dict() if val is not None else None
+        for k, v in list(d.items()):
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None
+        d["outliers_removed"] = list(self.outliers_removed)
+        return d
+
+
+def _margin(reference: float, th: Thresholds) -> float:
+    return max(th.margin_abs_ms, th.margin_rel * abs(reference)) if math.isfinite(reference) else th.margin_abs_ms
+
+
+def compare_location(metric: str, baseline: np.ndarray, candidate: np.ndarray,
+                     th: Thresholds = Thresholds(), seed: int = 0) -> MetricResult:
+    """Kayenta-style location comparison (classification finished by :func:`judge`)."""
+    b_raw = np.asarray(baseline, float); b_raw = b_raw[~np.isnan(b_raw)]
+    c_raw = np.asarray(candidate, float); c_raw = c_raw[~np.isnan(c_raw)]
+    b, c = remove_outliers_iqr(b_raw), remove_outliers_iqr(c_raw)
+    removed = (int(b_raw.size - b.size), int(c_raw.size - c.size))
+    if b.size < th.min_n or c.size < th.min_n:
+        return MetricResult(metric, "location", "Nodata",
+                            f"fewer than {th.min_n} values on a side", int(b.size), int(c.size),
+                            float(np.median(b)) if b.size else math.nan,
+                            float(np.median(c)) if c.size else math.nan, outliers_removed=removed)
+    mw = sps.mannwhitneyu(c, b, alternative="two-sided")
+    ks = sps.ks_2samp(c, b)
+    hl = hodges_lehmann(c, b, th.interval)
+    res = MetricResult(metric, "location", "Pass", "", int(b.size), int(c.size),
+                       float(np.median(b)), float(np.median(c)), difference=hl,
+                       p_value=float(mw.pvalue), ks_statistic=float(ks.statistic),
+                       ks_p_value=float(ks.pvalue),
+                       cliffs_delta=cliffs_delta_from_u(float(mw.statistic), c.size, b.size),
+                       p50_diff=bootstrap_quantile_diff(c_raw, b_raw, 0.5, th.bootstrap_confidence,
+                                                        th.n_resamples, seed),
+                       outliers_removed=removed)
+    return res
+
+
+def compare_tail(metric: str, baseline: np.ndarray, candidate: np.ndarray, q: float = 0.99,
+                 th: Thresholds = Thresholds(), seed: int = 0) -> MetricResult:
+    """P99 difference with a bootstrap interval, classified against the practical margin."""
+    b = np.asarray(baseline, float); b = b[~np.isnan(b)]
+    c = np.asarray(candidate, float); c = c[~np.isnan(c)]
+    name = f"{metric} p{q * 100:g}"
+    if b.size < th.min_tail_n or c.size < th.min_tail_n:
+        return MetricResult(name, "tail", "Nodata", f"fewer than {th.min_tail_n} values on a side",
+                            int(b.size), int(c.size),
+                            float(np.quantile(b, q)) if b.size else math.nan,
+                            float(np.quantile(c, q)) if c.size else math.nan)
+    diff = bootstrap_quantile_diff(c, b, q, th.bootstrap_confidence, th.n_resamples, seed)
+    base_q = float(np.quantile(b, q))
+    margin = _margin(base_q, th)
+    if diff.lo > margin:
+        cls, why = "High", f"P{q * 100:g} rose by {diff.value:.2f} ms, interval above the {margin:.2f} ms margin"
+    elif diff.hi < -margin:
+        cls, why = "Low", f"P{q * 100:g} fell by {-diff.value:.2f} ms, interval below -{margin:.2f} ms"
+    elif diff.lo < -margin and diff.hi > margin:
+        cls, why = "Inconclusive", (f"P{q * 100:g} difference interval [{diff.lo:.2f}, {diff.hi:.2f}] ms "
+                                    f"spans both ±{margin:.2f} ms margins: too few requests to tell")
+    else:
+        cls, why = "Pass", f"P{q * 100:g} difference interval reaches within the ±{margin:.2f} ms margin"
+    return MetricResult(name, "tail", cls, why, int(b.size), int(c.size), base_q,
+                        float(np.quantile(c, q)), difference=diff, p99_diff=diff,
+                        extra={"margin_ms": margin})
+
+
+def compare_errors(baseline_errors: int, baseline_n: int, candidate_errors: int, candidate_n: int,
+                   th: Thresholds = Thresholds()) -> MetricResult:
+    """Error share, Fisher's exact test (classification finished by :func:`judge`)."""
+    if baseline_n == 0 or candidate_n == 0:
+        return MetricResult("error_rate", "errors", "Nodata", "a run without requests",
+                            baseline_n, candidate_n, math.nan, math.nan)
+    table = [[candidate_errors, candidate_n - candidate_errors],
+             [baseline_errors, baseline_n - baseline_errors]]
+    p = float(sps.fisher_exact(table).pvalue)
+    pb, pc = baseline_errors / baseline_n, candidate_errors / candidate_n
+    diff = Estimate(pc - pb, math.nan, math.nan, min(baseline_n, candidate_n), 1 - th.alpha,
+                    "difference of shares", "ratio")
+    return MetricResult("error_rate", "errors", "Pass", "", baseline_n, candidate_n, pb, pc,
+                        difference=diff, p_value=p)
+
+
+# --------------------------------------------------------------------------- the judge
+
+@dataclass
+class Verdict:
+    verdict: str                   # pass | fail | inconclusive
+    score: float
+    metrics: list[MetricResult]
+    thresholds: Thresholds
+    baseline_run: str | None = None
+    candidate_run: str | None = None
+
+    @property
+    def regression(self) -> bool:
+        return self.verdict == "fail"
+
+    def table(self) -> pd.DataFrame:
+        """The verdict table: one row per metric."""
+        rows = []
+        for m in self.metrics:
+            d = m.difference
+            rows.append({"metric": m.metric, "kind": m.kind, "class": m.classification,
+                         "n_base": m.n_baseline, "n_cand": m.n_candidate,
+                         "baseline": m.baseline, "candidate": m.candidate,
+                         "diff": d.value if d else math.nan,
+                         "diff_lo": d.lo if d else math.nan, "diff_hi": d.hi if d else math.nan,
+                         "ci": d.confidence if d else math.nan,
+                         "p": m.p_value, "p_holm": m.p_adjusted, "cliffs_delta": m.cliffs_delta,
+                         "ks_D": m.ks_statistic, "reason": m.reason})
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "score": self.score, "baseline_run": self.baseline_run,
+                "candidate_run": self.candidate_run, "thresholds": asdict(self.thresholds),
+                "metrics": [m.to_dict() for m in self.metrics]}
+
+
+def judge(results: list[MetricResult], th: Thresholds = Thresholds()) -> Verdict:
+    """Holm-adjust the p-values, finish the location/error classifications, score, decide."""
+    adjusted = holm([r.p_value for r in results])
+    for r, p_adj in zip(results, adjusted):
+        r.p_adjusted = p_adj
+        if r.classification in ("Nodata", "Inconclusive") or r.kind == "tail":
+            continue
+        if r.kind == "location":
+            hl = r.difference
+            bound = th.fraction * abs(hl.value)
+            margin = _margin(r.baseline, th)
+            significant = math.isfinite(p_adj) and p_adj < th.alpha
+            practical = abs(hl.value) >= margin
+            if hl.lo > bound and significant and practical:
+                r.classification, r.reason = "High", (
+                    f"shift +{hl.value:.2f} ms [{hl.lo:.2f}, {hl.hi:.2f}] ({hl.confidence:.0%}), "
+                    f"Holm p={p_adj:.2g}, beyond the {margin:.2f} ms margin")
+            elif hl.hi < -bound and significant and practical:
+                r.classification, r.reason = "Low", (
+                    f"shift {hl.value:.2f} ms [{hl.lo:.2f}, {hl.hi:.2f}] ({hl.confidence:.0%}), "
+                    f"Holm p={p_adj:.2g}, beyond the {margin:.2f} ms margin")
+            else:
+                why = []
+                if not (hl.lo > bound or hl.hi < -bound):
+                    why.append("interval within ±0.25·|HL|")
+                if not significant:
+                    why.append(f"Holm p={p_adj:.2g} ≥ {th.alpha}")
+                if not practical:
+                    why.append(f"|shift| {abs(hl.value):.2f} ms below the {margin:.2f} ms margin")
+                r.classification, r.reason = "Pass", "; ".join(why) or "no shift"
+        elif r.kind == "errors":
+            delta_pp = (r.candidate - r.baseline) * 100
+            significant = math.isfinite(p_adj) and p_adj < th.alpha
+            if delta_pp >= th.margin_error_pp and significant:
+                r.classification, r.reason = "High", f"error share +{delta_pp:.2f} pp, Holm p={p_adj:.2g}"
+            elif delta_pp <= -th.margin_error_pp and significant:
+                r.classification, r.reason = "Low", f"error share {delta_pp:.2f} pp, Holm p={p_adj:.2g}"
+            else:
+                r.classification, r.reason = "Pass", f"error share {delta_pp:+.2f} pp, Holm p={p_adj:.2g}"
+    classified = [r for r in results if r.classification not in ("Nodata", "Inconclusive")]
+    score = 100.0 * sum(r.classification in ("Pass", "Low") for r in classified) / len(classified) \
+        if classified else 0.0
+    if any(r.classification == "High" for r in results):
+        verdict = "fail"
+    elif classified and score >= th.pass_score and len(classified) == len(results):
+        verdict = "pass"
+    else:
+        verdict = "inconclusive"
+    return Verdict(verdict, score, results, th)
+
+
+def compare_samples(baseline: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray],
+                    errors: tuple[int, int, int, int] | None = None,
+                    th: Thresholds = Thresholds(), seed: int = 0) -> Verdict:
+    """Compare metric arrays (``{"latency_ms": array}``) and optional error counts
+    ``(baseline_errors, baseline_n, candidate_errors, candidate_n)``."""
+    results: list[MetricResult] = []
+    for metric in baseline:
+        b, c = baseline[metric], candidate.get(metric, np.array([]))
+        results.append(compare_location(metric, b, c, th, seed))
+        results.append(compare_tail(metric, b, c, 0.99, th, seed))
+    if errors is not None:
+        results.append(compare_errors(*errors, th=th))
+    return judge(results, th)
+
+
+# --------------------------------------------------------------------------- over the store
+
+def compare_runs(con: Any, baseline_run: str, candidate_run: str,
+                 metrics: Sequence[str] = ("latency_ms",), th: Thresholds = Thresholds(),
+                 max_rows: int = 50_000, seed: int = 0) -> Verdict:
+    """Compare two stored runs; above ``max_rows`` successful requests per run a
+    reproducible uniform sample is compared (stated in each metric's ``extra``)."""
+    from perfkit import store
+    from perfkit.analyze import runs
+
+    b_id = store.get_run(con, baseline_run)["run_id"]
+    c_id = store.get_run(con, candidate_run)["run_id"]
+    base, cand, sampled = {}, {}, {}
+    for metric in metrics:
+        base[metric] = runs.values(con, b_id, metric, max_rows=max_rows, seed=seed)
+        cand[metric] = runs.values(con, c_id, metric, max_rows=max_rows, seed=seed)
+        sampled[metric] = (runs.count(con, b_id, metric), runs.count(con, c_id, metric))
+    tb, tc = runs.totals(con, b_id), runs.totals(con, c_id)
+    errors = (tb["requests"] - tb["ok"], tb["requests"], tc["requests"] - tc["ok"], tc["requests"])
+    verdict = compare_samples(base, cand, errors, th, seed)
+    for r in verdict.metrics:
+        key = r.metric.split(" ")[0]
+        if key in sampled and max(sampled[key]) > max_rows:
+            r.extra["sampled_from"] = list(sampled[key])
+    verdict.baseline_run, verdict.candidate_run = b_id, c_id
+    return verdict

@@ -1,0 +1,263 @@
+"""Read a run's requests from the store, aggregated in DuckDB.
+
+The per-request table can hold tens of millions of rows; everything here pushes
+the work into SQL (quantiles, per-window group-bys, counts) and hands small
+frames or :class:`~perfkit.analyze.stats.Estimate` objects to the pure
+functions in :mod:`perfkit.analyze.stats`. Values are always bound parameters.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable, Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from perfkit import store
+from perfkit.analyze import stats
+
+# Columns a caller may name as a latency-like metric (never interpolated from user text
+# without passing this allow-list).
+LATENCY_COLUMNS = ("latency_ms", "service_ms", "ttft_ms", "tpot_ms", "itl_ms_max",
+                   "schedule_lag_ms", "ttfb_ms")
+_COLUMN_SQL = {
+    "latency_ms": "latency_ms",
+    "service_ms": "service_ms",
+    "ttft_ms": "ttft_ms",
+    "tpot_ms": "tpot_ms",
+    "itl_ms_max": "itl_ms_max",
+    "schedule_lag_ms": "(sent_unix_s - intended_unix_s) * 1000.0",
+    "ttfb_ms": "(first_byte_unix_s - sent_unix_s) * 1000.0",
+}
+
+
+def column_sql(metric: str) -> str:
+    """SQL expression for a metric name from :data:`LATENCY_COLUMNS` (allow-list)."""
+    try:
+        return _COLUMN_SQL[metric]
+    except KeyError:
+        raise ValueError(f"unknown metric {metric!r}; one of {', '.join(LATENCY_COLUMNS)}") from None
+
+
+def resolve_run_ids(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None) -> list[str]:
+    """Run ids from a comma-separated string or list; ``latest`` allowed.
+
+    Empty: every run of the newest suite, i.e. the runs that share the newest
+    run's ``suite`` label (``labels.suite``), or the newest run alone when it has none.
+    Raises :class:`perfkit.store.StoreError` for an unknown id.
+    """
+    if isinstance(run_ids, str):
+        items = [r.strip() for r in run_ids.split(",") if r.strip()]
+    else:
+        items = [r for r in (run_ids or []) if r]
+    if items:
+        return [store.get_run(con, r)["run_id"] for r in items]
+    newest = store.get_run(con, "latest")
+    suite = (newest.get("labels") or {}).get("suite")
+    if not suite:
+        return [newest["run_id"]]
+    rows = con.execute(
+        "SELECT run_id FROM runs WHERE json_extract_string(labels, '$.suite') = ? "
+        "ORDER BY started_at NULLS LAST, run_id", [suite]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _where(ok_only: bool) -> str:
+    return " AND error_kind IS NULL" if ok_only else ""
+
+
+def count(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
+          ok_only: bool = True) -> int:
+    expr = column_sql(metric)
+    return int(con.execute(
+        f"SELECT count({expr}) FROM requests WHERE run_id = ?{_where(ok_only)}", [run_id]).fetchone()[0])
+
+
+def percentiles(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
+                qs: Iterable[float] = (0.5, 0.9, 0.95, 0.99, 0.999), confidence: float = 0.95,
+                ok_only: bool = True) -> dict[float, stats.Estimate]:
+    """Percentiles with exact order-statistic intervals, computed in DuckDB.
+
+    The needed order statistics (point, lower and upper rank per quantile) are
+    fetched in one ``quantile_disc`` pass: DuckDB's discrete quantile at fraction
+    f is the element of 1-based rank ceil(f n), so rank k is asked as (k - 0.5) / n.
+    """
+    qs = list(qs)
+    expr = column_sql(metric)
+    n = count(con, run_id, metric, ok_only)
+    if n == 0:
+        return {q: stats.Estimate(math.nan, math.nan, math.nan, 0, confidence, "order-statistic",
+                                  "ms", "no data") for q in qs}
+    plan = {}
+    ranks: set[int] = set()
+    for q in qs:
+        lo, hi, _cover = stats.order_stat_ranks(n, q, confidence)
+        point = stats.rank_index(n, q)
+        plan[q] = (point, lo, hi)
+        ranks.update(r for r in (point, lo, hi) if 1 <= r <= n)
+    ordered = sorted(ranks)
+    fractions = [(k - 0.5) / n for k in ordered]
+    values = con.execute(
+        f"SELECT quantile_disc({expr}, ?::DOUBLE[]) FROM requests WHERE run_id = ?"
+        f" AND {expr} IS NOT NULL{_where(ok_only)}", [fractions, run_id]).fetchone()[0]
+    by_rank = dict(zip(ordered, values))
+
+    def at(rank: int) -> float:
+        return -math.inf if rank < 1 else (math.inf if rank > n else float(by_rank[rank]))
+
+    out = {}
+    for q, (point, lo, hi) in plan.items():
+        note = "" if lo >= 1 and hi <= n else "sample too small for a two-sided interval"
+        out[q] = stats.Estimate(at(point), at(lo), at(hi), n, confidence, "order-statistic", "ms", note)
+    return out
+
+
+def values(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
+           ok_only: bool = True, max_rows: int | None = None, seed: int = 0) -> np.ndarray:
+    """A metric's values as a float array; a reproducible uniform sample when above ``max_rows``."""
+    expr = column_sql(metric)
+    base = (f"SELECT {expr} AS v FROM requests WHERE run_id = ? AND {expr} IS NOT NULL"
+            f"{_where(ok_only)}")
+    if max_rows is not None and count(con, run_id, metric, ok_only) > max_rows:
+        sql = f"SELECT v FROM ({base}) USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE ({int(seed)})"
+    else:
+        sql = base
+    return con.execute(sql, [run_id]).fetchnumpy()["v"].astype(float)
+
+
+def windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -> pd.DataFrame:
+    """Per-window aggregates by intended send time (window_s = offset from the run's first request)."""
+    return con.execute(
+        """
+        WITH r AS (
+            SELECT *, floor((intended_unix_s - min(intended_unix_s) OVER ()) / ?) AS w,
+                   min(intended_unix_s) OVER () AS t0
+            FROM requests WHERE run_id = ?
+        )
+        SELECT w * ? AS window_s,
+               any_value(t0) + w * ? AS start_unix_s,
+               count(*) AS requests,
+               count(*) FILTER (WHERE error_kind IS NULL) AS ok,
+               count(*) FILTER (WHERE error_kind IS NOT NULL) AS errors,
+               avg(latency_ms) FILTER (WHERE error_kind IS NULL) AS mean_latency_ms,
+               quantile_cont(latency_ms, 0.5) FILTER (WHERE error_kind IS NULL) AS p50_ms,
+               quantile_cont(latency_ms, 0.99) FILTER (WHERE error_kind IS NULL) AS p99_ms,
+               avg(service_ms) FILTER (WHERE error_kind IS NULL) AS mean_service_ms,
+               avg((sent_unix_s - intended_unix_s) * 1000.0) AS mean_schedule_lag_ms,
+               max((sent_unix_s - intended_unix_s) * 1000.0) AS max_schedule_lag_ms
+        FROM r GROUP BY w ORDER BY w
+        """, [width_s, run_id, width_s, width_s]).df()
+
+
+def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """Where a request's time goes, as the client saw it (successful requests).
+
+    ``schedule_lag_ms`` = sent - intended (client side, before the wire),
+    ``ttfb_ms`` = first byte - sent (network + server until the first byte),
+    ``transfer_ms`` = done - first byte, ``service_ms`` = done - sent.
+    """
+    row = con.execute(
+        """
+        SELECT count(*) AS n,
+               avg(latency_ms), avg(service_ms),
+               avg((sent_unix_s - intended_unix_s) * 1000.0),
+               avg((first_byte_unix_s - sent_unix_s) * 1000.0),
+               avg((done_unix_s - first_byte_unix_s) * 1000.0),
+               min(intended_unix_s), max(intended_unix_s), max(done_unix_s)
+        FROM requests WHERE run_id = ? AND error_kind IS NULL
+        """, [run_id]).fetchone()
+    keys = ("n", "mean_latency_ms", "mean_service_ms", "mean_schedule_lag_ms", "mean_ttfb_ms",
+            "mean_transfer_ms", "first_intended_unix_s", "last_intended_unix_s", "last_done_unix_s")
+    return {k: (float(v) if v is not None and k != "n" else (int(v) if k == "n" else None))
+            for k, v in zip(keys, row)}
+
+
+def totals(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """Request counts, errors by kind, the run's span and arrival rate."""
+    row = con.execute(
+        """
+        SELECT count(*), count(*) FILTER (WHERE error_kind IS NULL),
+               count(*) FILTER (WHERE sent_unix_s IS NULL),
+               min(intended_unix_s), max(intended_unix_s), max(done_unix_s)
+        FROM requests WHERE run_id = ?
+        """, [run_id]).fetchone()
+    n, ok, unsent, first, last, done = row
+    errors = dict(con.execute(
+        "SELECT error_kind, count(*) FROM requests WHERE run_id = ? AND error_kind IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC", [run_id]).fetchall())
+    span = (last - first) if n and last is not None and first is not None else 0.0
+    return {"requests": int(n), "ok": int(ok), "unsent": int(unsent), "errors": errors,
+            "first_intended_unix_s": first, "last_intended_unix_s": last, "last_done_unix_s": done,
+            "span_s": float(span),
+            "arrival_rate_rps": (n - 1) / span if span and span > 0 else math.nan}
+
+
+def schedule_lag(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """How far the load generator fell behind its schedule: sent - intended, in ms."""
+    row = con.execute(
+        """
+        SELECT count(*), count(sent_unix_s),
+               quantile_cont((sent_unix_s - intended_unix_s) * 1000.0, [0.5, 0.99]),
+               max((sent_unix_s - intended_unix_s) * 1000.0),
+               avg((sent_unix_s - intended_unix_s) * 1000.0)
+        FROM requests WHERE run_id = ?
+        """, [run_id]).fetchone()
+    n, sent, q, mx, mean = row
+    q = q or [math.nan, math.nan]
+    return {"requests": int(n), "sent": int(sent), "p50_ms": _f(q[0]), "p99_ms": _f(q[1]),
+            "max_ms": _f(mx), "mean_ms": _f(mean)}
+
+
+def stage_rates(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.DataFrame:
+    """Per run and stage: achieved completion rate, P99, error share (for qps_at_slo)."""
+    return con.execute(
+        """
+        SELECT run_id, coalesce(stage, 0) AS stage, count(*) AS requests,
+               count(*) FILTER (WHERE error_kind IS NULL) AS ok,
+               (count(*) - 1) / nullif(max(intended_unix_s) - min(intended_unix_s), 0) AS arrival_rate_rps,
+               count(*) FILTER (WHERE error_kind IS NULL)
+                 / nullif(max(done_unix_s) - min(intended_unix_s), 0) AS achieved_rate_rps,
+               quantile_cont(latency_ms, 0.99) FILTER (WHERE error_kind IS NULL) AS p99_ms
+        FROM requests WHERE list_contains(?::VARCHAR[], run_id)
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """, [list(run_ids)]).df()
+
+
+def qps_at_slo(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str], p99_ms: float,
+               max_error_share: float = 0.01) -> dict[str, Any]:
+    """Highest achieved throughput among the runs/stages whose P99 met ``p99_ms`` (a TCO hook).
+
+    Each (run, stage) is a load level; one qualifies when its P99 of successful
+    requests is within ``p99_ms`` and its error share within ``max_error_share``.
+    Returns the best level's rate with its request count; ``qps`` is NaN when
+    none qualifies.
+    """
+    ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+    frame = stage_rates(con, ids)
+    frame["error_share"] = 1.0 - frame["ok"] / frame["requests"]
+    ok = frame[(frame["p99_ms"] <= p99_ms) & (frame["error_share"] <= max_error_share)]
+    if ok.empty:
+        return {"qps": math.nan, "p99_ms_limit": p99_ms, "levels": len(frame), "n": 0,
+                "run_id": None, "stage": None}
+    best = ok.sort_values("achieved_rate_rps").iloc[-1]
+    return {"qps": float(best["achieved_rate_rps"]), "p99_ms": float(best["p99_ms"]),
+            "p99_ms_limit": p99_ms, "levels": len(frame), "n": int(best["requests"]),
+            "run_id": best["run_id"], "stage": int(best["stage"])}
+
+
+def run_meta(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """The runs row (JSON decoded)."""
+    return store.get_run(con, run_id)
+
+
+def _f(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def summary_json(meta: dict[str, Any]) -> dict[str, Any]:
+    s = meta.get("summary")
+    if isinstance(s, str):
+        return json.loads(s)
+    return s or {}
