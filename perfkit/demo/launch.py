@@ -1,0 +1,144 @@
+"""Start and stop a real ``perfkit serve-demo`` process, for tests, notebooks and tools.
+
+    from perfkit.demo.launch import DemoServer
+
+    with DemoServer(batching="fixed", max_batch=8, stall="5:0.5") as server:
+        requests.post(server.url + "/api/v1/infer", json={...})
+
+Keyword options become command-line flags (``max_batch=8`` -> ``--max-batch 8``;
+``True`` -> a bare flag; ``None``/``False`` -> omitted). The server runs as
+``sys.executable -m perfkit serve-demo`` on a free loopback port in its own process
+group; start() waits for ``GET /health`` and on failure raises
+:class:`DemoServerError` carrying the tail of the server's stderr; stop() sends
+SIGTERM, then SIGKILL to the group after a grace period.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class DemoServerError(RuntimeError):
+    """The demo server did not come up (the message holds its stderr tail)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now (bind to 0, read, release)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def option_flags(options: dict[str, Any]) -> list[str]:
+    """``{"max_batch": 8, "allow_remote": True}`` -> ``["--max-batch", "8", "--allow-remote"]``."""
+    flags: list[str] = []
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif isinstance(value, (list, tuple)):
+            flags += [flag, ",".join(str(v) for v in value)]
+        else:
+            flags += [flag, str(value)]
+    return flags
+
+
+class DemoServer:
+    """A ``perfkit serve-demo`` subprocess on a free loopback port (context manager)."""
+
+    def __init__(self, *, port: int | None = None, startup_timeout_s: float = 120.0,
+                 env: dict[str, str] | None = None, **options: Any) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port(self.host)
+        self.startup_timeout_s = startup_timeout_s
+        self.options = options
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stderr = tempfile.TemporaryFile()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise DemoServerError("the demo server is not started")
+        return self.process.pid
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "perfkit", "serve-demo", "--host", self.host,
+                "--port", str(self.port), *option_flags(self.options)]
+
+    def stderr_tail(self, max_chars: int = 4000) -> str:
+        """The last ``max_chars`` of what the server wrote on stderr."""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-max_chars:]
+
+    def start(self) -> "DemoServer":
+        """Start the process and wait until ``/health`` answers 200."""
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        # onnxruntime is told 1 thread; keep numpy's BLAS to one as well.
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                        env=env, start_new_session=True)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise DemoServerError(f"perfkit serve-demo exited with code {code} before "
+                                      f"answering /health; stderr:\n{self.stderr_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise DemoServerError(
+                    f"perfkit serve-demo did not answer {self.url}/health within "
+                    f"{self.startup_timeout_s:.0f} s; stderr:\n{self.stderr_tail()}")
+            time.sleep(0.1)
+
+    def stop(self, grace_s: float = 5.0) -> int | None:
+        """SIGTERM the server's process group, SIGKILL after ``grace_s``; the exit code."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+        return process.returncode
+
+    def __enter__(self) -> "DemoServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+        self._stderr.close()

@@ -1,0 +1,135 @@
+"""The demo server, started for real with DemoServer: classifier endpoints, batching, CLI."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from demo_http import http, post_concurrently
+from perfkit.demo.launch import DemoServer, DemoServerError, free_port, option_flags
+from perfkit.demo.model import digits_sample
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dynamic_server():
+    with DemoServer(batching="dynamic", max_batch=8, batch_timeout_ms=20,
+                    llm_hidden=256) as server:
+        yield server
+
+
+def test_infer_single_request(dynamic_server):
+    rows = digits_sample(3, seed=1)
+    status, body = http("POST", dynamic_server.url + "/api/v1/infer",
+                        {"input_data": rows, "model_id": "production_v2.1"})
+    assert status == 200, body
+    assert body["model_id"] == "production_v2.1"
+    assert len(body["predictions"]) == 3 and body["rows"] == 3
+    assert all(0 <= p <= 9 for p in body["predictions"])
+    assert body["batch_size"] == 1 and body["padding_rows"] == 0
+    assert set(body["timings_ms"]) == {"queue_wait_ms", "inference_ms", "server_ms"}
+
+
+def test_infer_predicts_the_real_digits(dynamic_server):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    status, body = http("POST", dynamic_server.url + "/api/v1/infer",
+                        {"input_data": digits.data[:200].tolist()})
+    assert status == 200, body
+    accuracy = sum(int(p == t) for p, t in zip(body["predictions"], digits.target[:200])) / 200
+    assert accuracy > 0.95  # trained on these: a real model fits them
+
+
+def test_flat_input_is_chopped_into_rows(dynamic_server):
+    status, body = http("POST", dynamic_server.url + "/api/v1/infer",
+                        {"input_data": [1.0] * 130})
+    assert status == 200, body
+    assert body["rows"] == 3  # 64 + 64 + 2 (zero-padded)
+
+
+@pytest.mark.parametrize("raw, needle", [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b'{"model_id": "x"}', "missing field 'input_data'"),
+    (b'{"input_data": []}', "non-empty list"),
+    (b'{"input_data": [1, "a"]}', "input_data[1] is str"),
+    (b'{"input_data": [[1, 2], [3, null]]}', "input_data[1][1] is NoneType"),
+    (b'{"input_data": [' + b",".join([b"1"] * 65) + b"]]", "not valid JSON"),
+])
+def test_malformed_input_is_400_with_a_reason(dynamic_server, raw, needle):
+    status, body = http("POST", dynamic_server.url + "/api/v1/infer", raw=raw)
+    assert status == 400
+    assert needle in body["error"]
+
+
+def test_dynamic_batching_batches_concurrent_requests(dynamic_server):
+    bodies = [{"input_data": digits_sample(1, seed=i)} for i in range(32)]
+    results = post_concurrently(dynamic_server.url + "/api/v1/infer", bodies)
+    assert all(status == 200 for status, _ in results)
+    sizes = [body["batch_size"] for _, body in results]
+    assert max(sizes) > 1 and max(sizes) <= 8
+    assert all(body["padding_rows"] == 0 for _, body in results)
+
+
+def test_fixed_batching_fills_to_max_and_pads():
+    with DemoServer(batching="fixed", max_batch=4, batch_timeout_ms=5,
+                    fixed_wait_ms=400, llm_hidden=256) as server:
+        url = server.url + "/api/v1/infer"
+        bodies = [{"input_data": digits_sample(1 + i % 2, seed=i)} for i in range(8)]
+        results = post_concurrently(url, bodies)
+        assert all(status == 200 for status, _ in results)
+        assert [body["batch_size"] for _, body in results] == [4] * 8
+        # slots padded to the longest request (2 rows): 4 slots x 2 rows - 6 real rows
+        assert {body["padding_rows"] for _, body in results} == {2}
+        # alone, a request waits for the safety timeout and runs padded to max_batch
+        status, body = http("POST", url, {"input_data": digits_sample(1)})
+        assert status == 200
+        assert body["batch_size"] == 1 and body["padding_rows"] == 3
+        assert body["timings_ms"]["queue_wait_ms"] >= 350
+
+
+def test_no_batching_runs_requests_alone():
+    with DemoServer(batching="none", llm_hidden=256) as server:
+        bodies = [{"input_data": digits_sample(1, seed=i)} for i in range(12)]
+        results = post_concurrently(server.url + "/api/v1/infer", bodies)
+        assert [body["batch_size"] for _, body in results] == [1] * 12
+
+
+def test_option_flags():
+    assert option_flags({"max_batch": 8, "allow_remote": True, "stall": None,
+                         "model_hidden": (64, 32), "x": False}) == [
+        "--max-batch", "8", "--allow-remote", "--model-hidden", "64,32"]
+
+
+def test_launcher_reports_a_failed_start_with_stderr():
+    with pytest.raises(DemoServerError, match="--max-batch 0: must be at least 1"):
+        DemoServer(max_batch=0).start()
+
+
+def test_launcher_stops_the_process_quickly():
+    server = DemoServer(llm_hidden=256).start()
+    port = server.port
+    assert server.stop() == 0  # clean exit on SIGTERM
+    status = subprocess.run([sys.executable, "-c", f"import socket; s=socket.socket(); "
+                             f"s.bind(('127.0.0.1', {port}))"], capture_output=True)
+    assert status.returncode == 0  # the port is free again
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--stall", "5"], "--stall '5': expected EVERY_S:FOR_S"),
+    (["--stall", "1:2"], "FOR_S must be shorter"),
+    (["--error-rate", "-0.1"], "--error-rate -0.1"),
+    (["--error-rate", "1.5"], "--error-rate 1.5"),
+    (["--host", "0.0.0.0"], "not a loopback address"),
+    (["--batching", "greedy"], "invalid choice"),
+    (["--max-batch", "x"], "invalid int value"),
+])
+def test_bad_flags_exit_2_with_one_line(flags, needle):
+    proc = subprocess.run([sys.executable, "-m", "perfkit", "serve-demo",
+                           "--port", str(free_port()), *flags],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and needle in proc.stderr
