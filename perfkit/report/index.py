@@ -1,0 +1,200 @@
+"""The report index: records read back from executed notebooks, and the front page built from them.
+
+Everything here is pure: a notebook (an ``nbformat`` node or plain dict) in,
+records out; records in, an HTML string out. Every value that came from data
+(labels, run ids, error messages, figures) is HTML-escaped on the way out.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import quote
+
+from perfkit.report.headline import HEADLINE_MIME
+
+#: Key of the record stored in an executed notebook's metadata by ``perfkit report``.
+RECORD_KEY = "perfkit_report"
+
+
+@dataclass
+class ReportError:
+    """Where and why a notebook failed: the cell and the exception's last line."""
+
+    cell: int | None          # execution count of the failing cell (In [n])
+    ename: str
+    evalue: str
+    source_line: str = ""     # first line of the failing cell's code
+
+    def message(self) -> str:
+        where = f"cell {self.cell}" if self.cell is not None else "kernel"
+        code = f" ({self.source_line})" if self.source_line else ""
+        return f"{where}{code}: {self.ename}: {self.evalue}".strip()
+
+
+@dataclass
+class ReportRecord:
+    """One rendered report as the index shows it."""
+
+    name: str                                 # output stem, e.g. "01_benchmark-steady"
+    notebook: str                             # source notebook, e.g. "notebooks/01_benchmark.ipynb"
+    html: str | None                          # HTML file name relative to the index, None if none written
+    rendered_at: str                          # ISO 8601 UTC
+    parameters: dict[str, Any] = field(default_factory=dict)
+    headlines: list[dict[str, Any]] = field(default_factory=list)
+    run_started_at: dict[str, str] = field(default_factory=dict)  # run_id -> ISO UTC start
+    error: ReportError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Run ids named by the headlines, in order, without repeats."""
+        seen: list[str] = []
+        for head in self.headlines:
+            rid = head.get("run_id")
+            if rid and str(rid) not in seen:
+                seen.append(str(rid))
+        return seen
+
+    @property
+    def title(self) -> str:
+        for head in self.headlines:
+            if head.get("title"):
+                return str(head["title"])
+        return self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ReportRecord":
+        err = data.get("error")
+        return cls(
+            name=str(data["name"]), notebook=str(data.get("notebook", "")),
+            html=data.get("html"), rendered_at=str(data.get("rendered_at", "")),
+            parameters=dict(data.get("parameters") or {}),
+            headlines=list(data.get("headlines") or []),
+            run_started_at=dict(data.get("run_started_at") or {}),
+            error=ReportError(**err) if err else None,
+        )
+
+
+def _outputs(nb: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        for out in cell.get("outputs", []) or []:
+            yield cell, out
+
+
+def headlines_from_notebook(nb: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``perfkit.report.headline`` bundles an executed notebook displayed, in order."""
+    found = []
+    for _cell, out in _outputs(nb):
+        if out.get("output_type") not in ("display_data", "execute_result"):
+            continue
+        data = (out.get("data") or {}).get(HEADLINE_MIME)
+        if isinstance(data, Mapping):
+            figures = data.get("figures") or {}
+            found.append({
+                "title": data.get("title"),
+                "run_id": data.get("run_id"),
+                "note": data.get("note"),
+                "figures": {str(k): str(v) for k, v in dict(figures).items()},
+            })
+    return found
+
+
+def _source_text(cell: Mapping[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def error_from_notebook(nb: Mapping[str, Any]) -> ReportError | None:
+    """The first error output of an executed notebook (the cell papermill stopped at)."""
+    for cell, out in _outputs(nb):
+        if out.get("output_type") == "error":
+            first = next((ln.strip() for ln in _source_text(cell).splitlines() if ln.strip()), "")
+            if len(first) > 80:
+                first = first[:77] + "..."
+            return ReportError(cell=cell.get("execution_count"), ename=str(out.get("ename", "")),
+                               evalue=str(out.get("evalue", "")), source_line=first)
+    return None
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 72rem; color: #1d2433; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; }
+p.meta { color: #5b6473; margin-top: 0; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: .55rem .6rem; border-bottom: 1px solid #dde1e8; }
+th { background: #f3f5f8; font-weight: 600; }
+td.figs dl { display: grid; grid-template-columns: max-content auto; gap: .1rem .8rem; margin: 0; }
+td.figs dt { color: #5b6473; }
+td.figs dd { margin: 0; font-variant-numeric: tabular-nums; }
+code { font-size: .85em; }
+tr.failed td { background: #fff3f2; }
+span.err { color: #b3261e; font-family: ui-monospace, monospace; font-size: .85em; white-space: pre-wrap; }
+span.ok { color: #1e7b34; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _figures_html(record: ReportRecord) -> str:
+    blocks = []
+    for head in record.headlines:
+        items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in head.get("figures", {}).items())
+        note = f"<div class='note'>{_e(head['note'])}</div>" if head.get("note") else ""
+        blocks.append(f"<dl>{items}</dl>{note}")
+    return "".join(blocks) or "&mdash;"
+
+
+def _runs_html(record: ReportRecord) -> tuple[str, str]:
+    rids = record.run_ids
+    if not rids:
+        return "&mdash;", _e(record.rendered_at[:16].replace("T", " ")) + " <small>(rendered)</small>"
+    runs = "<br>".join(f"<code>{_e(r)}</code>" for r in rids)
+    dates = [record.run_started_at.get(r) for r in rids]
+    shown = [d[:19].replace("T", " ") for d in dates if d]
+    date = "<br>".join(_e(d) for d in shown) + " UTC" if shown else (
+        _e(record.rendered_at[:16].replace("T", " ")) + " <small>(rendered)</small>")
+    return runs, date
+
+
+def build_index_html(records: Sequence[ReportRecord], generated_at: str,
+                     title: str = "perfkit reports") -> str:
+    """The front page: one row per report with its run(s), date, headline figures and status."""
+    rows = []
+    for rec in sorted(records, key=lambda r: (r.notebook, r.name)):
+        link = (f"<a href='{_e(quote(rec.html))}'>{_e(rec.title)}</a>" if rec.html else _e(rec.title))
+        runs, date = _runs_html(rec)
+        if rec.error is None:
+            status = "<span class='ok'>ok</span>"
+        else:
+            status = f"<span class='err'>failed: {_e(rec.error.message())}</span>"
+        rows.append(
+            f"<tr class='{'ok' if rec.ok else 'failed'}'>"
+            f"<td>{link}<br><small>{_e(rec.notebook)} &middot; {_e(rec.name)}</small></td>"
+            f"<td>{runs}</td><td>{date}</td><td class='figs'>{_figures_html(rec)}</td>"
+            f"<td>{status}</td></tr>"
+        )
+    failed = sum(1 for r in records if not r.ok)
+    summary = f"{len(records)} report{'s' if len(records) != 1 else ''}"
+    if failed:
+        summary += f", {failed} failed"
+    body = "\n".join(rows) if rows else "<tr><td colspan='5'>no reports yet: run <code>make report</code></td></tr>"
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{_e(title)}</h1>\n<p class='meta'>{_e(summary)} &middot; generated {_e(generated_at)}</p>\n"
+        "<table>\n<thead><tr><th>Report</th><th>Run</th><th>Date</th><th>Headline figures</th>"
+        "<th>Status</th></tr></thead>\n<tbody>\n" + body + "\n</tbody>\n</table>\n</body>\n</html>\n"
+    )

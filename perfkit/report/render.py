@@ -1,0 +1,275 @@
+"""Executing report notebooks with papermill and turning them into code-free HTML.
+
+The I/O edge of the report stage: find notebooks, inject parameters, run them
+in the venv's own kernel, convert the result to one self-contained HTML file
+(no code cells, figures embedded, no script fetched from the network), and
+write ``index.html`` from the records of every executed notebook in the
+output folder. The index itself is built by the pure :mod:`perfkit.report.index`.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import nbformat
+
+from perfkit.errors import UsageError
+from perfkit.report.index import (RECORD_KEY, ReportError, ReportRecord, build_index_html,
+                                  error_from_notebook, headlines_from_notebook)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+DEFAULT_OUT = Path("reports")
+KERNEL_NAME = "python3"
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class ReportJob:
+    """One notebook to execute with its parameters, written as ``<name>.ipynb/.html``."""
+
+    notebook: Path
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe stem (report names come from case names and notebook names)."""
+    return _NAME_RE.sub("_", text).strip("._") or "report"
+
+
+def notebook_dirs() -> list[Path]:
+    """Where notebooks are looked up: ./notebooks, then the project's notebooks/."""
+    dirs = [Path.cwd() / "notebooks", PROJECT_DIR / "notebooks"]
+    out: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
+
+
+def available_notebooks() -> list[Path]:
+    """Every notebook in the notebooks folder, in reading order."""
+    found: dict[str, Path] = {}
+    for d in notebook_dirs():
+        for p in sorted(d.glob("*.ipynb")):
+            found.setdefault(p.name, p)
+    return [found[k] for k in sorted(found)]
+
+
+def resolve_notebook(spec: str) -> Path:
+    """A path, a file name in notebooks/, a stem (``01_benchmark``) or a number prefix (``01``)."""
+    direct = Path(spec)
+    if direct.suffix == ".ipynb" and direct.is_file():
+        return direct
+    candidates = available_notebooks()
+    for p in candidates:
+        if spec in (p.name, p.stem):
+            return p
+    prefixed = [p for p in candidates if p.stem.split("_", 1)[0] == spec]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    names = ", ".join(p.stem for p in candidates) or "none"
+    raise UsageError(f"unknown notebook {spec!r} (available: {names})")
+
+
+def notebook_parameters(path: Path) -> dict[str, dict[str, Any]]:
+    """The notebook's ``parameters`` cell as papermill reads it: name -> {inferred_type_name, default, help}."""
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(path)))
+
+
+def coerce_value(text: str, type_name: str | None = None) -> Any:
+    """A ``-p KEY VALUE`` string as the type the parameters cell declares (else inferred)."""
+    t = (type_name or "").lower()
+    if t in ("str", "string"):
+        return text
+    if t == "bool" or (not t or t == "none") and text.lower() in ("true", "false"):
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise UsageError(f"-p value {text!r} is not a bool (true/false)")
+    if t == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"-p value {text!r} is not an int") from None
+    if t == "float":
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(f"-p value {text!r} is not a number") from None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+@contextlib.contextmanager
+def _env(overrides: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def notebook_to_html(nb: nbformat.NotebookNode) -> str:
+    """Self-contained HTML with no code cells: inputs and prompts excluded, figures inline."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_template_paths=[str(TEMPLATES_DIR)],
+        template_file="perfkit_report.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    body, _resources = exporter.from_notebook_node(nb)
+    return body
+
+
+def run_dates(db: str | None, run_ids: Sequence[str]) -> dict[str, str]:
+    """ISO UTC start time of each run id found in the store (missing ones are left out)."""
+    if not run_ids:
+        return {}
+    from perfkit import store
+
+    try:
+        con = store.connect(db, read_only=True, quiet=True, wait_s=30)
+    except store.StoreError:
+        return {}
+    try:
+        rows = con.execute(
+            "SELECT run_id, started_at FROM runs WHERE run_id IN (SELECT unnest(?))", [list(run_ids)]
+        ).fetchall()
+    finally:
+        con.close()
+    out = {}
+    for rid, started in rows:
+        if started is not None:
+            out[str(rid)] = started.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat()
+    return out
+
+
+def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
+                   timeout_s: float = 600.0) -> ReportRecord:
+    """Execute one notebook into ``out_dir`` and convert it; a failure is recorded, not raised."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_nb = out_dir / f"{job.name}.ipynb"
+    out_html = out_dir / f"{job.name}.html"
+    declared = notebook_parameters(job.notebook)
+    params = dict(job.parameters)
+    if db and "db" in declared and "db" not in params:
+        params["db"] = str(db)
+    env = {"PERFKIT_DB": str(db)} if db else {}
+    # Matplotlib's inline figures as PNG (embedded base64), headless backend in the kernel.
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    error: ReportError | None = None
+    with _env(env):
+        try:
+            papermill.execute_notebook(
+                str(job.notebook), str(out_nb), parameters=params, kernel_name=KERNEL_NAME,
+                progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+                execution_timeout=timeout_s, cwd=None,
+            )
+        except PapermillExecutionError as exc:
+            error = ReportError(cell=exc.exec_count, ename=exc.ename, evalue=str(exc.evalue))
+        except Exception as exc:  # kernel died, timeout, unreadable notebook: record, go on
+            error = ReportError(cell=None, ename=type(exc).__name__, evalue=str(exc).strip().splitlines()[0]
+                                if str(exc).strip() else "")
+    html_name: str | None = None
+    headlines: list[dict[str, Any]] = []
+    if out_nb.exists():
+        nb = nbformat.read(str(out_nb), as_version=4)
+        headlines = headlines_from_notebook(nb)
+        found = error_from_notebook(nb)
+        if error is not None and found is not None:
+            error = found  # same error, with the cell's first line of code
+        out_html.write_text(notebook_to_html(nb), encoding="utf-8")
+        html_name = out_html.name
+    record = ReportRecord(
+        name=job.name, notebook=_display_path(job.notebook), html=html_name,
+        rendered_at=utc_now_iso(), parameters=params, headlines=headlines, error=error,
+    )
+    record.run_started_at = run_dates(db, record.run_ids)
+    if out_nb.exists():
+        nb = nbformat.read(str(out_nb), as_version=4)
+        nb.metadata[RECORD_KEY] = record.to_dict()
+        nbformat.write(nb, str(out_nb))
+    return record
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        try:
+            return str(path.resolve().relative_to(PROJECT_DIR))
+        except ValueError:
+            return str(path)
+
+
+def load_records(out_dir: Path) -> list[ReportRecord]:
+    """The records of every executed report notebook in ``out_dir`` (newest render wins)."""
+    records = []
+    for p in sorted(out_dir.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(str(p), as_version=4)
+        except Exception:  # a half-written or foreign file is not a report
+            continue
+        data = nb.metadata.get(RECORD_KEY)
+        if data:
+            records.append(ReportRecord.from_dict(data))
+    return records
+
+
+def write_index(out_dir: Path, title: str = "perfkit reports") -> Path:
+    """Rebuild ``out_dir/index.html`` from every report there."""
+    path = out_dir / "index.html"
+    path.write_text(build_index_html(load_records(out_dir), utc_now_iso(), title), encoding="utf-8")
+    return path
+
+
+def render_reports(jobs: Sequence[ReportJob], out_dir: Path, db: str | None = None,
+                   progress: bool = True, log: Callable[[str], None] | None = None) -> list[ReportRecord]:
+    """Execute every job (a failure does not stop the others), then write the index."""
+    from tqdm import tqdm
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    records = []
+    bar = tqdm(jobs, desc="reports", unit="notebook", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    for job in bar:
+        bar.set_postfix_str(job.name)
+        rec = execute_report(job, out_dir, db=db)
+        if rec.error is not None:
+            log(f"perfkit report: {rec.notebook} ({rec.name}) failed at {rec.error.message()}")
+        records.append(rec)
+    bar.close()
+    write_index(out_dir)
+    return records
