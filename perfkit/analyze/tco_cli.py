@@ -1,9 +1,333 @@
-"""Sub-commands of perfkit.analyze for hardware and TCO (filled in by the hardware work)."""
+"""Sub-commands for hardware and TCO: ``perfkit hardware``, ``perfkit tco``, ``perfkit fleet``."""
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+
+from perfkit.errors import UsageError
+
+_HARDWARE_HELP = """\
+List and validate the hardware catalog (data/hardware.csv), or compare hardware.
+
+--compare catalog  datasheet only: throughput = peak dense FP16 TFLOPS (or INT8
+                   TOPS with --precision int8), perf/W = that / TDP, perf per $/h
+                   = that / price_hour_usd. Latency cannot come from a datasheet.
+--compare runs     measured runs tagged --label hardware=NAME: qps_at_slo = the
+                   highest achieved rate among runs with P99 <= --slo-p99-ms and
+                   >= 99 % successes; P99 at --load-rps interpolated linearly
+                   between runs; perf/W = qps_at_slo / mean power (telemetry of
+                   the run, else catalog TDP); perf per $/h = qps_at_slo / price.
+--compare mlperf   MLPerf summary_results.json or summary.csv (--mlperf PATH,
+                   --model M): Server result per accelerator as qps_at_slo,
+                   Offline per accelerator as peak throughput, perf/W =
+                   Performance_Result / Power_Result where has_power.
+
+Ratings per profile (latency-sensitive, throughput-first, cost-sensitive):
+each metric m normalized to the best device, s = m / max(m) (or min(m) / m
+when lower is better); score = weighted geometric mean exp(sum w ln s / sum w);
+stars = max(1, ceil(5 x score)). Weights: latency-sensitive 0.5 p99_at_load_ms
+(lower better) + 0.5 qps_at_slo; throughput-first 0.7 peak_throughput + 0.3
+perf_per_w; cost-sensitive 0.7 perf_per_usd_hour + 0.3 perf_per_w. A profile
+is left unrated where its key metric is missing (e.g. no price).
+"""
+
+_TCO_HELP = """\
+Cost per query, per 1,000 queries and per 1M tokens, energy and FLOPS/W, per device.
+
+  cost_per_1k_queries_usd = hourly_usd / (3600 x qps_at_slo x utilization) x 1000
+  cost_per_1m_tokens_usd  = hourly_usd / (3600 x output_tokens_per_s x utilization) x 1e6
+  energy_kwh              = mean_power_w x hours / 1000 x PUE
+  capex_usd_per_h         = price_purchase_usd / (life_years x 8760)
+  fp16_gflops_per_w       = fp16_tflops_dense x 1000 / mean_power_w
+hourly_usd is price_hour_usd when --mode rent (electricity is in the rent) and
+capex_usd_per_h + energy_kwh_per_h x --kwh-price when --mode own. Mean power is
+--power-w when given, else TDP x --power-fraction. --utilization (default 1.0)
+is the fraction of paid hours serving at the measured rate.
+"""
+
+_FLEET_HELP = """\
+The cheapest integer fleet for several workload classes (scipy.optimize.milp).
+
+Model: n_h integer devices of type h; x_hc >= 0 device-equivalents of h given
+to class c (integers with --no-split). Minimize sum_h cost_h n_h subject to
+sum_h cap_hc u_c x_hc >= D_c (each class's demand) and sum_c x_hc <= n_h (no
+device over-committed); x_hc = 0 where h cannot serve c.
+  --realtime NAME=RPS@P99MS        D_c = RPS, to be served with P99 <= P99MS
+  --offline NAME=ITEMS_PER_DAY@H   D_c = ITEMS / (3600 x H): done within H hours
+Capacities: --capacity HW:CLASS=RPS (measured, per device, within the class's
+latency bound), or --reference HW with --ref-capacity CLASS=RPS[@P99MS]:
+cap_hc = cap_ref,c x r, p99_hc = p99_ref,c / r, r = tflops_h / tflops_ref
+(peak dense, catalog; compute-bound assumption); a real-time class only goes
+to devices whose scaled P99 meets its bound. The cheapest one-type fleet is
+solved the same way, and the saving of the mix over it is reported.
+"""
+
+
+def _catalog(args):
+    from perfkit.analyze.catalog import load_catalog
+
+    return load_catalog(args.catalog)
+
+
+def _pairs(items, what: str) -> dict[str, float]:
+    """``["A=1.5", "B=2"]`` -> ``{"A": 1.5, "B": 2.0}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not key.strip() or not math.isfinite(number) or number < 0:
+            raise UsageError(f"{what}: expected NAME=NUMBER (>= 0), got {item!r}")
+        out[key.strip()] = number
+    return out
+
+
+def _print(frame: pd.DataFrame, as_json: bool) -> None:
+    if as_json:
+        print(frame.reset_index().to_json(orient="records", double_precision=6))
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 40,
+                               "display.max_colwidth", 40):
+            print(frame.to_string())
+
+
+def _cmd_hardware(args) -> int:
+    from perfkit.analyze import hardware as hw
+
+    catalog = _catalog(args)
+    if args.validate:
+        print(f"{catalog.attrs['path']}: ok, {len(catalog)} devices")
+        return 0
+    if not args.compare:
+        cols = ["name", "vendor", "kind", "memory_gib", "tdp_w", "fp16_tflops_dense", "int8_tops_dense",
+                "price_hour_usd", "price_purchase_usd", "as_of"]
+        _print(catalog[cols].set_index("name"), args.json)
+        return 0
+    prices = _pairs(args.price, "--price")
+    if args.compare == "catalog":
+        metrics = hw.catalog_metrics(catalog, args.precision)
+    elif args.compare == "runs":
+        from perfkit import store
+
+        if args.slo_p99_ms is None or args.load_rps is None:
+            raise UsageError("--compare runs needs --slo-p99-ms and --load-rps")
+        with store.connect(args.db, read_only=True) as con:
+            runs = hw.measured_runs(con, args.label_key)
+        if runs.empty:
+            raise UsageError(f"no runs labelled {args.label_key}=NAME in the database "
+                             f"(run `perfkit bench ... --label {args.label_key}=NAME`)")
+        metrics = hw.measured_metrics(runs, catalog, args.slo_p99_ms, args.load_rps, prices)
+    else:
+        if not args.mlperf or not args.model:
+            raise UsageError("--compare mlperf needs --mlperf PATH and --model NAME")
+        results = hw.load_mlperf_results(args.mlperf)
+        metrics = hw.mlperf_metrics(results, catalog, args.model, prices)
+        if metrics.empty:
+            raise UsageError(f"{args.mlperf}: no result for model {args.model!r} on a catalog device "
+                             f"(models: {', '.join(sorted(results['model'].dropna().unique()))})")
+    if args.compare == "catalog" and prices:
+        for name, price in prices.items():
+            if name in metrics.index:
+                metrics.loc[name, "price_hour_usd"] = price
+        metrics["perf_per_usd_hour"] = metrics["peak_throughput"] / metrics["price_hour_usd"]
+    ratings = hw.rate_profiles(metrics)
+    table = metrics.join(ratings)
+    for profile in hw.PROFILES:
+        table[profile] = table[f"{profile}_stars"].map(hw.star_text)
+    keep = [c for c in ("qps_at_slo", "p99_at_load_ms", "peak_throughput", "perf_per_w",
+                        "perf_per_usd_hour", "power_basis", *hw.PROFILES) if c in table]
+    _print(table[keep] if not args.json else table, args.json)
+    return 0
+
+
+def _cmd_tco(args) -> int:
+    from perfkit.analyze.catalog import catalog_row
+    from perfkit.analyze.tco import CostParams, tco_table
+
+    catalog = _catalog(args)
+    names = args.hardware or list(catalog["name"])
+    rows = [catalog_row(catalog, n) for n in names]
+    devices = pd.DataFrame(rows).reset_index(drop=True)
+    for column, values in (("price_hour_usd", _pairs(args.price, "--price")),
+                           ("price_purchase_usd", _pairs(args.purchase, "--purchase")),
+                           ("mean_power_w", _pairs(args.power_w, "--power-w")),
+                           ("qps_at_slo", _pairs(args.qps, "--qps")),
+                           ("output_tokens_per_s", _pairs(args.tokens_per_s, "--tokens-per-s"))):
+        if column not in devices:
+            devices[column] = np.nan
+        for key, value in values.items():
+            hit = devices["name"].str.casefold() == key.casefold()
+            if key == "*":
+                hit[:] = True
+            if not hit.any():
+                raise UsageError(f"{key!r} is not among the compared hardware ({', '.join(devices['name'])})")
+            devices.loc[hit, column] = value
+    params = CostParams(mode=args.mode, utilization=args.utilization, pue=args.pue,
+                        price_per_kwh_usd=args.kwh_price, life_years=args.life_years,
+                        power_fraction_of_tdp=args.power_fraction)
+    try:
+        table = tco_table(devices, params, hours=args.hours)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    keep = ["name", "total_usd_per_h", "rent_usd_per_h", "capex_usd_per_h", "energy_usd_per_h",
+            "mean_power_w", "power_basis", "energy_kwh", "cost_per_1k_queries_usd",
+            "cost_per_1m_tokens_usd", "fp16_gflops_per_w"]
+    _print(table[keep].set_index("name") if not args.json else table.set_index("name"), args.json)
+    return 0
+
+
+_CLASS_RE = re.compile(r"^(?P<name>[^=]+)=(?P<a>[0-9.eE+]+)@(?P<b>[0-9.eE+]+)$")
+
+
+def _classes(args):
+    from perfkit.analyze.fleet import WorkloadClass
+
+    classes = []
+    for spec in args.realtime or []:
+        m = _CLASS_RE.match(spec)
+        if not m:
+            raise UsageError(f"--realtime: expected NAME=RPS@P99MS, got {spec!r}")
+        classes.append(WorkloadClass.realtime(m["name"], float(m["a"]), float(m["b"]), args.target_utilization))
+    for spec in args.offline or []:
+        m = _CLASS_RE.match(spec)
+        if not m:
+            raise UsageError(f"--offline: expected NAME=ITEMS_PER_DAY@WINDOW_HOURS, got {spec!r}")
+        try:
+            classes.append(WorkloadClass.offline(m["name"], float(m["a"]), float(m["b"]), args.target_utilization))
+        except ValueError as exc:
+            raise UsageError(f"--offline {spec!r}: {exc}") from None
+    if not classes:
+        raise UsageError("give at least one --realtime or --offline class")
+    return classes
+
+
+def _cmd_fleet(args) -> int:
+    from perfkit.analyze import fleet
+    from perfkit.analyze.catalog import catalog_row
+    from perfkit.analyze.tco import CostParams, hourly_cost_breakdown
+
+    catalog = _catalog(args)
+    classes = _classes(args)
+    class_names = [c.name for c in classes]
+    names = [catalog_row(catalog, n)["name"] for n in (args.hardware or catalog["name"])]
+    if args.reference:
+        ref = catalog_row(catalog, args.reference)["name"]
+        caps, p99s = {}, {}
+        for item in args.ref_capacity or []:
+            key, _, value = item.partition("=")
+            rate, _, p99 = value.partition("@")
+            try:
+                caps[key] = float(rate)
+                p99s[key] = float(p99) if p99 else math.nan
+            except ValueError:
+                raise UsageError(f"--ref-capacity: expected CLASS=RPS[@P99MS], got {item!r}") from None
+        missing = [c.name for c in classes if c.name not in caps]
+        missing += [c.name for c in classes if c.kind == "realtime" and not math.isfinite(p99s.get(c.name, math.nan))]
+        if missing:
+            raise UsageError(f"--ref-capacity needs CLASS=RPS (and @P99MS for real-time) for: {', '.join(sorted(set(missing)))}")
+        capacity = fleet.scaled_capacities(catalog, names, classes, ref, caps, p99s, args.precision)
+    else:
+        capacity = pd.DataFrame(0.0, index=names, columns=class_names)
+        for item in args.capacity or []:
+            m = re.match(r"^(?P<hw>[^:]+):(?P<cls>[^=]+)=(?P<rps>[0-9.eE+]+)$", item)
+            if not m:
+                raise UsageError(f"--capacity: expected HW:CLASS=RPS, got {item!r}")
+            hw_name = catalog_row(catalog, m["hw"])["name"]
+            if hw_name not in capacity.index or m["cls"] not in class_names:
+                raise UsageError(f"--capacity {item!r}: hardware must be among --hardware and the class defined")
+            capacity.at[hw_name, m["cls"]] = float(m["rps"])
+        if not (capacity.to_numpy() > 0).any():
+            raise UsageError("give --capacity HW:CLASS=RPS for some hardware, or --reference with --ref-capacity")
+    devices = catalog.set_index("name").loc[names].reset_index()
+    for key, value in _pairs(args.price, "--price").items():
+        devices.loc[devices["name"].str.casefold() == key.casefold(), "price_hour_usd"] = value
+    params = CostParams(mode=args.mode, pue=args.pue, price_per_kwh_usd=args.kwh_price,
+                        life_years=args.life_years)
+    cost = hourly_cost_breakdown(devices, params)["total_usd_per_h"].to_numpy(dtype=float)
+    result = fleet.compare_fleets(catalog, names, cost, capacity, classes, split=not args.no_split)
+    costs = dict(zip(names, cost))
+    print("capacity per device (req/s):")
+    print(capacity.to_string())
+    print(f"\nmixed fleet:  {result['mixed'].describe()}")
+    if result["mixed"].feasible:
+        print(fleet.fleet_table(result["mixed"], costs).to_string(index=False))
+    print(f"\ncheapest single type: {result['single_name'] or 'none'}: {result['single'].describe()}")
+    if math.isfinite(result["saving_percent"]):
+        print(f"saving of the mix over the cheapest single type: {result['saving_percent']:.1f} %")
+    return 0 if result["mixed"].feasible else 1
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--catalog", metavar="CSV", default=None,
+                        help="hardware catalog (default: $PERFKIT_HARDWARE_CSV or data/hardware.csv)")
+    parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+
+
+def _cost_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("rent", "own"), default="rent",
+                        help="rent: price_hour_usd; own: amortized purchase + energy (default rent)")
+    parser.add_argument("--pue", type=float, default=1.4, help="facility PUE for --mode own (default 1.4)")
+    parser.add_argument("--kwh-price", type=float, default=0.12, help="USD per kWh (default 0.12)")
+    parser.add_argument("--life-years", type=float, default=4.0, help="amortization life (default 4)")
+    parser.add_argument("--price", action="append", metavar="HW=USD_PER_H",
+                        help="override a device's hourly price (repeatable)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this stage's sub-commands to `perfkit`."""
-    return None
+    """Add ``hardware``, ``tco`` and ``fleet`` to `perfkit`."""
+    from perfkit.cli import add_db_argument
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("hardware", help="list/validate the hardware catalog; compare and rate hardware",
+                       description=_HARDWARE_HELP, formatter_class=fmt)
+    _common(p)
+    add_db_argument(p)
+    p.add_argument("--validate", action="store_true", help="only check the catalog (exit 2 on a bad row)")
+    p.add_argument("--compare", choices=("catalog", "runs", "mlperf"), help="compare and rate (see above)")
+    p.add_argument("--precision", choices=("fp16", "int8"), default="fp16", help="datasheet rate for --compare catalog")
+    p.add_argument("--slo-p99-ms", type=float, help="latency SLO for --compare runs")
+    p.add_argument("--load-rps", type=float, help="fixed load at which P99 is compared (--compare runs)")
+    p.add_argument("--label-key", default="hardware", help="run label key naming the hardware (default hardware)")
+    p.add_argument("--mlperf", metavar="PATH", help="MLPerf summary_results.json or summary.csv")
+    p.add_argument("--model", help="MLPerf model to compare, e.g. llama2-70b-99")
+    p.add_argument("--price", action="append", metavar="HW=USD_PER_H", help="override an hourly price")
+    p.set_defaults(func=_cmd_hardware)
+
+    t = sub.add_parser("tco", help="cost per query / 1k queries / 1M tokens, energy, FLOPS per W",
+                       description=_TCO_HELP, formatter_class=fmt)
+    _common(t)
+    _cost_flags(t)
+    t.add_argument("--hardware", action="append", metavar="NAME", help="devices to cost (default: all)")
+    t.add_argument("--qps", action="append", metavar="HW=RPS", help="throughput within the SLO ('*=RPS' for all)")
+    t.add_argument("--tokens-per-s", action="append", metavar="HW=TOK_S", help="output tokens/s within the SLO")
+    t.add_argument("--power-w", action="append", metavar="HW=W", help="measured mean power")
+    t.add_argument("--purchase", action="append", metavar="HW=USD", help="override a purchase price")
+    t.add_argument("--utilization", type=float, default=1.0, help="fraction of paid hours serving (default 1.0)")
+    t.add_argument("--power-fraction", type=float, default=1.0, help="mean power / TDP when not measured (default 1.0)")
+    t.add_argument("--hours", type=float, default=24 * 30, help="period for totals (default 720 h)")
+    t.set_defaults(func=_cmd_tco)
+
+    f = sub.add_parser("fleet", help="cheapest mixed fleet for real-time and offline classes (MILP)",
+                       description=_FLEET_HELP, formatter_class=fmt)
+    _common(f)
+    _cost_flags(f)
+    f.add_argument("--realtime", action="append", metavar="NAME=RPS@P99MS", help="a real-time class")
+    f.add_argument("--offline", action="append", metavar="NAME=ITEMS_PER_DAY@HOURS", help="an offline class")
+    f.add_argument("--hardware", action="append", metavar="NAME", help="candidate devices (default: all)")
+    f.add_argument("--capacity", action="append", metavar="HW:CLASS=RPS", help="measured capacity per device")
+    f.add_argument("--reference", metavar="HW", help="scale capacities from this device by peak TFLOPS")
+    f.add_argument("--ref-capacity", action="append", metavar="CLASS=RPS[@P99MS]",
+                   help="the reference device's capacity (and P99 there) per class")
+    f.add_argument("--precision", choices=("fp16", "int8"), default="fp16", help="rate used for scaling")
+    f.add_argument("--target-utilization", type=float, default=1.0,
+                   help="usable fraction of each device's capacity (headroom), default 1.0")
+    f.add_argument("--no-split", action="store_true", help="each device serves one class only")
+    f.set_defaults(func=_cmd_fleet)
