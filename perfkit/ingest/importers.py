@@ -1,0 +1,158 @@
+"""`perfkit ingest KIND PATH...`: read a file, check it, store it in one transaction.
+
+Each file (for Locust: each ``--csv`` prefix's set of files) is one source:
+all of it is written or none (a parse error raises :class:`InputError` before
+anything is written; a failure while writing rolls back). Re-ingesting the same
+bytes under the same kind is a no-op reported in one line.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import duckdb
+
+from perfkit import store
+from perfkit.errors import InputError, UsageError
+from perfkit.ingest import writer
+from perfkit.ingest.frames import Telemetry
+
+KINDS = ("prometheus", "prom-range", "nvidia-smi", "dcgm", "locust", "mlperf")
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did: ``skipped`` when the same bytes were already stored."""
+
+    kind: str
+    path: str
+    source_id: int | None
+    series: int
+    samples: int
+    skipped: bool = False
+    run_id: str | None = None
+
+    def line(self) -> str:
+        if self.skipped:
+            return (f"{self.path}: already ingested as {self.kind} (source {self.source_id}); "
+                    "nothing to do")
+        run = f", run {self.run_id}" if self.run_id else ""
+        return (f"{self.path}: {self.samples:,} samples in {self.series:,} series "
+                f"(source {self.source_id}{run})")
+
+
+def _decode(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(path, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+
+
+def _reader(kind: str) -> Callable[..., Telemetry]:
+    """The function that turns one file into Telemetry for ``kind``."""
+    if kind == "prometheus":
+        from perfkit.ingest import prometheus
+
+        return lambda paths, data, at: prometheus.read(_decode(data[0], paths[0]), paths[0], at)
+    if kind == "dcgm":
+        from perfkit.ingest import dcgm
+
+        return lambda paths, data, at: dcgm.read(_decode(data[0], paths[0]), paths[0], at)
+    if kind == "prom-range":
+        from perfkit.ingest import promrange
+
+        return lambda paths, data, at: promrange.read_bytes(data[0], paths[0])
+    if kind == "nvidia-smi":
+        from perfkit.ingest import nvsmi
+
+        return lambda paths, data, at: nvsmi.read(_decode(data[0], paths[0]), paths[0])
+    if kind == "locust":
+        from perfkit.ingest import locust
+
+        return lambda paths, data, at: locust.read(
+            {p: _decode(d, p) for p, d in zip(paths, data)})
+    if kind == "mlperf":
+        from perfkit.ingest import mlperf
+
+        return lambda paths, data, at: mlperf.read(
+            {p: _decode(d, p) for p, d in zip(paths, data)})
+    raise UsageError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def group_paths(kind: str, paths: Sequence[str | Path]) -> list[list[str]]:
+    """Files that form one source: Locust's per-prefix CSVs, MLPerf's per-directory logs."""
+    paths = [str(p) for p in paths]
+    if kind == "locust":
+        from perfkit.ingest import locust
+
+        return locust.group(paths)
+    if kind == "mlperf":
+        from perfkit.ingest import mlperf
+
+        return mlperf.group(paths)
+    return [[p] for p in paths]
+
+
+def ingest_group(con: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[str], *,
+                 label: str | None = None, run_id: str | None = None,
+                 at_unix_s: float | None = None) -> IngestResult:
+    """Ingest one source (one file, or one Locust/MLPerf set) in one transaction."""
+    display = paths[0] if len(paths) == 1 else " + ".join(paths)
+    blobs = []
+    for p in paths:
+        try:
+            blobs.append(Path(p).read_bytes())
+        except FileNotFoundError:
+            raise InputError(p, None, "no such file") from None
+        except IsADirectoryError:
+            raise InputError(p, None, "is a directory, not a file") from None
+        except OSError as exc:
+            raise InputError(p, None, f"cannot read: {exc.strerror}") from None
+    digest = hashlib.sha256()
+    for blob in blobs:
+        digest.update(hashlib.sha256(blob).digest())
+    sha = digest.hexdigest() if len(blobs) > 1 else hashlib.sha256(blobs[0]).hexdigest()
+    earlier = writer.find_source(con, kind, sha)
+    if earlier is not None:
+        return IngestResult(kind, display, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
+    at = time.time() if at_unix_s is None else float(at_unix_s)
+    if run_id is not None:
+        exists = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        if not exists:
+            raise UsageError(f"--run {run_id}: no such run (see `perfkit runs`)")
+    tel = _reader(kind)(list(paths), blobs, at)
+    with store.transaction(con):
+        source_id = writer.write_telemetry(con, tel, kind=kind, path=display, sha256=sha,
+                                           run_id=run_id, label=label)
+    return IngestResult(kind, display, source_id, tel.series.height, tel.samples.height,
+                        run_id=run_id or (tel.run or {}).get("run_id"))
+
+
+def ingest_file(con: duckdb.DuckDBPyConnection, kind: str, path: str | Path, *,
+                label: str | None = None, run_id: str | None = None,
+                at_unix_s: float | None = None, quiet: bool = False) -> IngestResult:
+    """Ingest a single file (see :func:`ingest_group`); prints its one-line result unless quiet."""
+    result = ingest_group(con, kind, [str(path)], label=label, run_id=run_id, at_unix_s=at_unix_s)
+    if not quiet:
+        print(result.line(), file=sys.stderr if result.skipped else sys.stdout)
+    return result
+
+
+def ingest_paths(con: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[str | Path], *,
+                 label: str | None = None, run_id: str | None = None,
+                 at_unix_s: float | None = None, quiet: bool = False) -> list[IngestResult]:
+    """Ingest several files, one transaction each; stops at the first bad file."""
+    if kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    results = []
+    for group in group_paths(kind, paths):
+        result = ingest_group(con, kind, group, label=label, run_id=run_id, at_unix_s=at_unix_s)
+        if not quiet:
+            print(result.line())
+        results.append(result)
+    return results

@@ -1,0 +1,112 @@
+"""The write path: sources, series and samples in bulk, inside the caller's transaction.
+
+Series ids come from ``series_id_seq`` in one query (``nextval`` over
+``range(n)``), then both tables are inserted from Arrow tables registered in
+DuckDB: one INSERT ... SELECT per table, never a row-by-row execute.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from perfkit.ingest.frames import Telemetry
+
+_counter = itertools.count()
+
+
+def find_source(con: duckdb.DuckDBPyConnection, kind: str, sha256: str) -> tuple | None:
+    """(source_id, path, ingested_at, row_count) of an earlier ingest of the same bytes."""
+    return con.execute(
+        "SELECT source_id, path, ingested_at, row_count FROM sources WHERE kind = ? AND sha256 = ?",
+        [kind, sha256],
+    ).fetchone()
+
+
+def new_source(con: duckdb.DuckDBPyConnection, *, kind: str, path: str | None,
+               sha256: str | None, run_id: str | None, label: str | None,
+               row_count: int = 0) -> int:
+    """Insert one ``sources`` row and return its id."""
+    source_id = con.execute("SELECT nextval('source_id_seq')").fetchone()[0]
+    con.execute(
+        "INSERT INTO sources (source_id, kind, path, sha256, row_count, run_id, label) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [source_id, kind, path, sha256, row_count, run_id, label],
+    )
+    return int(source_id)
+
+
+def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.DataFrame) -> np.ndarray:
+    """Insert the series frame (key order); return the new series ids indexed by key."""
+    n = series.height
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    ids = con.execute("SELECT nextval('series_id_seq') AS id FROM range(?)", [n]).fetchnumpy()["id"]
+    ids = np.sort(ids.astype(np.int64))
+    keyed = series.sort("key")
+    if keyed.get_column("key").to_numpy().tolist() != list(range(n)):
+        raise ValueError("series keys must be 0..n-1")
+    table = keyed.select("name", "labels", "unit", "type").to_arrow()
+    table = table.append_column("series_id", pa.array(ids))
+    name = f"_pk_series_{next(_counter)}"
+    con.register(name, table)
+    try:
+        con.execute(
+            f"INSERT INTO series (series_id, source_id, name, labels, unit, type) "
+            f"SELECT series_id, ?, name, CAST(labels AS JSON), unit, type FROM {name}",
+            [source_id],
+        )
+    finally:
+        con.unregister(name)
+    return ids
+
+
+def insert_samples(con: duckdb.DuckDBPyConnection, series_ids: np.ndarray,
+                   samples: pl.DataFrame) -> int:
+    """Insert samples, translating each row's key through ``series_ids``."""
+    if samples.height == 0:
+        return 0
+    keys = samples.get_column("key").to_numpy()
+    table = pa.table({
+        "series_id": pa.array(series_ids[keys]),
+        "ts_unix_s": samples.get_column("ts_unix_s").to_arrow(),
+        "value": samples.get_column("value").to_arrow(),
+    })
+    name = f"_pk_samples_{next(_counter)}"
+    con.register(name, table)
+    try:
+        con.execute(f"INSERT INTO samples SELECT series_id, ts_unix_s, value FROM {name}")
+    finally:
+        con.unregister(name)
+    return samples.height
+
+
+def insert_run(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> None:
+    """Insert a ``runs`` row (JSON columns given as Python objects)."""
+    row = dict(run)
+    for key in ("labels", "scenario", "machine", "summary"):
+        if key in row and row[key] is not None and not isinstance(row[key], str):
+            row[key] = json.dumps(row[key], sort_keys=True, default=str)
+    cols = list(row)
+    placeholders = ", ".join("?" for _ in cols)
+    con.execute(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({placeholders})",
+                [row[c] for c in cols])
+
+
+def write_telemetry(con: duckdb.DuckDBPyConnection, tel: Telemetry, *, kind: str,
+                    path: str | None, sha256: str | None, run_id: str | None,
+                    label: str | None) -> int:
+    """Write one source with its series and samples (caller holds the transaction)."""
+    if tel.run is not None:
+        insert_run(con, tel.run)
+        run_id = run_id or tel.run["run_id"]
+    source_id = new_source(con, kind=kind, path=path, sha256=sha256, run_id=run_id,
+                           label=label, row_count=tel.samples.height)
+    ids = insert_series(con, source_id, tel.series)
+    insert_samples(con, ids, tel.samples)
+    return source_id
