@@ -127,11 +127,11 @@ def _cmd_hardware(args) -> int:
         metrics = hw.measured_metrics(runs, catalog, args.slo_p99_ms, args.load_rps, prices)
     else:
         if not args.mlperf or not args.model:
-            raise UsageError("--compare mlperf needs --mlperf PATH and --model NAME")
-        results = hw.load_mlperf_results(args.mlperf)
+            raise UsageError("--compare mlperf needs --mlperf PATH (repeatable) and --model NAME")
+        results = pd.concat([hw.load_mlperf_results(path) for path in args.mlperf], ignore_index=True)
         metrics = hw.mlperf_metrics(results, catalog, args.model, prices)
         if metrics.empty:
-            raise UsageError(f"{args.mlperf}: no result for model {args.model!r} on a catalog device "
+            raise UsageError(f"{', '.join(args.mlperf)}: no result for model {args.model!r} on a catalog device "
                              f"(models: {', '.join(sorted(results['model'].dropna().unique()))})")
     if args.compare == "catalog" and prices:
         for name, price in prices.items():
@@ -296,7 +296,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slo-p99-ms", type=float, help="latency SLO for --compare runs")
     p.add_argument("--load-rps", type=float, help="fixed load at which P99 is compared (--compare runs)")
     p.add_argument("--label-key", default="hardware", help="run label key naming the hardware (default hardware)")
-    p.add_argument("--mlperf", metavar="PATH", help="MLPerf summary_results.json or summary.csv")
+    p.add_argument("--mlperf", metavar="PATH", action="append",
+                   help="MLPerf summary_results.json or summary.csv (repeatable)")
     p.add_argument("--model", help="MLPerf model to compare, e.g. llama2-70b-99")
     p.add_argument("--price", action="append", metavar="HW=USD_PER_H", help="override an hourly price")
     p.set_defaults(func=_cmd_hardware)
