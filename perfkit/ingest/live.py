@@ -1,0 +1,300 @@
+"""Telemetry collected while ``perfkit bench`` runs: NVML, host/process, target /metrics.
+
+Usage (the bench engine)::
+
+    live = LiveCollectors(run_id, target_url, target_pid=None)
+    live.start()                 # background threads begin sampling
+    ...  live.write(con)  ...    # any time: store what was gathered since the last call
+    live.stop(); live.write(con) # the last of it
+
+Each collector that cannot work here (no GPU/driver, target without /metrics,
+process gone) says so in ONE line on stderr and the run goes on without it.
+Rows land as ``sources`` (kind ``nvml`` | ``host`` | ``scrape``, one per
+collector per run, ``run_id`` set), ``series`` (created once, reused by later
+writes) and ``samples``; ``sources.row_count`` grows with every write.
+"""
+from __future__ import annotations
+
+import abc
+import sys
+import threading
+import time
+import urllib.error
+from typing import Callable
+
+import duckdb
+import polars as pl
+
+from perfkit.ingest import promtext, scrape, writer
+from perfkit.ingest.frames import labels_json
+
+_LONG_SCHEMA = {"kind": pl.String, "name": pl.String, "labels": pl.String, "unit": pl.String,
+                "type": pl.String, "ts_unix_s": pl.Float64, "value": pl.Float64}
+
+
+def _say(message: str) -> None:
+    print(f"perfkit: {message}", file=sys.stderr, flush=True)
+
+
+class _Collector(abc.ABC):
+    """A background thread calling ``sample()`` every ``interval_s`` seconds."""
+
+    def __init__(self, kind: str, interval_s: float, sink: Callable[[pl.DataFrame], None]):
+        self.kind = kind
+        self.interval_s = max(0.05, float(interval_s))
+        self._sink = sink
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> bool:
+        """Prepare; False (after one line on stderr) when unavailable here."""
+        return True
+
+    @abc.abstractmethod
+    def sample(self) -> None:
+        """Take one reading and hand it to ``emit``/the sink."""
+
+    def close(self) -> None:
+        return None
+
+    def emit(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        frame = pl.DataFrame(
+            [(self.kind, name, labels_json(labels), unit, typ, ts, value)
+             for name, labels, unit, typ, ts, value in rows],
+            schema=_LONG_SCHEMA, orient="row")
+        self._sink(frame)
+
+    def _loop(self) -> None:
+        next_at = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.sample()
+                except Exception as exc:  # a collector must never take the run down
+                    _say(f"{self.kind} collector stopped: {type(exc).__name__}: {exc}")
+                    return
+                next_at += self.interval_s
+                delay = next_at - time.monotonic()
+                if delay < 0:  # fell behind: skip missed ticks instead of bursting
+                    next_at = time.monotonic()
+                    delay = 0
+                self._stop.wait(delay)
+        finally:
+            self.close()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"perfkit-{self.kind}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+
+class _NvmlCollector(_Collector):
+    def open(self) -> bool:
+        from perfkit.ingest import nvml
+
+        self._nvml = nvml
+        try:
+            self._reader = nvml.NvmlReader()
+        except nvml.NvmlUnavailable as exc:
+            _say(f"no GPU telemetry for this run: NVML unavailable ({exc})")
+            return False
+        return True
+
+    def sample(self) -> None:
+        ts = time.time()
+        rows = []
+        for ident, raw in self._reader.read():
+            rows += self._nvml.convert(ident, raw, ts)
+        self.emit(rows)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class _HostCollector(_Collector):
+    def __init__(self, interval_s: float, sink, target_pid: int | None):
+        super().__init__("host", interval_s, sink)
+        self._pid = target_pid
+
+    def open(self) -> bool:
+        from perfkit.ingest.hostmetrics import HostReader
+
+        self._reader = HostReader(self._pid)
+        self._told = False
+        if self._reader.process_error:
+            _say(f"no process telemetry: {self._reader.process_error}")
+            self._told = True
+        return True
+
+    def sample(self) -> None:
+        rows = self._reader.read(time.time())
+        if self._reader.process_error and not self._told:
+            _say(f"no more process telemetry: {self._reader.process_error}")
+            self._told = True
+        self.emit(rows)
+
+
+class _ScrapeCollector(_Collector):
+    def __init__(self, interval_s: float, sink, target_url: str):
+        super().__init__("scrape", interval_s, sink)
+        self.url = scrape.metrics_url(target_url)
+        self.shown = scrape.redact_url(self.url)
+        self._told = False
+
+    def sample(self) -> None:
+        try:
+            text = scrape.fetch(self.url, timeout_s=max(1.0, self.interval_s))
+            ts = time.time()
+            expo = promtext.parse(text, self.shown)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            if not self._told:
+                reason = getattr(exc, "reason", None) or getattr(exc, "problem", None) or exc
+                if isinstance(exc, urllib.error.HTTPError):
+                    reason = f"HTTP {exc.code}"
+                _say(f"cannot scrape {self.shown} ({reason}); the run goes on without target "
+                     "metrics (will keep trying quietly)")
+                self._told = True
+            return
+        meta = expo.series_meta()
+        frame = (
+            expo.samples.join(meta, on="name", how="left")
+            .select(
+                kind=pl.lit(self.kind),
+                name="name", labels="labels", unit="unit", type="type",
+                ts_unix_s=pl.col("ts_unix_s").fill_null(ts), value="value",
+            )
+        )
+        self._sink(frame.cast(_LONG_SCHEMA))
+
+
+class LiveCollectors:
+    """Background telemetry for one run; ``write(con)`` stores what was gathered so far."""
+
+    def __init__(self, run_id: str, target_url: str | None, target_pid: int | None = None,
+                 nvml_interval_s: float = 1.0, host_interval_s: float = 1.0,
+                 scrape_interval_s: float = 2.0) -> None:
+        self.run_id = run_id
+        self.target_url = target_url
+        self.target_pid = target_pid
+        self._lock = threading.Lock()
+        self._pending: list[pl.DataFrame] = []
+        self._sources: dict[str, int] = {}
+        self._series: dict[str, dict[tuple[str, str], int]] = {}
+        self._collectors: list[_Collector] = [
+            _NvmlCollector("nvml", nvml_interval_s, self._add),
+            _HostCollector(host_interval_s, self._add, target_pid),
+        ]
+        if target_url:
+            self._collectors.append(_ScrapeCollector(scrape_interval_s, self._add, target_url))
+        self._running: list[_Collector] = []
+
+    def _add(self, frame: pl.DataFrame) -> None:
+        with self._lock:
+            self._pending.append(frame)
+
+    def start(self) -> None:
+        """Open every collector (one stderr line for each unavailable one) and start its thread."""
+        for collector in self._collectors:
+            try:
+                ok = collector.open()
+            except Exception as exc:
+                _say(f"{collector.kind} telemetry unavailable: {type(exc).__name__}: {exc}")
+                ok = False
+            if ok:
+                collector.start()
+                self._running.append(collector)
+
+    def stop(self) -> None:
+        """Stop sampling (each thread takes a last reading no later than now)."""
+        for collector in self._running:
+            collector.stop()
+        self._running = []
+
+    def pending_samples(self) -> int:
+        with self._lock:
+            return sum(f.height for f in self._pending)
+
+    def _path_for(self, kind: str) -> str:
+        if kind == "scrape" and self.target_url:
+            return scrape.redact_url(scrape.metrics_url(self.target_url))
+        if kind == "host" and self.target_pid is not None:
+            return f"psutil (pid {self.target_pid})"
+        return {"nvml": "nvml", "host": "psutil"}.get(kind, kind)
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Store everything gathered since the last call; return the number of samples written.
+
+        Runs in its own transaction unless the caller already holds one. On failure the
+        gathered rows are kept for the next call.
+        """
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return 0
+        long = pl.concat(batch, how="vertical_relaxed")
+        own_txn = True
+        try:
+            con.execute("BEGIN TRANSACTION")
+        except duckdb.TransactionException:
+            own_txn = False
+        new_sources: dict[str, int] = {}
+        new_series: dict[str, dict[tuple[str, str], int]] = {}
+        try:
+            written = 0
+            for kind in long.get_column("kind").unique(maintain_order=True).to_list():
+                part = long.filter(pl.col("kind") == kind)
+                written += self._write_kind(con, kind, part, new_sources, new_series)
+            if own_txn:
+                con.execute("COMMIT")
+        except BaseException:
+            if own_txn:
+                con.execute("ROLLBACK")
+            with self._lock:
+                self._pending[:0] = batch
+            raise
+        self._sources.update(new_sources)
+        for kind, mapping in new_series.items():
+            self._series.setdefault(kind, {}).update(mapping)
+        return written
+
+    def _write_kind(self, con, kind: str, part: pl.DataFrame, new_sources: dict,
+                    new_series: dict) -> int:
+        source_id = self._sources.get(kind)
+        if source_id is None:
+            source_id = writer.new_source(con, kind=kind, path=self._path_for(kind), sha256=None,
+                                          run_id=self.run_id, label=None, row_count=0)
+            new_sources[kind] = source_id
+        known = dict(self._series.get(kind, {}))
+        distinct = part.select("name", "labels", "unit", "type").unique(
+            subset=["name", "labels"], keep="first", maintain_order=True)
+        fresh = [row for row in distinct.iter_rows() if (row[0], row[1]) not in known]
+        if fresh:
+            fresh_df = pl.DataFrame(fresh, schema={"name": pl.String, "labels": pl.String,
+                                                   "unit": pl.String, "type": pl.String},
+                                    orient="row").with_row_index("key").with_columns(
+                                        pl.col("key").cast(pl.Int64))
+            ids = writer.insert_series(con, source_id, fresh_df)
+            added = {(r[0], r[1]): int(i) for r, i in zip(fresh, ids)}
+            known.update(added)
+            new_series.setdefault(kind, {}).update(added)
+        mapping = pl.DataFrame(
+            {"name": [k[0] for k in known], "labels": [k[1] for k in known],
+             "series_id": list(known.values())},
+            schema={"name": pl.String, "labels": pl.String, "series_id": pl.Int64})
+        rows = part.join(mapping, on=["name", "labels"], how="left").select(
+            "series_id", "ts_unix_s", "value")
+        name = f"_pk_live_{kind}"
+        con.register(name, rows.to_arrow())
+        try:
+            con.execute(f"INSERT INTO samples SELECT series_id, ts_unix_s, value FROM {name}")
+        finally:
+            con.unregister(name)
+        con.execute("UPDATE sources SET row_count = row_count + ? WHERE source_id = ?",
+                    [rows.height, source_id])
+        return rows.height
