@@ -193,10 +193,18 @@ def capacity_at_slo(runs: pd.DataFrame, slo_p99_ms: float, min_ok_fraction: floa
             "output_tokens_per_s": (float(best["output_tokens_per_s"]) if best is not None
                                     and "output_tokens_per_s" in best else math.nan),
             "peak_throughput": float(group["achieved_rate_rps"].max()),
-            "mean_power_w": (float(group["mean_power_w"].mean()) if "mean_power_w" in group
-                             and group["mean_power_w"].notna().any() else math.nan),
+            "mean_power_w": _power_at(best, group),
         })
     return pd.DataFrame(rows)
+
+
+def _power_at(best, group: pd.DataFrame) -> float:
+    """Mean power of the run at capacity; else the mean over the hardware's runs; else NaN."""
+    if "mean_power_w" not in group or not group["mean_power_w"].notna().any():
+        return math.nan
+    if best is not None and pd.notna(best.get("mean_power_w", math.nan)):
+        return float(best["mean_power_w"])
+    return float(group["mean_power_w"].mean())
 
 
 def p99_at_load(runs: pd.DataFrame, load_rps: float) -> pd.Series:

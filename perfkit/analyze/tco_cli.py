@@ -92,7 +92,7 @@ def _pairs(items, what: str) -> dict[str, float]:
 
 def _print(frame: pd.DataFrame, as_json: bool) -> None:
     if as_json:
-        print(frame.reset_index().to_json(orient="records", double_precision=6))
+        print(frame.reset_index().to_json(orient="records", double_precision=15))
     else:
         with pd.option_context("display.width", 200, "display.max_columns", 40,
                                "display.max_colwidth", 40):

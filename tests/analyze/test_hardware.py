@@ -1,0 +1,195 @@
+"""Hardware comparison: ratings by formula, capacity at the SLO, MLPerf loader, runs from the store."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from perfkit import store
+from perfkit.analyze import hardware as hw
+from perfkit.analyze.catalog import load_catalog
+from perfkit.cli import main
+from perfkit.errors import InputError
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "data" / "hardware"
+MLPERF_JSON = FIXTURES / "mlperf_v4.1_summary_results_excerpt.json"
+MLPERF_CSV = FIXTURES / "mlperf_v4.1_GigaComputing_summary_excerpt.csv"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(REPO / "data" / "hardware.csv")
+
+
+# -- ratings ---------------------------------------------------------------------------
+
+def test_rating_formula_on_a_hand_computed_example():
+    metrics = pd.DataFrame({"peak_throughput": [100.0, 50.0, 10.0], "perf_per_w": [1.0, 2.0, 0.5],
+                            "perf_per_usd_hour": [10.0, 40.0, np.nan]}, index=["a", "b", "c"])
+    r = hw.rate_profiles(metrics)
+    # throughput-first for b: s_thr = 0.5, s_w = 1 -> exp(0.7 ln 0.5) = 0.6156 -> ceil(3.08) = 4 stars
+    assert r.loc["b", "throughput-first_score"] == pytest.approx(0.5 ** 0.7)
+    assert r.loc["b", "throughput-first_stars"] == 4
+    # a: s_thr = 1, s_w = 0.5 -> 0.5**0.3 = 0.812 -> 5 stars
+    assert r.loc["a", "throughput-first_stars"] == 5
+    # c: 0.1**0.7 * 0.25**0.3 = 0.1319 -> 1 star
+    assert r.loc["c", "throughput-first_score"] == pytest.approx(0.1 ** 0.7 * 0.25 ** 0.3)
+    assert r.loc["c", "throughput-first_stars"] == 1
+    # cost-sensitive needs a price: c has none -> unrated, not rated on perf/W alone
+    assert math.isnan(r.loc["c", "cost-sensitive_score"]) and r.loc["c", "cost-sensitive_basis"] == ""
+    assert r.loc["a", "cost-sensitive_score"] == pytest.approx(0.25 ** 0.7 * 0.5 ** 0.3)
+    # no latency metric at all -> latency-sensitive unrated for everyone
+    assert r["latency-sensitive_score"].isna().all()
+    assert r.loc["b", "throughput-first_basis"] == "peak_throughput+perf_per_w"
+
+
+def test_lower_is_better_metric():
+    metrics = pd.DataFrame({"p99_at_load_ms": [10.0, 40.0], "qps_at_slo": [100.0, 100.0]}, index=["x", "y"])
+    r = hw.rate_profiles(metrics)
+    assert r.loc["x", "latency-sensitive_score"] == 1.0
+    assert r.loc["y", "latency-sensitive_score"] == pytest.approx(0.25 ** 0.5)   # (10/40)^0.5 * 1^0.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.floats(0.1, 1000), min_size=2, max_size=6),
+       i=st.integers(0, 5), factor=st.floats(1.0, 50.0))
+def test_stars_are_monotone_in_the_metric(values, i, factor):
+    i %= len(values)
+    before = pd.DataFrame({"peak_throughput": values, "perf_per_w": [1.0] * len(values)})
+    better = before.copy()
+    better.loc[i, "peak_throughput"] *= factor
+    s0 = hw.rate_profiles(before).loc[i, "throughput-first_stars"]
+    s1 = hw.rate_profiles(better).loc[i, "throughput-first_stars"]
+    assert s1 >= s0
+    assert 1 <= s0 <= 5
+
+
+# -- measured points ---------------------------------------------------------------------
+
+def _points():
+    return pd.DataFrame({
+        "hardware": ["T4"] * 3 + ["L4"] * 2,
+        "achieved_rate_rps": [10.0, 20.0, 30.0, 10.0, 40.0],
+        "p99_ms": [20.0, 40.0, 90.0, 15.0, 45.0],
+        "ok_fraction": [1.0, 1.0, 1.0, 1.0, 0.5],
+        "requests": [600, 1200, 1800, 600, 2400],
+    })
+
+
+def test_capacity_at_slo_and_p99_at_load():
+    cap = hw.capacity_at_slo(_points(), slo_p99_ms=50).set_index("hardware")
+    assert cap.loc["T4", "qps_at_slo"] == 20.0 and cap.loc["T4", "runs_within_slo"] == 2
+    assert cap.loc["T4", "peak_throughput"] == 30.0
+    assert cap.loc["L4", "qps_at_slo"] == 10.0          # the 40 rps run lost half its requests
+    p99 = hw.p99_at_load(_points(), 15.0)
+    assert p99["T4"] == pytest.approx(30.0)              # halfway between (10, 20) and (20, 40)
+    assert p99["L4"] == pytest.approx(15 + (45 - 15) * 5 / 30)
+    assert math.isnan(hw.p99_at_load(_points(), 35.0)["T4"])   # no extrapolation
+
+
+# -- MLPerf ---------------------------------------------------------------------------------
+
+def test_load_mlperf_json_and_csv():
+    js = hw.load_mlperf_results(MLPERF_JSON)
+    assert len(js) == 6
+    row = js[(js["platform"] == "8xMI300X_2xEPYC-9374F") & (js["scenario"] == "Server")].iloc[0]
+    assert row["performance"] == 21028.2 and row["accelerator_count"] == 8
+    assert row["perf_per_accelerator"] == pytest.approx(21028.2 / 8)
+    assert not row["has_power"] and math.isnan(row["perf_per_w"])
+    cpu = js[js["submitter"] == "NeuralMagic"].iloc[0]
+    assert math.isnan(cpu["accelerator_count"]) and math.isnan(cpu["perf_per_accelerator"])
+    cs = hw.load_mlperf_results(MLPERF_CSV)
+    assert list(cs["accelerator"].unique()) == ["NVIDIA H200-SXM-141GB"]
+    assert cs.loc[cs["scenario"] == "Offline", "performance"].max() == 73765.6
+
+
+def test_mlperf_metrics_per_accelerator(catalog):
+    results = pd.concat([hw.load_mlperf_results(MLPERF_JSON), hw.load_mlperf_results(MLPERF_CSV)])
+    m = hw.mlperf_metrics(results, catalog, "llama2-70b-99")
+    assert set(m.index) == {"MI300X", "H200"}
+    assert m.loc["MI300X", "qps_at_slo"] == pytest.approx(21028.2 / 8)     # best Server per GPU
+    assert m.loc["MI300X", "peak_throughput"] == pytest.approx(3062.72)     # best Offline per GPU
+    assert m.loc["H200", "perf_per_w"] == pytest.approx(31263.8 / 8 / 700)  # catalog TDP basis
+    assert m.loc["H200", "perf_per_usd_hour"] == pytest.approx(31263.8 / 8 / 5.408)
+    assert math.isnan(m.loc["MI300X", "perf_per_usd_hour"])                  # no public price
+
+
+def test_mlperf_power_results_give_perf_per_watt(tmp_path):
+    # A constructed record (no real v4.1 row in the fixtures has power): the arithmetic only.
+    rec = {"ID": "x", "Submitter": "S", "System": "s", "Platform": "p", "Model": "resnet",
+           "Scenario": "Offline", "Accuracy": "", "Accelerator": "NVIDIA L4", "a#": 2,
+           "Software": "", "has_power": True, "Performance_Result": 1000.0,
+           "Performance_Units": "Samples/s", "Power_Result": 250.0, "Power_Units": "Watts"}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps([rec]))
+    row = hw.load_mlperf_results(path).iloc[0]
+    assert row["perf_per_w"] == pytest.approx(4.0)
+
+
+def test_bad_mlperf_files(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('[\n  {"ID": "a",\n  "Model": }\n]')
+    with pytest.raises(InputError) as err:
+        hw.load_mlperf_results(broken)
+    assert err.value.line == 3
+    text = MLPERF_CSV.read_text().splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([text[0], text[1], text[2].replace("31263.8", "fast")]) + "\n")
+    with pytest.raises(InputError) as err:
+        hw.load_mlperf_results(bad)
+    assert err.value.line == 3 and "performance: 'fast' is not a number" in err.value.problem
+
+
+# -- runs in the store ------------------------------------------------------------------------
+
+def _add_run(con, run_id, hardware, rate, p99, ok=1000, power_w=None):
+    summary = {"run_id": run_id, "status": "completed", "requests": 1000, "ok": ok,
+               "achieved_rate_rps": rate, "latency_ms": {"p50": p99 / 3, "p99": p99}}
+    con.execute("INSERT INTO runs (run_id, label, labels, status, intended_rate_rps, duration_s, "
+                "started_at, summary) VALUES (?, ?, ?, 'completed', ?, 60, now(), ?)",
+                [run_id, f"hardware={hardware}", json.dumps({"hardware": hardware}), rate, json.dumps(summary)])
+    if power_w is not None:
+        sid = con.execute("SELECT nextval('source_id_seq')").fetchone()[0]
+        con.execute("INSERT INTO sources (source_id, kind, path, sha256, run_id) VALUES (?, 'nvml', ?, ?, ?)",
+                    [sid, "nvml", f"sha-{run_id}", run_id])
+        for gpu, watts in enumerate(power_w):
+            ser = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
+            con.execute("INSERT INTO series (series_id, source_id, name, labels, unit, type) "
+                        "VALUES (?, ?, 'gpu_power_usage_w', ?, 'W', 'gauge')", [ser, sid, json.dumps({"gpu": gpu})])
+            con.executemany("INSERT INTO samples VALUES (?, ?, ?)",
+                            [[ser, float(t), float(w)] for t, w in enumerate(watts)])
+            lim = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
+            con.execute("INSERT INTO series (series_id, source_id, name, unit) "
+                        "VALUES (?, ?, 'gpu_power_limit_w', 'W')", [lim, sid])
+            con.execute("INSERT INTO samples VALUES (?, 0, 70)", [lim])
+
+
+def test_runs_from_the_store(tmp_db, catalog, capsys):
+    with store.connect(tmp_db) as con:
+        _add_run(con, "r1", "T4", 10, 20, power_w=[[60, 62, 64]])
+        _add_run(con, "r2", "T4", 20, 40, power_w=[[66, 68, 70]])
+        _add_run(con, "r3", "T4", 30, 90)
+        _add_run(con, "r4", "cpu-demo", 5, 30)
+        _add_run(con, "r5", "cpu-demo", 8, 60)
+        con.execute("INSERT INTO runs (run_id, label, labels) VALUES ('r6', 'batching=fixed', '{\"batching\": \"fixed\"}')")
+        runs = hw.measured_runs(con)
+    assert set(runs["run_id"]) == {"r1", "r2", "r3", "r4", "r5"}
+    t4 = runs.set_index("run_id")
+    assert t4.loc["r1", "mean_power_w"] == pytest.approx(62.0)   # limit series left out
+    assert math.isnan(t4.loc["r3", "mean_power_w"])
+    m = hw.measured_metrics(runs, catalog, slo_p99_ms=50, load_rps=6, price_hour_overrides={"cpu-demo": 0.1})
+    assert m.loc["T4", "qps_at_slo"] == 20 and m.loc["T4", "power_basis"] == "measured"
+    assert m.loc["T4", "perf_per_w"] == pytest.approx(20 / 68.0)      # power of the run at capacity
+    assert m.loc["T4", "perf_per_usd_hour"] == pytest.approx(20 / 0.526)
+    assert m.loc["cpu-demo", "power_basis"] == "none" and m.loc["cpu-demo", "perf_per_usd_hour"] == 50
+    assert m.loc["cpu-demo", "p99_at_load_ms"] == pytest.approx(40.0)
+    assert main(["hardware", "--compare", "runs", "--db", str(tmp_db), "--slo-p99-ms", "50",
+                 "--load-rps", "12", "--price", "cpu-demo=0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu-demo" in out and "★" in out

@@ -1,0 +1,78 @@
+"""TCO formulas on hand-computed examples."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfkit.analyze import tco
+from perfkit.cli import main
+
+
+def test_cost_per_query_and_per_1k():
+    # $2.00/h at 50 req/s: 2 / (3600 * 50) = 1.111e-5 $/query, 0.01111 $/1k
+    assert tco.cost_per_query_usd(2.0, 50) == pytest.approx(2 / 180000)
+    assert tco.cost_per_1k_queries_usd(2.0, 50) == pytest.approx(0.0111111, rel=1e-5)
+    # half the hours serving -> twice the cost per query
+    assert tco.cost_per_1k_queries_usd(2.0, 50, utilization=0.5) == pytest.approx(0.0222222, rel=1e-5)
+    assert math.isnan(tco.cost_per_1k_queries_usd(2.0, 0))
+    with pytest.raises(ValueError):
+        tco.cost_per_query_usd(1.0, 10, utilization=0)
+
+
+def test_cost_per_million_tokens():
+    # $3.60/h at 1,000 tokens/s = 3.6e6 tokens/h -> $1.00 per 1M tokens
+    assert tco.cost_per_1m_tokens_usd(3.6, 1000) == pytest.approx(1.0)
+    assert tco.cost_per_1m_tokens_usd(3.6, 1000, utilization=0.4) == pytest.approx(2.5)
+    out = tco.cost_per_1m_tokens_usd(np.array([3.6, 7.2]), np.array([1000, 1000]))
+    assert out == pytest.approx([1.0, 2.0])
+
+
+def test_energy_capex_and_efficiency():
+    assert tco.energy_kwh(300, 10, pue=1.5) == pytest.approx(4.5)       # 300 W * 10 h / 1000 * 1.5
+    assert tco.energy_cost_usd(300, 10, 0.2, pue=1.5) == pytest.approx(0.9)
+    assert tco.capex_per_hour_usd(35040, 4) == pytest.approx(1.0)        # 35,040 / (4 * 8760)
+    assert tco.joules_per_token(400, 200) == pytest.approx(2.0)
+    assert tco.gflops_per_w(312, 400) == pytest.approx(780.0)
+    assert tco.breakeven_hours(10000, 2.0, 1.0) == pytest.approx(10000)
+    assert tco.breakeven_hours(10000, 1.0, 2.0) == math.inf
+    with pytest.raises(ValueError):
+        tco.energy_kwh(100, 1, pue=0.9)
+
+
+def _devices():
+    return pd.DataFrame({
+        "name": ["A", "B"], "price_hour_usd": [2.0, np.nan], "price_purchase_usd": [35040.0, 17520.0],
+        "tdp_w": [500.0, 250.0], "mean_power_w": [np.nan, 200.0], "qps_at_slo": [100.0, 50.0],
+        "output_tokens_per_s": [1000.0, np.nan], "fp16_tflops_dense": [500.0, 100.0]})
+
+
+def test_breakdown_rent_and_own():
+    rent = tco.tco_table(_devices(), tco.CostParams(mode="rent", utilization=0.5), hours=10)
+    a = rent.set_index("name").loc["A"]
+    assert a["total_usd_per_h"] == 2.0 and a["total_usd"] == 20.0
+    assert a["cost_per_1k_queries_usd"] == pytest.approx(2 / (3600 * 100 * 0.5) * 1000)
+    assert a["cost_per_1m_tokens_usd"] == pytest.approx(2 / (3600 * 1000 * 0.5) * 1e6)
+    assert a["power_basis"] == "TDP x 1" and a["fp16_gflops_per_w"] == pytest.approx(1000.0)
+    assert math.isnan(rent.set_index("name").loc["B", "total_usd_per_h"])   # no public price
+
+    own = tco.tco_table(_devices(), tco.CostParams(mode="own", pue=1.5, price_per_kwh_usd=0.1,
+                                                   life_years=4), hours=10)
+    b = own.set_index("name").loc["B"]
+    assert b["power_basis"] == "measured" and b["mean_power_w"] == 200.0
+    assert b["capex_usd_per_h"] == pytest.approx(0.5)                  # 17,520 / 35,040 h
+    assert b["energy_usd_per_h"] == pytest.approx(0.2 * 1.5 * 0.1)     # 200 W -> 0.3 kWh/h at PUE 1.5
+    parts = own[["rent_usd_per_h", "capex_usd_per_h", "energy_usd_per_h"]].sum(axis=1)
+    assert np.allclose(parts, own["total_usd_per_h"])
+
+
+def test_cli_tco_json(capsys):
+    assert main(["tco", "--hardware", "T4", "--qps", "T4=100", "--utilization", "0.5", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["name"] == "T4"
+    assert row["cost_per_1k_queries_usd"] == pytest.approx(0.526 / (3600 * 100 * 0.5) * 1000, rel=1e-6)
+    assert main(["tco", "--hardware", "T4", "--utilization", "1.5"]) == 2
+    assert main(["tco", "--hardware", "nope"]) == 2
