@@ -1,0 +1,507 @@
+"""Root cause: ranked findings, each backed by its numbers, a figure and an action.
+
+Every rule is a pure function over small frames/dicts (what
+:mod:`perfkit.analyze.evidence` reads from the store) that returns a list of
+:class:`Finding`, empty when the data do not support the cause. Thresholds
+are module constants so that reports can state them:
+
+a. queueing: queue wait >= 40% of the client's mean latency; latency against
+   load: Spearman rho >= 0.5 (p < 0.01) between per-window arrival rate and
+   P99, with the load varying (CV >= 0.2); Little's law: |L - lambda W| / lambda W > 25%.
+b. fixed batching: load varies >= 1.5x (p90/p10 of per-interval rate) while the
+   mean batch size stays within 10% (p90-p10 over median), and queue wait is at
+   least half of the server time at low load; padding rows >= 25% of computed rows.
+c. proxy overhead: Hodges–Lehmann shift of the proxied run over the direct run
+   with its 98% interval above 0 and >= 5% of the direct median.
+d. GPU: mean utilization < 50% with memory pressure, i.e. fragmentation
+   ``1 - allocated/reserved`` (PyTorch allocator) >= 30% or framebuffer use >= 80%.
+   FB_USED alone cannot show fragmentation, so without allocator figures none is claimed.
+e. lagged Spearman of per-window P99 with every series (lags -5..5 windows),
+   Benjamini–Hochberg q < 0.01 over all series x lags and |rho| >= 0.5; change
+   points by ruptures PELT (l2 cost, penalty 2 sigma^2 ln n) on per-window mean
+   latency, kept when the level moves >= 20% and MWU p < 0.01.
+f. schedule lag (sent - intended): P99 >= 10 ms or > 0.1% of requests never sent.
+Also: availability (1-s windows with success ratio >= 99%) below 99% with MTTR,
+and a stated P99 SLO missed.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from perfkit.analyze import figures, stats
+
+SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+
+QUEUE_SHARE = 0.40
+LOAD_RHO, LOAD_P, LOAD_CV = 0.5, 0.01, 0.2
+LITTLE_TOLERANCE = 0.25
+FIXED_LOAD_RATIO, FIXED_BATCH_SPREAD, FIXED_QUEUE_SHARE = 1.5, 0.10, 0.5
+PADDING_SHARE = 0.25
+PROXY_SHARE = 0.05
+GPU_UTIL_PERCENT, GPU_FRAG, GPU_FB_SHARE = 50.0, 0.30, 0.80
+CORR_RHO, CORR_Q, CORR_MAX_LAG = 0.5, 0.01, 5
+CP_CHANGE, CP_P = 0.20, 0.01
+LAG_P99_MS, UNSENT_SHARE = 10.0, 0.001
+AVAIL_WINDOW_OK, AVAIL_TARGET = 0.99, 0.99
+
+
+@dataclass
+class Finding:
+    """One diagnosed cause."""
+
+    rule: str
+    title: str
+    severity: str                     # critical | high | medium | low
+    numbers: dict[str, Any]
+    action: str
+    run_ids: list[str] = field(default_factory=list)
+    impact: float = 0.0               # orders findings of equal severity (bigger first)
+    figure: Callable[[], Any] | None = None
+
+    def draw(self):
+        """The matplotlib figure that shows it (None when the finding has none)."""
+        return self.figure() if self.figure else None
+
+    def row(self) -> dict[str, Any]:
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in self.numbers.items() if not isinstance(v, (list, dict)))
+        return {"severity": self.severity, "title": self.title, "numbers": shown,
+                "action": self.action, "rule": self.rule, "runs": ",".join(self.run_ids)}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if math.isfinite(v) else "n/a"
+    return str(v)
+
+
+def rank(findings: Sequence[Finding]) -> list[Finding]:
+    """Most severe first, then by impact."""
+    return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), -f.impact))
+
+
+def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
+    return pd.DataFrame([f.row() for f in rank(findings)],
+                        columns=["severity", "title", "numbers", "action", "rule", "runs"])
+
+
+# --------------------------------------------------------------------------- a. queueing
+
+def _ratio(num: float | None, den: float | None) -> float:
+    if num is None or den is None or not den or not math.isfinite(den):
+        return math.nan
+    return float(num) / float(den)
+
+
+def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, float]) -> list[Finding]:
+    """Where the time goes: schedule lag, server queue wait, inference, network/other."""
+    lat = breakdown.get("mean_latency_ms")
+    svc = breakdown.get("mean_service_ms")
+    qw = 1000 * _ratio(server_totals.get("queue_wait_sum_s"), server_totals.get("queue_wait_count"))
+    inf_ms = 1000 * _ratio(server_totals.get("inference_sum_s"), server_totals.get("inference_count"))
+    srv = 1000 * _ratio(server_totals.get("server_sum_s"), server_totals.get("server_count"))
+    if lat is None or not math.isfinite(qw) or not lat:
+        return []
+    share = qw / lat
+    if share < QUEUE_SHARE:
+        return []
+    lag = breakdown.get("mean_schedule_lag_ms") or 0.0
+    other_server = max(srv - qw - inf_ms, 0.0) if math.isfinite(srv) else math.nan
+    network = max((svc or 0.0) - srv, 0.0) if math.isfinite(srv) else math.nan
+    parts = {"schedule lag": lag, "queue wait": qw, "inference": inf_ms,
+             "other server": other_server, "network+client": network}
+    numbers = {"mean_latency_ms": lat, "mean_service_ms": svc, "mean_queue_wait_ms": qw,
+               "mean_inference_ms": inf_ms, "mean_server_ms": srv, "queue_share": share,
+               "n_requests": breakdown.get("n"),
+               "n_queued": int(server_totals.get("queue_wait_count", 0))}
+    sev = "high" if share >= 0.6 else "medium"
+    return [Finding("queueing", f"Queue wait is {share:.0%} of latency ({qw:.1f} of {lat:.1f} ms)", sev,
+                    numbers, "Requests wait for a batch or a worker more than they compute: shorten the "
+                    "batch timeout / use dynamic batching, add workers, or lower the load.",
+                    [run_id], share, functools.partial(figures.time_breakdown, parts,
+                                                       f"Where the time goes ({run_id})"))]
+
+
+def load_latency(run_id: str, windows: pd.DataFrame) -> list[Finding]:
+    """Latency rising with arrival rate (saturation), per 1-s window."""
+    w = windows.dropna(subset=["p99_ms"])
+    w = w[w["requests"] > 0]
+    if len(w) < 10:
+        return []
+    rate = w["requests"].to_numpy(float)
+    cv = rate.std() / rate.mean() if rate.mean() > 0 else 0.0
+    if cv < LOAD_CV:
+        return []
+    rho, p = sps.spearmanr(rate, w["p99_ms"])
+    if not (rho >= LOAD_RHO and p < LOAD_P):
+        return []
+    numbers = {"spearman_rho": float(rho), "p_value": float(p), "windows": len(w), "rate_cv": float(cv),
+               "p99_low_load_ms": float(w.loc[w["requests"] <= np.median(rate), "p99_ms"].median()),
+               "p99_high_load_ms": float(w.loc[w["requests"] > np.median(rate), "p99_ms"].median())}
+    return [Finding("load_latency", f"P99 rises with load (Spearman ρ={rho:.2f}, {len(w)} windows)", "medium",
+                    numbers, "The service saturates: find the knee with `perfkit sweep --find-max` and keep "
+                    "the operating point below it, or add capacity.", [run_id], float(rho),
+                    functools.partial(figures.scatter_xy, rate, w["p99_ms"].to_numpy(), "arrival rate (req/s)",
+                                      "P99 (ms)", f"P99 against load ({run_id})"))]
+
+
+def littles_law(run_id: str, arrival_rate_rps: float, mean_latency_ms: float,
+                server_totals: dict[str, float]) -> list[Finding]:
+    """L = lambda W with the server's in-flight gauge against the client's rate and latency."""
+    n_g = server_totals.get("n_in_flight", 0)
+    L = server_totals.get("mean_in_flight")
+    if L is None or n_g < 3 or not math.isfinite(arrival_rate_rps) or not mean_latency_ms:
+        return []
+    check = stats.littles_law(L, arrival_rate_rps, mean_latency_ms, LITTLE_TOLERANCE)
+    if check["consistent"] or check["L_predicted"] < 0.5:
+        return []
+    gap = check["relative_gap"]
+    if gap < 0:
+        title = (f"Little's law: the server holds {L:.1f} requests but λW predicts "
+                 f"{check['L_predicted']:.1f}; {-gap:.0%} of the time is spent outside the server")
+        action = "Look between client and server: proxies, connection pools, network, client scheduling."
+    else:
+        title = (f"Little's law: the server holds {L:.1f} requests, {gap:.0%} more than λW="
+                 f"{check['L_predicted']:.1f} predicts")
+        action = "The server counts work the client does not see (other traffic, retries, leaked requests)."
+    numbers = {**check, "gauge_samples": int(n_g)}
+    return [Finding("littles_law", title, "medium", numbers, action, [run_id], abs(gap),
+                    functools.partial(figures.bars, {"L measured": L, "λ·W predicted": check["L_predicted"]},
+                                      "requests in flight", f"Little's law ({run_id})"))]
+
+
+# --------------------------------------------------------------------------- b. batching
+
+def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str, float],
+                   max_batch: int | None) -> list[Finding]:
+    """Batch size flat while the load changes, with queue wait dominating at low load.
+
+    ``intervals`` (per scrape interval): ``ts_unix_s``, ``batch_sum``, ``batch_count``,
+    ``queue_wait_sum_s``, ``queue_wait_count``, ``server_sum_s``, ``server_count``.
+    """
+    need = {"ts_unix_s", "batch_sum", "batch_count", "queue_wait_sum_s", "queue_wait_count",
+            "server_sum_s", "server_count"}
+    if intervals.empty or not need <= set(intervals.columns):
+        return []
+    d = intervals.sort_values("ts_unix_s").copy()
+    d["dt"] = d["ts_unix_s"].diff()
+    d = d[(d["batch_count"] > 0) & (d["dt"] > 0)]
+    if len(d) < 6:
+        return []
+    rate = d["batch_sum"] / d["dt"]
+    size = d["batch_sum"] / d["batch_count"]
+    qshare = (d["queue_wait_sum_s"] / d["queue_wait_count"]) / (d["server_sum_s"] / d["server_count"])
+    p10, p90 = np.percentile(rate, [10, 90])
+    load_ratio = p90 / p10 if p10 > 0 else math.inf
+    s10, s50, s90 = np.percentile(size, [10, 50, 90])
+    spread = (s90 - s10) / s50 if s50 > 0 else math.inf
+    low = rate <= np.median(rate)
+    low_share = float(qshare[low].median())
+    if not (load_ratio >= FIXED_LOAD_RATIO and spread <= FIXED_BATCH_SPREAD and low_share >= FIXED_QUEUE_SHARE):
+        return []
+    numbers = {"load_ratio_p90_p10": float(load_ratio), "rate_p10_rps": float(p10), "rate_p90_rps": float(p90),
+               "batch_size_median": float(s50), "batch_size_spread": float(spread),
+               "max_batch": max_batch, "queue_share_low_load": low_share, "intervals": int(len(d))}
+    return [Finding("fixed_batching",
+                    f"Batch size stays at {s50:.0f} while load varies {load_ratio:.1f}x; at low load queue "
+                    f"wait is {low_share:.0%} of server time", "high", numbers,
+                    "Use dynamic batching (max batch with a short timeout) so the batch follows the load.",
+                    [run_id], low_share,
+                    functools.partial(figures.scatter_xy, rate.to_numpy(), size.to_numpy(),
+                                      "arrival rate per scrape interval (req/s)", "mean batch size",
+                                      f"Batch size against load ({run_id})", (100 * qshare).to_numpy(),
+                                      "queue wait share of server time (%)"))]
+
+
+def padding_waste(run_id: str, server_totals: dict[str, float], max_batch: int | None) -> list[Finding]:
+    """Padding rows computed for nothing (static batch shapes)."""
+    rows, pad = server_totals.get("rows"), server_totals.get("padding_rows")
+    if rows is None or pad is None or rows + pad <= 0:
+        return []
+    share = pad / (rows + pad)
+    if share < PADDING_SHARE:
+        return []
+    eff = stats.batch_efficiency(server_totals.get("batch_sum", math.nan),
+                                 server_totals.get("batch_count", 0), max_batch or 0)
+    numbers = {"padding_share": share, "rows": rows, "padding_rows": pad,
+               "mean_batch_size": eff["mean_batch_size"], "max_batch": max_batch,
+               "inference_calls": eff["inference_calls"]}
+    return [Finding("padding", f"{share:.0%} of the rows the model computes are padding "
+                    f"(mean batch {eff['mean_batch_size']:.1f} of {max_batch})", "medium", numbers,
+                    "Pad to the batch actually formed (ragged/dynamic batching) or to smaller shape buckets.",
+                    [run_id], share,
+                    functools.partial(figures.bars, {"real rows": rows, "padding rows": pad}, "rows",
+                                      f"Computed rows ({run_id})"))]
+
+
+# --------------------------------------------------------------------------- c. proxy
+
+def proxy_overhead(direct_id: str, proxied_id: str, direct: dict[float, stats.Estimate],
+                   proxied: dict[float, stats.Estimate], shift: stats.Estimate) -> list[Finding]:
+    """Added latency of a proxy/sidecar, per percentile, from a direct and a proxied run."""
+    if not direct or not proxied or not math.isfinite(shift.value):
+        return []
+    p50 = direct.get(0.5)
+    base = p50.value if p50 else math.nan
+    share50 = shift.value / base if base else math.nan
+    if not (shift.lo > 0 and share50 >= PROXY_SHARE):
+        return []
+    per = {}
+    for q in sorted(set(direct) & set(proxied)):
+        add = proxied[q].value - direct[q].value
+        per[f"p{q * 100:g}"] = {"direct_ms": direct[q].value, "proxied_ms": proxied[q].value,
+                                "added_ms": add, "added_share": add / direct[q].value if direct[q].value else math.nan,
+                                "n_direct": direct[q].n, "n_proxied": proxied[q].n}
+    p99 = per.get("p99", {})
+    numbers = {"hl_shift_ms": shift.value, "hl_lo_ms": shift.lo, "hl_hi_ms": shift.hi,
+               "confidence": shift.confidence, "added_share_p50": share50,
+               "added_share_p99": p99.get("added_share", math.nan),
+               "n_direct": p50.n if p50 else 0, "n_proxied": proxied.get(0.5).n if proxied.get(0.5) else 0,
+               "per_percentile": per}
+    sev = "high" if share50 >= 0.2 else "medium"
+    curves = {f"direct {direct_id}": _spectrum(direct), f"proxied {proxied_id}": _spectrum(proxied)}
+    return [Finding("proxy_overhead",
+                    f"The proxy adds {shift.value:.2f} ms at the median ({share50:.0%}), "
+                    f"{p99.get('added_share', math.nan):.0%} at P99", sev, numbers,
+                    "Remove the hop for latency-critical traffic, keep upstream connections alive, or move "
+                    "the sidecar's work (TLS, auth, retries) off the request path.",
+                    [direct_id, proxied_id], share50,
+                    functools.partial(figures.percentile_spectrum, curves, "Direct against proxied"))]
+
+
+def _spectrum(est: dict[float, stats.Estimate]) -> pd.DataFrame:
+    return pd.DataFrame([{"quantile": q, "value": e.value, "lo": e.lo, "hi": e.hi} for q, e in sorted(est.items())])
+
+
+# --------------------------------------------------------------------------- d. GPU
+
+def gpu_memory(gpus: pd.DataFrame, where: str, run_ids: Sequence[str] = ()) -> list[Finding]:
+    """GPU under-use, and memory pressure where the data can show it (definitions in module doc)."""
+    if gpus.empty or "util_percent" not in gpus:
+        return []
+    out = []
+    for _, g in gpus.iterrows():
+        util = float(g.get("util_percent", math.nan))
+        if not math.isfinite(util) or util >= GPU_UTIL_PERCENT:
+            continue
+        total = g.get("fb_total_bytes", math.nan)
+        used = g.get("fb_used_bytes", math.nan)
+        fb_share = float(used / total) if total and math.isfinite(total) and total > 0 else math.nan
+        reserved = g.get("torch_reserved_bytes", math.nan)
+        allocated = g.get("torch_allocated_bytes", math.nan)
+        inactive = g.get("torch_inactive_split_bytes", math.nan)
+        frag = float(1 - allocated / reserved) if reserved and math.isfinite(reserved) and reserved > 0 \
+            and math.isfinite(allocated) else math.nan
+        split = float(inactive / reserved) if reserved and math.isfinite(reserved) and reserved > 0 \
+            and math.isfinite(inactive) else math.nan
+        numbers = {"gpu": g.get("gpu"), "model": g.get("model", ""), "util_percent": util,
+                   "fb_used_share": fb_share, "fragmentation_1_minus_alloc_over_reserved": frag,
+                   "inactive_split_share": split, "samples": int(g.get("samples", 0)), "data": where}
+        pressure = (math.isfinite(frag) and frag >= GPU_FRAG) or (math.isfinite(fb_share) and fb_share >= GPU_FB_SHARE)
+        label = f"GPU {g.get('gpu')} ({g.get('model') or 'unknown model'})"
+        fig_vals = {"utilization": util / 100, "FB used": fb_share if math.isfinite(fb_share) else 0.0}
+        if math.isfinite(frag):
+            fig_vals["fragmentation"] = frag
+        draw = functools.partial(figures.bars, fig_vals, "share (0-1)", label)
+        if pressure:
+            what = (f"fragmentation {frag:.0%} (1 - allocated/reserved)" if math.isfinite(frag)
+                    else f"framebuffer {fb_share:.0%} used (fragmentation not measurable without allocator figures)")
+            out.append(Finding("gpu_memory", f"{label}: utilization {util:.0f}% with memory pressure, {what}",
+                               "high", numbers,
+                               "Memory, not compute, limits the batch: release cached blocks, set "
+                               "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True, cap KV-cache share, "
+                               "or batch larger within memory.", list(run_ids), 1 - util / 100, draw))
+        else:
+            note = ("no allocator figures, so fragmentation is not assessed (FB_USED alone cannot show it)"
+                    if not math.isfinite(frag) else f"fragmentation {frag:.0%}")
+            out.append(Finding("gpu_underuse", f"{label}: utilization {util:.0f}% "
+                               f"(n={int(g.get('samples', 0))} samples, {where}); {note}", "low", numbers,
+                               "The GPU waits on something else (CPU pre-processing, batching, I/O): "
+                               "raise the batch or the load, or share the GPU (MIG, MPS).",
+                               list(run_ids), 1 - util / 100, draw))
+    return out
+
+
+# --------------------------------------------------------------------------- e. correlation, change points
+
+def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
+    """BH-adjusted q-values."""
+    p = np.asarray(p, float)
+    n = p.size
+    if n == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * n / (np.arange(n) + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(n)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def lagged_spearman(latency: pd.Series, others: pd.DataFrame, max_lag: int = CORR_MAX_LAG,
+                    min_overlap: int = 10) -> pd.DataFrame:
+    """Spearman rho of latency[t] with each series at t - lag, for lags -max_lag..max_lag, with BH q-values.
+
+    A positive lag means the series leads latency by ``lag`` windows.
+    """
+    rows = []
+    for col in others.columns:
+        s = others[col]
+        for lag in range(-max_lag, max_lag + 1):
+            pair = pd.concat([latency.rename("lat"), s.shift(lag).rename("x")], axis=1).dropna()
+            if len(pair) < min_overlap or pair["x"].nunique() < 3 or pair["lat"].nunique() < 3:
+                continue
+            rho, p = sps.spearmanr(pair["lat"], pair["x"])
+            if math.isfinite(rho):
+                rows.append({"series": col, "lag": lag, "rho": float(rho), "p": float(p), "n": len(pair)})
+    frame = pd.DataFrame(rows, columns=["series", "lag", "rho", "p", "n"])
+    frame["q"] = benjamini_hochberg(frame["p"].to_numpy()) if len(frame) else []
+    return frame
+
+
+def correlations(run_id: str, windows: pd.DataFrame, telemetry: pd.DataFrame, top: int = 3) -> list[Finding]:
+    """Series whose (lagged) movement tracks per-window P99."""
+    if telemetry.empty or windows.empty:
+        return []
+    lat = windows.set_index("window_s")["p99_ms"]
+    tele = telemetry.reindex(lat.index)
+    scan = lagged_spearman(lat, tele)
+    if scan.empty:
+        return []
+    hits = scan[(scan["q"] < CORR_Q) & (scan["rho"].abs() >= CORR_RHO)]
+    if hits.empty:
+        return []
+    best = hits.loc[hits.groupby("series")["rho"].apply(lambda r: r.abs().idxmax())]
+    best = best.reindex(best["rho"].abs().sort_values(ascending=False).index).head(top)
+    out = []
+    for _, h in best.iterrows():
+        numbers = {"series": h["series"], "lag_windows": int(h["lag"]), "spearman_rho": h["rho"],
+                   "q_bh": h["q"], "n_windows": int(h["n"]), "tests": len(scan)}
+        out.append(Finding("correlation", f"P99 moves with {h['series']} (ρ={h['rho']:.2f}, lag {int(h['lag'])} s)",
+                           "low", numbers, "A correlation, not a proof: check whether this resource is the "
+                           "bottleneck (saturation) or a symptom of the same load.", [run_id], abs(h["rho"]),
+                           functools.partial(figures.timeline, lat.index.to_numpy(), {"P99 (ms)": lat.to_numpy()},
+                                             f"P99 and {h['series']} ({run_id})", ylabel="ms",
+                                             secondary={h["series"]: tele[h["series"]].to_numpy()})))
+    return out
+
+
+def change_points(signal: np.ndarray, min_size: int = 3) -> list[int]:
+    """PELT (l2 cost) breakpoints of a 1-D signal, penalty 2 sigma^2 ln n with sigma from the MAD of diffs."""
+    import ruptures as rpt
+
+    x = np.asarray(signal, float)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n < 2 * min_size + 1:
+        return []
+    sigma = float(np.median(np.abs(np.diff(x) - np.median(np.diff(x)))) * 1.4826 / math.sqrt(2))
+    if sigma <= 0:
+        sigma = float(np.std(x)) or 1.0
+    pen = 2 * sigma ** 2 * math.log(n)
+    algo = rpt.Pelt(model="l2", min_size=min_size, jump=1).fit(x.reshape(-1, 1))
+    return [b for b in algo.predict(pen=pen) if b < n]
+
+
+def regressions_in_time(run_id: str, windows: pd.DataFrame) -> list[Finding]:
+    """Date a level shift of per-window mean latency (change points kept when large and significant)."""
+    w = windows.dropna(subset=["mean_latency_ms"]).reset_index(drop=True)
+    if len(w) < 10:
+        return []
+    y = w["mean_latency_ms"].to_numpy(float)
+    cps = change_points(y)
+    kept, bounds = [], [0] + cps + [len(y)]
+    for i, cp in enumerate(cps):
+        before, after = y[bounds[i]:cp], y[cp:bounds[i + 2]]
+        mb, ma = float(np.median(before)), float(np.median(after))
+        change = (ma - mb) / mb if mb else math.inf
+        p = float(sps.mannwhitneyu(after, before).pvalue) if len(before) >= 3 and len(after) >= 3 else 1.0
+        if abs(change) >= CP_CHANGE and p < CP_P:
+            kept.append({"at_s": float(w["window_s"][cp]), "at_unix_s": float(w["start_unix_s"][cp]),
+                         "before_ms": mb, "after_ms": ma, "change": change, "p": p,
+                         "n_before": len(before), "n_after": len(after)})
+    out = []
+    for k in kept:
+        sev = "medium" if k["change"] > 0 else "low"
+        direction = "rose" if k["change"] > 0 else "fell"
+        out.append(Finding("change_point", f"Mean latency {direction} {abs(k['change']):.0%} at t={k['at_s']:.0f} s "
+                           f"({k['before_ms']:.1f} → {k['after_ms']:.1f} ms)", sev, k,
+                           "Line this instant up with deploys, config changes, stalls and the telemetry of "
+                           "the same minute.", [run_id], abs(k["change"]),
+                           functools.partial(figures.timeline, w["window_s"].to_numpy(),
+                                             {"mean latency (ms)": y}, f"Change points ({run_id})",
+                                             [c["at_s"] for c in kept], "ms")))
+    return out
+
+
+# --------------------------------------------------------------------------- f. the load generator
+
+def schedule_lag(run_id: str, lag: dict[str, Any], windows: pd.DataFrame) -> list[Finding]:
+    """The generator fell behind its schedule: its numbers are not to be trusted."""
+    n = lag.get("requests", 0)
+    if not n:
+        return []
+    unsent = (n - lag.get("sent", 0)) / n
+    p99 = lag.get("p99_ms", math.nan)
+    if not ((math.isfinite(p99) and p99 >= LAG_P99_MS) or unsent > UNSENT_SHARE):
+        return []
+    numbers = {"schedule_lag_p50_ms": lag.get("p50_ms"), "schedule_lag_p99_ms": p99,
+               "schedule_lag_max_ms": lag.get("max_ms"), "unsent_share": unsent, "n": n}
+    return [Finding("schedule_lag", f"The load generator fell behind its schedule (P99 lag {p99:.1f} ms, "
+                    f"{unsent:.1%} never sent): this run's numbers are not to be trusted", "critical", numbers,
+                    "Give the generator more workers/CPU (`--workers`), lower the rate, or run it on another "
+                    "host; then re-run.", [run_id], p99 if math.isfinite(p99) else 1.0,
+                    functools.partial(figures.timeline, windows["window_s"].to_numpy(),
+                                      {"mean lag": windows["mean_schedule_lag_ms"].to_numpy(),
+                                       "max lag": windows["max_schedule_lag_ms"].to_numpy()},
+                                      f"Schedule lag ({run_id})", ylabel="ms"))]
+
+
+# --------------------------------------------------------------------------- availability, SLO
+
+def availability(run_id: str, windows: pd.DataFrame, sustain_s: int = 3) -> list[Finding]:
+    """Error episodes: window availability below target, with MTTR."""
+    if windows.empty:
+        return []
+    av = stats.availability(windows, AVAIL_WINDOW_OK)
+    if not math.isfinite(av["window"].value) or av["window"].value >= AVAIL_TARGET:
+        return []
+    eps = stats.fault_episodes(windows, AVAIL_WINDOW_OK, sustain_s=sustain_s)
+    m = stats.mttr(eps)
+    numbers = {"availability_windows": av["window"].value, "availability_windows_ci":
+               [av["window"].lo, av["window"].hi], "windows": av["window"].n,
+               "availability_requests": av["request"].value, "requests": av["request"].n,
+               "episodes": len(eps), "mttr_s": m.value, "mttr_n": m.n, "mttr_note": m.note}
+    marked = stats.mark_windows(windows, AVAIL_WINDOW_OK)
+    shade = [(e.onset_s, e.recovered_s if e.recovered_s is not None else float(marked["window_s"].max()) + 1)
+             for e in eps]
+    mt = f"MTTR {m.value:.1f} s over {m.n} episode(s)" if m.n else "no recovery observed"
+    return [Finding("availability", f"Availability {av['window'].value:.1%} of 1-s windows "
+                    f"({av['request'].value:.2%} of requests ok); {mt}", "high", numbers,
+                    "Find what fails in the shaded spans (errors by kind, server logs); add retries with "
+                    "budgets or fail over faster to shorten recovery.", [run_id], 1 - av["window"].value,
+                    functools.partial(figures.timeline, marked["window_s"].to_numpy(),
+                                      {"success ratio": marked["success_ratio"].to_numpy()},
+                                      f"Success ratio per second ({run_id})", ylabel="ok / requests",
+                                      shade=shade))]
+
+
+def slo(run_id: str, p99: stats.Estimate, threshold_ms: float | None, over: int) -> list[Finding]:
+    """A stated P99 SLO that the run missed (the interval says so, not just the point)."""
+    if threshold_ms is None or p99.n == 0:
+        return []
+    verdict = stats.slo_verdict_from_counts(p99.n, over, 0.99)
+    if verdict != "missed":
+        return []
+    numbers = {"p99_ms": p99.value, "p99_lo_ms": p99.lo, "p99_hi_ms": p99.hi, "n": p99.n,
+               "slo_p99_ms": threshold_ms, "over_slo": over, "confidence": p99.confidence}
+    return [Finding("slo", f"P99 {p99.value:.1f} ms misses the {threshold_ms:g} ms SLO "
+                    f"(interval {p99.lo:.1f}–{p99.hi:.1f} ms, n={p99.n:,})", "high", numbers,
+                    "See the findings below for where the time goes.", [run_id],
+                    p99.value / threshold_ms if threshold_ms else 0.0)]
