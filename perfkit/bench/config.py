@@ -1,0 +1,210 @@
+"""What a run is asked to do (:class:`BenchConfig`), its validation, and its secret-free form.
+
+Secrets never leave this module's in-memory objects: a bearer token is read from
+the environment variable named by ``bearer_env`` when the request bytes are
+built, URL passwords are redacted, and header values that look like credentials
+are masked in :meth:`BenchConfig.public`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from perfkit.bench.payload import PayloadSpec
+from perfkit.bench.schedule import PATTERNS, Stage
+from perfkit.errors import UsageError
+
+PROTOCOLS = ("http-json", "kserve-v2", "openai")
+DEFAULT_PATHS = {"http-json": "/api/v1/infer", "kserve-v2": "/v2/models/{model}/infer",
+                 "openai": "/v1/chat/completions"}
+_SECRET_HEADER = re.compile(r"authorization|token|secret|password|api[-_]?key|cookie", re.I)
+SLO_KEYS = ("latency_ms", "ttft_ms", "tpot_ms", "itl_ms")
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str        # path + query, as sent on the request line
+    public_url: str  # password redacted
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (user names are kept)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{user}:***@{host}"
+    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def parse_target(url: str, protocol: str, model: str) -> Target:
+    """Check and split ``--target``; an empty path gets the protocol's default endpoint."""
+    if not url or not isinstance(url, str):
+        raise UsageError("--target URL is required (e.g. http://127.0.0.1:8000)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"malformed --target URL {redact_url(url)!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"malformed --target URL {redact_url(url)!r}: scheme must be http or https")
+    if not parts.hostname:
+        raise UsageError(f"malformed --target URL {redact_url(url)!r}: no host")
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    path = parts.path or "/"
+    if path == "/":
+        path = DEFAULT_PATHS[protocol].format(model=model)
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.scheme, parts.hostname, port, path, redact_url(url))
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    if ":" not in text:
+        raise UsageError(f"--header must look like 'Name: value', got {text.split(':')[0][:40]!r}")
+    name, value = text.split(":", 1)
+    name = name.strip()
+    if not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        raise UsageError(f"--header name {name[:40]!r} is not a valid HTTP header name")
+    if "\r" in value or "\n" in value:
+        raise UsageError(f"--header {name}: value may not contain line breaks")
+    return name, value.strip()
+
+
+def parse_slo(text: str | None) -> dict[str, float]:
+    """``"ttft_ms=500,tpot_ms=50"`` -> ``{"ttft_ms": 500.0, "tpot_ms": 50.0}``."""
+    out: dict[str, float] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        if "=" not in part:
+            raise UsageError(f"--slo entries look like key=value, got {part!r}")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key not in SLO_KEYS:
+            raise UsageError(f"--slo key {key!r} unknown (choose from {', '.join(SLO_KEYS)})")
+        try:
+            v = float(value)
+        except ValueError:
+            raise UsageError(f"--slo {key}: {value!r} is not a number") from None
+        if not v > 0 or not math.isfinite(v):
+            raise UsageError(f"--slo {key} must be > 0")
+        out[key] = v
+    return out
+
+
+@dataclass
+class BenchConfig:
+    """Everything one run needs. ``stages`` run back to back."""
+
+    target: str = ""
+    protocol: str = "http-json"
+    method: str = "POST"
+    stages: list[Stage] = field(default_factory=lambda: [Stage()])
+    workers: int = 1
+    payload: PayloadSpec = field(default_factory=PayloadSpec)
+    model: str = "demo"
+    max_tokens: int = 64
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    bearer_env: str | None = None
+    timeout_s: float = 30.0
+    max_connections: int = 20000
+    slo_p99_ms: float | None = None
+    slo: dict[str, float] = field(default_factory=dict)
+    label: str | None = None
+    db: str | None = None
+    summary_json: str | None = None
+    quiet: bool = False
+    seed: int = 0
+    collect: bool = True
+    target_pid: int | None = None
+    min_duration_s: float = 10.0
+    min_queries: int = 100
+    lag_p99_limit_ms: float = 10.0
+    late_fraction_limit: float = 0.01
+    late_threshold_ms: float = 5.0
+    confidence: float = 0.95
+    scenario_path: str | None = None
+    pattern_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> str:
+        if self.pattern_name:
+            return self.pattern_name
+        return self.stages[0].pattern if len(self.stages) == 1 else "scenario"
+
+    @property
+    def closed(self) -> bool:
+        return any(s.pattern == "closed" for s in self.stages)
+
+    def validate(self) -> Target:
+        """Raise UsageError on anything that cannot run; return the parsed target."""
+        if self.protocol not in PROTOCOLS:
+            raise UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        target = parse_target(self.target, self.protocol, self.model)
+        if not self.stages:
+            raise UsageError("no stages to run")
+        for k, st in enumerate(self.stages):
+            where = f"stage {k}: " if len(self.stages) > 1 else ""
+            if st.pattern not in PATTERNS:
+                raise UsageError(f"{where}--pattern must be one of {', '.join(PATTERNS)}, got {st.pattern!r}")
+            if st.pattern == "closed":
+                if len(self.stages) > 1:
+                    raise UsageError("a closed-loop stage cannot be mixed with other stages")
+                if st.concurrency < 1:
+                    raise UsageError(f"{where}--concurrency must be >= 1 for the closed pattern")
+                if st.think_s < 0:
+                    raise UsageError(f"{where}--think-s must be >= 0")
+            if st.pattern in ("constant", "poisson", "gamma", "burst") and not st.rate_rps > 0:
+                if not (st.pattern == "burst" and st.rate_rps == 0):
+                    raise UsageError(f"{where}--rate must be > 0, got {st.rate_rps:g}")
+            if st.pattern not in ("step", "replay") and not st.duration_s > 0:
+                raise UsageError(f"{where}--duration must be > 0, got {st.duration_s:g}")
+            for name in ("rate_rps", "duration_s"):
+                if not math.isfinite(getattr(st, name)):
+                    raise UsageError(f"{where}{name} must be a finite number")
+            st.offsets(0)  # each pattern checks its own knobs
+        if self.workers < 1:
+            raise UsageError(f"--workers must be >= 1, got {self.workers}")
+        if not self.timeout_s > 0:
+            raise UsageError(f"--timeout-s must be > 0, got {self.timeout_s}")
+        if self.slo_p99_ms is not None and not self.slo_p99_ms > 0:
+            raise UsageError(f"--slo-p99-ms must be > 0, got {self.slo_p99_ms}")
+        if self.max_connections < 1:
+            raise UsageError("--max-connections must be >= 1")
+        if self.bearer_env and self.bearer_env not in os.environ:
+            raise UsageError(f"--bearer-env {self.bearer_env}: no such environment variable")
+        if not re.fullmatch(r"[A-Z]+", self.method):
+            raise UsageError(f"--method {self.method!r} is not an HTTP method")
+        self.payload.validate()
+        return target
+
+    def request_headers(self) -> list[tuple[str, str]]:
+        """Headers as sent, bearer token included (in memory only, never stored)."""
+        out = list(self.headers)
+        if self.bearer_env:
+            out.append(("Authorization", f"Bearer {os.environ[self.bearer_env]}"))
+        return out
+
+    def public(self) -> dict:
+        """The secret-free configuration stored as ``runs.scenario``."""
+        d = asdict(self)
+        d["target"] = redact_url(self.target)
+        d["headers"] = [[k, "***" if _SECRET_HEADER.search(k) else v] for k, v in self.headers]
+        d.pop("db", None)
+        d.pop("quiet", None)
+        d["pattern"] = self.pattern
+        return d

@@ -1,0 +1,206 @@
+"""One load-generating worker: replays its share of the schedule against the target.
+
+A worker runs in its own process with a uvloop event loop. It receives the
+whole run's t0 (a ``time.monotonic_ns`` instant, the same clock in every process
+on the machine) and its slice of intended offsets: with N workers, worker k takes
+every N-th send (sequence numbers k, k+N, ...), so together they replay exactly
+the one schedule. Finished requests are shipped to the coordinating process as
+int64 batches (:data:`COLUMNS`) every ``flush_s``; the worker keeps no history,
+so memory stays flat however long the run.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import traceback
+from dataclasses import dataclass
+from time import monotonic_ns
+from typing import Any
+
+import numpy as np
+
+from perfkit.bench.client import E_INTR, Pool, Req
+
+COLUMNS = ("seq", "stage", "intended_ns", "sent_ns", "first_ns", "done_ns", "status", "err",
+           "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns")
+SPIN_NS = 1_500_000  # closer than this to a send, yield instead of sleeping (timers are 1 ms)
+
+
+@dataclass
+class WorkerJob:
+    """A worker's share of the run (pickled to the worker process)."""
+
+    index: int
+    n_workers: int
+    host: str
+    port: int
+    use_ssl: bool
+    stream: bool
+    requests: list[bytes]
+    offsets_ns: np.ndarray          # int64, intended offsets from t0, this worker's share
+    seqs: np.ndarray                # int64 sequence numbers, same length
+    stages: np.ndarray              # int32 stage index, same length
+    timeout_s: float
+    max_connections: int
+    closed_concurrency: int = 0     # >0: closed loop instead of the offsets
+    think_s: float = 0.0
+    duration_s: float = 0.0
+    flush_s: float = 0.25
+    grace_s: float = 1.0            # after a stop: how long in-flight requests may still finish
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+        except (ValueError, OSError):
+            pass
+
+
+class Engine:
+    """The event-loop side of a worker (also usable in-process by tests)."""
+
+    def __init__(self, job: WorkerJob, t0_ns: int, emit, stop_flag):
+        self.job = job
+        self.t0 = t0_ns
+        self.emit = emit                # callable(kind, payload)
+        self.stop_flag = stop_flag      # callable() -> bool
+        self.rows: list[tuple] = []
+        self.stopping = False
+        self.pool: Pool | None = None
+
+    def _on_done(self, req: Req) -> None:
+        out = req.usage_out if req.usage_out >= 0 else (req.tokens if self.job.stream else -1)
+        self.rows.append((req.seq, req.stage, req.intended, req.sent, req.first, req.done, req.status,
+                          req.err, req.bytes_out, req.bytes_in, req.body, req.prompt_tokens, out,
+                          req.itl_max))
+
+    def flush(self) -> None:
+        if self.rows:
+            rows, self.rows = self.rows, []
+            self.emit("rows", np.array(rows, dtype=np.int64))
+
+    async def _ticker(self) -> None:
+        last_flush = monotonic_ns()
+        flush_ns = int(self.job.flush_s * 1e9)
+        while True:
+            await asyncio.sleep(0.05)
+            self.pool.sweep()
+            if not self.stopping and self.stop_flag():
+                self.stopping = True
+            now = monotonic_ns()
+            if now - last_flush >= flush_ns:
+                last_flush = now
+                self.flush()
+
+    async def _open_loop(self) -> None:
+        job, pool, t0 = self.job, self.pool, self.t0
+        nbodies = len(job.requests)
+        chunk = 65536
+        n = len(job.offsets_ns)
+        burst = 0
+        for start in range(0, n, chunk):
+            offs = job.offsets_ns[start:start + chunk].tolist()
+            seqs = job.seqs[start:start + chunk].tolist()
+            stages = job.stages[start:start + chunk].tolist()
+            for j in range(len(offs)):
+                due = t0 + offs[j]
+                while True:
+                    if self.stopping:
+                        return
+                    delta = due - monotonic_ns()
+                    if delta <= 0:
+                        break
+                    burst = 0
+                    if delta > SPIN_NS:
+                        await asyncio.sleep((delta - 1_000_000) / 1e9)
+                    else:
+                        await asyncio.sleep(0)
+                seq = seqs[j]
+                pool.submit(Req(seq, stages[j], due, seq % nbodies))
+                burst += 1
+                if burst >= 64:  # behind schedule: let responses in now and then
+                    burst = 0
+                    await asyncio.sleep(0)
+
+    async def _closed_loop(self) -> None:
+        job, pool = self.job, self.pool
+        end = self.t0 + int(job.duration_s * 1e9)
+        nbodies = len(job.requests)
+        counter = [0]
+        loop = asyncio.get_running_loop()
+
+        async def user() -> None:
+            while not self.stopping:
+                now = monotonic_ns()
+                if now >= end:
+                    return
+                seq = counter[0] * job.n_workers + job.index
+                counter[0] += 1
+                req = Req(seq, 0, now, seq % nbodies)  # closed loop: intended = issued
+                req.waiter = loop.create_future()
+                pool.submit(req)
+                await req.waiter
+                if job.think_s > 0:
+                    await asyncio.sleep(job.think_s)
+
+        delay = (self.t0 - monotonic_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await asyncio.gather(*(user() for _ in range(job.closed_concurrency)))
+
+    async def run(self) -> dict[str, Any]:
+        job = self.job
+        self.pool = Pool(job.host, job.port, job.requests, timeout_s=job.timeout_s, on_done=self._on_done,
+                         stream=job.stream, use_ssl=job.use_ssl, max_connections=job.max_connections)
+        ticker = asyncio.get_running_loop().create_task(self._ticker())
+        try:
+            if job.closed_concurrency > 0:
+                await self._closed_loop()
+            else:
+                await self._open_loop()
+            # Requests still in flight: wait for them (the ticker times them out at their
+            # deadline), or after a stop, give them grace_s and then call them interrupted.
+            stop_deadline = None
+            while self.pool.n_inflight > 0:
+                if self.stopping or self.stop_flag():
+                    self.stopping = True
+                    if stop_deadline is None:
+                        stop_deadline = monotonic_ns() + int(job.grace_s * 1e9)
+                    elif monotonic_ns() >= stop_deadline:
+                        self.pool.sweep(kind=E_INTR, force=True)
+                        break
+                await asyncio.sleep(0.01)
+        finally:
+            ticker.cancel()
+            self.pool.close()
+            self.flush()
+        return {"peak_connections": self.pool.peak_conns, "stopped": self.stopping}
+
+
+def worker_main(job: WorkerJob, t0_value, go, stop, queue) -> None:
+    """Process entry point: handshake, run the engine, report. Never raises."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator decides when to stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        _raise_fd_limit()
+        try:
+            import uvloop
+            loop_factory = uvloop.new_event_loop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+            loop_factory = asyncio.new_event_loop
+        queue.put(("ready", job.index, os.getpid()))
+        go.wait()
+        t0 = int(t0_value.value)
+        engine = Engine(job, t0, lambda kind, payload: queue.put((kind, job.index, payload)), stop.is_set)
+        loop = loop_factory()
+        try:
+            info = loop.run_until_complete(engine.run())
+        finally:
+            loop.close()
+        queue.put(("done", job.index, info))
+    except BaseException:  # report, never print a traceback into the user's terminal
+        queue.put(("error", job.index, traceback.format_exc(limit=5)))

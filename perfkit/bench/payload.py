@@ -1,0 +1,170 @@
+"""Request bodies, generated before the run so that nothing is encoded on the hot path.
+
+A payload *spec* says how the size (number of elements: floats for http-json and
+kserve-v2, prompt words for openai) of each body is drawn:
+
+- ``fixed``: every body has ``mean`` elements (class ``fixed``);
+- ``normal``: size ~ Normal(mean, sd), rounded, clipped to [1, max] (class ``normal``);
+- ``longtail``: size ~ LogNormal(ln(mean), sigma) (class ``longtail``);
+- ``outliers``: Normal bodies, except a fraction ``outlier_fraction`` that are
+  ``outlier_factor`` times larger (class ``outlier``);
+- a ``.jsonl`` file: one JSON body per line, cycled in order (class ``file``).
+
+A JSON *template* (``--payload-template``) replaces the string placeholders
+``"{{floats}}"`` (a list of floats of the drawn size), ``"{{text}}"`` (a string of
+that many words) and ``"{{size}}"`` (the size as an integer). Everything is
+seeded: the same spec and seed give byte-identical bodies.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from perfkit.errors import InputError, UsageError
+
+KINDS = ("fixed", "normal", "longtail", "outliers")
+_WORDS = ("the quick brown fox jumps over a lazy dog while seven tired engineers measure "
+          "tail latency under open loop load and count every token twice").split()
+
+
+@dataclass(frozen=True)
+class PayloadSpec:
+    """How bodies are drawn; ``kind`` is one of KINDS or a path to a .jsonl file."""
+
+    kind: str = "fixed"
+    mean: float = 64.0
+    sd: float = 16.0
+    sigma: float = 1.0
+    outlier_fraction: float = 0.01
+    outlier_factor: float = 16.0
+    max_size: int = 65536
+    template: str | None = None
+    pool: int = 4096
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.kind not in KINDS and not self.kind.endswith(".jsonl"):
+            raise UsageError(f"--payload must be one of {', '.join(KINDS)} or a .jsonl file, got {self.kind!r}")
+        if self.mean < 1 or self.sd < 0 or self.sigma < 0:
+            raise UsageError("payload mean must be >= 1 and sd, sigma >= 0")
+        if not 0 <= self.outlier_fraction <= 1:
+            raise UsageError(f"outlier fraction must be in [0, 1], got {self.outlier_fraction}")
+        if self.outlier_factor < 1:
+            raise UsageError(f"outlier factor must be >= 1, got {self.outlier_factor}")
+        if self.pool < 1:
+            raise UsageError("payload pool must be >= 1")
+
+
+def draw_sizes(spec: PayloadSpec, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sizes (int64) and classes (array of str) of ``n`` bodies; pure and seeded."""
+    rng = np.random.default_rng(spec.seed)
+    hi = spec.max_size
+    if spec.kind == "fixed":
+        sizes = np.full(n, int(round(spec.mean)), dtype=np.int64)
+        classes = np.full(n, "fixed", dtype=object)
+    elif spec.kind == "normal":
+        sizes = np.rint(rng.normal(spec.mean, spec.sd, n)).astype(np.int64)
+        classes = np.full(n, "normal", dtype=object)
+    elif spec.kind == "longtail":
+        sizes = np.rint(rng.lognormal(np.log(spec.mean), spec.sigma, n)).astype(np.int64)
+        classes = np.full(n, "longtail", dtype=object)
+    elif spec.kind == "outliers":
+        sizes = np.rint(rng.normal(spec.mean, spec.sd, n)).astype(np.int64)
+        classes = np.full(n, "normal", dtype=object)
+        # Exactly round(f * n) outliers at seeded positions: the fraction is a promise.
+        k = int(round(spec.outlier_fraction * n))
+        where = rng.choice(n, size=k, replace=False) if k else np.empty(0, dtype=np.int64)
+        sizes[where] = np.rint(spec.mean * spec.outlier_factor).astype(np.int64)
+        classes[where] = "outlier"
+    else:
+        raise UsageError(f"payload kind {spec.kind!r} has no size distribution")
+    return np.clip(sizes, 1, hi), classes
+
+
+def _fill(node: Any, floats: list[float], text: str, size: int) -> Any:
+    if isinstance(node, str):
+        if node == "{{floats}}":
+            return floats
+        if node == "{{text}}":
+            return text
+        if node == "{{size}}":
+            return size
+        return node
+    if isinstance(node, list):
+        return [_fill(x, floats, text, size) for x in node]
+    if isinstance(node, dict):
+        return {k: _fill(v, floats, text, size) for k, v in node.items()}
+    return node
+
+
+def load_template(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read payload template: {exc.strerror}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, exc.lineno, f"not valid JSON: {exc.msg}") from None
+
+
+def load_jsonl(path: str | Path) -> list[bytes]:
+    """Bodies from a JSON-lines file, validated, re-encoded compactly, in file order."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read payload file: {exc.strerror}") from exc
+    bodies = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, lineno, f"not valid JSON: {exc.msg}") from None
+        bodies.append(json.dumps(obj, separators=(",", ":")).encode())
+    if not bodies:
+        raise InputError(path, None, "no JSON lines in payload file")
+    return bodies
+
+
+def default_template(protocol: str, model: str, max_tokens: int) -> Any:
+    """The body each protocol sends when no template is given."""
+    if protocol == "kserve-v2":
+        return {"inputs": [{"name": "input", "shape": [1, "{{size}}"], "datatype": "FP32",
+                            "data": "{{floats}}"}]}
+    if protocol == "openai":
+        return {"model": model, "messages": [{"role": "user", "content": "{{text}}"}],
+                "stream": True, "max_tokens": max_tokens,
+                "stream_options": {"include_usage": True}}
+    return {"input_data": "{{floats}}", "model_id": model}
+
+
+def generate(spec: PayloadSpec, n_requests: int, protocol: str = "http-json", model: str = "demo",
+             max_tokens: int = 64) -> tuple[list[bytes], list[str]]:
+    """A pool of encoded bodies and their classes; request i uses body ``i % len(pool)``.
+
+    The pool holds min(n_requests, spec.pool) bodies, so its size distribution is
+    the requests' distribution.
+    """
+    spec.validate()
+    if spec.kind.endswith(".jsonl"):
+        bodies = load_jsonl(spec.kind)
+        return bodies, ["file"] * len(bodies)
+    n = max(1, min(int(n_requests), spec.pool))
+    sizes, classes = draw_sizes(spec, n)
+    template = load_template(spec.template) if spec.template else default_template(protocol, model, max_tokens)
+    rng = np.random.default_rng(spec.seed + 1)
+    bodies = []
+    for size in sizes.tolist():
+        floats = np.round(rng.normal(0.0, 1.0, size), 4).tolist()
+        text = " ".join(_WORDS[j] for j in rng.integers(0, len(_WORDS), size).tolist())
+        body = _fill(template, floats, text, size)
+        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+    return bodies, [str(c) for c in classes]

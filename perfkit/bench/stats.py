@@ -1,0 +1,145 @@
+"""Exact percentiles, their confidence intervals, and MLPerf-LoadGen-style validity.
+
+Percentile definition used everywhere in perfkit's bench summaries: the
+*inverted CDF* (Hyndman–Fan type 1), i.e. the smallest observed value x with
+ECDF(x) >= p. It is what DuckDB's ``quantile_disc`` returns and numpy's
+``method="inverted_cdf"``; every reported percentile is an observed latency.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+from scipy import special, stats
+
+PERCENTILE_DEFINITION = ("inverted_cdf: the smallest observed value x with ECDF(x) >= p "
+                         "(Hyndman-Fan type 1, same as DuckDB quantile_disc), computed over every stored row")
+SUMMARY_PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p999": 0.999}
+
+
+def percentiles(values: np.ndarray, which: dict[str, float] | None = None) -> dict[str, float | int | None]:
+    """``{"n", "mean", "p50", ..., "max"}`` of ``values`` (NaNs dropped), exact, inverted CDF."""
+    which = SUMMARY_PERCENTILES if which is None else which
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    out: dict[str, float | int | None] = {"n": int(v.size)}
+    if v.size == 0:
+        out.update({"mean": None, **{k: None for k in which}, "max": None})
+        return out
+    out["mean"] = float(v.mean())
+    qs = np.quantile(v, list(which.values()), method="inverted_cdf")
+    for key, q in zip(which, qs):
+        out[key] = float(q)
+    out["max"] = float(v.max())
+    return out
+
+
+def order_statistic_ci(values: np.ndarray, p: float, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Distribution-free interval for the p-quantile from order statistics (binomial).
+
+    Uses :func:`scipy.stats.quantile_test` (its ``confidence_interval``), which picks
+    the order statistics x_(l), x_(u) with P(l <= Binomial(n, p) < u) >= confidence.
+    An end the data cannot support (too few samples in the tail) comes back as NaN:
+    we report it as None rather than invent a bound.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        return None
+    res = stats.quantile_test(v, q=float(np.quantile(v, p, method="inverted_cdf")), p=p)
+    ci = res.confidence_interval(confidence_level=confidence)
+    lo, hi = float(ci.low), float(ci.high)
+    return (None if math.isnan(lo) else lo, None if math.isnan(hi) else hi)  # type: ignore[return-value]
+
+
+def early_stopping_odds(h: int, t: int, p: float, d: float = 0.0) -> float:
+    """P[Binomial(h + t, 1 - (p - d)) <= t] = I_{p-d}(h, t + 1) (regularized incomplete beta).
+
+    The chance that a system whose true p-quantile misses the bound would still show
+    only ``t`` of ``h + t`` queries over it. Same expression as LoadGen's early_stopping.cc.
+    """
+    if h <= 0:
+        return 1.0
+    return float(special.betainc(h, t + 1, p - d))
+
+
+def min_passing_queries(t: int, p: float, confidence: float = 0.99, d: float = 0.0) -> int:
+    """Smallest h with P[Binomial(h + t, 1 - p) <= t] <= 1 - c (LoadGen's MinPassingQueriesFinder).
+
+    With t = 0 this is ceil(log(1 - c) / log(p)): 459 for P99 at c = 0.99, 44 for P90.
+    The total number of queries needed is ``h + t``.
+    """
+    target = 1.0 - confidence
+    lo = max(1, int(math.floor(t * (p - d) / (1 - p + d))))
+    hi = max(lo + 1, int(math.ceil(math.log(target) / math.log(p - d))) + 1)
+    while early_stopping_odds(hi, t, p, d) > target:  # grow the bracket
+        hi *= 2
+    while lo < hi:  # smallest h passing, by bisection (odds fall as h grows)
+        mid = (lo + hi) // 2
+        if early_stopping_odds(mid, t, p, d) <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def min_queries(t: int, p: float, confidence: float = 0.99) -> int:
+    """Total queries (h + t) needed to claim the p-quantile with ``t`` queries over it."""
+    return min_passing_queries(t, p, confidence) + t
+
+
+def early_stopping_estimate(values: np.ndarray, p: float, confidence: float = 0.99) -> dict:
+    """LoadGen-style early-stopping bound for the p-quantile.
+
+    Finds the largest number t of queries allowed over the bound such that
+    n >= h_min(t) + t; the bound is then the (t+1)-th largest value: with
+    probability >= c the true p-quantile is at most that value. ``met`` is False
+    when n is too small for even t = 0.
+    """
+    v = np.sort(np.asarray(values, dtype=np.float64)[~np.isnan(np.asarray(values, dtype=np.float64))])
+    n = int(v.size)
+    need0 = min_queries(0, p, confidence)
+    out = {"percentile": p, "confidence": confidence, "n": n, "min_queries_t0": need0}
+    if n < need0:
+        out.update({"met": False, "overlatency_allowed": None, "bound": None})
+        return out
+    lo, hi = 0, n  # largest t with min_queries(t) <= n (min_queries grows with t)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if min_queries(mid, p, confidence) <= n:
+            lo = mid
+        else:
+            hi = mid - 1
+    out.update({"met": True, "overlatency_allowed": lo, "bound": float(v[n - 1 - lo])})
+    return out
+
+
+def slo_early_stopping(values: np.ndarray, p: float, slo: float, confidence: float = 0.99) -> dict:
+    """Does the run show, with confidence c, that the p-quantile is within ``slo``?
+
+    t = number of values over the SLO; met when n >= h_min(t) + t (LoadGen's server test).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    t = int((v > slo).sum())
+    need = min_queries(t, p, confidence)
+    return {"percentile": p, "slo": slo, "confidence": confidence, "n": int(v.size),
+            "over_slo": t, "queries_needed": need, "met": bool(v.size >= need)}
+
+
+def lag_summary(lag_ms: np.ndarray, late_ms: float = 5.0) -> dict:
+    """p50/p99/max of schedule lag (actual minus intended send) and the share late by > late_ms."""
+    v = np.asarray(lag_ms, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    out = percentiles(v, {"p50": 0.5, "p99": 0.99})
+    out["late_fraction"] = float((v > late_ms).mean()) if v.size else None
+    out["late_threshold_ms"] = late_ms
+    return out
+
+
+def merge(dicts: Iterable[dict]) -> dict:
+    out: dict = {}
+    for d in dicts:
+        out.update(d)
+    return out
