@@ -21,7 +21,7 @@ RECORD_KEY = "perfkit_report"
 class ReportError:
     """Where and why a notebook failed: the cell and the exception's last line."""
 
-    cell: int | None          # execution count of the failing cell (In [n])
+    cell: int | None          # position of the failing cell in the source notebook (1-based)
     ename: str
     evalue: str
     source_line: str = ""     # first line of the failing cell's code
@@ -113,15 +113,31 @@ def _source_text(cell: Mapping[str, Any]) -> str:
     return "".join(src) if isinstance(src, list) else str(src)
 
 
+_INJECTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
 def error_from_notebook(nb: Mapping[str, Any]) -> ReportError | None:
-    """The first error output of an executed notebook (the cell papermill stopped at)."""
-    for cell, out in _outputs(nb):
-        if out.get("output_type") == "error":
-            first = next((ln.strip() for ln in _source_text(cell).splitlines() if ln.strip()), "")
-            if len(first) > 80:
-                first = first[:77] + "..."
-            return ReportError(cell=cell.get("execution_count"), ename=str(out.get("ename", "")),
-                               evalue=str(out.get("evalue", "")), source_line=first)
+    """The first error output of an executed notebook (the cell papermill stopped at).
+
+    The cell is named by its position in the *source* notebook (cells papermill
+    injected are not counted) and by its first line of code, since the HTML
+    report shows neither code nor prompts.
+    """
+    position = 0
+    for cell in nb.get("cells", []):
+        tags = set((cell.get("metadata") or {}).get("tags") or [])
+        if tags & _INJECTED_TAGS:
+            continue
+        position += 1
+        if cell.get("cell_type") != "code":
+            continue
+        for out in cell.get("outputs", []) or []:
+            if out.get("output_type") == "error":
+                first = next((ln.strip() for ln in _source_text(cell).splitlines() if ln.strip()), "")
+                if len(first) > 80:
+                    first = first[:77] + "..."
+                return ReportError(cell=position, ename=str(out.get("ename", "")),
+                                   evalue=str(out.get("evalue", "")), source_line=first)
     return None
 
 

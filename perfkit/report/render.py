@@ -198,7 +198,7 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
                 execution_timeout=timeout_s, cwd=None,
             )
         except PapermillExecutionError as exc:
-            error = ReportError(cell=exc.exec_count, ename=exc.ename, evalue=str(exc.evalue))
+            error = ReportError(cell=None, ename=exc.ename, evalue=str(exc.evalue))
         except Exception as exc:  # kernel died, timeout, unreadable notebook: record, go on
             error = ReportError(cell=None, ename=type(exc).__name__, evalue=str(exc).strip().splitlines()[0]
                                 if str(exc).strip() else "")

@@ -1,0 +1,58 @@
+"""Fixtures shared by every test directory: a temporary store, the demo server, headless Chromium.
+
+Tests that start servers, load generators or browsers are marked ``slow``
+(``make test-fast`` leaves them out; ``make test`` and CI run everything).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+CHROMIUM = os.environ.get("PERFKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def tmp_db(tmp_path: Path) -> Path:
+    """Path of a fresh DuckDB store under the test's tmp dir (never data/perfkit.duckdb)."""
+    return tmp_path / "perfkit.duckdb"
+
+
+@pytest.fixture(scope="module")
+def demo_server() -> Iterator["object"]:
+    """A real ``perfkit serve-demo`` on a free loopback port (default options), stopped afterwards."""
+    from perfkit.demo.launch import DemoServer
+
+    with DemoServer() as server:
+        yield server
+
+
+def require_tool(path_or_name: str, why: str) -> str:
+    """The tool's path; skip the test locally when it is missing, fail under CI (it must be installed)."""
+    found = path_or_name if os.path.isabs(path_or_name) and os.access(path_or_name, os.X_OK) \
+        else shutil.which(path_or_name)
+    if found:
+        return found
+    message = f"{path_or_name} not installed ({why}); .ci/run installs it"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator["object"]:
+    """A headless Debian Chromium driven by Playwright (no downloaded browser)."""
+    exe = require_tool(CHROMIUM, "headless browser checks of the HTML reports")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
