@@ -132,7 +132,7 @@ def solve_fleet(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capaci
     shares = pd.DataFrame(res.x[H:].reshape(H, C), index=hardware, columns=[c.name for c in classes])
     devices = {hardware[i]: int(n[i]) for i in range(H)}
     total = float(sum(cost[i] * n[i] for i in usable_types))
-    return FleetResult(True, total, devices, shares.round(6), res.message)
+    return FleetResult(True, total, devices, shares.clip(lower=0.0), res.message)
 
 
 def cheapest_single_type(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity_rps: np.ndarray,
