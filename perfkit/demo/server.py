@@ -19,7 +19,6 @@ the queue is full (``--max-queue``, HTTP 503).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -35,39 +34,16 @@ from perfkit.demo.faults import ErrorInjector, StallGate
 from perfkit.demo.metrics import DemoMetrics
 from perfkit.demo.model import CLASSES, FEATURES, MAX_ROWS_PER_REQUEST, PayloadError, rows_from_input
 from perfkit.demo.options import DemoOptions
+from perfkit.demo.web_common import STATE, ApiError, read_json
 
 log = logging.getLogger("perfkit.demo")
 
 INFERENCE_ENDPOINTS = frozenset({
     "/api/v1/infer", "/v2/models/{name}/infer", "/v1/completions", "/v1/chat/completions",
 })
-STATE = web.AppKey("state", dict)
-
-
-class ApiError(Exception):
-    """An error answered as JSON ``{"error": message}`` with an HTTP status."""
-
-    def __init__(self, status: int, message: str, kind: str = "bad_request") -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-
-
 def _endpoint(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or ApiError 400 saying what is wrong."""
-    body = await request.read()
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, f"request body must be a JSON object, got {type(data).__name__}")
-    return data
 
 
 def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjector
@@ -338,12 +314,13 @@ def run(options: DemoOptions) -> int:
 
     started = time.monotonic()
     model = load_model(options.model_hidden, threads=options.threads)
-    llm_engine = None
+    from perfkit.demo.llm import LLMEngine
+
+    llm_engine = LLMEngine.load(options)
     app = create_app(options, model, llm_engine)
     banner = (f"model {model.description}; batching {options.batching} max-batch "
               f"{options.max_batch}; loaded in {time.monotonic() - started:.1f} s")
-    if llm_engine is not None:
-        banner += f"; llm {llm_engine.description}"
+    banner += f"; llm {llm_engine.description}"
     try:
         import uvloop
 
