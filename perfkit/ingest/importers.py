@@ -98,10 +98,65 @@ def group_paths(kind: str, paths: Sequence[str | Path]) -> list[list[str]]:
     return [[p] for p in paths]
 
 
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 22):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise InputError(path, None, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(path, None, "is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+def _check_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> None:
+    if run_id is not None:
+        exists = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        if not exists:
+            raise UsageError(f"--run {run_id}: no such run (see `perfkit runs`)")
+
+
+def ingest_prom_range(con: duckdb.DuckDBPyConnection, path: str, *, label: str | None = None,
+                      run_id: str | None = None, default_name: str = "prom_range_result",
+                      kind: str = "prom-range") -> IngestResult:
+    """Stream a query/query_range JSON answer into the store (flat memory, one transaction)."""
+    import numpy as np
+    import polars as pl
+
+    from perfkit.ingest import promrange
+
+    sha = _file_sha256(path)
+    earlier = writer.find_source(con, kind, sha)
+    if earlier is not None:
+        return IngestResult(kind, path, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
+    _check_run(con, run_id)
+    n_series = n_samples = 0
+    with store.transaction(con), open(path, "rb") as fh:
+        source_id = writer.new_source(con, kind=kind, path=path, sha256=sha, run_id=run_id,
+                                      label=label)
+        ids = np.zeros(0, dtype=np.int64)
+        for batch in promrange.iter_batches(fh, path, default_name):
+            if batch.series:
+                frame = promrange.series_frame(batch.series).with_columns(
+                    pl.col("key") - len(ids))
+                ids = np.concatenate([ids, writer.insert_series(con, source_id, frame)])
+                n_series += len(batch.series)
+            n_samples += writer.insert_samples(con, ids, pl.DataFrame(
+                {"key": batch.keys, "ts_unix_s": batch.ts, "value": batch.values}))
+        con.execute("UPDATE sources SET row_count = ? WHERE source_id = ?", [n_samples, source_id])
+    return IngestResult(kind, path, source_id, n_series, n_samples, run_id=run_id)
+
+
 def ingest_group(con: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[str], *,
                  label: str | None = None, run_id: str | None = None,
                  at_unix_s: float | None = None) -> IngestResult:
     """Ingest one source (one file, or one Locust/MLPerf set) in one transaction."""
+    if kind == "prom-range" and len(paths) == 1:
+        return ingest_prom_range(con, paths[0], label=label, run_id=run_id)
     display = paths[0] if len(paths) == 1 else " + ".join(paths)
     blobs = []
     for p in paths:
@@ -121,10 +176,7 @@ def ingest_group(con: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[str]
     if earlier is not None:
         return IngestResult(kind, display, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
     at = time.time() if at_unix_s is None else float(at_unix_s)
-    if run_id is not None:
-        exists = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
-        if not exists:
-            raise UsageError(f"--run {run_id}: no such run (see `perfkit runs`)")
+    _check_run(con, run_id)
     tel = _reader(kind)(list(paths), blobs, at)
     with store.transaction(con):
         source_id = writer.write_telemetry(con, tel, kind=kind, path=display, sha256=sha,
