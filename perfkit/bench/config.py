@@ -21,6 +21,7 @@ PROTOCOLS = ("http-json", "kserve-v2", "openai")
 DEFAULT_PATHS = {"http-json": "/api/v1/infer", "kserve-v2": "/v2/models/{model}/infer",
                  "openai": "/v1/chat/completions"}
 _SECRET_HEADER = re.compile(r"authorization|token|secret|password|api[-_]?key|cookie", re.I)
+DEFAULT_MODELS = {"http-json": "demo", "kserve-v2": "digits", "openai": "perfkit-char-lm"}
 SLO_KEYS = ("latency_ms", "ttft_ms", "tpot_ms", "itl_ms")
 
 
@@ -115,7 +116,7 @@ class BenchConfig:
     stages: list[Stage] = field(default_factory=lambda: [Stage()])
     workers: int = 1
     payload: PayloadSpec = field(default_factory=PayloadSpec)
-    model: str = "demo"
+    model: str | None = None     # None: the protocol's demo-server model (DEFAULT_MODELS)
     max_tokens: int = 64
     headers: list[tuple[str, str]] = field(default_factory=list)
     bearer_env: str | None = None
@@ -154,6 +155,8 @@ class BenchConfig:
         """Raise UsageError on anything that cannot run; return the parsed target."""
         if self.protocol not in PROTOCOLS:
             raise UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if not self.model:
+            self.model = DEFAULT_MODELS[self.protocol]
         target = parse_target(self.target, self.protocol, self.model)
         if not self.stages:
             raise UsageError("no stages to run")

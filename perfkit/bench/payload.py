@@ -12,7 +12,9 @@ kserve-v2, prompt words for openai) of each body is drawn:
 
 A JSON *template* (``--payload-template``) replaces the string placeholders
 ``"{{floats}}"`` (a list of floats of the drawn size), ``"{{text}}"`` (a string of
-that many words) and ``"{{size}}"`` (the size as an integer). Everything is
+that many words), ``"{{size}}"`` (the size as an integer) and ``"{{rows}}"``
+(KServe: the size rounded up to whole rows of 64 features, and ``{{floats}}``
+padded to match). Everything is
 seeded: the same spec and seed give byte-identical bodies.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from perfkit.errors import InputError, UsageError
 
+KSERVE_ROW = 64  # features per row of the demo classifier's input tensor
 KINDS = ("fixed", "normal", "longtail", "outliers")
 _WORDS = ("the quick brown fox jumps over a lazy dog while seven tired engineers measure "
           "tail latency under open loop load and count every token twice").split()
@@ -85,19 +88,15 @@ def draw_sizes(spec: PayloadSpec, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(sizes, 1, hi), classes
 
 
-def _fill(node: Any, floats: list[float], text: str, size: int) -> Any:
+def _fill(node: Any, values: dict[str, Any]) -> Any:
     if isinstance(node, str):
-        if node == "{{floats}}":
-            return floats
-        if node == "{{text}}":
-            return text
-        if node == "{{size}}":
-            return size
+        if node.startswith("{{") and node.endswith("}}") and node[2:-2] in values:
+            return values[node[2:-2]]
         return node
     if isinstance(node, list):
-        return [_fill(x, floats, text, size) for x in node]
+        return [_fill(x, values) for x in node]
     if isinstance(node, dict):
-        return {k: _fill(v, floats, text, size) for k, v in node.items()}
+        return {k: _fill(v, values) for k, v in node.items()}
     return node
 
 
@@ -137,7 +136,7 @@ def load_jsonl(path: str | Path) -> list[bytes]:
 def default_template(protocol: str, model: str, max_tokens: int) -> Any:
     """The body each protocol sends when no template is given."""
     if protocol == "kserve-v2":
-        return {"inputs": [{"name": "input", "shape": [1, "{{size}}"], "datatype": "FP32",
+        return {"inputs": [{"name": "X", "shape": ["{{rows}}", KSERVE_ROW], "datatype": "FP32",
                             "data": "{{floats}}"}]}
     if protocol == "openai":
         return {"model": model, "messages": [{"role": "user", "content": "{{text}}"}],
@@ -163,8 +162,10 @@ def generate(spec: PayloadSpec, n_requests: int, protocol: str = "http-json", mo
     rng = np.random.default_rng(spec.seed + 1)
     bodies = []
     for size in sizes.tolist():
-        floats = np.round(rng.normal(0.0, 1.0, size), 4).tolist()
+        rows = -(-size // KSERVE_ROW)
+        n_floats = rows * KSERVE_ROW if protocol == "kserve-v2" else size
+        floats = np.round(rng.normal(0.0, 1.0, n_floats), 4).tolist()
         text = " ".join(_WORDS[j] for j in rng.integers(0, len(_WORDS), size).tolist())
-        body = _fill(template, floats, text, size)
+        body = _fill(template, {"floats": floats, "text": text, "size": size, "rows": rows})
         bodies.append(json.dumps(body, separators=(",", ":")).encode())
     return bodies, [str(c) for c in classes]

@@ -137,6 +137,7 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
     exit codes.
     """
     target = config.validate()
+    assert config.model is not None  # validate() filled in the protocol's default
     stream = config.protocol == "openai"
     closed = config.closed
     offsets, stage_idx, total_s = schedule_mod.build(config.stages, config.seed)

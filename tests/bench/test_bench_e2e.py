@@ -1,0 +1,160 @@
+"""End-to-end runs against real servers (the demo server and tests/bench/fake_target.py)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import duckdb
+import numpy as np
+import pytest
+
+from perfkit.bench import BenchConfig, PayloadSpec, Stage, run
+from perfkit.demo.launch import DemoServer, free_port
+
+import sys
+
+
+def perfkit_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "perfkit", *args]
+
+pytestmark = pytest.mark.slow
+
+
+def cfg(target: str, db, **kw) -> BenchConfig:
+    kw.setdefault("stages", [Stage("constant", duration_s=2.0, rate_rps=100.0)])
+    return BenchConfig(target=target, db=str(db), quiet=True, collect=False, min_duration_s=1.0, **kw)
+
+
+def test_constant_run_rows_match_summary(demo, tmp_path):
+    db = tmp_path / "r.duckdb"
+    out = tmp_path / "s.json"
+    s = run(cfg(demo.url, db, summary_json=str(out), label="hardware=cpu,case=constant",
+                payload=PayloadSpec("outliers", outlier_fraction=0.05)))
+    assert s["status"] == "completed" and s["requests"] == s["scheduled"] == 200 and s["ok"] == 200
+    assert json.loads(out.read_text()) == s and s["format_version"] == 1
+    con = duckdb.connect(str(db), read_only=True)
+    n, p99, p50, classes, mx = con.execute(
+        "SELECT count(*), quantile_disc(latency_ms, 0.99), quantile_disc(latency_ms, 0.5),"
+        " count(DISTINCT payload_class), max(seq) FROM requests WHERE run_id = ? AND error_kind IS NULL",
+        [s["run_id"]]).fetchone()
+    assert (n, mx) == (200, 199)
+    assert s["latency_ms"]["p99"] == pytest.approx(p99) and s["latency_ms"]["p50"] == pytest.approx(p50)
+    assert classes == 2 and s["payload_classes"]["outlier"] == 10
+    status, labels, machine, stored = con.execute(
+        "SELECT status, labels, machine, summary FROM runs WHERE run_id = ?", [s["run_id"]]).fetchone()
+    assert status == "completed" and json.loads(labels) == {"hardware": "cpu", "case": "constant"}
+    assert json.loads(machine)["hostname"] and json.loads(stored)["run_id"] == s["run_id"]
+    # Every row's latency is measured from its intended send, so it is >= its service time.
+    lat, svc = con.execute("SELECT latency_ms, service_ms FROM requests WHERE run_id = ?",
+                           [s["run_id"]]).fetchnumpy().values()
+    assert np.all(lat >= svc)
+
+
+def test_stall_shows_in_latency_from_intended_but_not_in_service_time(tmp_path):
+    # The server freezes 0.5 s every 2 s. One connection (a closed-loop-like client):
+    # requests queue behind the stall, so their service time looks fast but their
+    # latency from the intended send shows the stall (coordinated omission, corrected).
+    with DemoServer(stall="2:0.5") as server:
+        s = run(cfg(server.url, tmp_path / "r.duckdb", max_connections=1,
+                    stages=[Stage("constant", duration_s=4.0, rate_rps=100.0)]))
+    assert s["ok"] == 400
+    assert s["latency_ms"]["p99"] > 300          # near the 500 ms stall
+    assert s["latency_ms"]["p99"] < 700
+    assert s["service_ms"]["p99"] < 0.5 * s["latency_ms"]["p99"]
+
+
+def test_kserve_v2_and_two_workers_merge_exactly(demo, tmp_path):
+    db = tmp_path / "r.duckdb"
+    s = run(cfg(demo.url, db, protocol="kserve-v2", workers=2,
+                payload=PayloadSpec("normal", mean=100, sd=30)))
+    assert s["ok"] == 200 and s["errors"] == {}
+    con = duckdb.connect(str(db), read_only=True)
+    seqs, workers = con.execute("SELECT list(seq ORDER BY seq), list(DISTINCT worker) FROM requests").fetchone()
+    assert seqs == list(range(200)) and sorted(workers) == [0, 1]
+    # worker k took every 2nd send of the one schedule
+    assert con.execute("SELECT bool_and(seq % 2 = worker) FROM requests").fetchone()[0]
+
+
+def test_openai_stream_gives_ttft_tpot_and_goodput(fake, tmp_path):
+    s = run(cfg(fake.url, tmp_path / "r.duckdb", protocol="openai", slo={"ttft_ms": 500, "tpot_ms": 5},
+                stages=[Stage("constant", duration_s=1.0, rate_rps=20.0)], payload=PayloadSpec("fixed", mean=7)))
+    assert s["ok"] == 20, s["errors"]
+    assert 55 <= s["ttft_ms"]["p50"] < 300                  # first token after 60 ms
+    assert 13 <= s["tpot_ms"]["p50"] < 60                   # 15 ms between tokens
+    assert s["output_tokens"] == 200 and s["output_tokens_per_s"] > 0
+    assert s["goodput"]["good"] == 0                        # tpot 15 ms > 5 ms SLO
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    row = con.execute("SELECT min(prompt_tokens), min(output_tokens), min(itl_ms_max) FROM requests").fetchone()
+    assert row[0] == 7 and row[1] == 10 and row[2] >= 13
+
+
+@pytest.mark.parametrize("path,kind", [("/truncate", "truncated"), ("/status/503", "http_5xx"),
+                                       ("/status/404", "http_4xx")])
+def test_error_kinds(fake, tmp_path, path, kind):
+    protocol = "openai" if path == "/truncate" else "http-json"
+    s = run(cfg(fake.url + path, tmp_path / "r.duckdb", protocol=protocol,
+                stages=[Stage("constant", duration_s=0.5, rate_rps=20.0)]))
+    assert s["errors"] == {kind: 10} and s["ok"] == 0 and s["status"] == "failed"
+
+
+def test_timeouts_and_target_dying_mid_run(fake, tmp_path):
+    s = run(cfg(fake.url + "/slow", tmp_path / "a.duckdb", timeout_s=0.5,
+                stages=[Stage("constant", duration_s=0.5, rate_rps=10.0)]))
+    assert s["errors"] == {"timeout": 5}
+    s = run(cfg(fake.url + "/die", tmp_path / "b.duckdb", stages=[Stage("constant", duration_s=2.0, rate_rps=50.0)]))
+    assert s["status"] == "failed" and s["ok"] >= 30
+    assert set(s["errors"]) <= {"connection_refused", "connection_reset", "truncated"}
+
+
+def test_refused_connection_cli_exit_1(tmp_path):
+    port = free_port()
+    out = tmp_path / "s.json"
+    res = subprocess.run(perfkit_cmd("bench", "--target", f"http://127.0.0.1:{port}", "--rate", "20",
+                                     "--duration", "1", "--db", str(tmp_path / "r.duckdb"),
+                                     "--summary-json", str(out), "--no-collect"),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and "connection_refused" in res.stderr
+    s = json.loads(out.read_text())
+    assert s["status"] == "failed" and s["errors"] == {"connection_refused": 20}
+
+
+def test_slo_p99_missed_exits_1(demo, tmp_path):
+    res = subprocess.run(perfkit_cmd("bench", "--target", demo.url, "--rate", "20", "--duration", "1",
+                                     "--db", str(tmp_path / "r.duckdb"), "--no-collect", "--slo-p99-ms", "0.001"),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "SLO missed" in res.stderr
+
+
+def test_sigint_mid_run_keeps_rows_and_finalizes(demo, tmp_path):
+    db, out = tmp_path / "r.duckdb", tmp_path / "s.json"
+    proc = subprocess.Popen(perfkit_cmd("bench", "--target", demo.url, "--rate", "50", "--duration", "60",
+                                        "--db", str(db), "--summary-json", str(out), "--no-collect"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    s = json.loads(out.read_text())
+    assert s["status"] == "interrupted" and s["requests"] > 20 and s["valid"] is False
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+    assert con.execute("SELECT count(*) FROM requests").fetchone()[0] == s["requests"]
+
+
+def test_secrets_never_reach_db_or_summary(fake, tmp_path, monkeypatch):
+    token, password, apikey = "tok-SECRET-8d3f1", "pw-SECRET-77a", "key-SECRET-c0ffee"
+    monkeypatch.setenv("PK_TEST_TOKEN", token)
+    db, out = tmp_path / "r.duckdb", tmp_path / "s.json"
+    url = f"http://alice:{password}@127.0.0.1:{fake.port}/echo-headers"
+    s = run(cfg(url, db, bearer_env="PK_TEST_TOKEN", headers=[("X-Api-Key", apikey)], summary_json=str(out),
+                stages=[Stage("constant", duration_s=0.5, rate_rps=10.0)]))
+    assert s["ok"] == 5  # the server did get the token (it echoed 200)
+    blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    for secret in (token, password, apikey):
+        assert secret.encode() not in blobs
+    assert "alice:***@" in s["target"]

@@ -1,0 +1,90 @@
+"""Statistics of each arrival pattern, checked on the pure schedule arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from perfkit.bench import schedule as sch
+from perfkit.errors import InputError, UsageError
+
+
+def test_constant_is_evenly_spaced_and_counts_rate_times_duration():
+    offs = sch.constant(50.0, 4.0)
+    assert len(offs) == 200
+    assert offs[0] == 0.0
+    assert np.allclose(np.diff(offs), 0.02)
+    assert offs[-1] < 4.0
+
+
+def test_poisson_interarrivals_are_exponential_ks():
+    offs = sch.poisson(200.0, 60.0, seed=3)
+    gaps = np.diff(offs)
+    # KS against Exp(mean 1/200): a Poisson process must not be rejected.
+    assert stats.kstest(gaps, "expon", args=(0, 1 / 200.0)).pvalue > 0.01
+    assert len(offs) == pytest.approx(12000, rel=0.05)
+    # ...and a constant schedule must be rejected by the same test (the test can fail).
+    assert stats.kstest(np.diff(sch.constant(200.0, 60.0)), "expon", args=(0, 1 / 200.0)).pvalue < 1e-6
+
+
+@pytest.mark.parametrize("b", [0.25, 1.0, 4.0])
+def test_gamma_cv_is_one_over_sqrt_burstiness(b):
+    gaps = np.diff(sch.gamma(100.0, 200.0, burstiness=b, seed=11))
+    cv = gaps.std() / gaps.mean()
+    assert cv == pytest.approx(1 / np.sqrt(b), rel=0.08)
+    assert gaps.mean() == pytest.approx(0.01, rel=0.05)
+
+
+def test_seeded_schedules_are_reproducible_and_seed_matters():
+    a = sch.gamma(100, 5, 0.5, seed=1)
+    assert np.array_equal(a, sch.gamma(100, 5, 0.5, seed=1))
+    assert not np.array_equal(a, sch.gamma(100, 5, 0.5, seed=2))
+
+
+def test_step_levels():
+    offs = sch.step(start_rps=10, step_rps=20, step_s=2.0, steps=4)
+    counts = np.histogram(offs, bins=[0, 2, 4, 6, 8])[0]
+    assert counts.tolist() == [20, 60, 100, 140]
+
+
+def test_ramp_rate_follows_the_line():
+    offs = sch.ramp(10.0, 110.0, 20.0)
+    assert len(offs) == 1200  # (10 + 110) / 2 * 20
+    counts, edges = np.histogram(offs, bins=np.arange(0, 21, 1.0))
+    mids = (edges[:-1] + edges[1:]) / 2
+    slope, intercept = np.polyfit(mids, counts, 1)
+    assert slope == pytest.approx(5.0, rel=0.03)       # (110 - 10) / 20 rps per second
+    assert intercept == pytest.approx(10.0, abs=1.0)
+    assert np.all(np.diff(offs) > 0)
+
+
+def test_burst_heights_and_period():
+    offs = sch.burst(base_rps=10, duration_s=10, spike_rps=90, period_s=5, spike_s=1)
+    per_s = np.histogram(offs, bins=np.arange(0, 11, 1.0))[0]
+    assert per_s.tolist() == [100, 10, 10, 10, 10, 100, 10, 10, 10, 10]
+
+
+def test_build_concatenates_stages_with_stage_index():
+    offs, idx, total = sch.build([sch.Stage("constant", 2.0, 10.0), sch.Stage("constant", 1.0, 5.0)])
+    assert total == 3.0
+    assert len(offs) == 25 and idx.tolist() == [0] * 20 + [1] * 5
+    assert offs[20] == pytest.approx(2.0)
+
+
+def test_replay_reads_offsets_and_names_the_bad_line(tmp_path):
+    good = tmp_path / "trace.csv"
+    good.write_text("offset_s,user\n0.5,a\n0.1,b\n1.5,c\n")
+    assert sch.replay(good).tolist() == [0.1, 0.5, 1.5]
+    assert sch.replay(good, speed=2).tolist() == [0.05, 0.25, 0.75]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("0.1\n0.2\nsoon\n")
+    with pytest.raises(InputError, match=r"bad.csv:3: offset is not a number"):
+        sch.replay(bad)
+
+
+@pytest.mark.parametrize("call", [lambda: sch.constant(0, 1), lambda: sch.constant(1, -1),
+                                  lambda: sch.gamma(1, 1, burstiness=0), lambda: sch.step(1, 1, 1, 0),
+                                  lambda: sch.burst(1, 10, 5, 1, 2)])
+def test_bad_knobs_are_usage_errors(call):
+    with pytest.raises(UsageError):
+        call()
