@@ -11,6 +11,9 @@ demo server's names: ``perfkit_demo_batch_size_{sum,count,bucket}``,
 the gauges ``perfkit_demo_in_flight_requests``, ``perfkit_demo_queue_depth``.
 Counters and histogram parts are turned into per-scrape-interval increases
 (a negative step, a restart, is dropped); gauges are averaged per interval.
+The demo server's in-flight gauge counts every endpoint, so the scrape that
+reads it is always one of them: one request is taken off each reading
+(:data:`SCRAPE_SELF_COUNT`).
 GPU numbers come from NVML / dcgm-exporter / nvidia-smi series.
 """
 from __future__ import annotations
@@ -39,6 +42,8 @@ _COUNTERS = {
     "padding_rows": DEMO + "batch_padding_rows_total",
 }
 _GAUGES = {"in_flight": DEMO + "in_flight_requests", "queue_depth": DEMO + "queue_depth"}
+SCRAPE_SELF_COUNT = 1.0
+NON_WORKLOAD_ENDPOINTS = ("/metrics", "/health", "/demo/config", "unmatched")
 
 
 @dataclass
@@ -94,9 +99,15 @@ def run_series(con: duckdb.DuckDBPyConnection, run_id: str, names: list[str] | N
 
 
 def _increases(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per series, the increase between consecutive scrapes (resets dropped)."""
+    """Per series, the increase between consecutive scrapes (resets dropped).
+
+    A labelled series born after the first scrape (prometheus_client creates a
+    child on its first use) counts from 0 at its first reading.
+    """
     frame = frame.sort_values(["series_id", "ts_unix_s"])
     frame["inc"] = frame.groupby("series_id")["value"].diff()
+    first = frame["inc"].isna() & (frame["ts_unix_s"] > frame["ts_unix_s"].min())
+    frame.loc[first, "inc"] = frame.loc[first, "value"]
     frame = frame[frame["inc"].notna() & (frame["inc"] >= 0)]
     return frame
 
@@ -107,6 +118,9 @@ def server_intervals(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]
         return pd.DataFrame(), {}
     by_name = {v: k for k, v in _COUNTERS.items()}
     counters = long[long["name"].isin(list(_COUNTERS.values()))].copy()
+    # server time of the model endpoints only: the scrape and health checks are not the workload
+    endpoint = counters["labels"].map(lambda v: _label(v, "endpoint"))
+    counters = counters[~endpoint.isin(NON_WORKLOAD_ENDPOINTS)]
     out = pd.DataFrame()
     totals: dict[str, float] = {}
     if not counters.empty:
@@ -114,12 +128,16 @@ def server_intervals(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]
         inc["key"] = inc["name"].map(by_name)
         out = inc.pivot_table(index="ts_unix_s", columns="key", values="inc", aggfunc="sum")
         first_last = counters.sort_values("ts_unix_s").groupby(["series_id", "name"])["value"]
-        run_inc = (first_last.last() - first_last.first()).clip(lower=0).groupby(level="name").sum()
+        t_first = counters.groupby(["series_id", "name"])["ts_unix_s"].min()
+        start = first_last.first().where(t_first <= counters["ts_unix_s"].min(), 0.0)
+        run_inc = (first_last.last() - start).clip(lower=0).groupby(level="name").sum()
         totals = {by_name[n]: float(v) for n, v in run_inc.items()}
     gauges = long[long["name"].isin(list(_GAUGES.values()))]
     if not gauges.empty:
         g = gauges.pivot_table(index="ts_unix_s", columns="name", values="value", aggfunc="sum")
         g.columns = [{v: k for k, v in _GAUGES.items()}[c] for c in g.columns]
+        if "in_flight" in g:
+            g["in_flight"] = (g["in_flight"] - SCRAPE_SELF_COUNT).clip(lower=0)
         out = g if out.empty else out.join(g, how="outer")
         for col in g.columns:
             totals[f"mean_{col}"] = float(g[col].mean())
@@ -144,11 +162,16 @@ def batch_buckets(long: pd.DataFrame) -> dict[float, float]:
     return {float(le): float(v) for le, v in (fl.last() - fl.first()).clip(lower=0).items()}
 
 
-def _le(labels: Any) -> float:
+def _label(labels: Any, key: str) -> str | None:
     import json
 
     d = json.loads(labels) if isinstance(labels, str) else (labels or {})
-    v = d.get("le", "nan")
+    v = d.get(key)
+    return None if v is None else str(v)
+
+
+def _le(labels: Any) -> float:
+    v = _label(labels, "le") or "nan"
     return math.inf if v in ("+Inf", "Inf", "inf") else float(v)
 
 

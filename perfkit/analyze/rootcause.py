@@ -5,14 +5,17 @@ Every rule is a pure function over small frames/dicts (what
 :class:`Finding`, empty when the data do not support the cause. Thresholds
 are module constants so that reports can state them:
 
-a. queueing: queue wait >= 40% of the client's mean latency; latency against
+a. queueing: queue wait >= 40% of the client's mean latency and >= 2 ms; latency against
    load: Spearman rho >= 0.5 (p < 0.01) between per-window arrival rate and
-   P99, with the load varying (CV >= 0.2); Little's law: |L - lambda W| / lambda W > 25%.
-b. fixed batching: load varies >= 1.5x (p90/p10 of per-interval rate) while the
-   mean batch size stays within 10% (p90-p10 over median), and queue wait is at
-   least half of the server time at low load; padding rows >= 25% of computed rows.
+   P99, with the load varying (CV >= 0.2); Little's law: |L - lambda W| / lambda W > 25%
+   and more than 2 standard errors, from >= 10 gauge readings.
+b. fixed batching: load varies >= 1.5x (p90/p10 of per-scrape-interval rate)
+   while the executed batch stays within 10% (p90-p10 over median) without
+   following the load (padding >= 25%, or at >= 90% of max batch), and queue
+   wait is at least half of the server time at low load; separately, padding
+   rows >= 25% of computed rows.
 c. proxy overhead: Hodges–Lehmann shift of the proxied run over the direct run
-   with its 98% interval above 0 and >= 5% of the direct median.
+   with its 98% interval above 0 and >= 3% of the direct median.
 d. GPU: mean utilization < 50% with memory pressure, i.e. fragmentation
    ``1 - allocated/reserved`` (PyTorch allocator) >= 30% or framebuffer use >= 80%.
    FB_USED alone cannot show fragmentation, so without allocator figures none is claimed.
@@ -39,12 +42,12 @@ from perfkit.analyze import figures, stats
 
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 
-QUEUE_SHARE = 0.40
+QUEUE_SHARE, QUEUE_MIN_MS = 0.40, 2.0
 LOAD_RHO, LOAD_P, LOAD_CV = 0.5, 0.01, 0.2
-LITTLE_TOLERANCE = 0.25
-FIXED_LOAD_RATIO, FIXED_BATCH_SPREAD, FIXED_QUEUE_SHARE = 1.5, 0.10, 0.5
+LITTLE_TOLERANCE, LITTLE_MIN_SAMPLES = 0.25, 10
+FIXED_LOAD_RATIO, FIXED_BATCH_SPREAD, FIXED_QUEUE_SHARE, FIXED_AT_MAX = 1.5, 0.10, 0.5, 0.9
 PADDING_SHARE = 0.25
-PROXY_SHARE = 0.05
+PROXY_SHARE = 0.03
 GPU_UTIL_PERCENT, GPU_FRAG, GPU_FB_SHARE = 50.0, 0.30, 0.80
 CORR_RHO, CORR_Q, CORR_MAX_LAG = 0.5, 0.01, 5
 CP_CHANGE, CP_P = 0.20, 0.01
@@ -109,7 +112,7 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
     if lat is None or not math.isfinite(qw) or not lat:
         return []
     share = qw / lat
-    if share < QUEUE_SHARE:
+    if share < QUEUE_SHARE or qw < QUEUE_MIN_MS:
         return []
     lag = breakdown.get("mean_schedule_lag_ms") or 0.0
     other_server = max(srv - qw - inf_ms, 0.0) if math.isfinite(srv) else math.nan
@@ -120,7 +123,7 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
                "mean_inference_ms": inf_ms, "mean_server_ms": srv, "queue_share": share,
                "n_requests": breakdown.get("n"),
                "n_queued": int(server_totals.get("queue_wait_count", 0))}
-    sev = "high" if share >= 0.6 else "medium"
+    sev = "high" if share >= 0.6 and qw >= 20.0 else "medium"
     return [Finding("queueing", f"Queue wait is {share:.0%} of latency ({qw:.1f} of {lat:.1f} ms)", sev,
                     numbers, "Requests wait for a batch or a worker more than they compute: shorten the "
                     "batch timeout / use dynamic batching, add workers, or lower the load.",
@@ -154,12 +157,15 @@ def load_latency(run_id: str, windows: pd.DataFrame) -> list[Finding]:
 def littles_law(run_id: str, arrival_rate_rps: float, mean_latency_ms: float,
                 server_totals: dict[str, float]) -> list[Finding]:
     """L = lambda W with the server's in-flight gauge against the client's rate and latency."""
-    n_g = server_totals.get("n_in_flight", 0)
+    n_g = int(server_totals.get("n_in_flight", 0))
     L = server_totals.get("mean_in_flight")
-    if L is None or n_g < 3 or not math.isfinite(arrival_rate_rps) or not mean_latency_ms:
+    if L is None or n_g < LITTLE_MIN_SAMPLES or not math.isfinite(arrival_rate_rps) or not mean_latency_ms:
         return []
     check = stats.littles_law(L, arrival_rate_rps, mean_latency_ms, LITTLE_TOLERANCE)
-    if check["consistent"] or check["L_predicted"] < 0.5:
+    # a gauge read n times holds roughly Poisson counts: demand the gap exceed 2 standard errors too
+    se = math.sqrt(max(check["L_predicted"], 0.25) / n_g)
+    check["standard_error"] = se
+    if check["consistent"] or abs(L - check["L_predicted"]) <= 2 * se:
         return []
     gap = check["relative_gap"]
     if gap < 0:
@@ -180,10 +186,17 @@ def littles_law(run_id: str, arrival_rate_rps: float, mean_latency_ms: float,
 
 def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str, float],
                    max_batch: int | None) -> list[Finding]:
-    """Batch size flat while the load changes, with queue wait dominating at low load.
+    """Batch shape flat while the load changes, with queue wait dominating at low load.
 
-    ``intervals`` (per scrape interval): ``ts_unix_s``, ``batch_sum``, ``batch_count``,
-    ``queue_wait_sum_s``, ``queue_wait_count``, ``server_sum_s``, ``server_count``.
+    ``intervals`` (per scrape interval): ``ts_unix_s``, ``batch_sum`` (requests),
+    ``batch_count`` (calls), ``queue_wait_sum_s``, ``queue_wait_count``,
+    ``server_sum_s``, ``server_count`` and, where the server pads, ``rows`` and
+    ``padding_rows``. The *executed* batch per call is (rows + padding) / calls
+    when padding is counted, else requests / calls. The cause is present when
+    the executed batch stays within 10% across a >= 1.5x load range, does not
+    follow the load (padding >= 25% of computed rows, or, without padding
+    counters, the batch sits at >= 90% of ``max_batch`` even at low load), and
+    queue wait is at least half of the server time at low load.
     """
     need = {"ts_unix_s", "batch_sum", "batch_count", "queue_wait_sum_s", "queue_wait_count",
             "server_sum_s", "server_count"}
@@ -191,31 +204,44 @@ def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str
         return []
     d = intervals.sort_values("ts_unix_s").copy()
     d["dt"] = d["ts_unix_s"].diff()
-    d = d[(d["batch_count"] > 0) & (d["dt"] > 0)]
-    if len(d) < 6:
+    d = d[(d["batch_count"] > 0) & (d["dt"] > 0) & (d["server_count"] > 0) & (d["queue_wait_count"] > 0)]
+    if len(d) < 3:
         return []
     rate = d["batch_sum"] / d["dt"]
-    size = d["batch_sum"] / d["batch_count"]
+    padded = {"rows", "padding_rows"} <= set(d.columns) and bool((d["padding_rows"].fillna(0) > 0).any())
+    executed = ((d["rows"] + d["padding_rows"]) / d["batch_count"]) if padded else d["batch_sum"] / d["batch_count"]
     qshare = (d["queue_wait_sum_s"] / d["queue_wait_count"]) / (d["server_sum_s"] / d["server_count"])
     p10, p90 = np.percentile(rate, [10, 90])
     load_ratio = p90 / p10 if p10 > 0 else math.inf
-    s10, s50, s90 = np.percentile(size, [10, 50, 90])
+    s10, s50, s90 = np.percentile(executed, [10, 50, 90])
     spread = (s90 - s10) / s50 if s50 > 0 else math.inf
     low = rate <= np.median(rate)
     low_share = float(qshare[low].median())
-    if not (load_ratio >= FIXED_LOAD_RATIO and spread <= FIXED_BATCH_SPREAD and low_share >= FIXED_QUEUE_SHARE):
+    if padded:
+        pad_low = float((d["padding_rows"] / (d["rows"] + d["padding_rows"]))[low].median())
+        not_following = pad_low >= PADDING_SHARE
+    else:
+        pad_low = math.nan
+        not_following = bool(max_batch) and s50 >= FIXED_AT_MAX * max_batch
+    if not (load_ratio >= FIXED_LOAD_RATIO and spread <= FIXED_BATCH_SPREAD and not_following
+            and low_share >= FIXED_QUEUE_SHARE):
         return []
+    real = d["batch_sum"] / d["batch_count"]
     numbers = {"load_ratio_p90_p10": float(load_ratio), "rate_p10_rps": float(p10), "rate_p90_rps": float(p90),
-               "batch_size_median": float(s50), "batch_size_spread": float(spread),
-               "max_batch": max_batch, "queue_share_low_load": low_share, "intervals": int(len(d))}
+               "executed_batch_median": float(s50), "executed_batch_spread": float(spread),
+               "requests_per_call_low_load": float(real[low].mean()),
+               "requests_per_call_high_load": float(real[~low].mean()) if (~low).any() else math.nan,
+               "padding_share_low_load": pad_low, "max_batch": max_batch,
+               "queue_share_low_load": low_share, "intervals": int(len(d))}
+    unit = "rows" if padded else "requests"
     return [Finding("fixed_batching",
-                    f"Batch size stays at {s50:.0f} while load varies {load_ratio:.1f}x; at low load queue "
-                    f"wait is {low_share:.0%} of server time", "high", numbers,
+                    f"Batch shape stays at {s50:.0f} {unit} per call while load varies {load_ratio:.1f}x; "
+                    f"at low load queue wait is {low_share:.0%} of server time", "high", numbers,
                     "Use dynamic batching (max batch with a short timeout) so the batch follows the load.",
                     [run_id], low_share,
-                    functools.partial(figures.scatter_xy, rate.to_numpy(), size.to_numpy(),
-                                      "arrival rate per scrape interval (req/s)", "mean batch size",
-                                      f"Batch size against load ({run_id})", (100 * qshare).to_numpy(),
+                    functools.partial(figures.scatter_xy, rate.to_numpy(), executed.to_numpy(),
+                                      "arrival rate per scrape interval (req/s)", f"executed batch ({unit}/call)",
+                                      f"Batch shape against load ({run_id})", (100 * qshare).to_numpy(),
                                       "queue wait share of server time (%)"))]
 
 
