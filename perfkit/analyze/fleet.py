@@ -144,7 +144,8 @@ def cheapest_single_type(hardware: Sequence[str], cost_usd_per_h: Sequence[float
         result = solve_fleet([hw], [cost_usd_per_h[i]], cap[i:i + 1, :], classes, split=split)
         rows.append({"hardware": hw, "feasible": result.feasible,
                      "devices": result.devices.get(hw, 0) if result.feasible else np.nan,
-                     "cost_usd_per_h": result.cost_usd_per_h})
+                     "cost_usd_per_h": result.cost_usd_per_h,
+                     "note": "" if result.feasible else result.message})
         if result.feasible and (best is None or result.cost_usd_per_h < best.cost_usd_per_h):
             best, best_name = result, hw
     return best_name, best if best is not None else FleetResult(False, math.nan, message="no single type can serve every class"), \
@@ -188,8 +189,11 @@ def compare_fleets(catalog: pd.DataFrame, hardware: Sequence[str], cost_usd_per_
     single_name, single, table = cheapest_single_type(hardware, cost_usd_per_h, cap, classes, split=split)
     saving = (1 - mixed.cost_usd_per_h / single.cost_usd_per_h) * 100 \
         if mixed.feasible and single.feasible and single.cost_usd_per_h > 0 else math.nan
+    fleets = {"mixed (optimized)": mixed}
+    if single.feasible:
+        fleets[f"only {single_name}"] = single
     return {"mixed": mixed, "single_name": single_name, "single": single, "single_table": table,
-            "saving_percent": saving}
+            "saving_percent": saving, "fleets": fleets, "costs": dict(zip(hardware, cost_usd_per_h))}
 
 
 def fleet_table(result: FleetResult, cost_usd_per_h: Mapping[str, float]) -> pd.DataFrame:
@@ -201,3 +205,18 @@ def fleet_table(result: FleetResult, cost_usd_per_h: Mapping[str, float]) -> pd.
     frame["cost_usd_per_h"] = [result.devices[h] * cost_usd_per_h[h] for h in frame.index]
     frame = frame[frame["devices"] > 0]
     return frame.rename_axis("hardware").reset_index()
+
+
+def summary_line(result: dict, claimed_percent: float | None = None) -> str:
+    """One sentence: the mix, the cheapest single type, the saving (and a claim to compare)."""
+    mixed, single = result["mixed"], result["single"]
+    if not mixed.feasible:
+        return f"No feasible fleet: {mixed.message}."
+    text = f"Optimized mix: {mixed.describe()}."
+    if single.feasible:
+        text += (f" Cheapest single type: {single.describe()}."
+                 f" Our numbers give a {result['saving_percent']:.1f} % lower hourly cost for the mix")
+        text += f" (the article claims {claimed_percent:g} %)." if claimed_percent is not None else "."
+    else:
+        text += " No single type can serve every class."
+    return text

@@ -421,3 +421,108 @@ def mlperf_metrics(results: pd.DataFrame, catalog: pd.DataFrame, model: str,
     out = _attach_catalog(frame, catalog, throughput_col="throughput_for_cost",
                           price_hour_overrides=price_hour_overrides, source=f"MLPerf {model}")
     return out
+
+
+# -- helpers shared by the CLI and the notebooks ---------------------------------------------
+
+def parse_overrides(text: str) -> dict[str, float]:
+    """``"cpu-demo=0.10, T4:0.5"`` -> ``{"cpu-demo": 0.1, "T4": 0.5}`` (a notebook parameter).
+
+    ``NAME=PRICE`` or ``NAME:PRICE``, comma-separated (papermill's parser dislikes ``=`` in comments,
+    so notebooks document the ``:`` form).
+    """
+    from perfkit.errors import UsageError
+
+    out: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        sep_at = max(part.rfind("="), part.rfind(":"))
+        key, value = part[:sep_at], part[sep_at + 1:]
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if sep_at < 0 or not key.strip() or not (number >= 0):
+            raise UsageError(f"expected NAME=NUMBER or NAME:NUMBER, got {part.strip()!r}")
+        out[key.strip()] = number
+    return out
+
+
+def runs_from_store(db: str | None = None, label_key: str = "hardware") -> pd.DataFrame:
+    """Measured runs tagged ``label_key=NAME``; an empty frame when there is no store yet."""
+    from perfkit import store
+
+    path = store.default_db_path(db or None)
+    if str(path) != ":memory:" and not Path(path).exists():
+        return pd.DataFrame(columns=["run_id", "hardware", "achieved_rate_rps", "p99_ms", "ok_fraction"])
+    with store.connect(path, read_only=True, quiet=True) as con:
+        return measured_runs(con, label_key)
+
+
+def comparison_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Metrics joined with their computed ratings, stars as text per profile."""
+    table = metrics.join(rate_profiles(metrics))
+    for profile in PROFILES:
+        table[profile] = table[f"{profile}_stars"].map(star_text)
+    return table
+
+
+def mlperf_from_paths(paths: str) -> pd.DataFrame:
+    """Comma-separated MLPerf summary files read into one frame (empty for ``""``)."""
+    files = [p.strip() for p in (paths or "").split(",") if p.strip()]
+    if not files:
+        return pd.DataFrame(columns=["model", "accelerator", "scenario", "perf_per_accelerator"])
+    return pd.concat([load_mlperf_results(f) for f in files], ignore_index=True)
+
+
+def throughput_for_tco(catalog: pd.DataFrame, names: list[str], capacity: pd.DataFrame | None,
+                       reference: str, reference_qps: float, precision: str = "fp16") -> pd.DataFrame:
+    """Per device, the throughput within the SLO that costs are computed at, and where it came from.
+
+    Measured (``capacity`` from :func:`capacity_at_slo`, matched to catalog names) wins;
+    otherwise it is scaled from ``reference_qps`` on ``reference`` by the ratio of peak
+    dense rates in the catalog (compute-bound assumption, stated in ``qps_basis``).
+    """
+    column = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}[precision]
+    cat = catalog.set_index("name")
+    ref_rate = float(cat.at[reference, column])
+    measured: dict[str, tuple[float, int]] = {}
+    if capacity is not None and not capacity.empty:
+        for _, row in capacity.iterrows():
+            name = match_hardware(catalog, row["hardware"])
+            if name is not None and np.isfinite(row["qps_at_slo"]):
+                measured[name] = (float(row["qps_at_slo"]), int(row["runs"]))
+    rows = []
+    for name in names:
+        if name in measured:
+            qps, n = measured[name]
+            basis = f"measured ({n} runs)"
+        else:
+            rate = float(cat.at[name, column])
+            qps = reference_qps * rate / ref_rate if rate > 0 else math.nan
+            basis = f"scaled from {reference} by {column}" if rate > 0 else f"no {column}"
+        rows.append({"name": name, "qps_at_slo": qps, "qps_basis": basis})
+    return pd.DataFrame(rows)
+
+
+def headline_figures(catalog_table: pd.DataFrame, measured: pd.DataFrame | None,
+                     runs: pd.DataFrame) -> dict[str, str]:
+    """The comparison report's index figures (values carry units and sample counts)."""
+    figures: dict[str, str] = {}
+    priced = catalog_table.dropna(subset=["perf_per_usd_hour"])
+    if not priced.empty:
+        best = priced["perf_per_usd_hour"].idxmax()
+        figures["best datasheet TFLOPS per $/h"] = (f"{best}: {priced.at[best, 'perf_per_usd_hour']:,.1f} "
+                                                   f"(n={len(priced)} priced devices)")
+    eff = catalog_table.dropna(subset=["perf_per_w"])
+    if not eff.empty:
+        best = eff["perf_per_w"].idxmax()
+        figures["best datasheet TFLOPS per W"] = f"{best}: {eff.at[best, 'perf_per_w']:.2f}"
+    if measured is not None and not measured.empty and measured["qps_at_slo"].notna().any():
+        best = measured["qps_at_slo"].idxmax()
+        n = int(measured.at[best, "requests_at_capacity"]) if "requests_at_capacity" in measured else 0
+        figures["most req/s within SLO (measured)"] = (f"{best}: {measured.at[best, 'qps_at_slo']:,.1f} req/s "
+                                                      f"(n={n:,} requests)")
+    figures["measured runs"] = f"{len(runs)} runs, {runs['hardware'].nunique() if len(runs) else 0} hardware labels"
+    return figures

@@ -177,3 +177,49 @@ def tco_table(devices: pd.DataFrame, params: CostParams, hours: float = 24 * 30)
     tflops = devices["fp16_tflops_dense"].to_numpy(dtype=float) if "fp16_tflops_dense" in devices else nan
     table["fp16_gflops_per_w"] = gflops_per_w(tflops, table["mean_power_w"].to_numpy())
     return table
+
+
+def devices_frame(catalog: pd.DataFrame, names, price_hour_overrides=None, purchase_overrides=None,
+                  throughput: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Catalog rows for ``names`` (in that order) with price overrides and throughput attached."""
+    from perfkit.analyze.catalog import catalog_row
+
+    frame = pd.DataFrame([catalog_row(catalog, n) for n in names]).reset_index(drop=True)
+    for column, overrides in (("price_hour_usd", price_hour_overrides), ("price_purchase_usd", purchase_overrides)):
+        for key, value in (overrides or {}).items():
+            frame.loc[frame["name"].str.casefold() == key.casefold(), column] = float(value)
+    if throughput is not None:
+        frame = frame.merge(throughput, on="name", how="left")
+    return frame
+
+
+def rent_vs_own(devices: pd.DataFrame, params: CostParams) -> pd.DataFrame:
+    """Per device: hourly rent against owning (amortized capex + energy), and the break-even.
+
+    ``breakeven_hours = price_purchase_usd / (price_hour_usd − energy_usd_per_h)``: hours of
+    use after which buying has cost less than renting (inf if renting is never dearer).
+    """
+    own = hourly_cost_breakdown(devices, CostParams(**{**params.__dict__, "mode": "own"}))
+    out = pd.DataFrame({"name": devices["name"].to_numpy(),
+                        "rent_usd_per_h": devices["price_hour_usd"].to_numpy(dtype=float),
+                        "own_capex_usd_per_h": own["capex_usd_per_h"].to_numpy(),
+                        "own_energy_usd_per_h": own["energy_usd_per_h"].to_numpy(),
+                        "own_total_usd_per_h": own["total_usd_per_h"].to_numpy()})
+    out["breakeven_hours"] = [breakeven_hours(p, r, e) for p, r, e in zip(
+        devices["price_purchase_usd"].to_numpy(dtype=float), out["rent_usd_per_h"], out["own_energy_usd_per_h"])]
+    out["breakeven_years_at_utilization"] = out["breakeven_hours"] / (HOURS_PER_YEAR * params.utilization)
+    return out
+
+
+def headline_figures(table: pd.DataFrame, params: CostParams) -> dict[str, str]:
+    """The TCO report's index figures: cheapest device per 1k queries and its basis."""
+    costed = table.dropna(subset=["cost_per_1k_queries_usd"])
+    figures = {"mode": f"{params.mode}, utilization {params.utilization:g}, PUE {params.pue:g}"}
+    if costed.empty:
+        figures["cheapest per 1k queries"] = "none costed (no price or no throughput)"
+        return figures
+    best = costed.loc[costed["cost_per_1k_queries_usd"].idxmin()]
+    figures["cheapest per 1k queries"] = (f"{best['name']}: ${best['cost_per_1k_queries_usd']:.5f} "
+                                          f"at {best['qps_at_slo']:,.1f} req/s")
+    figures["devices costed"] = f"{len(costed)} of {len(table)}"
+    return figures

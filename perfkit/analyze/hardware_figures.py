@@ -1,0 +1,114 @@
+"""Figures for the hardware-comparison and TCO notebooks (matplotlib, one function per figure)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from perfkit.analyze.fleet import FleetResult
+
+
+def _note(ax, text: str | None) -> None:
+    """A caveat under the plot (kept clear of the bars; inline figures are saved 'tight')."""
+    if text:
+        ax.text(0.0, -0.18, text, transform=ax.transAxes, va="top", ha="left", fontsize=8,
+                bbox={"boxstyle": "round", "facecolor": "#fff8e0", "edgecolor": "#c9a227"})
+
+
+def per_dollar_bars(metrics: pd.DataFrame, column: str = "perf_per_usd_hour", title: str = "",
+                    unit: str = "", note: str | None = None):
+    """Horizontal bars of a per-dollar (or per-watt) metric, best first; devices without it listed."""
+    values = metrics[column].astype(float)
+    have = values.dropna().sort_values()
+    missing = [str(i) for i in values.index[values.isna()]]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(have), 3) + 1.2))
+    ax.barh([str(i) for i in have.index], have.to_numpy(), color="#4c72b0")
+    for y, v in enumerate(have.to_numpy()):
+        ax.text(v, y, f" {v:,.3g}", va="center", fontsize=8)
+    if len(have):
+        ax.set_xlim(0, float(have.max()) * 1.2)
+    ax.set_xlabel(unit or column)
+    ax.set_title(title or column)
+    if missing:
+        note = ((note + "\n") if note else "") + "no figure (no public price or rate): " + ", ".join(missing)
+    _note(ax, note)
+    fig.tight_layout()
+    return fig
+
+
+def latency_throughput(runs: pd.DataFrame, slo_p99_ms: float, load_rps: float, note: str | None = None):
+    """P99 against achieved rate, one line per hardware label, with the SLO and the fixed load."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if runs is None or runs.empty:
+        ax.text(0.5, 0.5, "no measured runs labelled hardware=NAME in the store:\n"
+                          "the comparison uses the catalog alone", ha="center", va="center",
+                transform=ax.transAxes, fontsize=10)
+        ax.set_axis_off()
+        return fig
+    for hw, group in runs.sort_values("achieved_rate_rps").groupby("hardware"):
+        n = int(group["requests"].fillna(0).sum()) if "requests" in group else 0
+        ax.plot(group["achieved_rate_rps"], group["p99_ms"], marker="o",
+                label=f"{hw} ({len(group)} runs, n={n:,} requests)")
+    ax.axhline(slo_p99_ms, color="#c44e52", linestyle="--", linewidth=1, label=f"SLO P99 ≤ {slo_p99_ms:g} ms")
+    ax.axvline(load_rps, color="grey", linestyle=":", linewidth=1, label=f"fixed load {load_rps:g} req/s")
+    ax.set_xlabel("achieved rate (req/s)")
+    ax.set_ylabel("P99 latency (ms)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title("Latency–throughput per hardware (measured runs)")
+    _note(ax, note)
+    fig.tight_layout()
+    return fig
+
+
+def cost_breakdown(table: pd.DataFrame, per: str = "usd", title: str = "", note: str | None = None):
+    """Stacked bars of rent / amortized capex / energy per device (``per``: usd or usd_per_h)."""
+    parts = [("rent", "#4c72b0"), ("capex", "#dd8452"), ("energy", "#55a868")]
+    data = table.set_index("name")
+    total = data[f"total_{per}"].astype(float)
+    shown = data[total.notna()].sort_values(f"total_{per}")
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(shown), 3) + 1.2))
+    left = np.zeros(len(shown))
+    for part, color in parts:
+        values = shown[f"{part}_{per}"].astype(float).fillna(0).to_numpy()
+        if np.any(values > 0):
+            ax.barh(shown.index, values, left=left, color=color, label=part)
+        left += values
+    for y, v in enumerate(left):
+        ax.text(v, y, f" ${v:,.2f}", va="center", fontsize=8)
+    if len(left) and left.max() > 0:
+        ax.set_xlim(0, float(left.max()) * 1.2)
+    ax.set_xlabel("USD" if per == "usd" else "USD per device-hour")
+    ax.set_title(title or "Cost breakdown per device")
+    ax.legend(fontsize=8, loc="lower right")
+    missing = [str(i) for i in data.index[total.isna()]]
+    if missing:
+        note = ((note + "\n") if note else "") + "not costed (no public price): " + ", ".join(missing)
+    _note(ax, note)
+    fig.tight_layout()
+    return fig
+
+
+def fleet_composition(fleets: dict[str, FleetResult], costs: dict[str, float], title: str = ""):
+    """Stacked bars of hourly cost by hardware type, one bar per fleet (mixed vs single types)."""
+    names = [k for k, r in fleets.items() if r.feasible]
+    types = sorted({h for k in names for h, n in fleets[k].devices.items() if n})
+    fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(names), 2) + 1.4))
+    left = np.zeros(len(names))
+    for i, hw in enumerate(types):
+        vals = np.array([fleets[k].devices.get(hw, 0) * costs[hw] for k in names])
+        ax.barh(names, vals, left=left, label=hw, color=plt.cm.tab10(i % 10))
+        for y, (k, v) in enumerate(zip(names, vals)):
+            if v > 0:
+                ax.text(left[y] + v / 2, y, f"{fleets[k].devices[hw]}×", ha="center", va="center",
+                        fontsize=8, color="white")
+        left += vals
+    for y, v in enumerate(left):
+        ax.text(v, y, f" ${v:,.2f}/h", va="center", fontsize=8)
+    if len(left) and left.max() > 0:
+        ax.set_xlim(0, float(left.max()) * 1.2)
+    ax.set_xlabel("USD per hour")
+    ax.set_title(title or "Fleet composition and hourly cost")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
