@@ -149,7 +149,8 @@ def rows_from_input(input_data: Any) -> np.ndarray:
         for i, value in enumerate(input_data):
             _check_number(value, f"input_data[{i}]")
     flat = np.zeros(n_rows * FEATURES, dtype=np.float32)
-    flat[:count] = input_data
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: reported below
+        flat[:count] = input_data
     if not np.isfinite(flat).all():
         bad = int(np.flatnonzero(~np.isfinite(flat))[0])
         raise PayloadError(f"input_data[{bad}] is not a finite float32 number")

@@ -41,3 +41,47 @@ async def _post_many(url: str, bodies: list[Any], timeout_s: float) -> list[tupl
 def post_concurrently(url: str, bodies: list[Any], timeout_s: float = 30.0) -> list[tuple[int, Any]]:
     """POST all ``bodies`` at once over separate connections; [(status, json)]."""
     return asyncio.run(_post_many(url, bodies, timeout_s))
+
+
+async def _stream(url: str, body: Any, timeout_s: float) -> dict[str, Any]:
+    """POST with ``stream: true``; the parsed SSE events with client-side arrival times."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        return await stream_events(session, url, body)
+
+
+async def stream_events(session: aiohttp.ClientSession, url: str, body: Any,
+                        first_chunk: asyncio.Event | None = None) -> dict[str, Any]:
+    """Read one SSE completion stream: {"status", "chunks", "times", "done", "raw", "sent"}.
+
+    ``times`` are seconds since ``sent`` (a ``time.monotonic()`` reading) per chunk;
+    ``first_chunk`` is set when the first chunk arrives.
+    """
+    import time
+
+    sent = time.monotonic()
+    chunks, times, done, raw = [], [], False, []
+    async with session.post(url, json=body) as response:
+        status = response.status
+        async for line in response.content:
+            raw.append(line)
+            line = line.strip()
+            if not line:
+                continue
+            assert line.startswith(b"data: "), line
+            payload = line[len(b"data: "):]
+            if payload == b"[DONE]":
+                done = True
+                continue
+            assert not done, "data after [DONE]"
+            chunks.append(json.loads(payload))
+            times.append(time.monotonic() - sent)
+            if first_chunk is not None:
+                first_chunk.set()
+    return {"status": status, "chunks": chunks, "times": times, "done": done, "raw": raw,
+            "sent": sent}
+
+
+def stream(url: str, body: Any, timeout_s: float = 60.0) -> dict[str, Any]:
+    """Blocking wrapper around :func:`stream_events` for one request."""
+    return asyncio.run(_stream(url, body, timeout_s))
