@@ -291,6 +291,7 @@ def _gpu_from_sources(con: duckdb.DuckDBPyConnection, source_ids: list[int]) -> 
     wide = agg.pivot(index="gpu", columns="quantity", values="mean")
     wide["samples"] = agg.groupby("gpu")["count"].max()
     wide["model"] = long.groupby("gpu")["model"].agg(lambda s: next((m for m in s if m), ""))
-    if "fb_total_bytes" not in wide and {"fb_used_bytes", "fb_free_bytes"} <= set(wide.columns):
-        wide["fb_total_bytes"] = wide["fb_used_bytes"] + wide["fb_free_bytes"]
+    if {"fb_used_bytes", "fb_free_bytes"} <= set(wide.columns):
+        both = wide["fb_used_bytes"] + wide["fb_free_bytes"]
+        wide["fb_total_bytes"] = wide["fb_total_bytes"].fillna(both) if "fb_total_bytes" in wide else both
     return wide.reset_index()
