@@ -185,11 +185,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from perfkit.bench import sweep
 
-    cfg = config_from_args(args) if (args.rate is not None or args.scenario) else None
-    if cfg is None:
-        args.rate = 1.0  # placeholder rate; every sweep step sets its own
-        cfg = config_from_args(args)
-    return sweep.cli_sweep(cfg, args)
+    if args.rate is None and not args.scenario:
+        args.rate = 1.0  # placeholder: every sweep step sets its own rate
+    return sweep.cli_sweep(config_from_args(args), args)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,147 @@
+"""How fast is perfkit's load engine? Against nginx on loopback: perfkit vs Locust vs wrk.
+
+    .venv/bin/python benchmarks/bench_engine_vs_locust_wrk.py [--duration 5] [--rates 5000,10000,...]
+
+Starts nginx (``apt-get install nginx``) on a free loopback port answering a fixed
+JSON body, then measures, for the same duration each:
+- perfkit, ONE worker process, open loop at increasing rates; its max sustained
+  rate is the highest rate where every scheduled request succeeded, the achieved
+  rate is >= 97% of the intended one and the generator kept up (schedule-lag p99
+  <= 10 ms and <= 1% of sends late by > 5 ms);
+- Locust FastHttpUser, headless, one process, 64 users with no wait (its max);
+- perfkit overdriven (200k req/s asked, at most 64 connections): its raw capacity,
+  comparable with the two closed-loop tools at their max;
+- wrk, one thread (-t1), 64 connections (its max).
+Prints each req/s and the ratios perfkit/Locust and perfkit/wrk (both use one core
+for the load loop; perfkit's coordinating process writes rows to DuckDB on the side).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from perfkit.bench import BenchConfig, Stage, run  # noqa: E402
+
+BODY = '{"label": 7, "probabilities": [0.01, 0.02, 0.9]}'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(tmp: Path, port: int) -> subprocess.Popen:
+    conf = tmp / "nginx.conf"
+    conf.write_text(textwrap.dedent(f"""
+        daemon off; worker_processes 1; pid {tmp}/nginx.pid; error_log {tmp}/error.log warn;
+        events {{ worker_connections 4096; }}
+        http {{
+          access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+          client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+          uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+          server {{ listen 127.0.0.1:{port};
+            location / {{ default_type application/json; return 200 '{BODY}'; }} }}
+        }}"""))
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)], stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"nginx did not start: {proc.stderr.read().decode()[-500:]}")
+
+
+def perfkit_at(url: str, rate: float, duration: float, db: Path, max_connections: int = 20000) -> dict:
+    s = run(BenchConfig(target=url + "/infer", stages=[Stage("constant", duration_s=duration, rate_rps=rate)],
+                        db=str(db), quiet=True, collect=False, min_duration_s=0, min_queries=0,
+                        max_connections=max_connections))
+    ok = s["ok"] == s["scheduled"] and s["achieved_rate_rps"] >= 0.97 * rate \
+        and s["validity"]["generator_kept_up"]
+    return {"rate": rate, "achieved": s["achieved_rate_rps"], "ok": ok, "lag_p99_ms": s["schedule_lag_ms"]["p99"],
+            "late": s["schedule_lag_ms"]["late_fraction"], "p99_ms": s["latency_ms"]["p99"], "errors": s["errors"]}
+
+
+def locust_max(url: str, duration: float, tmp: Path) -> float:
+    lf = tmp / "locustfile.py"
+    lf.write_text(textwrap.dedent("""
+        from locust import FastHttpUser, constant, task
+        BODY = b'{"input_data": [0.5, 0.25], "model_id": "demo"}'
+        class U(FastHttpUser):
+            wait_time = constant(0)
+            @task
+            def infer(self):
+                self.client.post("/infer", data=BODY, headers={"Content-Type": "application/json"})
+    """))
+    exe = Path(sys.executable).with_name("locust")
+    subprocess.run([str(exe), "-f", str(lf), "--headless", "-u", "64", "-r", "64", "-t", f"{int(duration)}s",
+                    "--host", url, "--csv", str(tmp / "loc"), "--only-summary", "--loglevel", "ERROR"],
+                   check=True, capture_output=True, timeout=duration + 60)
+    with open(tmp / "loc_stats.csv") as f:
+        for row in csv.DictReader(f):
+            if row["Name"] == "Aggregated":
+                return float(row["Requests/s"])
+    raise SystemExit("no Aggregated row in Locust's CSV")
+
+
+def wrk_max(url: str, duration: float) -> float:
+    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{int(duration)}s", url + "/infer"], check=True,
+                         capture_output=True, text=True, timeout=duration + 60).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--rates", default="5000,10000,15000,20000,25000,30000,35000,40000")
+    args = ap.parse_args()
+    if not shutil.which("nginx") or not shutil.which("wrk"):
+        raise SystemExit("needs nginx and wrk: apt-get install nginx wrk")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        port = free_port()
+        nginx = start_nginx(tmp, port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            print(f"cpu cores: {os.cpu_count()}, duration {args.duration:g} s per measurement")
+            best = 0.0
+            for i, rate in enumerate(float(r) for r in args.rates.split(",")):
+                r = perfkit_at(url, rate, args.duration, tmp / f"p{i}.duckdb")
+                print(f"perfkit  intended {rate:>8,.0f} req/s  achieved {r['achieved']:>9,.0f}  "
+                      f"lag p99 {r['lag_p99_ms']:.2f} ms  late {100 * r['late']:.2f}%  "
+                      f"p99 {r['p99_ms']:.2f} ms  errors {r['errors'] or 0}  {'OK' if r['ok'] else 'behind'}")
+                if not r["ok"]:
+                    break
+                best = r["achieved"]
+            over = perfkit_at(url, 200_000, args.duration, tmp / "over.duckdb", max_connections=64)
+            print(f"perfkit  overdriven (200k req/s asked, 64 connections): {over['achieved']:,.0f} req/s "
+                  "(raw capacity, not a valid open-loop run)")
+            loc = locust_max(url, args.duration, tmp)
+            print(f"locust   FastHttpUser, 64 users, no wait: {loc:,.0f} req/s")
+            wrk = wrk_max(url, args.duration)
+            print(f"wrk      -t1 -c64: {wrk:,.0f} req/s")
+            print(f"\nperfkit max sustained (open loop, 1 worker): {best:,.0f} req/s")
+            print(f"ratio perfkit / locust = {best / loc:.2f}x   perfkit / wrk = {best / wrk:.2f}x   (max sustained)")
+            print(f"ratio perfkit / locust = {over['achieved'] / loc:.2f}x   perfkit / wrk = "
+                  f"{over['achieved'] / wrk:.2f}x   (overdriven capacity, 64 connections like the others)")
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+
+
+if __name__ == "__main__":
+    main()
