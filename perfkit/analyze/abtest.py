@@ -131,24 +131,35 @@ def cliffs_delta_from_u(u_x: float, n: int, m: int) -> float:
     return 2.0 * u_x / (n * m) - 1.0
 
 
-def bootstrap_quantile_diff(candidate: np.ndarray, baseline: np.ndarray, q: float,
-                            confidence: float = 0.95, n_resamples: int = 999,
-                            seed: int = 0) -> Estimate:
-    """Percentile-bootstrap interval of ``Q_q(candidate) - Q_q(baseline)`` (type-7 quantiles)."""
+def bootstrap_quantile_diffs(candidate: np.ndarray, baseline: np.ndarray, qs: Sequence[float],
+                             confidence: float = 0.95, n_resamples: int = 999,
+                             seed: int = 0) -> dict[float, Estimate]:
+    """Percentile-bootstrap intervals of ``Q_q(candidate) - Q_q(baseline)`` for several q at once
+    (one ``scipy.stats.bootstrap`` call, type-7 quantiles, the samples resampled independently)."""
     c, b = np.asarray(candidate, float), np.asarray(baseline, float)
+    qs = list(qs)
     if c.size < 2 or b.size < 2:
-        return Estimate(math.nan, math.nan, math.nan, int(min(c.size, b.size)), confidence,
-                        "bootstrap", "ms", "no data")
+        return {q: Estimate(math.nan, math.nan, math.nan, int(min(c.size, b.size)), confidence,
+                            "bootstrap", "ms", "no data") for q in qs}
 
     def stat(cc: np.ndarray, bb: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.quantile(cc, q, axis=axis) - np.quantile(bb, q, axis=axis)
+        return np.quantile(cc, qs, axis=axis) - np.quantile(bb, qs, axis=axis)
 
     res = sps.bootstrap((c, b), stat, n_resamples=n_resamples, confidence_level=confidence,
                         method="percentile", vectorized=True, batch=25,
                         rng=np.random.default_rng(seed))
-    return Estimate(float(stat(c, b)), float(res.confidence_interval.low),
-                    float(res.confidence_interval.high), int(min(c.size, b.size)), confidence,
-                    "bootstrap", "ms")
+    point = stat(c, b)
+    lo = np.atleast_1d(res.confidence_interval.low)
+    hi = np.atleast_1d(res.confidence_interval.high)
+    return {q: Estimate(float(point[i]), float(lo[i]), float(hi[i]), int(min(c.size, b.size)), confidence,
+                        "bootstrap", "ms") for i, q in enumerate(qs)}
+
+
+def bootstrap_quantile_diff(candidate: np.ndarray, baseline: np.ndarray, q: float,
+                            confidence: float = 0.95, n_resamples: int = 999,
+                            seed: int = 0) -> Estimate:
+    """Percentile-bootstrap interval of ``Q_q(candidate) - Q_q(baseline)``."""
+    return bootstrap_quantile_diffs(candidate, baseline, [q], confidence, n_resamples, seed)[q]
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -210,7 +221,8 @@ def _margin(reference: float, th: Thresholds) -> float:
 
 
 def compare_location(metric: str, baseline: np.ndarray, candidate: np.ndarray,
-                     th: Thresholds = Thresholds(), seed: int = 0) -> MetricResult:
+                     th: Thresholds = Thresholds(), seed: int = 0,
+                     p50_diff: Estimate | None = None) -> MetricResult:
     """Kayenta-style location comparison (classification finished by :func:`judge`)."""
     b_raw = np.asarray(baseline, float); b_raw = b_raw[~np.isnan(b_raw)]
     c_raw = np.asarray(candidate, float); c_raw = c_raw[~np.isnan(c_raw)]
@@ -229,14 +241,14 @@ def compare_location(metric: str, baseline: np.ndarray, candidate: np.ndarray,
                        p_value=float(mw.pvalue), ks_statistic=float(ks.statistic),
                        ks_p_value=float(ks.pvalue),
                        cliffs_delta=cliffs_delta_from_u(float(mw.statistic), c.size, b.size),
-                       p50_diff=bootstrap_quantile_diff(c_raw, b_raw, 0.5, th.bootstrap_confidence,
-                                                        th.n_resamples, seed),
+                       p50_diff=p50_diff or bootstrap_quantile_diff(c_raw, b_raw, 0.5, th.bootstrap_confidence,
+                                                                    th.n_resamples, seed),
                        outliers_removed=removed)
     return res
 
 
 def compare_tail(metric: str, baseline: np.ndarray, candidate: np.ndarray, q: float = 0.99,
-                 th: Thresholds = Thresholds(), seed: int = 0) -> MetricResult:
+                 th: Thresholds = Thresholds(), seed: int = 0, diff: Estimate | None = None) -> MetricResult:
     """P99 difference with a bootstrap interval, classified against the practical margin."""
     b = np.asarray(baseline, float); b = b[~np.isnan(b)]
     c = np.asarray(candidate, float); c = c[~np.isnan(c)]
@@ -246,7 +258,8 @@ def compare_tail(metric: str, baseline: np.ndarray, candidate: np.ndarray, q: fl
                             int(b.size), int(c.size),
                             float(np.quantile(b, q)) if b.size else math.nan,
                             float(np.quantile(c, q)) if c.size else math.nan)
-    diff = bootstrap_quantile_diff(c, b, q, th.bootstrap_confidence, th.n_resamples, seed)
+    if diff is None:
+        diff = bootstrap_quantile_diff(c, b, q, th.bootstrap_confidence, th.n_resamples, seed)
     base_q = float(np.quantile(b, q))
     margin = _margin(base_q, th)
     if diff.lo > margin:
@@ -374,8 +387,11 @@ def compare_samples(baseline: Mapping[str, np.ndarray], candidate: Mapping[str, 
     results: list[MetricResult] = []
     for metric in baseline:
         b, c = baseline[metric], candidate.get(metric, np.array([]))
-        results.append(compare_location(metric, b, c, th, seed))
-        results.append(compare_tail(metric, b, c, 0.99, th, seed))
+        b_ok, c_ok = np.asarray(b, float), np.asarray(c, float)
+        b_ok, c_ok = b_ok[~np.isnan(b_ok)], c_ok[~np.isnan(c_ok)]
+        diffs = bootstrap_quantile_diffs(c_ok, b_ok, [0.5, 0.99], th.bootstrap_confidence, th.n_resamples, seed)
+        results.append(compare_location(metric, b, c, th, seed, p50_diff=diffs[0.5]))
+        results.append(compare_tail(metric, b, c, 0.99, th, seed, diff=diffs[0.99]))
     if errors is not None:
         results.append(compare_errors(*errors, th=th))
     return judge(results, th)
