@@ -219,7 +219,7 @@ def headline_figures(table: pd.DataFrame, params: CostParams) -> dict[str, str]:
         figures["cheapest per 1k queries"] = "none costed (no price or no throughput)"
         return figures
     best = costed.loc[costed["cost_per_1k_queries_usd"].idxmin()]
-    figures["cheapest per 1k queries"] = (f"{best['name']}: ${best['cost_per_1k_queries_usd']:.5f} "
+    figures["cheapest per 1k queries"] = (f"{best['name']}: ${best['cost_per_1k_queries_usd']:.3g} "
                                           f"at {best['qps_at_slo']:,.1f} req/s")
     figures["devices costed"] = f"{len(costed)} of {len(table)}"
     return figures

@@ -193,3 +193,39 @@ def test_runs_from_the_store(tmp_db, catalog, capsys):
                  "--load-rps", "12", "--price", "cpu-demo=0.1"]) == 0
     out = capsys.readouterr().out
     assert "cpu-demo" in out and "★" in out
+
+
+# -- the notebook under papermill ---------------------------------------------------------------
+
+def _headline(nb_path: Path) -> dict:
+    import nbformat
+
+    from perfkit.report.headline import HEADLINE_MIME
+
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.get("output_type") != "error", out
+            if HEADLINE_MIME in out.get("data", {}):
+                return out["data"][HEADLINE_MIME]
+    raise AssertionError("no headline in the executed notebook")
+
+
+def test_notebook_05_with_runs_and_mlperf(tmp_db, tmp_path):
+    import papermill
+
+    with store.connect(tmp_db) as con:
+        _add_run(con, "r1", "T4", 10, 20, power_w=[[60, 62, 64]])
+        _add_run(con, "r2", "T4", 20, 40)
+        _add_run(con, "r3", "cpu-demo", 5, 30)
+        _add_run(con, "r4", "cpu-demo", 8, 60)
+    out = tmp_path / "05.ipynb"
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "05_hardware_comparison.ipynb"), str(out), kernel_name="python3",
+        progress_bar=False, cwd=str(REPO),
+        parameters={"db": str(tmp_db), "slo_p99_ms": 50.0, "load_rps": 6.0, "price_overrides": "cpu-demo:0.1",
+                    "mlperf_paths": f"{MLPERF_JSON},{MLPERF_CSV}", "mlperf_model": "llama2-70b-99"})
+    head = _headline(out)
+    assert head["figures"]["measured runs"] == "4 runs, 2 hardware labels"
+    assert head["figures"]["most req/s within SLO (measured)"].startswith("T4: 20.0 req/s (n=1,000 requests)")
+    assert head["figures"]["best datasheet TFLOPS per $/h"].startswith("H100 SXM")

@@ -76,3 +76,31 @@ def test_cli_tco_json(capsys):
     assert row["cost_per_1k_queries_usd"] == pytest.approx(0.526 / (3600 * 100 * 0.5) * 1000, rel=1e-6)
     assert main(["tco", "--hardware", "T4", "--utilization", "1.5"]) == 2
     assert main(["tco", "--hardware", "nope"]) == 2
+
+
+def test_notebook_06_small_parameters(tmp_path):
+    import nbformat
+    import papermill
+
+    from perfkit.report.headline import HEADLINE_MIME
+
+    out = tmp_path / "06.ipynb"
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    papermill.execute_notebook(
+        str(repo / "notebooks" / "06_tco.ipynb"), str(out), kernel_name="python3", progress_bar=False,
+        cwd=str(repo),
+        parameters={"db": str(tmp_path / "absent.duckdb"), "hardware_names": "T4,L4,MI250X",
+                    "mode": "own", "purchase_overrides": "T4:2000,L4:2500", "utilization": 0.4,
+                    "realtime_rps": 300.0, "offline_items_per_day": 1000000.0, "fleet_hardware": "A100 80GB,T4"})
+    nb = nbformat.read(out, as_version=4)
+    heads = [o["data"][HEADLINE_MIME] for c in nb.cells for o in c.get("outputs", [])
+             if HEADLINE_MIME in o.get("data", {})]
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    (head,) = heads
+    # own mode: L4 at $2,500 over 4 years + 72 W x 1.4 x $0.12/kWh; 100 req/s assumed on the
+    # reference T4, scaled by 121/65 TFLOPS for the L4
+    per_h = 2500 / (4 * 8760) + 0.072 * 1.4 * 0.12
+    expected = per_h / (3600 * 100 * 121 / 65 * 0.4) * 1000
+    assert head["figures"]["cheapest per 1k queries"].startswith("L4: $")
+    assert float(head["figures"]["cheapest per 1k queries"].split("$")[1].split()[0]) == pytest.approx(expected, rel=2e-3)
+    assert head["figures"]["devices costed"] == "2 of 3"        # MI250X: no public purchase price
