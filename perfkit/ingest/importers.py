@@ -115,7 +115,7 @@ def _file_sha256(path: str) -> str:
 
 def _check_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> None:
     if run_id is not None:
-        exists = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        exists = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
         if not exists:
             raise UsageError(f"--run {run_id}: no such run (see `perfkit runs`)")
 

@@ -22,17 +22,18 @@ _counter = itertools.count()
 
 def find_source(con: duckdb.DuckDBPyConnection, kind: str, sha256: str) -> tuple | None:
     """(source_id, path, ingested_at, row_count) of an earlier ingest of the same bytes."""
-    return con.execute(
+    rows = con.execute(
         "SELECT source_id, path, ingested_at, row_count FROM sources WHERE kind = ? AND sha256 = ?",
         [kind, sha256],
-    ).fetchone()
+    ).fetchall()
+    return rows[0] if rows else None
 
 
 def new_source(con: duckdb.DuckDBPyConnection, *, kind: str, path: str | None,
                sha256: str | None, run_id: str | None, label: str | None,
                row_count: int = 0) -> int:
     """Insert one ``sources`` row and return its id."""
-    source_id = con.execute("SELECT nextval('source_id_seq')").fetchone()[0]
+    source_id = con.execute("SELECT nextval('source_id_seq')").fetchall()[0][0]
     con.execute(
         "INSERT INTO sources (source_id, kind, path, sha256, row_count, run_id, label) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
