@@ -14,7 +14,9 @@ keeps accepting requests meanwhile):
   load, queue wait dominates and batch size sits at the max or at the timeout).
 - ``none``: one request per model call, serialized through the one worker.
 
-The request queue is bounded by ``max_queue`` (``QueueFull`` -> HTTP 503).
+The queue depth counts every request whose batch has not started yet (queued or
+taken into the batch being formed); it is bounded by ``max_queue`` (``QueueFull``
+-> HTTP 503).
 """
 from __future__ import annotations
 
@@ -96,6 +98,7 @@ class Batcher:
         self.metrics = metrics
         self.gate = gate
         self._queue: collections.deque[_Job] = collections.deque()
+        self._forming = 0  # requests taken into the batch being formed (still waiting)
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._task: asyncio.Task | None = None
@@ -115,13 +118,18 @@ class Batcher:
                 job.future.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def depth(self) -> int:
+        """Requests waiting for their batch to start: queued plus in the forming batch."""
+        return len(self._queue) + self._forming
+
     async def submit(self, rows: np.ndarray) -> BatchResult:
         """Queue one request's rows and wait for its share of a batch result."""
-        if len(self._queue) >= self.max_queue:
+        if self.depth >= self.max_queue:
             raise QueueFull(f"queue full ({self.max_queue} requests waiting)")
         job = _Job(rows=rows, future=asyncio.get_running_loop().create_future())
         self._queue.append(job)
-        self.metrics.queue_depth.set(len(self._queue))
+        self.metrics.queue_depth.set(self.depth)
         self._arrived.set()
         return await job.future
 
@@ -130,10 +138,12 @@ class Batcher:
             self._arrived.clear()
             await self._arrived.wait()
         jobs = [self._queue.popleft()]
+        self._forming = 1
         deadline = jobs[0].enqueued + self.wait_s
         while len(jobs) < self.max_batch:
             if self._queue:
                 jobs.append(self._queue.popleft())
+                self._forming = len(jobs)
                 continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -143,7 +153,8 @@ class Batcher:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except asyncio.TimeoutError:
                 break
-        self.metrics.queue_depth.set(len(self._queue))
+        self._forming = 0
+        self.metrics.queue_depth.set(self.depth)
         return jobs
 
     async def _run(self) -> None:

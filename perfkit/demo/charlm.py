@@ -67,13 +67,12 @@ def training_text() -> str:
 
 
 def _recipe(hidden: int) -> dict[str, Any]:
-    import scipy
-    import sklearn
+    from importlib.metadata import version
 
     return {"model": "char-esn", "hidden": hidden, "train_chars": TRAIN_CHARS,
             "streams": STREAMS, "washout": WASHOUT, "ridge": RIDGE,
             "spectral_radius": SPECTRAL_RADIUS, "seed": 0, "numpy": np.__version__,
-            "scipy": scipy.__version__, "sklearn": sklearn.__version__, "recipe_version": 1}
+            "scipy": version("scipy"), "sklearn": version("scikit-learn"), "recipe_version": 1}
 
 
 @dataclass

@@ -39,14 +39,12 @@ class PayloadError(ValueError):
 
 
 def _recipe(hidden: Sequence[int]) -> dict[str, Any]:
-    import onnx
-    import skl2onnx
-    import sklearn
+    from importlib.metadata import version
 
     return {
         "model": "digits-mlp", "hidden": list(hidden), "max_iter": 60, "seed": 0,
-        "opset": 17, "sklearn": sklearn.__version__, "skl2onnx": skl2onnx.__version__,
-        "onnx": onnx.__version__, "recipe_version": 1,
+        "opset": 17, "sklearn": version("scikit-learn"), "skl2onnx": version("skl2onnx"),
+        "onnx": version("onnx"), "recipe_version": 1,
     }
 
 

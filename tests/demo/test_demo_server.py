@@ -134,3 +134,53 @@ def test_bad_flags_exit_2_with_one_line(flags, needle):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and needle in proc.stderr
+
+
+def test_kserve_v2_round_trip_matches_the_native_endpoint(dynamic_server):
+    url = dynamic_server.url
+    assert http("GET", url + "/v2/health/ready")[0] == 200
+    assert http("GET", url + "/v2/health/live")[0] == 200
+    status, meta = http("GET", url + "/v2/models/digits")
+    assert status == 200 and meta["name"] == "digits"
+    assert meta["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 64]}]
+    assert {o["name"] for o in meta["outputs"]} == {"label", "probabilities"}
+    assert http("GET", url + "/v2/models/digits/ready")[1]["ready"] is True
+    rows = digits_sample(2, seed=9)
+    request = {"id": "r-1", "inputs": [{"name": "X", "shape": [2, 64], "datatype": "FP32",
+                                        "data": [v for row in rows for v in row]}]}
+    status, body = http("POST", url + "/v2/models/digits/infer", request)
+    assert status == 200, body
+    assert body["model_name"] == "digits" and body["id"] == "r-1"
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert outputs["label"]["shape"] == [2] and outputs["label"]["datatype"] == "INT64"
+    assert outputs["probabilities"]["shape"] == [2, 10]
+    assert len(outputs["probabilities"]["data"]) == 20
+    assert sum(outputs["probabilities"]["data"][:10]) == pytest.approx(1.0, abs=1e-4)
+    native = http("POST", url + "/api/v1/infer", {"input_data": rows})[1]
+    assert outputs["label"]["data"] == native["predictions"]
+    # nested row-major data and a requested output subset
+    request["inputs"][0]["data"] = rows
+    request["outputs"] = [{"name": "label"}]
+    status, body = http("POST", url + "/v2/models/digits/infer", request)
+    assert status == 200 and [o["name"] for o in body["outputs"]] == ["label"]
+
+
+@pytest.mark.parametrize("path, request_body, status, needle", [
+    ("/v2/models/resnet/infer", {"inputs": []}, 404, "not found"),
+    ("/v2/models/digits/infer", {"inputs": []}, 400, "exactly one input"),
+    ("/v2/models/digits/infer", {"inputs": [{"name": "X", "shape": [1, 63], "datatype": "FP32",
+                                            "data": [0] * 63}]}, 400, "expected [N, 64]"),
+    ("/v2/models/digits/infer", {"inputs": [{"name": "X", "shape": [2, 64], "datatype": "FP32",
+                                            "data": [0] * 64}]}, 400, "needs 128"),
+    ("/v2/models/digits/infer", {"inputs": [{"name": "X", "shape": [1, 64], "datatype": "BYTES",
+                                            "data": ["a"]}]}, 400, "not numeric"),
+])
+def test_kserve_v2_errors(dynamic_server, path, request_body, status, needle):
+    got, body = http("POST", dynamic_server.url + path, request_body)
+    assert got == status and needle in body["error"]
+
+
+def test_health_and_unknown_routes(dynamic_server):
+    assert http("GET", dynamic_server.url + "/health") == (200, {"status": "ok"})
+    status, body = http("GET", dynamic_server.url + "/nope")
+    assert status == 404 and "error" in body
