@@ -117,12 +117,7 @@ def overview(data: RunData) -> pd.DataFrame:
     machine = run.get("machine") or {}
     gpus = machine.get("gpus") or []
     gpu = ", ".join(str(g.get("name")) for g in gpus) if gpus else "none"
-    validity = summary.get("validity") or {}
-    failed_checks = [k for k, v in validity.items() if v is False]
-    valid = summary.get("valid")
-    valid_text = ("yes" if valid else "NO") if valid is not None else "not recorded"
-    if failed_checks:
-        valid_text += f" (failed: {', '.join(failed_checks)})"
+    valid_text = validity_text(summary)
     started = run.get("started_at")
     n = len(data.requests)
     rows = [
@@ -361,15 +356,30 @@ def headline_figures(data: RunData, confidence: float = 0.95) -> dict[str, str]:
     summary = data.run.get("summary") or {}
     achieved = summary.get("achieved_rate_rps")
     errors = n - n_ok
-    valid = summary.get("valid")
-    return {
+    figures = {
         "P50": f"{_fmt_ms(table.loc['P50', 'latency_ms'] if 'P50' in table.index else None)} (n={n_ok:,})",
         "P99": (f"{_fmt_ms(p99['latency_ms'] if p99 is not None else None)}{ci} (n={n_ok:,})"),
-        "achieved rate": (f"{achieved:,.1f} of {data.run.get('intended_rate_rps') or 0:,.1f} req/s"
-                          if achieved is not None else "n/a"),
-        "errors": f"{errors:,} of {n:,} ({100.0 * errors / max(n, 1):.2f}%)",
-        "valid": "yes" if valid else ("no" if valid is not None else "not recorded"),
     }
+    ttft = data.ok["ttft_ms"].dropna().to_numpy(dtype=float)
+    if ttft.size:
+        t = percentile_table(ttft, {"p99": 0.99}, confidence)
+        figures["TTFT P99"] = f"{_fmt_ms(t.loc['P99', 'latency_ms'])} (n={ttft.size:,})"
+    figures["achieved rate"] = (f"{achieved:,.1f} of {data.run.get('intended_rate_rps') or 0:,.1f} req/s"
+                                if achieved is not None else "n/a")
+    figures["errors"] = f"{errors:,} of {n:,} ({100.0 * errors / max(n, 1):.2f}%)"
+    figures["valid"] = validity_text(summary)
+    return figures
+
+
+def validity_text(summary: Mapping[str, Any]) -> str:
+    """``yes``, or ``no (generator_kept_up, ...)`` naming the checks that failed."""
+    valid = summary.get("valid")
+    if valid is None:
+        return "not recorded"
+    if valid:
+        return "yes"
+    failed = [k.removesuffix("_met") for k, v in (summary.get("validity") or {}).items() if v is False]
+    return f"no ({', '.join(failed)})" if failed else "no"
 
 
 def headline_title(data: RunData) -> str:

@@ -53,13 +53,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         if args.notebooks:
             raise UsageError("--suite renders its own notebooks; give either NOTEBOOK or --suite")
-        cases = suite.get_suite(args.suite or "default")
+        chosen = suite.get_suite(args.suite or "default")
         if args.list_suite:
-            for line in suite.describe(cases):
+            for line in suite.describe(chosen):
                 print(line)
             return 0
         params = {k: v for k, v in args.parameter}
-        return suite.run_suite(cases, db=args.db, out_dir=out_dir, progress=not args.no_progress,
+        return suite.run_suite(chosen, db=args.db, out_dir=out_dir, progress=not args.no_progress,
                                overrides=params)
     specs = args.notebooks or [str(p) for p in render.available_notebooks()]
     if not specs:

@@ -188,7 +188,7 @@ def build_index_html(records: Sequence[ReportRecord], generated_at: str,
                      title: str = "perfkit reports") -> str:
     """The front page: one row per report with its run(s), date, headline figures and status."""
     rows = []
-    for rec in sorted(records, key=lambda r: (r.notebook, r.name)):
+    for rec in sorted(records, key=lambda r: (r.notebook, r.rendered_at, r.name)):
         link = (f"<a href='{_e(quote(rec.html))}'>{_e(rec.title)}</a>" if rec.html else _e(rec.title))
         runs, date = _runs_html(rec)
         if rec.error is None:

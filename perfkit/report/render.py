@@ -40,7 +40,8 @@ class ReportJob:
 
 
 def utc_now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    """Now, UTC, ISO 8601 with microseconds (records sort by it)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 def safe_name(text: str) -> str:
