@@ -121,6 +121,8 @@ SELECT run_id,
        CAST(json_extract(summary, '$.achieved_rate_rps') AS DOUBLE) AS achieved_rate_rps,
        CAST(json_extract(summary, '$.latency_ms.p99') AS DOUBLE) AS p99_ms,
        CAST(json_extract(summary, '$.latency_ms.p50') AS DOUBLE) AS p50_ms,
+       CAST(json_extract(summary, '$.latency_ci_ms.p99[0]') AS DOUBLE) AS p99_ci_low_ms,
+       CAST(json_extract(summary, '$.latency_ci_ms.p99[1]') AS DOUBLE) AS p99_ci_high_ms,
        CAST(json_extract(summary, '$.requests') AS BIGINT) AS requests,
        CAST(json_extract(summary, '$.ok') AS BIGINT) AS ok,
        CAST(json_extract(summary, '$.output_tokens_per_s') AS DOUBLE) AS output_tokens_per_s,
@@ -170,17 +172,27 @@ def run_power_w(con, run_id: str) -> tuple[float, int]:
     return float(row[0]), int(row[1])
 
 
-def capacity_at_slo(runs: pd.DataFrame, slo_p99_ms: float, min_ok_fraction: float = 0.99) -> pd.DataFrame:
+def capacity_at_slo(runs: pd.DataFrame, slo_p99_ms: float, min_ok_fraction: float = 0.99,
+                    conservative: bool = False, require_valid: bool = False) -> pd.DataFrame:
     """Per hardware: the highest achieved rate among runs with P99 ≤ SLO and enough successes.
 
-    Also the peak achieved rate regardless of the SLO, and how many runs
-    were seen and passed. Pure: ``runs`` needs hardware, achieved_rate_rps,
-    p99_ms, ok_fraction (and optionally output_tokens_per_s, mean_power_w).
+    ``conservative``: a run passes only if the upper end of its P99 confidence
+    interval (``p99_ci_high_ms``) meets the SLO (a run too short to bound its P99
+    never passes). ``require_valid``: runs the engine marked ``valid: false``
+    (too short, load generator behind schedule) do not count. Also the peak
+    achieved rate regardless of the SLO, the P99 interval at capacity, and how
+    many runs were seen and passed. Pure: ``runs`` needs hardware,
+    achieved_rate_rps, p99_ms, ok_fraction (optionally p99_ci_*_ms, valid,
+    requests, output_tokens_per_s, mean_power_w).
     """
     rows = []
     for hw, group in runs.groupby("hardware", sort=True):
         ok = group["ok_fraction"].fillna(0) >= min_ok_fraction
-        passing = group[ok & (group["p99_ms"] <= slo_p99_ms)]
+        bound = group["p99_ci_high_ms"] if conservative and "p99_ci_high_ms" in group else group["p99_ms"]
+        ok &= bound.notna() & (bound <= slo_p99_ms)
+        if require_valid and "valid" in group:
+            ok &= group["valid"].fillna(True).astype(bool)
+        passing = group[ok]
         best = passing.loc[passing["achieved_rate_rps"].idxmax()] if not passing.empty else None
         rows.append({
             "hardware": hw,
@@ -188,6 +200,9 @@ def capacity_at_slo(runs: pd.DataFrame, slo_p99_ms: float, min_ok_fraction: floa
             "runs_within_slo": len(passing),
             "qps_at_slo": float(best["achieved_rate_rps"]) if best is not None else math.nan,
             "p99_ms_at_capacity": float(best["p99_ms"]) if best is not None else math.nan,
+            "p99_ci_low_ms": _get(best, "p99_ci_low_ms"),
+            "p99_ci_high_ms": _get(best, "p99_ci_high_ms"),
+            "runs_invalid": int((~group["valid"].fillna(True).astype(bool)).sum()) if "valid" in group else 0,
             "requests_at_capacity": (int(best["requests"]) if best is not None and "requests" in best
                                      and pd.notna(best["requests"]) else 0),
             "output_tokens_per_s": (float(best["output_tokens_per_s"]) if best is not None
@@ -196,6 +211,12 @@ def capacity_at_slo(runs: pd.DataFrame, slo_p99_ms: float, min_ok_fraction: floa
             "mean_power_w": _power_at(best, group),
         })
     return pd.DataFrame(rows)
+
+
+def _get(row, key: str) -> float:
+    if row is None or key not in row or pd.isna(row[key]):
+        return math.nan
+    return float(row[key])
 
 
 def _power_at(best, group: pd.DataFrame) -> float:
@@ -226,14 +247,16 @@ def p99_at_load(runs: pd.DataFrame, load_rps: float) -> pd.Series:
 
 
 def measured_metrics(runs: pd.DataFrame, catalog: pd.DataFrame, slo_p99_ms: float, load_rps: float,
-                     price_hour_overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
+                     price_hour_overrides: Mapping[str, float] | None = None,
+                     conservative: bool = False, require_valid: bool = False) -> pd.DataFrame:
     """The comparison table from measured runs: one row per hardware label.
 
     ``perf_per_w = qps_at_slo / mean_power_w`` (measured power, else catalog TDP:
     ``power_basis`` says which); ``perf_per_usd_hour = qps_at_slo / price_hour_usd``
     (queries per second bought by one dollar per hour; ×3600 gives queries per dollar).
     """
-    cap = capacity_at_slo(runs, slo_p99_ms).set_index("hardware")
+    cap = capacity_at_slo(runs, slo_p99_ms, conservative=conservative,
+                          require_valid=require_valid).set_index("hardware")
     cap["p99_at_load_ms"] = p99_at_load(runs, load_rps)
     return _attach_catalog(cap, catalog, throughput_col="qps_at_slo",
                            price_hour_overrides=price_hour_overrides, source="measured runs")

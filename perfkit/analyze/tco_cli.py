@@ -20,7 +20,9 @@ List and validate the hardware catalog (data/hardware.csv), or compare hardware.
                    = that / price_hour_usd. Latency cannot come from a datasheet.
 --compare runs     measured runs tagged --label hardware=NAME: qps_at_slo = the
                    highest achieved rate among runs with P99 <= --slo-p99-ms and
-                   >= 99 % successes; P99 at --load-rps interpolated linearly
+                   >= 99 % successes (--conservative: the upper end of the
+                   run's P99 95 % interval must meet the SLO; --require-valid:
+                   only runs marked valid); P99 at --load-rps interpolated linearly
                    between runs; perf/W = qps_at_slo / mean power (telemetry of
                    the run, else catalog TDP); perf per $/h = qps_at_slo / price.
 --compare mlperf   MLPerf summary_results.json or summary.csv (--mlperf PATH,
@@ -124,7 +126,8 @@ def _cmd_hardware(args) -> int:
         if runs.empty:
             raise UsageError(f"no runs labelled {args.label_key}=NAME in the database "
                              f"(run `perfkit bench ... --label {args.label_key}=NAME`)")
-        metrics = hw.measured_metrics(runs, catalog, args.slo_p99_ms, args.load_rps, prices)
+        metrics = hw.measured_metrics(runs, catalog, args.slo_p99_ms, args.load_rps, prices,
+                                      conservative=args.conservative, require_valid=args.require_valid)
     else:
         if not args.mlperf or not args.model:
             raise UsageError("--compare mlperf needs --mlperf PATH (repeatable) and --model NAME")
@@ -142,7 +145,7 @@ def _cmd_hardware(args) -> int:
     table = metrics.join(ratings)
     for profile in hw.PROFILES:
         table[profile] = table[f"{profile}_stars"].map(hw.star_text)
-    keep = [c for c in ("qps_at_slo", "p99_at_load_ms", "peak_throughput", "perf_per_w",
+    keep = [c for c in ("runs", "qps_at_slo", "p99_ci_high_ms", "p99_at_load_ms", "peak_throughput", "perf_per_w",
                         "perf_per_usd_hour", "power_basis", *hw.PROFILES) if c in table]
     _print(table[keep] if not args.json else table, args.json)
     return 0
@@ -295,6 +298,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("fp16", "int8"), default="fp16", help="datasheet rate for --compare catalog")
     p.add_argument("--slo-p99-ms", type=float, help="latency SLO for --compare runs")
     p.add_argument("--load-rps", type=float, help="fixed load at which P99 is compared (--compare runs)")
+    p.add_argument("--conservative", action="store_true",
+                   help="a run meets the SLO only if the upper end of its P99 95%% interval does")
+    p.add_argument("--require-valid", action="store_true",
+                   help="ignore runs the engine marked valid: false (too short, generator behind)")
     p.add_argument("--label-key", default="hardware", help="run label key naming the hardware (default hardware)")
     p.add_argument("--mlperf", metavar="PATH", action="append",
                    help="MLPerf summary_results.json or summary.csv (repeatable)")

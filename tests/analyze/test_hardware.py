@@ -229,3 +229,15 @@ def test_notebook_05_with_runs_and_mlperf(tmp_db, tmp_path):
     assert head["figures"]["measured runs"] == "4 runs, 2 hardware labels"
     assert head["figures"]["most req/s within SLO (measured)"].startswith("T4: 20.0 req/s (n=1,000 requests)")
     assert head["figures"]["best datasheet TFLOPS per $/h"].startswith("H100 SXM")
+
+
+def test_conservative_capacity_uses_the_p99_interval():
+    pts = _points()
+    pts["p99_ci_high_ms"] = [25.0, 60.0, 120.0, np.nan, 50.0]
+    pts["valid"] = [True, True, True, True, False]
+    cap = hw.capacity_at_slo(pts, slo_p99_ms=50, conservative=True).set_index("hardware")
+    assert cap.loc["T4", "qps_at_slo"] == 10.0            # the 20 rps run's P99 may be up to 60 ms
+    assert cap.loc["T4", "p99_ci_high_ms"] == 25.0
+    assert math.isnan(cap.loc["L4", "qps_at_slo"])        # too few requests to bound its P99
+    plain = hw.capacity_at_slo(pts, slo_p99_ms=50, require_valid=True).set_index("hardware")
+    assert plain.loc["T4", "qps_at_slo"] == 20.0 and plain.loc["L4", "runs_invalid"] == 1
