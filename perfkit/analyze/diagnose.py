@@ -76,6 +76,18 @@ def proxy_findings(con: duckdb.DuckDBPyConnection, direct_id: str, proxied_id: s
     return rootcause.proxy_overhead(direct_id, proxied_id, direct, proxied, shift)
 
 
+def proxy_pairs(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """(direct, proxied) run pairs among the runs (labels ``proxy=none`` / ``proxy=<name>``)."""
+    ids = runs.resolve_run_ids(con, run_ids)
+    return _proxy_pairs([runs.run_meta(con, r) for r in ids])
+
+
+def proxy_comparison(con: duckdb.DuckDBPyConnection, direct_id: str, proxied_id: str,
+                     qs: Sequence[float] = (0.5, 0.9, 0.99, 0.999)):
+    """The per-percentile table of a direct and a proxied run (see :func:`rootcause.proxy_table`)."""
+    return rootcause.proxy_table(runs.percentiles(con, direct_id, qs=qs), runs.percentiles(con, proxied_id, qs=qs))
+
+
 def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None = None,
              gpu: bool = True) -> list[rootcause.Finding]:
     """Ranked findings over the runs (see :func:`perfkit.analyze.runs.resolve_run_ids`)."""

@@ -301,6 +301,22 @@ def proxy_overhead(direct_id: str, proxied_id: str, direct: dict[float, stats.Es
                     functools.partial(figures.percentile_spectrum, curves, "Direct against proxied"))]
 
 
+def proxy_table(direct: dict[float, stats.Estimate], proxied: dict[float, stats.Estimate]) -> pd.DataFrame:
+    """Per percentile: direct and proxied latency with their intervals, the added ms and its share.
+
+    Shown whether or not the overhead is large enough to be a finding.
+    """
+    rows = []
+    for q in sorted(set(direct) & set(proxied)):
+        d, p = direct[q], proxied[q]
+        rows.append({"percentile": f"p{q * 100:g}", "direct_ms": d.value, "direct_lo": d.lo, "direct_hi": d.hi,
+                     "proxied_ms": p.value, "proxied_lo": p.lo, "proxied_hi": p.hi,
+                     "added_ms": p.value - d.value,
+                     "added_share": (p.value - d.value) / d.value if d.value else math.nan,
+                     "n_direct": d.n, "n_proxied": p.n, "confidence": d.confidence})
+    return pd.DataFrame(rows)
+
+
 def _spectrum(est: dict[float, stats.Estimate]) -> pd.DataFrame:
     return pd.DataFrame([{"quantile": q, "value": e.value, "lo": e.lo, "hi": e.hi} for q, e in sorted(est.items())])
 
