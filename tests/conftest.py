@@ -24,11 +24,15 @@ def tmp_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_server() -> Iterator["object"]:
-    """A real ``perfkit serve-demo`` on a free loopback port (default options), stopped afterwards."""
+def demo_server(request: pytest.FixtureRequest) -> Iterator["object"]:
+    """A real ``perfkit serve-demo`` on a free loopback port, stopped afterwards.
+
+    Default options; parametrize indirectly for others:
+    ``@pytest.mark.parametrize("demo_server", [{"error_rate": 0.05}], indirect=True)``.
+    """
     from perfkit.demo.launch import DemoServer
 
-    with DemoServer() as server:
+    with DemoServer(**dict(getattr(request, "param", None) or {})) as server:
         yield server
 
 
