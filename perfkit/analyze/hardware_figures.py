@@ -47,15 +47,25 @@ def latency_throughput(runs: pd.DataFrame, slo_p99_ms: float, load_rps: float, n
         return fig
     for hw, group in runs.sort_values("achieved_rate_rps").groupby("hardware"):
         n = int(group["requests"].fillna(0).sum()) if "requests" in group else 0
-        ax.plot(group["achieved_rate_rps"], group["p99_ms"], marker="o",
-                label=f"{hw} ({len(group)} runs, n={n:,} requests)")
+        p99 = group["p99_ms"].to_numpy(dtype=float)
+        lo = group["p99_ci_low_ms"].to_numpy(dtype=float) if "p99_ci_low_ms" in group else np.full(len(p99), np.nan)
+        hi = group["p99_ci_high_ms"].to_numpy(dtype=float) if "p99_ci_high_ms" in group else np.full(len(p99), np.nan)
+        # an interval without an upper end (too few requests) is drawn up to the plot's top
+        top = np.nanmax(np.concatenate([p99, hi])) * 1.15
+        yerr = np.vstack([np.clip(p99 - np.where(np.isnan(lo), p99, lo), 0, None),
+                          np.clip(np.where(np.isnan(hi), top, hi) - p99, 0, None)])
+        ax.errorbar(group["achieved_rate_rps"], p99, yerr=yerr, marker="o", capsize=3,
+                    label=f"{hw} ({len(group)} runs, n={n:,} requests)")
     ax.axhline(slo_p99_ms, color="#c44e52", linestyle="--", linewidth=1, label=f"SLO P99 ≤ {slo_p99_ms:g} ms")
     ax.axvline(load_rps, color="grey", linestyle=":", linewidth=1, label=f"fixed load {load_rps:g} req/s")
     ax.set_xlabel("achieved rate (req/s)")
-    ax.set_ylabel("P99 latency (ms)")
-    ax.set_yscale("log")
+    ax.set_ylabel("P99 latency (ms); bars: 95 % interval")
+    ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     ax.set_title("Latency–throughput per hardware (measured runs)")
+    if "p99_ci_high_ms" in runs and runs["p99_ci_high_ms"].isna().any():
+        note = ((note + "\n") if note else "") + ("a bar reaching the top has no upper bound: "
+                                                   "too few requests to bound that P99")
     _note(ax, note)
     fig.tight_layout()
     return fig
