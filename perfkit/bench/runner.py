@@ -65,7 +65,7 @@ class _Progress:
         from tqdm import tqdm
 
         self.hist = HdrHistogram(1, 3_600_000_000, 3)  # microseconds, 1 us .. 1 h
-        self.bar = tqdm(total=total, unit="req", file=sys.stderr, dynamic_ncols=True, leave=False)
+        self.bar = tqdm(total=total, unit="req", file=sys.stderr, leave=False)
         self.last = 0.0
 
     def update(self, batch: np.ndarray) -> None:
