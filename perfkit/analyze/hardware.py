@@ -126,47 +126,64 @@ SELECT run_id,
        CAST(json_extract(summary, '$.requests') AS BIGINT) AS requests,
        CAST(json_extract(summary, '$.ok') AS BIGINT) AS ok,
        CAST(json_extract(summary, '$.output_tokens_per_s') AS DOUBLE) AS output_tokens_per_s,
-       CAST(json_extract(summary, '$.valid') AS BOOLEAN) AS valid
+       CAST(json_extract(summary, '$.valid') AS BOOLEAN) AS valid,
+       json_extract_string(labels, '$.devices') AS devices_label
 FROM runs
 WHERE json_extract_string(labels, '$.' || ?) IS NOT NULL
 ORDER BY hardware, intended_rate_rps, started_at
 """
 
 _POWER_SQL = """
-WITH per_series AS (
+WITH r AS (SELECT t0_unix_s AS t0, t0_unix_s + duration_s AS t1 FROM runs WHERE run_id = ?),
+per_series AS (
     SELECT se.series_id, avg(sa.value) AS mean_w, count(*) AS n
     FROM sources so
     JOIN series se ON se.source_id = so.source_id
     JOIN samples sa ON sa.series_id = se.series_id
-    WHERE so.run_id = ?
-      AND (se.unit = 'W' OR lower(se.name) LIKE '%power%watts%' OR lower(se.name) LIKE '%power%\\_w' ESCAPE '\\')
-      AND lower(se.name) NOT LIKE '%limit%'
+    CROSS JOIN r
+    WHERE so.run_id = ? AND se.name = ?
       AND sa.value IS NOT NULL AND NOT isnan(sa.value)
+      AND (r.t0 IS NULL OR r.t1 IS NULL OR sa.ts_unix_s IS NULL OR sa.ts_unix_s BETWEEN r.t0 AND r.t1)
     GROUP BY se.series_id
 )
 SELECT sum(mean_w) AS mean_power_w, sum(n) AS samples, count(*) AS series FROM per_series
 """
 
+#: The normalized name every power importer writes (NVML, nvidia-smi, dcgm-exporter), in W.
+POWER_SERIES = "gpu_power_w"
 
-def measured_runs(con, label_key: str = "hardware") -> pd.DataFrame:
-    """Runs tagged ``label_key=NAME`` with their load, P99 and throughput, one row each."""
+
+def measured_runs(con, label_key: str = "hardware", power_series: str = POWER_SERIES) -> pd.DataFrame:
+    """Runs tagged ``label_key=NAME`` with their load, P99 and throughput, one row each.
+
+    A run of several devices says so with a ``devices=N`` label (``--label
+    hardware=H100 SXM,devices=8``): rates and power are then divided by N so that
+    every figure is per device, like the catalog's prices. The run's rates as
+    measured stay in ``server_rate_rps``.
+    """
     frame = con.execute(_RUNS_SQL, [label_key, label_key]).df()
     if frame.empty:
         return frame
+    devices = pd.to_numeric(frame.pop("devices_label"), errors="coerce")
+    frame["devices"] = devices.where(devices >= 1).fillna(1.0)
+    frame["server_rate_rps"] = frame["achieved_rate_rps"]
+    frame["achieved_rate_rps"] = frame["achieved_rate_rps"] / frame["devices"]
+    frame["output_tokens_per_s"] = frame["output_tokens_per_s"] / frame["devices"]
     frame["ok_fraction"] = frame["ok"] / frame["requests"].where(frame["requests"] > 0)
-    power = [run_power_w(con, rid) for rid in frame["run_id"]]
-    frame["mean_power_w"] = [p[0] for p in power]
+    power = [run_power_w(con, rid, power_series) for rid in frame["run_id"]]
+    frame["mean_power_w"] = [p[0] for p in power] / frame["devices"]
     frame["power_samples"] = [p[1] for p in power]
     return frame
 
 
-def run_power_w(con, run_id: str) -> tuple[float, int]:
-    """Mean power of a run from its telemetry (sum over devices of each series' mean, W).
+def run_power_w(con, run_id: str, power_series: str = POWER_SERIES) -> tuple[float, int]:
+    """Mean power of a run from its telemetry: the sum over devices of each series' mean (W).
 
-    Series count when their unit is ``W`` (or their name says power in watts),
-    limits excluded. ``(nan, 0)`` when the run has no power telemetry.
+    Only ``power_series`` samples of sources attached to the run and inside its
+    window ``[t0, t0 + duration]`` count (limits and averaged duplicates have other
+    names). ``(nan, 0)`` when the run has no power telemetry.
     """
-    row = con.execute(_POWER_SQL, [run_id]).fetchone()
+    row = con.execute(_POWER_SQL, [run_id, run_id, power_series]).fetchone()
     if row is None or row[0] is None:
         return math.nan, 0
     return float(row[0]), int(row[1])

@@ -24,7 +24,10 @@ List and validate the hardware catalog (data/hardware.csv), or compare hardware.
                    run's P99 95 % interval must meet the SLO; --require-valid:
                    only runs marked valid); P99 at --load-rps interpolated linearly
                    between runs; perf/W = qps_at_slo / mean power (telemetry of
-                   the run, else catalog TDP); perf per $/h = qps_at_slo / price.
+                   the run: gpu_power_w series inside the run's window, else
+                   catalog TDP); perf per $/h = qps_at_slo / price. A run of N
+                   devices carries --label hardware=NAME,devices=N: its rates
+                   and power are divided by N (figures are per device).
 --compare mlperf   MLPerf summary_results.json or summary.csv (--mlperf PATH,
                    --model M): Server result per accelerator as qps_at_slo,
                    Offline per accelerator as peak throughput, perf/W =

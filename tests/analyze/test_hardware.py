@@ -148,12 +148,14 @@ def test_bad_mlperf_files(tmp_path):
 
 # -- runs in the store ------------------------------------------------------------------------
 
-def _add_run(con, run_id, hardware, rate, p99, ok=1000, power_w=None):
+def _add_run(con, run_id, hardware, rate, p99, ok=1000, power_w=None, devices=None):
     summary = {"run_id": run_id, "status": "completed", "requests": 1000, "ok": ok,
                "achieved_rate_rps": rate, "latency_ms": {"p50": p99 / 3, "p99": p99}}
+    labels = {"hardware": hardware, **({"devices": str(devices)} if devices else {})}
     con.execute("INSERT INTO runs (run_id, label, labels, status, intended_rate_rps, duration_s, "
-                "started_at, summary) VALUES (?, ?, ?, 'completed', ?, 60, now(), ?)",
-                [run_id, f"hardware={hardware}", json.dumps({"hardware": hardware}), rate, json.dumps(summary)])
+                "started_at, t0_unix_s, summary) VALUES (?, ?, ?, 'completed', ?, 60, now(), 0, ?)",
+                [run_id, ",".join(f"{k}={v}" for k, v in labels.items()), json.dumps(labels), rate,
+                 json.dumps(summary)])
     if power_w is not None:
         sid = con.execute("SELECT nextval('source_id_seq')").fetchone()[0]
         con.execute("INSERT INTO sources (source_id, kind, path, sha256, run_id) VALUES (?, 'nvml', ?, ?, ?)",
@@ -161,13 +163,14 @@ def _add_run(con, run_id, hardware, rate, p99, ok=1000, power_w=None):
         for gpu, watts in enumerate(power_w):
             ser = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
             con.execute("INSERT INTO series (series_id, source_id, name, labels, unit, type) "
-                        "VALUES (?, ?, 'gpu_power_usage_w', ?, 'W', 'gauge')", [ser, sid, json.dumps({"gpu": gpu})])
+                        "VALUES (?, ?, 'gpu_power_w', ?, 'W', 'gauge')", [ser, sid, json.dumps({"gpu": gpu})])
             con.executemany("INSERT INTO samples VALUES (?, ?, ?)",
-                            [[ser, float(t), float(w)] for t, w in enumerate(watts)])
-            lim = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
-            con.execute("INSERT INTO series (series_id, source_id, name, unit) "
-                        "VALUES (?, ?, 'gpu_power_limit_w', 'W')", [lim, sid])
-            con.execute("INSERT INTO samples VALUES (?, 0, 70)", [lim])
+                            [[ser, float(t), float(w)] for t, w in enumerate(watts)] + [[ser, 500.0, 999.0]])
+            for other in ("gpu_power_limit_w", "gpu_power_average_w"):   # same unit, not counted
+                extra = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
+                con.execute("INSERT INTO series (series_id, source_id, name, unit) VALUES (?, ?, ?, 'W')",
+                            [extra, sid, other])
+                con.execute("INSERT INTO samples VALUES (?, 0, 70)", [extra])
 
 
 def test_runs_from_the_store(tmp_db, catalog, capsys):
@@ -177,9 +180,10 @@ def test_runs_from_the_store(tmp_db, catalog, capsys):
         _add_run(con, "r3", "T4", 30, 90)
         _add_run(con, "r4", "cpu-demo", 5, 30)
         _add_run(con, "r5", "cpu-demo", 8, 60)
+        _add_run(con, "r7", "H100 SXM", 800, 30, power_w=[[600, 600]] * 8, devices=8)
         con.execute("INSERT INTO runs (run_id, label, labels) VALUES ('r6', 'batching=fixed', '{\"batching\": \"fixed\"}')")
         runs = hw.measured_runs(con)
-    assert set(runs["run_id"]) == {"r1", "r2", "r3", "r4", "r5"}
+    assert set(runs["run_id"]) == {"r1", "r2", "r3", "r4", "r5", "r7"}
     t4 = runs.set_index("run_id")
     assert t4.loc["r1", "mean_power_w"] == pytest.approx(62.0)   # limit series left out
     assert math.isnan(t4.loc["r3", "mean_power_w"])
@@ -189,6 +193,8 @@ def test_runs_from_the_store(tmp_db, catalog, capsys):
     assert m.loc["T4", "perf_per_usd_hour"] == pytest.approx(20 / 0.526)
     assert m.loc["cpu-demo", "power_basis"] == "none" and m.loc["cpu-demo", "perf_per_usd_hour"] == 50
     assert m.loc["cpu-demo", "p99_at_load_ms"] == pytest.approx(40.0)
+    # 8 GPUs at 800 req/s and 8 x 600 W: per device 100 req/s at 600 W
+    assert m.loc["H100 SXM", "qps_at_slo"] == 100 and m.loc["H100 SXM", "mean_power_w"] == 600
     assert main(["hardware", "--compare", "runs", "--db", str(tmp_db), "--slo-p99-ms", "50",
                  "--load-rps", "12", "--price", "cpu-demo=0.1"]) == 0
     out = capsys.readouterr().out
