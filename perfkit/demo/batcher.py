@@ -166,9 +166,9 @@ class Batcher:
             if not jobs:
                 continue
             started = time.monotonic()
-            batch, offsets, padding = assemble([job.rows for job in jobs], self.mode,
-                                               self.max_batch)
             try:
+                batch, offsets, padding = assemble([job.rows for job in jobs], self.mode,
+                                                   self.max_batch)
                 labels, probabilities = await loop.run_in_executor(
                     self._executor, self.predict, batch)
             except Exception as exc:  # the model failed: every request of the batch fails

@@ -6,7 +6,8 @@
         requests.post(server.url + "/api/v1/infer", json={...})
 
 Keyword options become command-line flags (``max_batch=8`` -> ``--max-batch 8``;
-``True`` -> a bare flag; ``None``/``False`` -> omitted). The server runs as
+``True`` -> a bare flag; ``None``/``False`` -> omitted; ``stall=(10, 0.5)`` or
+``stall="10:0.5"``). The server runs as
 ``sys.executable -m perfkit serve-demo`` on a free loopback port in its own process
 group; start() waits for ``GET /health`` and on failure raises
 :class:`DemoServerError` carrying the tail of the server's stderr; stop() sends
@@ -44,7 +45,9 @@ def option_flags(options: dict[str, Any]) -> list[str]:
         if value is None or value is False:
             continue
         flag = "--" + key.replace("_", "-")
-        if value is True:
+        if key == "stall" and isinstance(value, (list, tuple)):
+            flags += [flag, f"{value[0]:g}:{value[1]:g}"]
+        elif value is True:
             flags.append(flag)
         elif isinstance(value, (list, tuple)):
             flags += [flag, ",".join(str(v) for v in value)]

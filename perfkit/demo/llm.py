@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from perfkit.demo.batcher import QueueFull
 from perfkit.demo.charlm import CharLM, decode, load_charlm, sample
 from perfkit.demo.metrics import DemoMetrics
 from perfkit.demo.options import DemoOptions
+
+log = logging.getLogger("perfkit.demo.llm")
 
 
 @dataclass
@@ -177,8 +180,15 @@ class LLMEngine:
                 continue
             running = list(self.running)
             started = time.monotonic()
-            tokens, new_states = await loop.run_in_executor(
-                self._executor, self._compute, admitted, running)
+            try:
+                tokens, new_states = await loop.run_in_executor(
+                    self._executor, self._compute, admitted, running)
+            except Exception:  # a bug in the model code: end these sequences, keep serving
+                log.exception("LLM step failed; ending %d sequences", len(running))
+                for sequence in running:
+                    sequence.out.put_nowait(Token("", "error"))
+                self.running = []
+                continue
             now = time.monotonic()
             m.llm_step.observe(now - started)
             m.llm_step_batch.observe(len(running))

@@ -6,6 +6,7 @@ Routes (see the module docs of :mod:`perfkit.demo.model`, :mod:`perfkit.demo.llm
   POST /api/v1/infer                 ``{"input_data": [...], "model_id": "..."}``
   POST /v2/models/{name}/infer       KServe v2 / Open Inference Protocol (JSON)
   GET  /v2, /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
+       (the model's one version, ``1``, also under ``/v2/models/{name}/versions/1/...``)
   POST /v1/completions, /v1/chat/completions   OpenAI-compatible, ``stream`` or not
   GET  /v1/models
   GET  /metrics                      Prometheus text exposition
@@ -39,7 +40,8 @@ from perfkit.demo.web_common import STATE, ApiError, read_json
 log = logging.getLogger("perfkit.demo")
 
 INFERENCE_ENDPOINTS = frozenset({
-    "/api/v1/infer", "/v2/models/{name}/infer", "/v1/completions", "/v1/chat/completions",
+    "/api/v1/infer", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer",
+    "/v1/completions", "/v1/chat/completions",
 })
 def _endpoint(request: web.Request) -> str:
     resource = request.match_info.route.resource
@@ -278,6 +280,10 @@ def create_app(options: DemoOptions, model: Any, llm_engine: Any = None) -> web.
     app.router.add_get("/v2/models/{name}", handle_kserve_model)
     app.router.add_get("/v2/models/{name}/ready", handle_kserve_model_ready)
     app.router.add_post("/v2/models/{name}/infer", handle_kserve_infer)
+    app.router.add_get("/v2/models/{name}/versions/{version:1}", handle_kserve_model)
+    app.router.add_get("/v2/models/{name}/versions/{version:1}/ready",
+                       handle_kserve_model_ready)
+    app.router.add_post("/v2/models/{name}/versions/{version:1}/infer", handle_kserve_infer)
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/health", handle_health)
     app.router.add_get("/demo/config", handle_config)

@@ -103,6 +103,8 @@ def test_option_flags():
     assert option_flags({"max_batch": 8, "allow_remote": True, "stall": None,
                          "model_hidden": (64, 32), "x": False}) == [
         "--max-batch", "8", "--allow-remote", "--model-hidden", "64,32"]
+    assert option_flags({"stall": (10, 0.5)}) == ["--stall", "10:0.5"]
+    assert option_flags({"stall": "10:0.5"}) == ["--stall", "10:0.5"]
 
 
 def test_launcher_reports_a_failed_start_with_stderr():
@@ -163,6 +165,8 @@ def test_kserve_v2_round_trip_matches_the_native_endpoint(dynamic_server):
     request["outputs"] = [{"name": "label"}]
     status, body = http("POST", url + "/v2/models/digits/infer", request)
     assert status == 200 and [o["name"] for o in body["outputs"]] == ["label"]
+    status, body = http("POST", url + "/v2/models/digits/versions/1/infer", request)
+    assert status == 200 and body["outputs"][0]["data"] == native["predictions"]
 
 
 @pytest.mark.parametrize("path, request_body, status, needle", [
