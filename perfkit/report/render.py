@@ -197,6 +197,8 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
                 str(job.notebook), str(out_nb), parameters=params, kernel_name=KERNEL_NAME,
                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                 execution_timeout=timeout_s, cwd=None,
+                # keep the kernel's own start-up log lines off our stderr (errors still show)
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except PapermillExecutionError as exc:
             error = ReportError(cell=None, ename=exc.ename, evalue=str(exc.evalue))

@@ -38,7 +38,8 @@ class Case:
     server: Mapping[str, Any] = field(default_factory=dict)   # DemoServer(**server) options
     proxy: bool = False                            # send the load through NginxProxy(server.url)
     notebooks: tuple[str, ...] = ("01_benchmark",)  # per-run notebooks (run_id injected)
-    requires: tuple[str, ...] = ()                 # capabilities, see CAPABILITIES
+    requires: tuple[str, ...] = ()                 # capabilities, see capability_missing()
+    labels: str = ""                               # extra k=v label pairs, e.g. "hardware=cpu-demo"
     about: str = ""
 
 
@@ -66,14 +67,18 @@ class Suite:
 # leaves head-room for other work; fixed batching at 100 req/s waits to fill batches of 16.
 
 STEADY = {"pattern": "constant", "rate": 200, "duration": 20}
+# The demo server on this machine, as a "hardware" for notebooks 05/06 (label key hardware).
+THIS_MACHINE = "hardware=cpu-demo"
+# Its hourly price, a visible assumption: a 2-vCPU on-demand VM (AWS c6i.large, us-east-1 list price).
+THIS_MACHINE_PRICE = "cpu-demo:0.085"
 
 DEFAULT_CASES: tuple[Case, ...] = (
-    Case("steady", STEADY, about="constant 200 req/s, dynamic batching: the baseline"),
+    Case("steady", STEADY, labels=THIS_MACHINE, about="constant 200 req/s, dynamic batching: the baseline"),
     Case("burst", {"pattern": "burst", "rate": 100, "duration": 20, "spike_rps": 600,
-                   "spike_period_s": 5, "spike_s": 1}, requires=("bench:pattern:burst",),
+                   "spike_period_s": 5, "spike_s": 1}, requires=("bench:pattern:burst",), labels=THIS_MACHINE,
          about="100 req/s with a 1 s spike to 700 req/s every 5 s"),
     Case("step", {"pattern": "step", "rate": 100, "duration": 20, "step_rps": 150, "step_s": 4,
-                  "steps": 5}, requires=("bench:pattern:step",),
+                  "steps": 5}, requires=("bench:pattern:step",), labels=THIS_MACHINE,
          about="100 to 700 req/s in five 4 s steps"),
     Case("batching-dynamic", {"pattern": "constant", "rate": 100, "duration": 15},
          server={"batching": "dynamic", "max_batch": 16},
@@ -83,12 +88,18 @@ DEFAULT_CASES: tuple[Case, ...] = (
          about="fixed batching (wait to fill 16, padded) at 100 req/s, server otherwise the same"),
     Case("proxy", STEADY, proxy=True, requires=("nginx",),
          about="the steady load through an nginx reverse proxy (compare with steady)"),
-    Case("llm-stream", {"pattern": "poisson", "rate": 4, "duration": 15, "protocol": "openai",
-                        "max_tokens": 32}, requires=("bench:protocol:openai",),
-         about="OpenAI chat completions, streamed, Poisson 4 req/s"),
+    Case("llm-stream", {"pattern": "poisson", "rate": 2, "duration": 20, "protocol": "openai",
+                        "max_tokens": 24}, requires=("bench:protocol:openai",),
+         about="OpenAI chat completions, streamed, Poisson 2 req/s, up to 24 tokens each"),
 )
 
-DEFAULT_REPORTS: tuple[Comparison, ...] = ()
+DEFAULT_REPORTS: tuple[Comparison, ...] = (
+    Comparison("05_hardware_comparison", "05_hardware_comparison",
+               {"price_overrides": THIS_MACHINE_PRICE},
+               about="datasheets, MLPerf and this machine's measured runs (label hardware=cpu-demo)"),
+    Comparison("06_tco", "06_tco", {"price_overrides": THIS_MACHINE_PRICE},
+               about="cost per 1M requests and fleet sizing from the catalog and the measured runs"),
+)
 
 SUITES: dict[str, Suite] = {"default": Suite("default", DEFAULT_CASES, DEFAULT_REPORTS)}
 
@@ -151,6 +162,20 @@ def capability_missing(name: str) -> str | None:
     raise ValueError(f"unknown capability {name!r}")
 
 
+def comparison_problem(rep: Comparison) -> str | None:
+    """Why a comparison report cannot render here (a capability, its notebook, a parameter), else None."""
+    why = missing((*rep.requires, f"notebook:{rep.notebook}"))
+    if why:
+        return why
+    from perfkit.report.render import notebook_parameters, resolve_notebook
+
+    nb = resolve_notebook(rep.notebook)
+    undeclared = sorted(set(rep.parameters) - set(notebook_parameters(nb)))
+    if undeclared:
+        return f"{nb.name} declares no parameter {', '.join(undeclared)}"
+    return None
+
+
 def missing(requires: Sequence[str]) -> str | None:
     for req in requires:
         reason = capability_missing(req)
@@ -166,7 +191,7 @@ def describe(suite: Suite) -> list[str]:
         why = missing(case.requires)
         lines.append(f"  case   {case.name:<18} {'SKIP: ' + why if why else 'ok'}  {case.about}")
     for rep in suite.reports:
-        why = missing((*rep.requires, f"notebook:{rep.notebook}"))
+        why = comparison_problem(rep)
         lines.append(f"  report {rep.name:<18} {'SKIP: ' + why if why else 'ok'}  {rep.about}")
     return lines
 
@@ -306,7 +331,7 @@ def run_cases(cases: Sequence[Case], db: str | None, stamp: str, log: Path, prog
             try:
                 for case in group:
                     bar.set_postfix_str(case.name)
-                    label = f"suite={stamp},case={case.name}"
+                    label = ",".join(x for x in (f"suite={stamp},case={case.name}", case.labels) if x)
                     try:
                         with _target(case, server) as url:
                             results[case.name] = _run_bench(case, url, db, label, server.pid, log)
@@ -347,7 +372,7 @@ def report_jobs(suite: Suite, results: Sequence[CaseResult], stamp: str,
             job.parameters["run_id"] = res.run_id
             jobs.append(job)
     for rep in suite.reports:
-        why = missing((*rep.requires, f"notebook:{rep.notebook}"))
+        why = comparison_problem(rep)
         if why:
             say(f"  report {rep.name}: skipped ({why})")
             continue
@@ -356,8 +381,8 @@ def report_jobs(suite: Suite, results: Sequence[CaseResult], stamp: str,
         except KeyError as exc:
             say(f"  report {rep.name}: skipped (case {exc.args[0]} has no run)")
             continue
-        jobs.append(ReportJob(notebook=resolve_notebook(rep.notebook), name=safe_name(rep.name),
-                              parameters=params))
+        nb = resolve_notebook(rep.notebook)
+        jobs.append(ReportJob(notebook=nb, name=safe_name(rep.name), parameters=params))
     return jobs
 
 

@@ -1,0 +1,72 @@
+"""The declarative report suite: flags, placeholders, capability checks, the jobs it renders."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from perfkit.errors import UsageError
+from perfkit.report import suite
+from perfkit.report.suite import Case, CaseResult, Comparison, Suite
+
+
+def test_bench_flags_follow_the_cli_spelling():
+    assert suite.bench_flags({"rate": 200, "spike_rps": 600, "quiet": True, "seed": None}) == [
+        "--rate", "200", "--spike-rps", "600", "--quiet"]
+
+
+def test_placeholders_name_runs_of_cases():
+    ids = {"fixed": "r1", "dynamic": "r2"}
+    params = {"baseline": "{run:fixed}", "candidate": "{run:dynamic}", "all": "{runs}", "s": "{suite}", "x": 1.5}
+    assert suite.fill_parameters(params, ids, "suite=T") == {
+        "baseline": "r1", "candidate": "r2", "all": "r1,r2", "s": "suite=T", "x": 1.5}
+    with pytest.raises(KeyError):
+        suite.fill_parameters({"b": "{run:proxy}"}, ids, "suite=T")
+
+
+def test_stamp_is_utc():
+    when = dt.datetime(2026, 11, 25, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert suite.suite_stamp(when) == "20261125T020506Z"
+
+
+def test_capabilities_read_the_real_bench_parser():
+    assert suite.capability_missing("bench:pattern:constant") is None
+    assert suite.capability_missing("bench:pattern:teleport") == "perfkit bench has no --pattern teleport yet"
+    assert suite.capability_missing("notebook:01_benchmark") is None
+    assert suite.capability_missing("notebook:99_nothing") == "notebook 99_nothing not found"
+    assert suite.capability_missing("module:perfkit.no_such_module").startswith("perfkit.no_such_module is not")
+    with pytest.raises(ValueError):
+        suite.capability_missing("weather:sunny")
+
+
+def test_unavailable_cases_and_reports_say_why():
+    s = Suite("t", (Case("a", {"rate": 1}), Case("b", {"rate": 1}, requires=("bench:pattern:teleport",))),
+              (Comparison("c", "01_benchmark", {"no_such_param": 1}),))
+    lines = suite.describe(s)
+    assert "SKIP" not in lines[1]
+    assert "SKIP: perfkit bench has no --pattern teleport yet" in lines[2]
+    assert "SKIP: 01_benchmark.ipynb declares no parameter no_such_param" in lines[3]
+
+
+def test_jobs_per_run_and_comparisons(capsys):
+    a, b = Case("a", {"rate": 1}), Case("b", {"rate": 1})
+    s = Suite("t", (a, b), (Comparison("cmp", "01_benchmark", {"run_id": "{run:b}"}),
+                            Comparison("missing-run", "01_benchmark", {"run_id": "{run:zzz}"})))
+    results = [CaseResult(a, run_id="ra"), CaseResult(b, failed="boom")]
+    said: list[str] = []
+    jobs = suite.report_jobs(s, results, "T", {"window_s": "2"}, say=said.append)
+    assert [(j.name, j.parameters) for j in jobs] == [("01_benchmark-a", {"window_s": 2.0, "run_id": "ra"})]
+    assert said == ["  report cmp: skipped (case b has no run)", "  report missing-run: skipped (case zzz has no run)"]
+
+
+def test_default_suite_has_the_promised_cases():
+    names = [c.name for c in suite.get_suite("default").cases]
+    for want in ("steady", "burst", "step", "batching-fixed", "batching-dynamic", "proxy", "llm-stream"):
+        assert want in names
+    fixed = next(c for c in suite.DEFAULT_CASES if c.name == "batching-fixed")
+    dynamic = next(c for c in suite.DEFAULT_CASES if c.name == "batching-dynamic")
+    assert fixed.bench == dynamic.bench  # same load, only the batching differs
+    assert {k: v for k, v in fixed.server.items() if k != "batching"} == \
+           {k: v for k, v in dynamic.server.items() if k != "batching"}
+    with pytest.raises(UsageError):
+        suite.get_suite("nope")
