@@ -223,7 +223,8 @@ def _label_filter(labels: dict[str, str] | None) -> tuple[str, list]:
 
 def series_frame(con: duckdb.DuckDBPyConnection, name: str, labels: dict[str, str] | None = None,
                  start: float | None = None, end: float | None = None, run_id: str | None = None,
-                 expand_labels: bool = True, polars: bool = False):
+                 expand_labels: bool = True, polars: bool = False,
+                 kinds: Sequence[str] | None = None):
     """Samples of every series called ``name`` (optionally matching ``labels``) in [start, end].
 
     With ``run_id``, only telemetry of that run (attached to it, or unattached and
@@ -292,7 +293,8 @@ def latency_by_step(con: duckdb.DuckDBPyConnection, run_id: str, step_s: float, 
 
 
 def align_to_run(con: duckdb.DuckDBPyConnection, run_id: str, names: Sequence[str],
-                 step_s: float = 1.0, rate_window_s: float | None = None) -> pd.DataFrame:
+                 step_s: float = 1.0, rate_window_s: float | None = None,
+                 kinds: Sequence[str] | None = None) -> pd.DataFrame:
     """One frame on the run's time grid: latency per step and each named series.
 
     ``t_s`` is seconds since the run's start, one row per ``step_s``. Latency
@@ -300,31 +302,172 @@ def align_to_run(con: duckdb.DuckDBPyConnection, run_id: str, names: Sequence[st
     the sample count of each step's percentiles). Each telemetry name becomes a
     column: gauges averaged within the step (and across series of that name,
     e.g. GPUs; ``<name>_series`` says how many), counters turned into a
-    per-second rate (column ``<name>_per_s``) over ``rate_window_s`` (default
-    2 steps). Steps without data hold NaN.
+    per-second rate (column ``<name>_per_s``, summed across series) over
+    ``rate_window_s`` (default 2 steps). Steps without data hold NaN.
     """
     run_id, start, end = run_window(con, run_id)
+    out = align_window(con, start, end, names, step_s, rate_window_s, run_id=run_id, kinds=kinds)
+    lat = latency_by_step(con, run_id, step_s, start)
+    return out.merge(lat, on="t_s", how="left")
+
+
+def _median_spacing(frame: pd.DataFrame) -> float:
+    """Median time between consecutive samples of the same series (0 if unknown)."""
+    gaps = frame.sort_values(["series_id", "ts_unix_s"]).groupby("series_id")["ts_unix_s"].diff()
+    gaps = gaps.dropna()
+    return float(gaps.median()) if len(gaps) else 0.0
+
+
+def align_window(con: duckdb.DuckDBPyConnection, start: float, end: float, names: Sequence[str],
+                 step_s: float = 1.0, rate_window_s: float | None = None,
+                 run_id: str | None = None, kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """Like :func:`align_to_run` for a plain time window (no latency columns)."""
     grid = np.arange(0.0, max(end - start, 0.0) + step_s / 2, step_s)
     out = pd.DataFrame({"t_s": grid})
     out["time"] = pd.to_datetime(start + grid, unit="s", utc=True)
-    lat = latency_by_step(con, run_id, step_s, start)
-    out = out.merge(lat, on="t_s", how="left")
     for name in names:
         frame = series_frame(con, name, run_id=run_id, start=start - step_s, end=end + step_s,
-                             expand_labels=False)
+                             expand_labels=False, kinds=kinds)
         if frame.empty:
             out[name] = np.nan
             continue
-        if (frame["type"] == "counter").all():
-            window = rate_window_s or 2 * step_s
-            rates = rate_frame(frame, window, by=("series_id",))
+        if (frame["type"] == "counter").all() or name.endswith(("_sum", "_count", "_total")):
+            window = rate_window_s or max(2 * step_s, 2.5 * _median_spacing(frame))
+            rates = rate_frame(frame, window, step_s=step_s, by=("series_id",))
             rates = rates.assign(t_s=np.floor((rates["ts_unix_s"] - start) / step_s) * step_s)
-            col = f"{name}_per_s"
             per_step = rates.groupby(["t_s", "series_id"])["value"].mean().groupby("t_s").sum()
-            out[col] = out["t_s"].map(per_step)
+            out[f"{name}_per_s"] = out["t_s"].map(per_step)
         else:
             frame = frame.assign(t_s=np.floor((frame["ts_unix_s"] - start) / step_s) * step_s)
             per_series = frame.groupby(["t_s", "series_id"])["value"].mean()
-            out[name] = out["t_s"].map(per_series.groupby("t_s").mean())
+            # a gauge holds its value until the next sample: carry it over the steps
+            # between two samples (at most one sampling interval), not further
+            hold = max(0, math.ceil(_median_spacing(frame) / step_s) - 1)
+            out[name] = out["t_s"].map(per_series.groupby("t_s").mean()).ffill(limit=hold or None) \
+                if hold else out["t_s"].map(per_series.groupby("t_s").mean())
             out[f"{name}_series"] = out["t_s"].map(per_series.groupby("t_s").size())
     return out
+
+
+# --------------------------------------------------------------------------- the notebook's view
+
+
+def sources_for(con: duckdb.DuckDBPyConnection, run_id: str | None = None,
+                start: float | None = None, end: float | None = None) -> pd.DataFrame:
+    """The telemetry sources behind a run (or a window): kind, path, samples, series names."""
+    if run_id:
+        rid, start, end = run_window(con, run_id)
+        sql = ("SELECT source_id, source_kind AS kind, count(*) AS samples, "
+               "count(DISTINCT name) AS names, min(ts_unix_s) AS first_ts, max(ts_unix_s) AS last_ts "
+               "FROM run_telemetry WHERE run_id = ? GROUP BY ALL ORDER BY source_id")
+        params: list = [rid]
+    else:
+        sql = ("SELECT source_id, source_kind AS kind, count(*) AS samples, "
+               "count(DISTINCT name) AS names, min(ts_unix_s) AS first_ts, max(ts_unix_s) AS last_ts "
+               "FROM telemetry WHERE ts_unix_s BETWEEN ? AND ? GROUP BY ALL ORDER BY source_id")
+        params = [start, end]
+    frame = con.execute(sql, params).df()
+    paths = con.execute("SELECT source_id, path, label FROM sources").df()
+    return frame.merge(paths, on="source_id", how="left")
+
+#: Panels of the telemetry timeline: title, unit, [(column, legend)].
+PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
+    ("Latency", "ms", [("latency_p50_ms", "p50"), ("latency_p99_ms", "p99")]),
+    ("GPU utilization", "%", [("gpu_utilization_percent", "GPU")]),
+    ("CPU utilization", "%", [("host_cpu_utilization_percent", "machine"),
+                              ("process_cpu_utilization_percent", "target process")]),
+    ("Memory", "GiB", [("gpu_memory_used_gib", "GPU used"), ("host_memory_used_gib", "machine used"),
+                       ("process_memory_rss_gib", "target RSS")]),
+    ("GPU power", "W", [("gpu_power_w", "power")]),
+    ("Queue depth", "requests", [("queue_depth", "queue")]),
+    ("Batch size", "requests/batch", [("batch_size_mean", "mean batch")]),
+]
+
+
+def timeline(con: duckdb.DuckDBPyConnection, run_id: str | None = None,
+             start: float | None = None, end: float | None = None, step_s: float = 1.0,
+             queue_metric: str = "perfkit_demo_queue_depth",
+             batch_metric: str = "perfkit_demo_batch_size",
+             kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """The frame behind notebook 02: latency and the usual suspects on one time grid.
+
+    Memory in GiB for plotting; batch size is the mean over each step,
+    rate(``<batch_metric>_sum``) / rate(``<batch_metric>_count``).
+    """
+    names = ["gpu_utilization_percent", "host_cpu_utilization_percent",
+             "process_cpu_utilization_percent", "gpu_memory_used_bytes", "host_memory_used_bytes",
+             "process_memory_rss_bytes", "gpu_power_w", "gpu_energy_j", queue_metric,
+             f"{batch_metric}_sum", f"{batch_metric}_count"]
+    if run_id:
+        frame = align_to_run(con, run_id, names, step_s, kinds=kinds)
+    else:
+        if start is None or end is None:
+            raise ValueError("give a run_id or both start and end")
+        frame = align_window(con, start, end, names, step_s, kinds=kinds)
+        for col in ("latency_p50_ms", "latency_p99_ms", "requests"):
+            frame[col] = np.nan
+    gib = 1024.0 ** 3
+    for src, dst in (("gpu_memory_used_bytes", "gpu_memory_used_gib"),
+                     ("host_memory_used_bytes", "host_memory_used_gib"),
+                     ("process_memory_rss_bytes", "process_memory_rss_gib")):
+        frame[dst] = frame[src] / gib
+    frame["queue_depth"] = frame[queue_metric] if queue_metric in frame else np.nan
+    s, c = f"{batch_metric}_sum_per_s", f"{batch_metric}_count_per_s"
+    if s in frame and c in frame:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["batch_size_mean"] = np.where(frame[c] > 0, frame[s] / frame[c], np.nan)
+    else:
+        frame["batch_size_mean"] = np.nan
+    return frame
+
+
+def timeline_figure(frame: pd.DataFrame, title: str = "", panels=PANELS):
+    """Stacked panels sharing the time axis; a panel without data says so instead of vanishing."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(11, 2.0 * len(panels)),
+                             constrained_layout=True)
+    x = frame["t_s"] if "t_s" in frame else frame.index
+    for ax, (name, unit, series) in zip(np.atleast_1d(axes), panels):
+        drawn = False
+        for col, legend in series:
+            if col in frame and frame[col].notna().any():
+                ax.plot(x, frame[col], label=legend, marker=".", markersize=3, linewidth=1)
+                drawn = True
+        ax.set_ylabel(f"{name}\n({unit})", fontsize=8)
+        if drawn:
+            ax.legend(loc="upper right", fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no data (no GPU / not collected)", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
+            ax.set_yticks([])
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[-1].set_xlabel("seconds since start")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _fmt(value: float, unit: str, n: int, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or n == 0:
+        return "no data"
+    return f"{value:.{digits}g} {unit} (n={n:,})"
+
+
+def headline_figures(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame,
+                     run_id: str | None = None) -> dict[str, str]:
+    """3-6 headline figures with units and sample counts for notebook 02's last cell."""
+    figures: dict[str, str] = {}
+    if run_id:
+        rid, _, _ = run_window(con, run_id)
+        row = con.execute("SELECT quantile_cont(latency_ms, 0.99), count(latency_ms) FROM requests "
+                          "WHERE run_id = ?", [rid]).fetchall()[0]
+        figures["P99 latency"] = _fmt(row[0], "ms", int(row[1] or 0))
+    for label, col, unit in (("Mean GPU utilization", "gpu_utilization_percent", "%"),
+                             ("Mean host CPU", "host_cpu_utilization_percent", "%"),
+                             ("Mean GPU power", "gpu_power_w", "W")):
+        values = frame[col].dropna() if col in frame else pd.Series(dtype=float)
+        figures[label] = _fmt(float(values.mean()) if len(values) else math.nan, unit, len(values))
+    peak = frame["host_memory_used_gib"].dropna() if "host_memory_used_gib" in frame else []
+    figures["Peak host memory"] = _fmt(float(max(peak)) if len(peak) else math.nan, "GiB", len(peak))
+    return figures

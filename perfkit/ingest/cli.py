@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 from perfkit.errors import UsageError
 
 
-def parse_time(text: str, flag: str) -> float:
+def parse_time(text: str | float, flag: str) -> float:
     """Epoch seconds from ``1732400000.5``, ``2024-11-23T22:13:20Z`` or ``now``/``now-15m``."""
+    if isinstance(text, (int, float)):
+        return float(text)
     text = text.strip()
     if text == "now" or text.startswith("now-"):
         from perfkit.ingest.promapi import parse_duration
