@@ -423,3 +423,55 @@ def compare_runs(con: Any, baseline_run: str, candidate_run: str,
             r.extra["sampled_from"] = list(sampled[key])
     verdict.baseline_run, verdict.candidate_run = b_id, c_id
     return verdict
+
+
+def resolve_pair(con: Any, baseline: str, candidate: str) -> tuple[str, str]:
+    """Run ids for a comparison; an empty baseline means the run before the candidate."""
+    from perfkit import store
+
+    cand = store.get_run(con, candidate or "latest")
+    if baseline:
+        return store.get_run(con, baseline)["run_id"], cand["run_id"]
+    row = con.execute("SELECT run_id FROM runs WHERE run_id <> ? AND (started_at <= ? OR ? IS NULL) "
+                      "ORDER BY started_at DESC NULLS LAST LIMIT 1",
+                      [cand["run_id"], cand["started_at"], cand["started_at"]]).fetchone()
+    if row is None:
+        raise store.StoreError("no earlier run to use as the baseline; name one")
+    return row[0], cand["run_id"]
+
+
+def samples_for_plot(con: Any, baseline_run: str, candidate_run: str, metric: str = "latency_ms",
+                     max_rows: int = 50_000) -> dict[str, np.ndarray]:
+    """The two runs' values (a reproducible sample above ``max_rows``) for distribution plots."""
+    from perfkit.analyze import runs
+
+    return {f"baseline {baseline_run}": runs.values(con, baseline_run, metric, max_rows=max_rows),
+            f"candidate {candidate_run}": runs.values(con, candidate_run, metric, max_rows=max_rows)}
+
+
+def spectra(con: Any, baseline_run: str, candidate_run: str, metric: str = "latency_ms",
+            qs: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999)) -> dict[str, pd.DataFrame]:
+    """Percentiles with exact 95% intervals of both runs, for a percentile-spectrum plot."""
+    from perfkit.analyze import runs
+
+    out = {}
+    for name, rid in (("baseline", baseline_run), ("candidate", candidate_run)):
+        est = runs.percentiles(con, rid, metric, qs)
+        out[f"{name} {rid}"] = pd.DataFrame([{"quantile": q, "value": e.value, "lo": e.lo, "hi": e.hi, "n": e.n}
+                                             for q, e in est.items()])
+    return out
+
+
+def headline_figures(verdict: Verdict) -> dict[str, str]:
+    """The A/B report's index figures."""
+    out = {"Verdict": f"{verdict.verdict.upper()} (score {verdict.score:.0f})"}
+    for m in verdict.metrics:
+        d = m.difference
+        if d is None or not math.isfinite(d.value):
+            out[m.metric] = f"{m.classification} (n={m.n_baseline:,}/{m.n_candidate:,})"
+            continue
+        unit = "pp" if m.kind == "errors" else "ms"
+        value = d.value * 100 if m.kind == "errors" else d.value
+        ci = f" [{d.lo:+.2f}, {d.hi:+.2f}]" if math.isfinite(d.lo) and math.isfinite(d.hi) else ""
+        out[m.metric] = f"{m.classification}: {value:+.2f} {unit}{ci} (n={m.n_baseline:,}/{m.n_candidate:,})"
+    return dict(list(out.items())[:6])

@@ -12,9 +12,27 @@ from typing import Sequence
 
 import duckdb
 
-from perfkit.analyze import abtest, evidence, rootcause, runs
+import math
+
+import pandas as pd
+
+from perfkit.analyze import abtest, evidence, rootcause, runs, stats
+from perfkit.errors import UsageError
 
 DIRECT = ("none", "direct")
+
+
+def parse_pairs(text: str | None) -> list[tuple[str, str]]:
+    """``"DIRECT,PROXIED[;DIRECT2,PROXIED2]"`` -> [(direct, proxied), ...]; empty -> []."""
+    pairs = []
+    for part in (text or "").split(";"):
+        ids = [p.strip() for p in part.split(",") if p.strip()]
+        if not ids:
+            continue
+        if len(ids) != 2:
+            raise UsageError(f"proxy pair {part!r}: expected DIRECT_RUN,PROXIED_RUN")
+        pairs.append((ids[0], ids[1]))
+    return pairs
 
 
 def _proxy_pairs(metas: list[dict]) -> list[tuple[str, str]]:
@@ -89,14 +107,20 @@ def proxy_comparison(con: duckdb.DuckDBPyConnection, direct_id: str, proxied_id:
 
 
 def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None = None,
-             gpu: bool = True) -> list[rootcause.Finding]:
-    """Ranked findings over the runs (see :func:`perfkit.analyze.runs.resolve_run_ids`)."""
+             gpu: bool = True, proxy_pairs: Sequence[tuple[str, str]] = ()) -> list[rootcause.Finding]:
+    """Ranked findings over the runs (see :func:`perfkit.analyze.runs.resolve_run_ids`).
+
+    ``proxy_pairs`` names (direct, proxied) runs explicitly; runs labelled
+    ``proxy=...`` are paired automatically as well.
+    """
     ids = runs.resolve_run_ids(con, run_ids)
     metas = [runs.run_meta(con, r) for r in ids]
     found: list[rootcause.Finding] = []
     for rid in ids:
         found += run_findings(con, rid)
-    for direct_id, proxied_id in _proxy_pairs(metas):
+    pairs = [(runs.run_meta(con, d)["run_id"], runs.run_meta(con, p)["run_id"]) for d, p in proxy_pairs]
+    pairs += [pair for pair in _proxy_pairs(metas) if pair not in pairs]
+    for direct_id, proxied_id in pairs:
         found += proxy_findings(con, direct_id, proxied_id)
     if gpu:
         seen_run_gpu = False
@@ -109,3 +133,80 @@ def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None
             frame, where = evidence.gpu_frame(con, None)
             found += rootcause.gpu_memory(frame, where)
     return rootcause.rank(found)
+
+
+def runs_overview(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.DataFrame:
+    """One row per run: label, requests, P50/P99 with intervals, error share, availability, schedule lag."""
+    rows = []
+    for rid in run_ids:
+        meta = runs.run_meta(con, rid)
+        tot = runs.totals(con, rid)
+        pct = runs.percentiles(con, rid, qs=(0.5, 0.99))
+        av = stats.availability(runs.windows(con, rid))
+        lag = runs.schedule_lag(con, rid)
+        rows.append({"run_id": rid, "label": meta.get("label"), "requests": tot["requests"],
+                     "arrival_rps": tot["arrival_rate_rps"], "p50_ms": pct[0.5].fmt(2), "p99_ms": pct[0.99].fmt(2),
+                     "error_share": 1 - tot["ok"] / tot["requests"] if tot["requests"] else math.nan,
+                     "availability_1s": av["window"].value, "schedule_lag_p99_ms": lag["p99_ms"]})
+    return pd.DataFrame(rows)
+
+
+def batching_table(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.DataFrame:
+    """Per run with demo-server telemetry: batch size, padding, queue wait and inference time.
+
+    Whole-run increases between the first and the last scrape of the run.
+    """
+    rows = []
+    for rid in run_ids:
+        ev = evidence.load_run(con, rid)
+        t = ev.server_totals
+        if not t.get("batch_count"):
+            continue
+        eff = stats.batch_efficiency(t.get("batch_sum", 0.0), t["batch_count"], ev.max_batch or 0,
+                                     ev.batch_buckets or None)
+        computed = t.get("rows", 0.0) + t.get("padding_rows", 0.0)
+        rows.append({"run_id": rid, "label": ev.meta.get("label"), "max_batch": ev.max_batch,
+                     "inference_calls": eff["inference_calls"], "requests_per_call": eff["mean_batch_size"],
+                     "batch_fill": eff["efficiency"],
+                     "padding_share": t.get("padding_rows", 0.0) / computed if computed else math.nan,
+                     "mean_queue_wait_ms": 1000 * t["queue_wait_sum_s"] / t["queue_wait_count"]
+                     if t.get("queue_wait_count") else math.nan,
+                     "mean_inference_ms": 1000 * t["inference_sum_s"] / t["inference_count"]
+                     if t.get("inference_count") else math.nan,
+                     "mean_latency_ms": ev.breakdown.get("mean_latency_ms")})
+    return pd.DataFrame(rows)
+
+
+def proxy_tables(con: duckdb.DuckDBPyConnection, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """The per-percentile direct/proxied comparison for every pair, stacked."""
+    frames = []
+    for direct_id, proxied_id in pairs:
+        t = proxy_comparison(con, direct_id, proxied_id)
+        t.insert(0, "proxied_run", proxied_id)
+        t.insert(0, "direct_run", direct_id)
+        frames.append(t)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def headline_figures(findings: Sequence[rootcause.Finding], batching: pd.DataFrame, proxy: pd.DataFrame,
+                     gpu_source: str) -> dict[str, str]:
+    """The root-cause report's index figures (strings with units and counts)."""
+    ranked = rootcause.rank(findings)
+    serious = sum(1 for f in ranked if rootcause.SEVERITY_RANK[f.severity] >= 3)
+    out = {"Findings": f"{len(ranked)} ({serious} high or critical)",
+           "Top finding": ranked[0].title if ranked else "none supported by the data"}
+    if not batching.empty and batching["padding_share"].notna().any():
+        worst = batching.sort_values("padding_share", ascending=False).iloc[0]
+        best = batching.sort_values("mean_queue_wait_ms").iloc[0]
+        out["Batching"] = (f"{worst['padding_share']:.0%} padding, queue wait {worst['mean_queue_wait_ms']:.1f} ms "
+                           f"vs {best['mean_queue_wait_ms']:.1f} ms (calls n={int(worst['inference_calls']):,})")
+    if not proxy.empty:
+        by = proxy.set_index("percentile")
+        parts = []
+        for q in ("p50", "p99"):
+            if q in by.index:
+                r = by.loc[q]
+                parts.append(f"{q} {r['added_ms']:+.2f} ms ({r['added_share']:+.0%})")
+        out["Proxy added"] = ", ".join(parts) + f" (n={int(by['n_direct'].iloc[0]):,}/{int(by['n_proxied'].iloc[0]):,})"
+    out["GPU data"] = gpu_source
+    return out

@@ -89,6 +89,19 @@ def rank(findings: Sequence[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), -f.impact))
 
 
+def show_figures(findings: Sequence[Finding], limit: int = 8) -> int:
+    """Display the figures of the top ``limit`` findings (in a notebook); returns how many."""
+    from IPython.display import display
+
+    shown = 0
+    for f in rank(findings)[:limit]:
+        fig = f.draw()
+        if fig is not None:
+            display(fig)
+            shown += 1
+    return shown
+
+
 def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
     return pd.DataFrame([f.row() for f in rank(findings)],
                         columns=["severity", "title", "numbers", "action", "rule", "runs"])
