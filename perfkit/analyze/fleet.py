@@ -181,8 +181,7 @@ def scaled_capacities(catalog: pd.DataFrame, hardware: Sequence[str], classes: S
     return out
 
 
-def compare_fleets(catalog: pd.DataFrame, hardware: Sequence[str], cost_usd_per_h: Sequence[float],
-                   capacity: pd.DataFrame, classes: Sequence[WorkloadClass], split: bool = True) -> dict:
+def compare_fleets(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity: pd.DataFrame, classes: Sequence[WorkloadClass], split: bool = True) -> dict:
     """Mixed optimum vs. cheapest single type, with the saving in percent."""
     cap = capacity.loc[list(hardware), [c.name for c in classes]].to_numpy(dtype=float)
     mixed = solve_fleet(hardware, cost_usd_per_h, cap, classes, split=split)

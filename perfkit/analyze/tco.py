@@ -30,6 +30,11 @@ import pandas as pd
 HOURS_PER_YEAR = 8760.0
 
 
+def _scalar_or_array(values: np.ndarray):
+    """A float for a 0-d result, else the array (so scalars in give scalars out)."""
+    return float(values) if np.ndim(values) == 0 else values
+
+
 def _check_fraction(utilization: float) -> None:
     if not (0 < utilization <= 1):
         raise ValueError(f"utilization must be in (0, 1], got {utilization}")
@@ -41,8 +46,7 @@ def cost_per_query_usd(hourly_price_usd, qps_at_slo, utilization: float = 1.0):
     qps = np.asarray(qps_at_slo, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(hourly_price_usd, dtype=float) / (3600.0 * qps * utilization)
-    out = np.where(qps > 0, out, np.nan)
-    return float(out) if out.ndim == 0 else out
+    return _scalar_or_array(np.where(qps > 0, out, np.nan))
 
 
 def cost_per_1k_queries_usd(hourly_price_usd, qps_at_slo, utilization: float = 1.0):
@@ -59,8 +63,7 @@ def energy_kwh(mean_power_w, hours, pue: float = 1.0):
     """Facility energy: ``mean_power_w × hours / 1000 × PUE`` (kWh)."""
     if pue < 1:
         raise ValueError(f"PUE is at least 1.0, got {pue}")
-    return np.asarray(mean_power_w, dtype=float) * hours / 1000.0 * pue if np.ndim(mean_power_w) \
-        else float(mean_power_w) * hours / 1000.0 * pue
+    return _scalar_or_array(np.asarray(mean_power_w, dtype=float) * hours / 1000.0 * pue)
 
 
 def energy_cost_usd(mean_power_w, hours, price_per_kwh_usd: float, pue: float = 1.0):
@@ -72,22 +75,21 @@ def capex_per_hour_usd(price_purchase_usd, life_years: float):
     """Straight-line amortization: ``price_purchase_usd / (life_years × 8760)``."""
     if life_years <= 0:
         raise ValueError(f"life_years must be positive, got {life_years}")
-    return np.asarray(price_purchase_usd, dtype=float) / (life_years * HOURS_PER_YEAR) \
-        if np.ndim(price_purchase_usd) else float(price_purchase_usd) / (life_years * HOURS_PER_YEAR)
+    return _scalar_or_array(np.asarray(price_purchase_usd, dtype=float) / (life_years * HOURS_PER_YEAR))
 
 
 def joules_per_token(mean_power_w, output_tokens_per_s):
     """Energy per output token: ``mean_power_w / output_tokens_per_s`` (J)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(mean_power_w, dtype=float) / np.asarray(output_tokens_per_s, dtype=float)
-    return float(out) if np.ndim(out) == 0 else out
+    return _scalar_or_array(out)
 
 
 def gflops_per_w(tflops, power_w):
     """Peak efficiency: ``tflops × 1000 / power_w`` (GFLOPS per W, or GOPS/W for TOPS)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(tflops, dtype=float) * 1000.0 / np.asarray(power_w, dtype=float)
-    return float(out) if np.ndim(out) == 0 else out
+    return _scalar_or_array(out)
 
 
 def breakeven_hours(price_purchase_usd: float, price_hour_usd: float, owned_running_usd_per_hour: float) -> float:

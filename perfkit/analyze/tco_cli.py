@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
-import sys
 
 import numpy as np
 import pandas as pd
@@ -258,7 +256,7 @@ def _cmd_fleet(args) -> int:
     params = CostParams(mode=args.mode, pue=args.pue, price_per_kwh_usd=args.kwh_price,
                         life_years=args.life_years)
     cost = hourly_cost_breakdown(devices, params)["total_usd_per_h"].to_numpy(dtype=float)
-    result = fleet.compare_fleets(catalog, names, cost, capacity, classes, split=not args.no_split)
+    result = fleet.compare_fleets(names, cost, capacity, classes, split=not args.no_split)
     costs = dict(zip(names, cost))
     print("capacity per device (req/s):")
     print(capacity.to_string())

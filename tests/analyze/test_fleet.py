@@ -118,7 +118,7 @@ def test_article_example_a100_realtime_t4_offline():
     assert cap.loc["T4", "perception"] == 0
     assert cap.loc["A100 80GB", "perception"] == pytest.approx(150 * 312 / 65)
     prices = catalog.set_index("name").loc[hw, "price_hour_usd"].to_numpy()
-    out = fleet.compare_fleets(catalog, hw, prices, cap, classes)
+    out = fleet.compare_fleets(hw, prices, cap, classes)
     mixed, single = out["mixed"], out["single"]
     assert out["single_name"] == "A100 80GB"
     assert mixed.devices["A100 80GB"] > 0 and mixed.devices["T4"] > 0
