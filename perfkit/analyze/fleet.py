@@ -136,7 +136,8 @@ def solve_fleet(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capaci
 
 
 def cheapest_single_type(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity_rps: np.ndarray,
-                         classes: Sequence[WorkloadClass], split: bool = True) -> tuple[str | None, FleetResult, pd.DataFrame]:
+                         classes: Sequence[WorkloadClass],
+                         split: bool = True) -> tuple[str | None, FleetResult, pd.DataFrame]:
     """Every one-type fleet, and the cheapest: ``(name, result, table of all types)``."""
     cap = np.asarray(capacity_rps, dtype=float)
     rows, best, best_name = [], None, None
@@ -148,8 +149,9 @@ def cheapest_single_type(hardware: Sequence[str], cost_usd_per_h: Sequence[float
                      "note": "" if result.feasible else result.message})
         if result.feasible and (best is None or result.cost_usd_per_h < best.cost_usd_per_h):
             best, best_name = result, hw
-    return best_name, best if best is not None else FleetResult(False, math.nan, message="no single type can serve every class"), \
-        pd.DataFrame(rows)
+    if best is None:
+        best = FleetResult(False, math.nan, message="no single type can serve every class")
+    return best_name, best, pd.DataFrame(rows)
 
 
 def scaled_capacities(catalog: pd.DataFrame, hardware: Sequence[str], classes: Sequence[WorkloadClass],
@@ -181,7 +183,8 @@ def scaled_capacities(catalog: pd.DataFrame, hardware: Sequence[str], classes: S
     return out
 
 
-def compare_fleets(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity: pd.DataFrame, classes: Sequence[WorkloadClass], split: bool = True) -> dict:
+def compare_fleets(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity: pd.DataFrame,
+                   classes: Sequence[WorkloadClass], split: bool = True) -> dict:
     """Mixed optimum vs. cheapest single type, with the saving in percent."""
     cap = capacity.loc[list(hardware), [c.name for c in classes]].to_numpy(dtype=float)
     mixed = solve_fleet(hardware, cost_usd_per_h, cap, classes, split=split)

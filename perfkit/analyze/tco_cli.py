@@ -234,9 +234,11 @@ def _cmd_fleet(args) -> int:
             except ValueError:
                 raise UsageError(f"--ref-capacity: expected CLASS=RPS[@P99MS], got {item!r}") from None
         missing = [c.name for c in classes if c.name not in caps]
-        missing += [c.name for c in classes if c.kind == "realtime" and not math.isfinite(p99s.get(c.name, math.nan))]
+        missing += [c.name for c in classes
+                    if c.kind == "realtime" and not math.isfinite(p99s.get(c.name, math.nan))]
         if missing:
-            raise UsageError(f"--ref-capacity needs CLASS=RPS (and @P99MS for real-time) for: {', '.join(sorted(set(missing)))}")
+            raise UsageError("--ref-capacity needs CLASS=RPS (and @P99MS for real-time) for: "
+                             + ", ".join(sorted(set(missing))))
         capacity = fleet.scaled_capacities(catalog, names, classes, ref, caps, p99s, args.precision)
     else:
         capacity = pd.DataFrame(0.0, index=names, columns=class_names)
