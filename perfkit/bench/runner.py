@@ -278,7 +278,8 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
                 print(f"perfkit bench: live telemetry: {exc}", file=sys.stderr)
 
     cols = load_columns(con, run_id)
-    status, reason = decide_status(cols["error_kind"], cols["seq"], interrupted["sig"] is not None, crashed)
+    status, reason = decide_status(cols["ok"], cols["conn_err"], cols["seq"], interrupted["sig"] is not None,
+                                   crashed, cols["errors"])
     ended_at = datetime.now(timezone.utc)
     run_row = store.get_run(con, run_id)
     run_row.update(status=status, status_reason=reason)

@@ -22,37 +22,37 @@ FORMAT_VERSION = 1
 CONNECTION_ERRORS = ("connection_refused", "connect_error", "connection_reset", "timeout")
 CI_PERCENTILES = {"p50": 0.50, "p99": 0.99, "p999": 0.999}
 _COLS = ("seq", "intended_unix_s", "sent_unix_s", "done_unix_s", "latency_ms", "service_ms",
-         "error_kind", "payload_class", "ttft_ms", "tpot_ms", "itl_ms_max", "output_tokens")
+         "ttft_ms", "tpot_ms", "itl_ms_max", "output_tokens")
 
 
-def decide_status(errors: np.ndarray, seq: np.ndarray, interrupted: bool, crashed: str | None) -> tuple[str, str]:
+def decide_status(ok: np.ndarray, conn_err: np.ndarray, seq: np.ndarray, interrupted: bool,
+                  crashed: str | None, errors: dict[str, int] | None = None) -> tuple[str, str]:
     """``completed`` | ``interrupted`` | ``failed`` and why.
 
-    failed: a worker crashed; or no request succeeded; or at least half the requests
-    failed at the connection level (refused, reset, connect error, timeout); or the
-    target died: the last 5% of the schedule (at least 10 requests) all failed at the
-    connection level. interrupted: SIGINT/SIGTERM stopped the run (what was gathered
-    is kept). Otherwise completed, even with some HTTP errors (they are counted).
+    ``ok`` and ``conn_err`` are per-request booleans (succeeded; failed at the connection
+    level: refused, reset, connect error, timeout). failed: a worker crashed; or no
+    request succeeded; or at least half the requests failed at the connection level;
+    or the target died: the last 5% of the schedule (at least 10 requests) all failed
+    at the connection level. interrupted: SIGINT/SIGTERM stopped the run (what was
+    gathered is kept). Otherwise completed, even with some HTTP errors (counted).
     """
-    n = len(errors)
+    ok = np.asarray(ok, dtype=bool)
+    conn = np.asarray(conn_err, dtype=bool)
+    n = len(ok)
     if crashed:
         return "failed", f"a load worker crashed: {crashed}"
     if interrupted:
         return "interrupted", "stopped by a signal; rows gathered so far are kept"
     if n == 0:
         return "failed", "no request was sent"
-    errs = np.asarray(errors, dtype=object)
-    ok = np.array([e is None for e in errs])
-    conn = np.isin(errs.astype(str), CONNECTION_ERRORS)
     if not ok.any():
-        kinds, counts = np.unique(errs.astype(str), return_counts=True)
-        top = kinds[np.argmax(counts)]
+        top = max(errors, key=errors.get) if errors else "unknown"
         return "failed", f"no request succeeded (most common error: {top})"
     if conn.mean() >= 0.5:
         return "failed", f"{conn.mean():.0%} of requests failed at the connection level"
     tail = max(10, int(0.05 * n))
     if n >= 2 * tail:
-        order = np.argsort(seq)
+        order = np.argsort(seq, kind="stable")
         if conn[order][-tail:].all():
             return "failed", f"the target stopped answering: the last {tail} requests all failed to connect"
     return "completed", "ran to the end of the schedule"
@@ -65,18 +65,14 @@ def _p(v: np.ndarray) -> dict[str, Any]:
 def summary_from_frame(cols: dict[str, np.ndarray], run: dict[str, Any]) -> dict[str, Any]:
     """The summary dict from a run's column arrays and its ``runs`` row (pure)."""
     scen = run.get("scenario") or {}
-    err = np.asarray(cols["error_kind"], dtype=object)
-    ok = np.array([e is None for e in err], dtype=bool)
-    n = int(len(err))
+    ok = np.asarray(cols["ok"], dtype=bool)
+    n = int(len(ok))
     lat = np.asarray(cols["latency_ms"], dtype=np.float64)
     svc = np.asarray(cols["service_ms"], dtype=np.float64)
     t0 = run.get("t0_unix_s") or 0.0
     done = np.asarray(cols["done_unix_s"], dtype=np.float64)
     duration = float(np.nanmax(done) - t0) if n else 0.0
-    errors: dict[str, int] = {}
-    if n:
-        kinds, counts = np.unique(err[~ok].astype(str), return_counts=True)
-        errors = {str(k): int(c) for k, c in zip(kinds, counts)}
+    errors: dict[str, int] = dict(cols.get("errors") or {})
     lat_ok = lat[ok]
     conf = float(scen.get("confidence", 0.95))
     out: dict[str, Any] = {
@@ -113,10 +109,8 @@ def summary_from_frame(cols: dict[str, np.ndarray], run: dict[str, Any]) -> dict
     lag = stats.lag_summary(lag_ms, late_ms)
     out["schedule_lag_ms"] = lag
 
-    classes = np.asarray(cols["payload_class"], dtype=object)
-    if n:
-        kinds, counts = np.unique(classes.astype(str), return_counts=True)
-        out["payload_classes"] = {str(k): int(c) for k, c in zip(kinds, counts)}
+    if cols.get("payload_classes"):
+        out["payload_classes"] = dict(cols["payload_classes"])
 
     # Validity, after MLPerf LoadGen: enough time, enough queries, early stopping for
     # the P99 claim, and a generator that kept up with its schedule.
@@ -181,22 +175,26 @@ def summary_from_frame(cols: dict[str, np.ndarray], run: dict[str, Any]) -> dict
     return out
 
 
-def load_columns(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, np.ndarray]:
-    """All of a run's rows, column-wise (numpy; strings as object arrays, NULL -> None/NaN)."""
-    sql = f"SELECT {', '.join(_COLS)} FROM requests WHERE run_id = ? ORDER BY seq"
-    res = con.execute(sql, [run_id]).fetchnumpy()
-    out: dict[str, np.ndarray] = {}
-    for k in _COLS:
-        v = res[k]
+def load_columns(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """A run's rows column-wise, numeric only (NULL -> NaN), in seq order, plus the
+    per-request booleans ``ok``/``conn_err`` and the ``errors``/``payload_classes``
+    counts (computed in SQL, so no per-row strings are held in Python)."""
+    conn_list = ", ".join("?" for _ in CONNECTION_ERRORS)
+    sql = (f"SELECT {', '.join(_COLS)}, error_kind IS NULL AS ok, "
+           f"coalesce(error_kind IN ({conn_list}), false) AS conn_err "
+           "FROM requests WHERE run_id = ? ORDER BY seq")
+    res = con.execute(sql, [*CONNECTION_ERRORS, run_id]).fetchnumpy()
+    out: dict[str, Any] = {}
+    for k, v in res.items():
         if isinstance(v, np.ma.MaskedArray):
-            if v.dtype.kind in "fiu":
-                v = v.astype(np.float64).filled(np.nan)
-            else:
-                v = np.array([None if m else x for x, m in zip(v.data, np.ma.getmaskarray(v))], dtype=object)
-        elif v.dtype.kind == "O":
-            v = np.array([None if (x is None or (isinstance(x, float) and np.isnan(x))) else x for x in v],
-                         dtype=object)
-        out[k] = v
+            v = v.astype(np.float64).filled(np.nan) if k not in ("ok", "conn_err") else v.filled(False)
+        out[k] = np.asarray(v)
+    out["errors"] = {str(k): int(c) for k, c in con.execute(
+        "SELECT error_kind, count(*) FROM requests WHERE run_id = ? AND error_kind IS NOT NULL "
+        "GROUP BY 1 ORDER BY 1", [run_id]).fetchall()}
+    out["payload_classes"] = {str(k): int(c) for k, c in con.execute(
+        "SELECT payload_class, count(*) FROM requests WHERE run_id = ? AND payload_class IS NOT NULL "
+        "GROUP BY 1 ORDER BY 1", [run_id]).fetchall()}
     return out
 
 

@@ -129,18 +129,20 @@ def test_slo_p99_missed_exits_1(demo, tmp_path):
     assert res.returncode == 1 and "SLO missed" in res.stderr
 
 
-def test_sigint_mid_run_keeps_rows_and_finalizes(demo, tmp_path):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_keeps_rows_and_finalizes(demo, tmp_path, sig, code):
     db, out = tmp_path / "r.duckdb", tmp_path / "s.json"
     proc = subprocess.Popen(perfkit_cmd("bench", "--target", demo.url, "--rate", "50", "--duration", "60",
                                         "--db", str(db), "--summary-json", str(out), "--no-collect"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err
     s = json.loads(out.read_text())
     assert s["status"] == "interrupted" and s["requests"] > 20 and s["valid"] is False
+    assert s["signal"] == signal.Signals(sig).name
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
     assert con.execute("SELECT count(*) FROM requests").fetchone()[0] == s["requests"]

@@ -53,3 +53,21 @@ def test_order_statistic_ci_covers_the_true_quantile():
 def test_lag_summary_late_fraction():
     lag = stats.lag_summary(np.array([0.1] * 98 + [6.0, 7.0]), late_ms=5.0)
     assert lag["late_fraction"] == pytest.approx(0.02) and lag["max"] == 7.0
+
+
+def test_decide_status_rules():
+    from perfkit.bench.summary import decide_status
+
+    ok = np.array([True] * 90 + [False] * 10)
+    conn = ~ok
+    seq = np.arange(100)
+    assert decide_status(ok, conn, seq, False, None)[0] == "failed"          # target died: last 10 refused
+    assert decide_status(ok, conn, seq[::-1], False, None)[0] == "completed"  # same errors at the start
+    assert decide_status(ok, np.zeros(100, bool), seq, False, None)[0] == "completed"  # HTTP errors only
+    assert decide_status(ok, conn, seq, True, None)[0] == "interrupted"
+    assert decide_status(ok, conn, seq, False, "boom")[0] == "failed"
+    none_ok = np.zeros(100, bool)
+    status, reason = decide_status(none_ok, none_ok, seq, False, None, {"http_5xx": 100})
+    assert status == "failed" and "http_5xx" in reason
+    half = np.array([True, False] * 50)
+    assert decide_status(half, ~half, seq, False, None)[0] == "failed"       # >= 50% connection errors
