@@ -50,7 +50,7 @@ class Thresholds:
     interval: float = 0.98            # confidence of the HL interval (Kayenta)
     fraction: float = 0.25            # Kayenta: bound = fraction x |HL|
     margin_rel: float = 0.05          # practical effect: 5% of the baseline median / P99
-    margin_abs_ms: float = 1.0        # ... and at least 1 ms
+    margin_abs_ms: float = 0.1        # ... and at least 0.1 ms (below that, timer and scheduler noise)
     margin_error_pp: float = 0.5      # error rate: +0.5 percentage point
     min_n: int = 20                   # per side, location test
     min_tail_n: int = 300             # per side, P99 comparison

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp_.add_argument("--json", metavar="PATH", help="write the verdict as JSON here ('-' for stdout)")
     cmp_.add_argument("--margin-rel", type=float, default=0.05,
                       help="practical effect, share of the baseline median/P99 (default 0.05)")
-    cmp_.add_argument("--margin-ms", type=float, default=1.0, help="practical effect floor in ms (default 1)")
+    cmp_.add_argument("--margin-ms", type=float, default=0.1, help="practical effect floor in ms (default 0.1)")
     cmp_.add_argument("--alpha", type=float, default=0.02, help="family-wise error rate, Holm (default 0.02)")
     cmp_.add_argument("--fail-on-inconclusive", action="store_true",
                       help="exit 1 also when the verdict is inconclusive")
