@@ -50,7 +50,8 @@ Cost per query, per 1,000 queries and per 1M tokens, energy and FLOPS/W, per dev
   fp16_gflops_per_w       = fp16_tflops_dense x 1000 / mean_power_w
 hourly_usd is price_hour_usd when --mode rent (electricity is in the rent) and
 capex_usd_per_h + energy_kwh_per_h x --kwh-price when --mode own. Mean power is
---power-w when given, else TDP x --power-fraction. --utilization (default 1.0)
+--power-w when given, else TDP x --power-fraction. With --slo-p99-ms, throughput
+within the SLO and power come from runs labelled hardware=NAME in --db. --utilization (default 1.0)
 is the fraction of paid hours serving at the measured rate.
 """
 
@@ -153,12 +154,17 @@ def _cmd_hardware(args) -> int:
 
 
 def _cmd_tco(args) -> int:
-    from perfkit.analyze.catalog import catalog_row
+    from perfkit.analyze.catalog import catalog_row, match_hardware
     from perfkit.analyze.tco import CostParams, tco_table
 
     catalog = _catalog(args)
     names = args.hardware or list(catalog["name"])
-    rows = [catalog_row(catalog, n) for n in names]
+    priced = {k.casefold() for k in _pairs(args.price, "--price")}
+    # a device outside the catalog (e.g. the demo server's cpu-demo) is costed when given a price
+    rows = [catalog_row(catalog, n) if match_hardware(catalog, n) is not None or n.casefold() not in priced
+            else pd.Series({"name": n, "tdp_w": np.nan, "price_hour_usd": np.nan,
+                            "price_purchase_usd": np.nan, "fp16_tflops_dense": np.nan})
+            for n in names]
     devices = pd.DataFrame(rows).reset_index(drop=True)
     for column, values in (("price_hour_usd", _pairs(args.price, "--price")),
                            ("price_purchase_usd", _pairs(args.purchase, "--purchase")),
@@ -174,6 +180,8 @@ def _cmd_tco(args) -> int:
             if not hit.any():
                 raise UsageError(f"{key!r} is not among the compared hardware ({', '.join(devices['name'])})")
             devices.loc[hit, column] = value
+    if args.slo_p99_ms is not None:
+        _fill_from_runs(devices, catalog, args)
     params = CostParams(mode=args.mode, utilization=args.utilization, pue=args.pue,
                         price_per_kwh_usd=args.kwh_price, life_years=args.life_years,
                         power_fraction_of_tdp=args.power_fraction)
@@ -186,6 +194,22 @@ def _cmd_tco(args) -> int:
             "cost_per_1m_tokens_usd", "fp16_gflops_per_w"]
     _print(table[keep].set_index("name") if not args.json else table.set_index("name"), args.json)
     return 0
+
+
+def _fill_from_runs(devices: pd.DataFrame, catalog: pd.DataFrame, args) -> None:
+    """Measured throughput within the SLO (and power) from runs tagged hardware=NAME, where not given."""
+    from perfkit.analyze import hardware as hw
+
+    runs = hw.runs_from_store(args.db, args.label_key)
+    if runs.empty:
+        raise UsageError(f"no runs labelled {args.label_key}=NAME in the database for --slo-p99-ms")
+    capacity = hw.capacity_at_slo(runs, args.slo_p99_ms)
+    for _, row in capacity.iterrows():
+        name = hw.match_hardware(catalog, row["hardware"]) or row["hardware"]
+        hit = devices["name"].str.casefold() == str(name).casefold()
+        for column in ("qps_at_slo", "output_tokens_per_s", "mean_power_w"):
+            fill = hit & devices[column].isna()
+            devices.loc[fill, column] = row[column]
 
 
 _CLASS_RE = re.compile(r"^(?P<name>[^=]+)=(?P<a>[0-9.eE+]+)@(?P<b>[0-9.eE+]+)$")
@@ -321,6 +345,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--tokens-per-s", action="append", metavar="HW=TOK_S", help="output tokens/s within the SLO")
     t.add_argument("--power-w", action="append", metavar="HW=W", help="measured mean power")
     t.add_argument("--purchase", action="append", metavar="HW=USD", help="override a purchase price")
+    add_db_argument(t)
+    t.add_argument("--slo-p99-ms", type=float,
+                   help="take qps_at_slo, tokens/s and power from runs labelled hardware=NAME in --db")
+    t.add_argument("--label-key", default="hardware", help="run label key naming the hardware")
     t.add_argument("--utilization", type=float, default=1.0, help="fraction of paid hours serving (default 1.0)")
     t.add_argument("--power-fraction", type=float, default=1.0, help="mean power / TDP when not measured (default 1.0)")
     t.add_argument("--hours", type=float, default=24 * 30, help="period for totals (default 720 h)")

@@ -104,3 +104,19 @@ def test_notebook_06_small_parameters(tmp_path):
     assert head["figures"]["cheapest per 1k queries"].startswith("L4: $")
     assert float(head["figures"]["cheapest per 1k queries"].split("$")[1].split()[0]) == pytest.approx(expected, rel=2e-3)
     assert head["figures"]["devices costed"] == "2 of 3"        # MI250X: no public purchase price
+
+
+def test_cli_tco_from_measured_runs(tmp_db, capsys):
+    from perfkit import store
+
+    with store.connect(tmp_db) as con:
+        for run_id, rate, p99 in (("a", 30.0, 20.0), ("b", 60.0, 45.0), ("c", 90.0, 120.0)):
+            summary = {"requests": 600, "ok": 600, "achieved_rate_rps": rate, "latency_ms": {"p99": p99}}
+            con.execute("INSERT INTO runs (run_id, label, labels, summary) VALUES (?, ?, ?, ?)",
+                        [run_id, "hardware=cpu-demo", json.dumps({"hardware": "cpu-demo"}), json.dumps(summary)])
+    args = ["tco", "--db", str(tmp_db), "--slo-p99-ms", "50", "--hardware", "cpu-demo",
+            "--price", "cpu-demo=0.36", "--json"]
+    assert main(args) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["qps_at_slo"] == 60.0                                   # the 90 req/s run missed the SLO
+    assert row["cost_per_1k_queries_usd"] == pytest.approx(0.36 / (3600 * 60) * 1000)
