@@ -1,8 +1,10 @@
 """Run every root-cause rule over a set of runs from the store and rank the findings.
 
 Proxy pairs: a run labelled ``proxy=<name>`` (anything but ``none``/``direct``)
-is compared with a run of the set labelled ``proxy=none`` or ``proxy=direct``,
-preferring the one that shares most other labels (then the closest in time).
+is compared with a run of the set labelled ``proxy=none`` or ``proxy=direct``
+(or, when no run says so, one without a proxy label at the same pattern and
+intended rate), preferring the one that shares most other labels, then the
+closest in time.
 GPU findings use each run's own NVML/dcgm series, or, when no run has any, the
 newest recorded GPU export in the store (said so in the finding).
 """
@@ -39,12 +41,15 @@ def _proxy_pairs(metas: list[dict]) -> list[tuple[str, str]]:
     def labels(m: dict) -> dict:
         return m.get("labels") or {}
 
-    direct = [m for m in metas if labels(m).get("proxy") in DIRECT]
+    direct_all = [m for m in metas if labels(m).get("proxy") in DIRECT]
     proxied = [m for m in metas if labels(m).get("proxy") and labels(m).get("proxy") not in DIRECT]
     pairs = []
     for p in proxied:
+        direct = direct_all or [  # no run says proxy=none: runs without a proxy label at the same load
+            m for m in metas if "proxy" not in labels(m) and m.get("pattern") == p.get("pattern")
+            and m.get("intended_rate_rps") == p.get("intended_rate_rps")]
         if not direct:
-            break
+            continue
         others = {k: v for k, v in labels(p).items() if k != "proxy"}
 
         def score(d: dict) -> tuple:

@@ -67,6 +67,7 @@ class Suite:
 # leaves head-room for other work; fixed batching at 100 req/s waits to fill batches of 16.
 
 STEADY = {"pattern": "constant", "rate": 200, "duration": 20}
+BATCHING_STEPS = {"pattern": "step", "rate": 50, "duration": 15, "step_rps": 50, "step_s": 5, "steps": 3}
 # The demo server on this machine, as a "hardware" for notebooks 05/06 (label key hardware).
 THIS_MACHINE = "hardware=cpu-demo"
 # Its hourly price, a visible assumption: a 2-vCPU on-demand VM (AWS c6i.large, us-east-1 list price).
@@ -80,13 +81,15 @@ DEFAULT_CASES: tuple[Case, ...] = (
     Case("step", {"pattern": "step", "rate": 100, "duration": 20, "step_rps": 150, "step_s": 4,
                   "steps": 5}, requires=("bench:pattern:step",), labels=THIS_MACHINE,
          about="100 to 700 req/s in five 4 s steps"),
-    Case("batching-dynamic", {"pattern": "constant", "rate": 100, "duration": 15},
-         server={"batching": "dynamic", "max_batch": 16},
-         about="dynamic batching (up to 16 or 5 ms) at 100 req/s"),
-    Case("batching-fixed", {"pattern": "constant", "rate": 100, "duration": 15},
-         server={"batching": "fixed", "max_batch": 16},
-         about="fixed batching (wait to fill 16, padded) at 100 req/s, server otherwise the same"),
-    Case("proxy", STEADY, proxy=True, requires=("nginx",),
+    # batching cases step the load (50, 100, 150 req/s) so that 03_root_cause can see whether the
+    # batch follows it (analyze: rootcause.fixed_batching needs >= 1.5x load variation)
+    Case("batching-dynamic", BATCHING_STEPS, server={"batching": "dynamic", "max_batch": 16},
+         requires=("bench:pattern:step",), labels="batching=dynamic,max_batch=16",
+         about="dynamic batching (up to 16 or 5 ms) at 50, 100, 150 req/s"),
+    Case("batching-fixed", BATCHING_STEPS, server={"batching": "fixed", "max_batch": 16},
+         requires=("bench:pattern:step",), labels="batching=fixed,max_batch=16",
+         about="fixed batching (wait to fill 16, padded) at 50, 100, 150 req/s, server otherwise the same"),
+    Case("proxy", STEADY, proxy=True, requires=("nginx",), labels="proxy=nginx",
          about="the steady load through an nginx reverse proxy (compare with steady)"),
     Case("llm-stream", {"pattern": "poisson", "rate": 2, "duration": 20, "protocol": "openai",
                         "max_tokens": 24}, requires=("bench:protocol:openai",),
@@ -99,6 +102,11 @@ DEFAULT_REPORTS: tuple[Comparison, ...] = (
                about="datasheets, MLPerf and this machine's measured runs (label hardware=cpu-demo)"),
     Comparison("06_tco", "06_tco", {"price_overrides": THIS_MACHINE_PRICE},
                about="cost per 1M requests and fleet sizing from the catalog and the measured runs"),
+    Comparison("03_root_cause", "03_root_cause", {"run_ids": "{runs}"},
+               about="ranked findings over the suite: fixed vs dynamic batching, the nginx hop, GPU export"),
+    Comparison("04_ab_compare", "04_ab_compare",
+               {"baseline": "{run:batching-dynamic}", "candidate": "{run:batching-fixed}"},
+               about="A/B verdict: fixed batching (candidate) against dynamic batching (baseline)"),
 )
 
 SUITES: dict[str, Suite] = {"default": Suite("default", DEFAULT_CASES, DEFAULT_REPORTS)}
