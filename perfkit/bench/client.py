@@ -34,7 +34,7 @@ class Req:
 
     __slots__ = ("seq", "stage", "intended", "deadline", "sent", "first", "done", "status", "err",
                  "bytes_out", "bytes_in", "body", "conn", "retried", "tokens", "last_tok", "itl_max",
-                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter")
+                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter", "gaps")
 
     def __init__(self, seq: int, stage: int, intended: int, body: int):
         self.seq = seq
@@ -59,6 +59,7 @@ class Req:
         self.sse = b""
         self.done_seen = False
         self.waiter = None
+        self.gaps: list[int] | None = None  # inter-token gaps (ns) of a streamed response
 
 
 class _Conn(asyncio.Protocol):
@@ -184,6 +185,10 @@ def _token(req: Req, now: int) -> None:
         req.first = now  # for streams, "first" is the first token
     else:
         gap = now - req.last_tok
+        if req.gaps is None:
+            req.gaps = [gap]
+        else:
+            req.gaps.append(gap)
         if gap > req.itl_max:
             req.itl_max = gap
         req.last_tok = now

@@ -70,6 +70,7 @@ class Engine:
         self.emit = emit                # callable(kind, payload)
         self.stop_flag = stop_flag      # callable() -> bool
         self.rows: list[tuple] = []
+        self.gap_rows: list[tuple[int, int]] = []
         self.stopping = False
         self.pool: Pool | None = None
 
@@ -78,11 +79,17 @@ class Engine:
         self.rows.append((req.seq, req.stage, req.intended, req.sent, req.first, req.done, req.status,
                           req.err, req.bytes_out, req.bytes_in, req.body, req.prompt_tokens, out,
                           req.itl_max))
+        if req.gaps:
+            seq = req.seq
+            self.gap_rows.extend((seq, g) for g in req.gaps)
 
     def flush(self) -> None:
         if self.rows:
             rows, self.rows = self.rows, []
             self.emit("rows", np.array(rows, dtype=np.int64))
+        if self.gap_rows:
+            gaps, self.gap_rows = self.gap_rows, []
+            self.emit("gaps", np.array(gaps, dtype=np.int64))
 
     async def _ticker(self) -> None:
         last_flush = monotonic_ns()

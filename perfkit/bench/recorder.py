@@ -75,14 +75,21 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
     return pa.table(data)
 
 
+def gaps_table(batch: np.ndarray) -> pa.Table:
+    """``token_gaps`` rows (seq, gap_ms) from a worker's (seq, gap_ns) int64 batch."""
+    return pa.table({"seq": pa.array(batch[:, 0], type=pa.int64()), "gap_ms": pa.array(batch[:, 1] / 1e6)})
+
+
 class RowWriter:
-    """Buffers Arrow tables and appends them to ``requests`` in one INSERT per flush."""
+    """Buffers Arrow tables and appends them to ``requests`` (and ``token_gaps``) in one
+    INSERT per table per flush."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, flush_s: float = 0.5,
                  max_rows: int = 50_000):
         self.con, self.run_id = con, run_id
         self.flush_s, self.max_rows = flush_s, max_rows
         self.pending: list[pa.Table] = []
+        self.pending_gaps: list[pa.Table] = []
         self.pending_rows = 0
         self.written = 0
         self.last = time.monotonic()
@@ -93,20 +100,30 @@ class RowWriter:
         if self.pending_rows >= self.max_rows:
             self.flush()
 
+    def add_gaps(self, table: pa.Table) -> None:
+        self.pending_gaps.append(table)
+
     def maybe_flush(self) -> None:
         if self.pending and time.monotonic() - self.last >= self.flush_s:
             self.flush()
 
     def flush(self) -> None:
         self.last = time.monotonic()
-        if not self.pending:
-            return
-        table = pa.concat_tables(self.pending, promote_options="default")
-        self.pending, self.pending_rows = [], 0
+        if self.pending:
+            table = pa.concat_tables(self.pending, promote_options="default")
+            self.pending, self.pending_rows = [], 0
+            self._insert("requests", table)
+            self.written += table.num_rows
+        if self.pending_gaps:
+            table = pa.concat_tables(self.pending_gaps)
+            self.pending_gaps = []
+            self._insert("token_gaps", table)
+
+    def _insert(self, into: str, table: pa.Table) -> None:
         self.con.register("_perfkit_batch", table)
         try:
-            self.con.execute("INSERT INTO requests BY NAME SELECT ?::VARCHAR AS run_id, * FROM _perfkit_batch",
-                             [self.run_id])
+            sql = {"requests": "INSERT INTO requests BY NAME SELECT ?::VARCHAR AS run_id, * FROM _perfkit_batch",
+                   "token_gaps": "INSERT INTO token_gaps BY NAME SELECT ?::VARCHAR AS run_id, * FROM _perfkit_batch"}
+            self.con.execute(sql[into], [self.run_id])
         finally:
             self.con.unregister("_perfkit_batch")
-        self.written += table.num_rows

@@ -30,7 +30,7 @@ from perfkit.bench import payload as payload_mod
 from perfkit.bench import schedule as schedule_mod
 from perfkit.bench.config import BenchConfig
 from perfkit.bench.engine import COLUMNS, WorkerJob, worker_main
-from perfkit.bench.recorder import RowWriter, to_table
+from perfkit.bench.recorder import RowWriter, gaps_table, to_table
 from perfkit.bench.summary import decide_status, dumps, load_columns, summary_from_frame
 
 _LAT = COLUMNS.index("done_ns"), COLUMNS.index("intended_ns"), COLUMNS.index("err")
@@ -241,6 +241,8 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
             if kind == "rows":
                 writer.add(to_table(payload, k, t0_mono, t0_unix, classes, payload_bytes, llm))
                 progress.update(payload)
+            elif kind == "gaps":
+                writer.add_gaps(gaps_table(payload))
             elif kind == "done":
                 finished.add(k)
             elif kind == "error":

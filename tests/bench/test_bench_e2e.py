@@ -89,6 +89,10 @@ def test_openai_stream_gives_ttft_tpot_and_goodput(fake, tmp_path):
     con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
     row = con.execute("SELECT min(prompt_tokens), min(output_tokens), min(itl_ms_max) FROM requests").fetchone()
     assert row[0] == 7 and row[1] == 10 and row[2] >= 13
+    # ITL over every gap: 9 gaps per request of 10 tokens, each ~15 ms
+    n_gaps, = con.execute("SELECT count(*) FROM token_gaps").fetchone()
+    assert n_gaps == 20 * 9 and s["itl_ms"]["n"] == 180
+    assert 12 <= s["itl_ms"]["p50"] < 60
 
 
 @pytest.mark.parametrize("path,kind", [("/truncate", "truncated"), ("/status/503", "http_5xx"),
