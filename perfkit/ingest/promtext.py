@@ -180,15 +180,14 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
     if om:
         if eof_line is None:
             raise InputError(path, frame.height, "OpenMetrics text must end with '# EOF'")
-        last_line = int(frame.height)
-        trailing_ok = last_line == eof_line or (last_line == eof_line + 1 and text.endswith("\n"))
-        if not trailing_ok:
-            raise InputError(path, eof_line + 1, "content after '# EOF'")
+        after = [line for line, t in comment_rows + careful_rows if line > eof_line and t is not None]
+        if fast.height and int(fast.get_column("line").max()) > eof_line:
+            after.append(int(fast.filter(pl.col("line") > eof_line).get_column("line").min()))
+        if after:
+            raise InputError(path, min(after), "content after '# EOF'")
         for line, text_ in careful_rows:
             if text_ is None and line < eof_line:
                 raise InputError(path, line, "blank line in OpenMetrics text")
-        if fast.height and int(fast.get_column("line").max()) > eof_line:
-            raise InputError(path, eof_line + 1, "content after '# EOF'")
     careful_rows = [(line, t) for line, t in careful_rows if t is not None]
 
     good, redo = _fast_columns(fast, om)
@@ -243,14 +242,40 @@ def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tupl
                | ex_nums.struct.field("field_1").cast(pl.Float64, strict=False).is_not_null())))
     else:
         ok = ok & pl.col("ex").is_null()
-    out = step.with_columns(ok=ok, value=value,
-                            ts_unix_s=ts if om else ts / 1000.0)
+    out = step.with_columns(ok=ok.fill_null(False), value=value, ts_unix_s=ts)
+    if not om and out.get_column("ts_unix_s").null_count() < out.height:
+        # milliseconds -> seconds with an IEEE division (numpy): polars may turn a
+        # division by a literal into a multiplication by its inexact reciprocal
+        ms = out.get_column("ts_unix_s").to_numpy()
+        out = out.with_columns(ts_unix_s=pl.Series(ms / 1000.0, dtype=pl.Float64, nan_to_null=True))
+    out = out.with_columns(ok=pl.col("ok") & ~_duplicate_label_names(out.get_column("labels")))
     bad_lines = out.filter(~pl.col("ok")).get_column("line")
     good = out.filter(pl.col("ok")).select("line", "name", "labels", "value", "ts_unix_s")
     # Rows whose numbers the bulk cast refused go to the careful parser, which
     # either reads them (e.g. 'Infinity') or names the problem precisely.
     redo = fast.filter(pl.col("line").is_in(bad_lines.implode())) if bad_lines.len() else fast.clear()
     return good, list(redo.iter_rows())
+
+
+_KEYS = r'"([a-zA-Z_][a-zA-Z0-9_]*)":"'
+
+
+def _duplicate_label_names(labels: pl.Series) -> pl.Series:
+    """True where a fast-path label set names a label twice (sent to the careful parser).
+
+    Checked on the distinct label sets with a trailing ``le`` label cut off (a
+    histogram's buckets share one), so the regex runs on a small fraction of rows.
+    """
+    cut = labels.str.find(',"le":"', literal=True)
+    stem = pl.select(pl.when(cut.is_null()).then(labels)
+                     .otherwise(labels.str.slice(0, cut))).to_series()
+    uniq = stem.unique()
+    keys = uniq.str.extract_all(_KEYS)
+    dup_stems = uniq.filter(keys.list.n_unique() != keys.list.len())
+    le_stems = uniq.filter(uniq.str.contains('"le":"', literal=True))
+    out = stem.is_in(dup_stems.implode()) | (cut.is_not_null() & stem.is_in(le_stems.implode()))
+    out = out | (cut.is_not_null() & (labels.str.count_matches('"le":"', literal=True) > 1))
+    return out.fill_null(False)
 
 
 def _read_comments(comments: list[tuple[int, str]], path: str, om: bool) -> tuple[dict[str, Family], int | None]:
@@ -261,7 +286,7 @@ def _read_comments(comments: list[tuple[int, str]], path: str, om: bool) -> tupl
     for line, text in comments:
         parts = text.split(None, 3)
         if eof_line is not None:
-            raise InputError(path, line, "content after '# EOF'")
+            continue  # anything after '# EOF' is reported by parse()
         if len(parts) >= 2 and parts[0] == "#" and parts[1] in ("TYPE", "HELP", "UNIT"):
             if len(parts) < 3:
                 raise InputError(path, line, f"'# {parts[1]}' without a metric name")
