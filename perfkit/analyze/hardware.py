@@ -520,29 +520,34 @@ def throughput_for_tco(catalog: pd.DataFrame, names: list[str], capacity: pd.Dat
                        reference: str, reference_qps: float, precision: str = "fp16") -> pd.DataFrame:
     """Per device, the throughput within the SLO that costs are computed at, and where it came from.
 
-    Measured (``capacity`` from :func:`capacity_at_slo`, matched to catalog names) wins;
+    Measured (``capacity`` from :func:`capacity_at_slo`, matched to catalog names) wins, and
+    brings its output tokens/s (LLM runs) and mean power where measured;
     otherwise it is scaled from ``reference_qps`` on ``reference`` by the ratio of peak
     dense rates in the catalog (compute-bound assumption, stated in ``qps_basis``).
     """
     column = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}[precision]
     cat = catalog.set_index("name")
     ref_rate = float(cat.at[reference, column])
-    measured: dict[str, tuple[float, int]] = {}
+    measured: dict[str, tuple[float, int, float, float]] = {}
     if capacity is not None and not capacity.empty:
         for _, row in capacity.iterrows():
             name = match_hardware(catalog, row["hardware"])
             if name is not None and np.isfinite(row["qps_at_slo"]):
-                measured[name] = (float(row["qps_at_slo"]), int(row["runs"]))
+                measured[name] = (float(row["qps_at_slo"]), int(row["runs"]),
+                                  float(row.get("output_tokens_per_s", math.nan)),
+                                  float(row.get("mean_power_w", math.nan)))
     rows = []
     for name in names:
+        tokens = power = math.nan
         if name in measured:
-            qps, n = measured[name]
+            qps, n, tokens, power = measured[name]
             basis = f"measured ({n} runs)"
         else:
             rate = float(cat.at[name, column])
             qps = reference_qps * rate / ref_rate if rate > 0 else math.nan
             basis = f"scaled from {reference} by {column}" if rate > 0 else f"no {column}"
-        rows.append({"name": name, "qps_at_slo": qps, "qps_basis": basis})
+        rows.append({"name": name, "qps_at_slo": qps, "qps_basis": basis,
+                     "output_tokens_per_s": tokens, "mean_power_w": power})
     return pd.DataFrame(rows)
 
 

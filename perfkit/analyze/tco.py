@@ -112,6 +112,10 @@ class CostParams:
     life_years: float = 4.0            # amortization life (owned mode)
     power_fraction_of_tdp: float = 1.0  # mean power as a fraction of TDP when not measured
 
+    def with_mode(self, mode: str) -> "CostParams":
+        """The same knobs, costed as ``rent`` or ``own``."""
+        return CostParams(**{**self.__dict__, "mode": mode})
+
     def validate(self) -> None:
         if self.mode not in ("rent", "own"):
             raise ValueError(f"mode must be 'rent' or 'own', got {self.mode!r}")
@@ -201,7 +205,7 @@ def rent_vs_own(devices: pd.DataFrame, params: CostParams) -> pd.DataFrame:
     ``breakeven_hours = price_purchase_usd / (price_hour_usd − energy_usd_per_h)``: hours of
     use after which buying has cost less than renting (inf if renting is never dearer).
     """
-    own = hourly_cost_breakdown(devices, CostParams(**{**params.__dict__, "mode": "own"}))
+    own = hourly_cost_breakdown(devices, params.with_mode("own"))
     out = pd.DataFrame({"name": devices["name"].to_numpy(),
                         "rent_usd_per_h": devices["price_hour_usd"].to_numpy(dtype=float),
                         "own_capex_usd_per_h": own["capex_usd_per_h"].to_numpy(),
