@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 HOURS_PER_YEAR = 8760.0
 
@@ -40,7 +42,7 @@ def _check_fraction(utilization: float) -> None:
         raise ValueError(f"utilization must be in (0, 1], got {utilization}")
 
 
-def cost_per_query_usd(hourly_price_usd, qps_at_slo, utilization: float = 1.0):
+def cost_per_query_usd(hourly_price_usd: ArrayLike, qps_at_slo: ArrayLike, utilization: float = 1.0):
     """USD per query: ``hourly_price / (3600 × qps_at_slo × utilization)``."""
     _check_fraction(utilization)
     qps = np.asarray(qps_at_slo, dtype=float)
@@ -49,43 +51,44 @@ def cost_per_query_usd(hourly_price_usd, qps_at_slo, utilization: float = 1.0):
     return _scalar_or_array(np.where(qps > 0, out, np.nan))
 
 
-def cost_per_1k_queries_usd(hourly_price_usd, qps_at_slo, utilization: float = 1.0):
+def cost_per_1k_queries_usd(hourly_price_usd: ArrayLike, qps_at_slo: ArrayLike, utilization: float = 1.0):
     """USD per 1,000 queries: ``hourly_price / (3600 × qps_at_slo × utilization) × 1000``."""
     return cost_per_query_usd(hourly_price_usd, qps_at_slo, utilization) * 1000.0
 
 
-def cost_per_1m_tokens_usd(hourly_price_usd, output_tokens_per_s, utilization: float = 1.0):
+def cost_per_1m_tokens_usd(hourly_price_usd: ArrayLike, output_tokens_per_s: ArrayLike,
+                           utilization: float = 1.0):
     """USD per million output tokens: ``hourly_price / (3600 × tokens_per_s × utilization) × 1e6``."""
     return cost_per_query_usd(hourly_price_usd, output_tokens_per_s, utilization) * 1e6
 
 
-def energy_kwh(mean_power_w, hours, pue: float = 1.0):
+def energy_kwh(mean_power_w: ArrayLike, hours: float, pue: float = 1.0):
     """Facility energy: ``mean_power_w × hours / 1000 × PUE`` (kWh)."""
     if pue < 1:
         raise ValueError(f"PUE is at least 1.0, got {pue}")
     return _scalar_or_array(np.asarray(mean_power_w, dtype=float) * hours / 1000.0 * pue)
 
 
-def energy_cost_usd(mean_power_w, hours, price_per_kwh_usd: float, pue: float = 1.0):
+def energy_cost_usd(mean_power_w: ArrayLike, hours: float, price_per_kwh_usd: float, pue: float = 1.0):
     """``energy_kwh(mean_power_w, hours, pue) × price_per_kwh_usd``."""
     return energy_kwh(mean_power_w, hours, pue) * price_per_kwh_usd
 
 
-def capex_per_hour_usd(price_purchase_usd, life_years: float):
+def capex_per_hour_usd(price_purchase_usd: ArrayLike, life_years: float):
     """Straight-line amortization: ``price_purchase_usd / (life_years × 8760)``."""
     if life_years <= 0:
         raise ValueError(f"life_years must be positive, got {life_years}")
     return _scalar_or_array(np.asarray(price_purchase_usd, dtype=float) / (life_years * HOURS_PER_YEAR))
 
 
-def joules_per_token(mean_power_w, output_tokens_per_s):
+def joules_per_token(mean_power_w: ArrayLike, output_tokens_per_s: ArrayLike):
     """Energy per output token: ``mean_power_w / output_tokens_per_s`` (J)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(mean_power_w, dtype=float) / np.asarray(output_tokens_per_s, dtype=float)
     return _scalar_or_array(out)
 
 
-def gflops_per_w(tflops, power_w):
+def gflops_per_w(tflops: ArrayLike, power_w: ArrayLike):
     """Peak efficiency: ``tflops × 1000 / power_w`` (GFLOPS per W, or GOPS/W for TOPS)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(tflops, dtype=float) * 1000.0 / np.asarray(power_w, dtype=float)
@@ -185,7 +188,9 @@ def tco_table(devices: pd.DataFrame, params: CostParams, hours: float = 24 * 30)
     return table
 
 
-def devices_frame(catalog: pd.DataFrame, names, price_hour_overrides=None, purchase_overrides=None,
+def devices_frame(catalog: pd.DataFrame, names: Sequence[str],
+                  price_hour_overrides: Mapping[str, float] | None = None,
+                  purchase_overrides: Mapping[str, float] | None = None,
                   throughput: pd.DataFrame | None = None) -> pd.DataFrame:
     """Catalog rows for ``names`` (in that order) with price overrides and throughput attached."""
     from perfkit.analyze.catalog import catalog_row

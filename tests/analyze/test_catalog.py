@@ -16,8 +16,8 @@ SHIPPED = REPO / "data" / "hardware.csv"
 HEADER = ",".join(REQUIRED_COLUMNS)
 
 
-def _row(name="X1", tdp="100", fp16="50", price="1.5", as_of="2024-01-01", source="datasheet"):
-    return f"{name},Acme,gpu,16,{tdp},{fp16},,{price},,,{source},{as_of}"
+def _row(name="X1", tdp="100", fp16="50", price="1.5", as_of="2024-01-01", source="datasheet", regex=""):
+    return f"{name},Acme,gpu,16,{tdp},{fp16},,{price},,{regex},{source},{as_of}"
 
 
 def _write(tmp_path: Path, *rows: str, header: str = HEADER) -> Path:
@@ -59,6 +59,8 @@ def test_empty_numeric_cells_are_nan(tmp_path):
     ([_row(as_of="last year")], HEADER, 2, "column as_of"),
     ([_row(source="")], HEADER, 2, "column source is empty"),
     ([_row(fp16="nan")], HEADER, 2, "not a finite number"),
+    ([_row(regex="X1[")], HEADER, 2, "column match_regex"),
+    ([_row().replace(",gpu,", ",tpu,")], HEADER, 2, "column kind: 'tpu' is not one of"),
     ([_row() + ",extra"], HEADER, 2, "13 cells, expected 12"),
 ])
 def test_bad_rows_name_file_and_line(tmp_path, rows, header, line, fragment):
