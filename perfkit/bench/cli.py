@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 
 from perfkit.bench.config import BenchConfig, parse_header, parse_slo
-from perfkit.bench.payload import PayloadSpec
 from perfkit.bench.schedule import PATTERNS, Stage
 from perfkit.errors import UsageError
 
@@ -91,8 +89,6 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     else:
         cfg = BenchConfig()
         kw = {f: getattr(args, a) for a, f in _STAGE_FLAGS.items() if getattr(args, a) is not None}
-        if "pattern" in kw and kw["pattern"] == "closed" and "duration_s" not in kw:
-            kw["duration_s"] = 10.0
         if args.rate is None and kw.get("pattern", "constant") in ("constant", "poisson", "gamma", "burst", "step"):
             raise UsageError("--rate RPS is required (or give a SCENARIO.toml)")
         if args.duration is None and kw.get("pattern", "constant") not in ("step", "replay"):
@@ -190,6 +186,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return sweep.cli_sweep(config_from_args(args), args)
 
 
+def _cmd_locustfile(args: argparse.Namespace) -> int:
+    from perfkit.bench import locustgen
+
+    path = locustgen.write(args.scenario, args.out, args.per_user_rps)
+    print(f"wrote {path}: locust -f {path} --headless (or --master/--worker)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``bench`` and ``sweep`` to `perfkit`."""
     b = sub.add_parser("bench", help="open-loop load test of an inference endpoint",
@@ -208,3 +212,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--tolerance", type=float, default=0.05, help="find-max: stop when the bracket is this "
                    "fraction of the rate")
     s.set_defaults(func=_cmd_sweep)
+    lf = sub.add_parser("locustfile", help="write a locustfile (LoadTestShape + same payloads) for a scenario",
+                        description="Translate SCENARIO.toml into a locustfile for `locust --master/--worker`: "
+                        "a LoadTestShape following the stages' rates and the same seeded payloads.")
+    lf.add_argument("scenario", metavar="SCENARIO.toml")
+    lf.add_argument("-o", "--out", default="locustfile.py", help="where to write (default locustfile.py)")
+    lf.add_argument("--per-user-rps", type=float, default=1.0, help="requests/s each Locust user paces itself to")
+    lf.set_defaults(func=_cmd_locustfile)

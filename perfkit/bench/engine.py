@@ -52,13 +52,19 @@ class WorkerJob:
     grace_s: float = 1.0            # after a stop: how long in-flight requests may still finish
 
 
-def _raise_fd_limit() -> None:
+def _raise_fd_limit() -> int:
+    """Open loop may need thousands of connections: lift the soft fd limit to the hard one.
+
+    Returns the soft limit in force afterwards (unchanged when the OS refuses)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
+    want = (1 << 20) if hard == resource.RLIM_INFINITY else hard
+    if want > soft:
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
         except (ValueError, OSError):
-            pass
+            return soft
+    return soft
 
 
 class Engine:

@@ -32,6 +32,8 @@ from perfkit.bench.config import BenchConfig
 from perfkit.bench.engine import COLUMNS, WorkerJob, worker_main
 from perfkit.bench.recorder import RowWriter, gaps_table, to_table
 from perfkit.bench.summary import decide_status, dumps, load_columns, summary_from_frame
+from perfkit.bench.wire import encode_requests
+from perfkit.errors import UsageError
 
 _LAT = COLUMNS.index("done_ns"), COLUMNS.index("intended_ns"), COLUMNS.index("err")
 
@@ -143,11 +145,9 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
     offsets, stage_idx, total_s = schedule_mod.build(config.stages, config.seed)
     n_sched = len(offsets)
     if not closed and n_sched == 0:
-        from perfkit.errors import UsageError
         raise UsageError("the schedule holds no requests (rate x duration < 1)")
     bodies, classes = payload_mod.generate(config.payload, n_sched if not closed else config.payload.pool,
                                            config.protocol, config.model, config.max_tokens)
-    from perfkit.bench.wire import encode_requests
     reqs = encode_requests(config.method, target, bodies, config.request_headers(), stream)
     payload_bytes = np.array([len(b) for b in bodies], dtype=np.int64)
     offsets_ns = np.rint(offsets * 1e9).astype(np.int64)
