@@ -28,12 +28,15 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 import pandas as pd
 
 from perfkit.analyze.catalog import match_hardware
+
+if TYPE_CHECKING:
+    import duckdb
 from perfkit.errors import InputError
 
 # -- ratings ---------------------------------------------------------------------------
@@ -153,7 +156,8 @@ SELECT sum(mean_w) AS mean_power_w, sum(n) AS samples, count(*) AS series FROM p
 POWER_SERIES = "gpu_power_w"
 
 
-def measured_runs(con, label_key: str = "hardware", power_series: str = POWER_SERIES) -> pd.DataFrame:
+def measured_runs(con: "duckdb.DuckDBPyConnection", label_key: str = "hardware",
+                  power_series: str = POWER_SERIES) -> pd.DataFrame:
     """Runs tagged ``label_key=NAME`` with their load, P99 and throughput, one row each.
 
     A run of several devices says so with a ``devices=N`` label (``--label
@@ -176,7 +180,8 @@ def measured_runs(con, label_key: str = "hardware", power_series: str = POWER_SE
     return frame
 
 
-def run_power_w(con, run_id: str, power_series: str = POWER_SERIES) -> tuple[float, int]:
+def run_power_w(con: "duckdb.DuckDBPyConnection", run_id: str,
+                power_series: str = POWER_SERIES) -> tuple[float, int]:
     """Mean power of a run from its telemetry: the sum over devices of each series' mean (W).
 
     Only ``power_series`` samples of sources attached to the run and inside its
@@ -506,6 +511,17 @@ def comparison_table(metrics: pd.DataFrame) -> pd.DataFrame:
     for profile in PROFILES:
         table[profile] = table[f"{profile}_stars"].map(star_text)
     return table
+
+
+#: The columns a person reads first, in order (those a table has are kept).
+SUMMARY_COLUMNS = ("runs", "results", "qps_at_slo", "p99_ci_low_ms", "p99_ci_high_ms", "requests_at_capacity",
+                   "p99_at_load_ms", "peak_throughput", "units", "mean_power_w", "power_basis", "perf_per_w",
+                   "price_hour_usd", "perf_per_usd_hour", *PROFILES)
+
+
+def summary_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table cut to :data:`SUMMARY_COLUMNS` (ratings as stars)."""
+    return table[[c for c in SUMMARY_COLUMNS if c in table.columns]]
 
 
 def mlperf_from_paths(paths: str) -> pd.DataFrame:

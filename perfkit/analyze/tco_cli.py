@@ -143,13 +143,8 @@ def _cmd_hardware(args) -> int:
             if name in metrics.index:
                 metrics.loc[name, "price_hour_usd"] = price
         metrics["perf_per_usd_hour"] = metrics["peak_throughput"] / metrics["price_hour_usd"]
-    ratings = hw.rate_profiles(metrics)
-    table = metrics.join(ratings)
-    for profile in hw.PROFILES:
-        table[profile] = table[f"{profile}_stars"].map(hw.star_text)
-    keep = [c for c in ("runs", "qps_at_slo", "p99_ci_high_ms", "p99_at_load_ms", "peak_throughput", "perf_per_w",
-                        "perf_per_usd_hour", "power_basis", *hw.PROFILES) if c in table]
-    _print(table[keep] if not args.json else table, args.json)
+    table = hw.comparison_table(metrics)
+    _print(hw.summary_view(table) if not args.json else table, args.json)
     return 0
 
 
