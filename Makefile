@@ -9,7 +9,8 @@ BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.perfkit-installed
 PYTEST_ARGS ?= -q -ra -p no:cacheprovider --durations=10
 LAB_PORT   ?= 8888
-PROM_ARGS  ?=
+PROM_TARGET ?= http://127.0.0.1:8000
+PROM_PORT  ?= 9090
 
 .DEFAULT_GOAL := help
 .PHONY: help venv report test test-fast lab prometheus clean
@@ -38,8 +39,8 @@ test-fast: $(STAMP) ## run the tests not marked slow
 lab: $(STAMP) ## open JupyterLab on 127.0.0.1 in notebooks/
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=notebooks --no-browser
 
-prometheus: $(STAMP) ## start a local Prometheus scraping the demo server (loopback only)
-	$(BIN)/python -m perfkit.ingest.promserver $(PROM_ARGS)
+prometheus: $(STAMP) ## start Prometheus on 127.0.0.1:9090 scraping a running serve-demo (PROM_TARGET=URL, PROM_PORT=N)
+	$(BIN)/python -m perfkit.ingest.promserver --target $(PROM_TARGET) --port $(PROM_PORT)
 
 clean: ## remove generated reports and caches (keeps .venv and data/perfkit.duckdb)
 	find reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -153,6 +153,7 @@ td.figs dl { display: grid; grid-template-columns: max-content auto; gap: .1rem 
 td.figs dt { color: #5b6473; }
 td.figs dd { margin: 0; font-variant-numeric: tabular-nums; }
 code { font-size: .85em; }
+td.date { white-space: nowrap; }
 tr.failed td { background: #fff3f2; }
 span.err { color: #b3261e; font-family: ui-monospace, monospace; font-size: .85em; white-space: pre-wrap; }
 span.ok { color: #1e7b34; }
@@ -178,10 +179,17 @@ def _runs_html(record: ReportRecord) -> tuple[str, str]:
         return "&mdash;", _e(record.rendered_at[:16].replace("T", " ")) + " <small>(rendered)</small>"
     runs = "<br>".join(f"<code>{_e(r)}</code>" for r in rids)
     dates = [record.run_started_at.get(r) for r in rids]
-    shown = [d[:19].replace("T", " ") for d in dates if d]
-    date = "<br>".join(_e(d) for d in shown) + " UTC" if shown else (
-        _e(record.rendered_at[:16].replace("T", " ")) + " <small>(rendered)</small>")
+    shown = [d[:16].replace("T", " ") + " UTC" for d in dates if d]
+    date = "<br>".join(_e(d) for d in shown) if shown else (
+        _e(record.rendered_at[:16].replace("T", " ")) + " UTC <small>(rendered)</small>")
     return runs, date
+
+
+def _short_time(iso: str) -> str:
+    """``2026-11-25T03:13:25.52+00:00`` -> ``2026-11-25 03:13:25 UTC`` (other text as given)."""
+    if len(iso) >= 19 and iso[10] == "T" and (iso.endswith("+00:00") or iso.endswith("Z")):
+        return iso[:19].replace("T", " ") + " UTC"
+    return iso
 
 
 def build_index_html(records: Sequence[ReportRecord], generated_at: str,
@@ -198,7 +206,7 @@ def build_index_html(records: Sequence[ReportRecord], generated_at: str,
         rows.append(
             f"<tr class='{'ok' if rec.ok else 'failed'}'>"
             f"<td>{link}<br><small>{_e(rec.notebook)} &middot; {_e(rec.name)}</small></td>"
-            f"<td>{runs}</td><td>{date}</td><td class='figs'>{_figures_html(rec)}</td>"
+            f"<td>{runs}</td><td class='date'>{date}</td><td class='figs'>{_figures_html(rec)}</td>"
             f"<td>{status}</td></tr>"
         )
     failed = sum(1 for r in records if not r.ok)
@@ -210,7 +218,7 @@ def build_index_html(records: Sequence[ReportRecord], generated_at: str,
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{_e(title)}</h1>\n<p class='meta'>{_e(summary)} &middot; generated {_e(generated_at)}</p>\n"
+        f"<h1>{_e(title)}</h1>\n<p class='meta'>{_e(summary)} &middot; generated {_e(_short_time(generated_at))}</p>\n"
         "<table>\n<thead><tr><th>Report</th><th>Run</th><th>Date</th><th>Headline figures</th>"
         "<th>Status</th></tr></thead>\n<tbody>\n" + body + "\n</tbody>\n</table>\n</body>\n</html>\n"
     )

@@ -63,7 +63,7 @@ def test_index_lists_each_report_with_run_date_and_figures():
     assert page.count("<tr class='ok'>") == 2
     assert "href='01_benchmark-steady.html'" in page
     assert "<code>r1</code>" in page
-    assert "2026-11-25 03:00:00 UTC" in page
+    assert "2026-11-25 03:00 UTC" in page and "generated 2026-11-25 03:11:00 UTC" in page
     assert "<dt>P99</dt><dd>41.2 ms (n=6,000)</dd>" in page
     assert "(rendered)" in page  # the report without a run falls back to its render date
     assert "2 reports" in page
