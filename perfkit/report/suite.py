@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,7 +74,8 @@ THIS_MACHINE = "hardware=cpu-demo"
 THIS_MACHINE_PRICE = "cpu-demo:0.085"
 
 DEFAULT_CASES: tuple[Case, ...] = (
-    Case("steady", STEADY, labels=THIS_MACHINE, about="constant 200 req/s, dynamic batching: the baseline"),
+    Case("steady", STEADY, labels=THIS_MACHINE, notebooks=("01_benchmark", "02_telemetry"),
+         about="constant 200 req/s, dynamic batching: the baseline"),
     Case("burst", {"pattern": "burst", "rate": 100, "duration": 20, "spike_rps": 600,
                    "spike_period_s": 5, "spike_s": 1}, requires=("bench:pattern:burst",), labels=THIS_MACHINE,
          about="100 req/s with a 1 s spike to 700 req/s every 5 s"),
@@ -97,16 +98,18 @@ DEFAULT_CASES: tuple[Case, ...] = (
 )
 
 DEFAULT_REPORTS: tuple[Comparison, ...] = (
-    Comparison("05_hardware_comparison", "05_hardware_comparison",
-               {"price_overrides": THIS_MACHINE_PRICE},
-               about="datasheets, MLPerf and this machine's measured runs (label hardware=cpu-demo)"),
-    Comparison("06_tco", "06_tco", {"price_overrides": THIS_MACHINE_PRICE},
-               about="cost per 1M requests and fleet sizing from the catalog and the measured runs"),
     Comparison("03_root_cause", "03_root_cause", {"run_ids": "{runs}"},
                about="ranked findings over the suite: fixed vs dynamic batching, the nginx hop, GPU export"),
     Comparison("04_ab_compare", "04_ab_compare",
                {"baseline": "{run:batching-dynamic}", "candidate": "{run:batching-fixed}"},
                about="A/B verdict: fixed batching (candidate) against dynamic batching (baseline)"),
+    Comparison("04_ab_compare-proxy", "04_ab_compare", {"baseline": "{run:steady}", "candidate": "{run:proxy}"},
+               about="A/B verdict: through nginx (candidate) against direct (baseline), same load"),
+    Comparison("05_hardware_comparison", "05_hardware_comparison",
+               {"price_overrides": THIS_MACHINE_PRICE},
+               about="datasheets, MLPerf and this machine's measured runs (label hardware=cpu-demo)"),
+    Comparison("06_tco", "06_tco", {"price_overrides": THIS_MACHINE_PRICE},
+               about="cost per 1M requests and fleet sizing from the catalog and the measured runs"),
 )
 
 SUITES: dict[str, Suite] = {"default": Suite("default", DEFAULT_CASES, DEFAULT_REPORTS)}
@@ -221,17 +224,19 @@ def server_key(options: Mapping[str, Any]) -> str:
     return json.dumps(dict(options), sort_keys=True, default=str)
 
 
+_RUN_REF = re.compile(r"\{run:([^{}]+)\}")
+
+
 def fill_parameters(params: Mapping[str, Any], run_ids: Mapping[str, str], suite_label: str) -> dict[str, Any]:
-    """Replace ``{run:CASE}``, ``{runs}`` and ``{suite}`` in string parameters; KeyError if a run is missing."""
+    """Replace ``{run:CASE}``, ``{runs}`` and ``{suite}`` inside string parameters.
+
+    ``"{run:steady},{run:proxy}"`` becomes ``"RUN1,RUN2"``; a case without a run raises KeyError.
+    """
     out: dict[str, Any] = {}
     for key, value in params.items():
         if isinstance(value, str):
-            if value.startswith("{run:") and value.endswith("}"):
-                value = run_ids[value[5:-1]]
-            elif value == "{runs}":
-                value = ",".join(run_ids.values())
-            elif value == "{suite}":
-                value = suite_label
+            value = _RUN_REF.sub(lambda m: run_ids[m.group(1)], value)
+            value = value.replace("{runs}", ",".join(run_ids.values())).replace("{suite}", suite_label)
         out[key] = value
     return out
 

@@ -20,6 +20,7 @@ def test_placeholders_name_runs_of_cases():
     params = {"baseline": "{run:fixed}", "candidate": "{run:dynamic}", "all": "{runs}", "s": "{suite}", "x": 1.5}
     assert suite.fill_parameters(params, ids, "suite=T") == {
         "baseline": "r1", "candidate": "r2", "all": "r1,r2", "s": "suite=T", "x": 1.5}
+    assert suite.fill_parameters({"pair": "{run:fixed},{run:dynamic}"}, ids, "s") == {"pair": "r1,r2"}
     with pytest.raises(KeyError):
         suite.fill_parameters({"b": "{run:proxy}"}, ids, "suite=T")
 
