@@ -58,10 +58,10 @@ def test_stall_shows_in_latency_from_intended_but_not_in_service_time(tmp_path):
     # latency from the intended send shows the stall (coordinated omission, corrected).
     with DemoServer(stall="2:0.5") as server:
         s = run(cfg(server.url, tmp_path / "r.duckdb", max_connections=1,
-                    stages=[Stage("constant", duration_s=4.0, rate_rps=100.0)]))
-    assert s["ok"] == 400
-    assert s["latency_ms"]["p99"] > 300          # near the 500 ms stall
-    assert s["latency_ms"]["p99"] < 700
+                    stages=[Stage("constant", duration_s=4.0, rate_rps=50.0)]))
+    assert s["ok"] == 200
+    assert s["latency_ms"]["p99"] > 300          # near the 500 ms stall (plus draining the backlog)
+    assert s["latency_ms"]["p99"] < 3000         # generous: a loaded machine drains the backlog slowly
     assert s["service_ms"]["p99"] < 0.5 * s["latency_ms"]["p99"]
 
 
