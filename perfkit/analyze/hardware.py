@@ -28,7 +28,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -532,34 +532,37 @@ def mlperf_from_paths(paths: str) -> pd.DataFrame:
     return pd.concat([load_mlperf_results(f) for f in files], ignore_index=True)
 
 
-def throughput_for_tco(catalog: pd.DataFrame, names: list[str], capacity: pd.DataFrame | None,
+def throughput_for_tco(catalog: pd.DataFrame, names: Sequence[str], capacity: pd.DataFrame | None,
                        reference: str, reference_qps: float, precision: str = "fp16") -> pd.DataFrame:
     """Per device, the throughput within the SLO that costs are computed at, and where it came from.
 
-    Measured (``capacity`` from :func:`capacity_at_slo`, matched to catalog names) wins, and
-    brings its output tokens/s (LLM runs) and mean power where measured;
-    otherwise it is scaled from ``reference_qps`` on ``reference`` by the ratio of peak
-    dense rates in the catalog (compute-bound assumption, stated in ``qps_basis``).
+    Measured (``capacity`` from :func:`capacity_at_slo`) wins, and brings its output
+    tokens/s (LLM runs) and mean power where measured; otherwise the rate is scaled
+    from ``reference_qps`` on ``reference`` by the ratio of peak dense rates in the
+    catalog (compute-bound assumption, stated in ``qps_basis``). Measured hardware
+    labels that are not in the catalog (e.g. ``cpu-demo``) are appended after ``names``.
     """
+    from perfkit.analyze.catalog import catalog_row
+
     column = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}[precision]
-    cat = catalog.set_index("name")
-    ref_rate = float(cat.at[reference, column])
+    ref_rate = float(catalog_row(catalog, reference)[column])
+    canonical = [str(catalog_row(catalog, n)["name"]) for n in names]   # unknown names: UsageError
     measured: dict[str, tuple[float, int, float, float]] = {}
-    if capacity is not None and not capacity.empty:
-        for _, row in capacity.iterrows():
-            name = match_hardware(catalog, row["hardware"])
-            if name is not None and np.isfinite(row["qps_at_slo"]):
-                measured[name] = (float(row["qps_at_slo"]), int(row["runs"]),
-                                  float(row.get("output_tokens_per_s", math.nan)),
-                                  float(row.get("mean_power_w", math.nan)))
+    for _, row in (capacity if capacity is not None else pd.DataFrame()).iterrows():
+        if np.isfinite(row["qps_at_slo"]):
+            name = match_hardware(catalog, row["hardware"]) or str(row["hardware"])
+            measured[name] = (float(row["qps_at_slo"]), int(row["runs"]),
+                              float(row.get("output_tokens_per_s", math.nan)),
+                              float(row.get("mean_power_w", math.nan)))
     rows = []
-    for name in names:
+    for name in canonical + [m for m in measured if m not in canonical]:
         tokens = power = math.nan
         if name in measured:
             qps, n, tokens, power = measured[name]
-            basis = f"measured ({n} runs)"
+            in_catalog = match_hardware(catalog, name) is not None
+            basis = f"measured ({n} runs)" + ("" if in_catalog else ", not in the catalog")
         else:
-            rate = float(cat.at[name, column])
+            rate = float(catalog_row(catalog, name)[column])
             qps = reference_qps * rate / ref_rate if rate > 0 else math.nan
             basis = f"scaled from {reference} by {column}" if rate > 0 else f"no {column}"
         rows.append({"name": name, "qps_at_slo": qps, "qps_basis": basis,

@@ -98,10 +98,10 @@ def gflops_per_w(tflops: ArrayLike, power_w: ArrayLike):
 def breakeven_hours(price_purchase_usd: float, price_hour_usd: float, owned_running_usd_per_hour: float) -> float:
     """Hours of use after which buying is cheaper than renting:
     ``price_purchase / (price_hour − owned_running_per_hour)``; inf if renting is never dearer."""
+    if any(math.isnan(v) for v in (price_purchase_usd, price_hour_usd, owned_running_usd_per_hour)):
+        return math.nan
     margin = price_hour_usd - owned_running_usd_per_hour
-    if not (margin > 0) or math.isnan(price_purchase_usd):
-        return math.inf if not math.isnan(price_purchase_usd) else math.nan
-    return price_purchase_usd / margin
+    return price_purchase_usd / margin if margin > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,8 @@ def hourly_cost_breakdown(devices: pd.DataFrame, params: CostParams) -> pd.DataF
         else np.full(len(devices), np.nan)
     assumed = devices["tdp_w"].to_numpy(dtype=float) * params.power_fraction_of_tdp
     out["mean_power_w"] = np.where(np.isnan(measured), assumed, measured)
-    out["power_basis"] = np.where(np.isnan(measured), f"TDP x {params.power_fraction_of_tdp:g}", "measured")
+    out["power_basis"] = np.where(~np.isnan(measured), "measured",
+                                  np.where(np.isnan(assumed), "unknown", f"TDP x {params.power_fraction_of_tdp:g}"))
     out["energy_kwh_per_h"] = energy_kwh(out["mean_power_w"].to_numpy(), 1.0, params.pue)
     if params.mode == "rent":
         out["rent_usd_per_h"] = devices["price_hour_usd"].to_numpy(dtype=float)
@@ -192,10 +193,19 @@ def devices_frame(catalog: pd.DataFrame, names: Sequence[str],
                   price_hour_overrides: Mapping[str, float] | None = None,
                   purchase_overrides: Mapping[str, float] | None = None,
                   throughput: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Catalog rows for ``names`` (in that order) with price overrides and throughput attached."""
-    from perfkit.analyze.catalog import catalog_row
+    """Catalog rows for ``names`` (in that order) with price overrides and throughput attached.
 
-    frame = pd.DataFrame([catalog_row(catalog, n) for n in names]).reset_index(drop=True)
+    A name outside the catalog is kept, with unknown figures, when ``throughput``
+    lists it (a measured label such as ``cpu-demo``); otherwise it is a UsageError.
+    """
+    from perfkit.analyze.catalog import catalog_row, match_hardware
+
+    known = set(throughput["name"]) if throughput is not None else set()
+    rows = [catalog_row(catalog, n) if (match_hardware(catalog, n) is not None or n not in known)
+            else pd.Series({"name": n, "kind": "measured"}) for n in names]
+    frame = pd.DataFrame(rows).reset_index(drop=True).reindex(columns=catalog.columns)
+    for column in ("tdp_w", "fp16_tflops_dense", "int8_tops_dense", "price_hour_usd", "price_purchase_usd"):
+        frame[column] = frame[column].astype(float)
     for column, overrides in (("price_hour_usd", price_hour_overrides), ("price_purchase_usd", purchase_overrides)):
         for key, value in (overrides or {}).items():
             frame.loc[frame["name"].str.casefold() == key.casefold(), column] = float(value)

@@ -39,6 +39,7 @@ def test_energy_capex_and_efficiency():
     assert tco.gflops_per_w(312, 400) == pytest.approx(780.0)
     assert tco.breakeven_hours(10000, 2.0, 1.0) == pytest.approx(10000)
     assert tco.breakeven_hours(10000, 1.0, 2.0) == math.inf
+    assert math.isnan(tco.breakeven_hours(10000, math.nan, 0.1))       # no public rent: unknown
     with pytest.raises(ValueError):
         tco.energy_kwh(100, 1, pue=0.9)
 
