@@ -121,3 +121,28 @@ def test_cli_tco_from_measured_runs(tmp_db, capsys):
     (row,) = json.loads(capsys.readouterr().out)
     assert row["qps_at_slo"] == 60.0                                   # the 90 req/s run missed the SLO
     assert row["cost_per_1k_queries_usd"] == pytest.approx(0.36 / (3600 * 60) * 1000)
+
+
+def test_throughput_for_tco_measured_scaled_and_outside_the_catalog():
+    from pathlib import Path
+
+    from perfkit.analyze import hardware as hw
+    from perfkit.analyze.catalog import load_catalog
+    from perfkit.errors import UsageError
+
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / "data" / "hardware.csv")
+    capacity = pd.DataFrame({"hardware": ["cpu-demo", "t4"], "qps_at_slo": [60.0, 20.0], "runs": [3, 2],
+                             "output_tokens_per_s": [np.nan, 400.0], "mean_power_w": [np.nan, 65.0]})
+    thr = hw.throughput_for_tco(catalog, ["T4", "L4"], capacity, "T4", 100.0).set_index("name")
+    assert list(thr.index) == ["T4", "L4", "cpu-demo"]
+    assert thr.loc["T4", "qps_at_slo"] == 20.0 and thr.loc["T4", "qps_basis"] == "measured (2 runs)"
+    assert thr.loc["L4", "qps_at_slo"] == pytest.approx(100.0 * 121 / 65)
+    assert thr.loc["cpu-demo", "qps_basis"] == "measured (3 runs), not in the catalog"
+    devices = tco.devices_frame(catalog, list(thr.index), {"cpu-demo": 0.2}, None, thr.reset_index())
+    table = tco.tco_table(devices, tco.CostParams(), hours=1).set_index("name")
+    assert table.loc["cpu-demo", "cost_per_1k_queries_usd"] == pytest.approx(0.2 / (3600 * 60) * 1000)
+    assert table.loc["T4", "cost_per_1m_tokens_usd"] == pytest.approx(0.526 / (3600 * 400) * 1e6)
+    assert table.loc["T4", "joules_per_token"] == pytest.approx(65 / 400)
+    assert table.loc["cpu-demo", "power_basis"] == "unknown"
+    with pytest.raises(UsageError):
+        hw.throughput_for_tco(catalog, ["T5"], capacity, "T4", 100.0)
