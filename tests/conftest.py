@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+# Tests run with --import-mode=importlib (pyproject.toml), so two directories may each
+# have a test_stats.py; helper modules next to the tests (tests/demo/demo_http.py, ...)
+# are importable because every test directory is on sys.path.
+for _dir in sorted(p for p in Path(__file__).parent.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    if str(_dir) not in sys.path and _dir.name != "data":
+        sys.path.append(str(_dir))
 
 CHROMIUM = os.environ.get("PERFKIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
