@@ -87,7 +87,7 @@ class LLMEngine:
 
     @classmethod
     def load(cls, options: DemoOptions) -> "LLMEngine":
-        model, path, built_now = load_charlm(options.llm_hidden)
+        model, path, built_now = load_charlm(options.llm_hidden, options.threads)
         source = "built" if built_now else "cached"
         description = (f"char echo-state LM hidden {model.hidden}, vocab {model.w_in.shape[0]}, "
                        f"held-out next-char accuracy {model.heldout_accuracy:.2f} "

@@ -138,3 +138,16 @@ def test_options_validation():
     with pytest.raises(UsageError, match="--llm-batching"):
         DemoOptions(llm_batching="eager").validate()
     assert DemoOptions(batch_timeout_ms=4).fixed_wait_s == pytest.approx(0.04)
+
+
+def test_windowed_prefill_equals_the_full_prompt_state():
+    from perfkit.demo.charlm import PREFILL_WINDOW, load_charlm, training_text
+
+    model, _, _ = load_charlm(256)
+    text = encode(training_text()[5000:5400])
+    full = model.prefill([text], window=None)
+    windowed = model.prefill([text, text[-10:]])
+    assert np.abs(full[0] - windowed[0]).max() < 1e-4
+    assert len(text) > PREFILL_WINDOW
+    short_alone = model.prefill([text[-10:]], window=None)
+    assert np.allclose(windowed[1], short_alone[0], atol=1e-6)  # batching by position is exact
