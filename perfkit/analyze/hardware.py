@@ -570,6 +570,32 @@ def throughput_for_tco(catalog: pd.DataFrame, names: Sequence[str], capacity: pd
     return pd.DataFrame(rows)
 
 
+#: The source article's table (section 3.1), filled stars as printed: its claims, for comparison only.
+ARTICLE_STARS = {
+    "A100 80GB": {"latency-sensitive": 5, "throughput-first": 4, "cost-sensitive": 2},
+    "MI250X": {"latency-sensitive": 4, "throughput-first": 5, "cost-sensitive": 3},
+    "Gaudi2": {"latency-sensitive": 3, "throughput-first": 4, "cost-sensitive": 4},
+}
+
+
+def article_comparison(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The article's stars next to ours for its three devices.
+
+    Ours are rated among those three only (as the article's table is), from ``metrics``
+    (e.g. :func:`catalog_metrics`) by :func:`rate_profiles`.
+    """
+    table = rate_profiles(metrics.loc[[n for n in ARTICLE_STARS if n in metrics.index]])
+    rows = []
+    for name, claimed in ARTICLE_STARS.items():
+        for profile, stars_claimed in claimed.items():
+            ours = table.at[name, f"{profile}_stars"] if name in table.index else math.nan
+            basis = table.at[name, f"{profile}_basis"] if name in table.index else ""
+            rows.append({"hardware": name, "profile": profile, "article_stars": stars_claimed,
+                         "our_stars": ours, "our_basis": basis or "not rated (metric missing)"})
+    return pd.DataFrame(rows).pivot(index="hardware", columns="profile",
+                                    values=["article_stars", "our_stars", "our_basis"])
+
+
 def headline_figures(catalog_table: pd.DataFrame, measured: pd.DataFrame | None,
                      runs: pd.DataFrame) -> dict[str, str]:
     """The comparison report's index figures (values carry units and sample counts)."""

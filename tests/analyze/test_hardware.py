@@ -247,3 +247,16 @@ def test_conservative_capacity_uses_the_p99_interval():
     assert math.isnan(cap.loc["L4", "qps_at_slo"])        # too few requests to bound its P99
     plain = hw.capacity_at_slo(pts, slo_p99_ms=50, require_valid=True).set_index("hardware")
     assert plain.loc["T4", "qps_at_slo"] == 20.0 and plain.loc["L4", "runs_invalid"] == 1
+
+
+def test_article_table_recomputed_among_its_three_devices(catalog):
+    table = hw.article_comparison(hw.catalog_metrics(catalog))
+    assert table.loc["A100 80GB", ("article_stars", "latency-sensitive")] == 5
+    # among A100 (312 TFLOPS, 400 W), MI250X (383, 560 W), Gaudi2 (432, 600 W):
+    # Gaudi2 has the highest peak, A100 the best TFLOPS/W
+    a100 = (312 / 432) ** 0.7 * 1.0 ** 0.3
+    assert table.loc["A100 80GB", ("our_stars", "throughput-first")] == math.ceil(5 * a100)
+    assert table.loc["Gaudi2", ("our_stars", "throughput-first")] == 5
+    # no public rent for MI250X / Gaudi2 and no latency from a datasheet: not rated, not guessed
+    assert math.isnan(table.loc["MI250X", ("our_stars", "cost-sensitive")])
+    assert table.loc["MI250X", ("our_basis", "latency-sensitive")] == "not rated (metric missing)"
