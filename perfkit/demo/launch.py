@@ -84,6 +84,13 @@ class DemoServer:
         return [sys.executable, "-m", "perfkit", "serve-demo", "--host", self.host,
                 "--port", str(self.port), *option_flags(self.options)]
 
+    def config(self) -> dict[str, Any]:
+        """The running server's ``GET /demo/config``: options, ``stall_epoch_unix_s``, models."""
+        import json
+
+        with urllib.request.urlopen(self.url + "/demo/config", timeout=10) as response:
+            return json.loads(response.read())
+
     def stderr_tail(self, max_chars: int = 4000) -> str:
         """The last ``max_chars`` of what the server wrote on stderr."""
         self._stderr.flush()

@@ -53,7 +53,7 @@ def test_metrics_count_what_was_sent():
 def test_stall_delays_a_request_until_the_stall_ends():
     every_s, for_s = 3.0, 1.2
     with DemoServer(stall=f"{every_s}:{for_s}", llm_hidden=256) as server:
-        status, config = http("GET", server.url + "/demo/config")
+        config = server.config()
         epoch = config["stall_epoch_unix_s"]
         assert config["options"]["stall"] == {"every_s": every_s, "for_s": for_s}
         body = {"input_data": digits_sample(1)}
