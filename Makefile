@@ -37,7 +37,8 @@ test-fast: $(STAMP) ## run the tests not marked slow
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
 lab: $(STAMP) ## open JupyterLab on 127.0.0.1 in notebooks/
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=notebooks --no-browser
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=notebooks --no-browser \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 prometheus: $(STAMP) ## start Prometheus on 127.0.0.1:9090 scraping a running serve-demo (PROM_TARGET=URL, PROM_PORT=N)
 	$(BIN)/python -m perfkit.ingest.promserver --target $(PROM_TARGET) --port $(PROM_PORT)
