@@ -276,7 +276,12 @@ def _cmd_fleet(args) -> int:
         devices.loc[devices["name"].str.casefold() == key.casefold(), "price_hour_usd"] = value
     params = CostParams(mode=args.mode, pue=args.pue, price_per_kwh_usd=args.kwh_price,
                         life_years=args.life_years)
-    cost = hourly_cost_breakdown(devices, params)["total_usd_per_h"].to_numpy(dtype=float)
+    if not (0 < args.target_utilization <= 1):
+        raise UsageError(f"--target-utilization must be in (0, 1], got {args.target_utilization}")
+    try:
+        cost = hourly_cost_breakdown(devices, params)["total_usd_per_h"].to_numpy(dtype=float)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     result = fleet.compare_fleets(names, cost, capacity, classes, split=not args.no_split)
     costs = dict(zip(names, cost))
     print("capacity per device (req/s):")

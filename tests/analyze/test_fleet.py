@@ -134,3 +134,8 @@ def test_cli_fleet(capsys):
     assert "mixed fleet:" in out and "saving of the mix" in out
     assert main(["fleet", "--realtime", "bad"]) == 2
     assert main(["fleet", "--hardware", "T4", "--realtime", "rt=10@5", "--capacity", "T4:rt=0"]) == 2
+    assert main(["fleet", "--hardware", "T4", "--realtime", "rt=10@5", "--capacity", "T4:rt=5",
+                 "--pue", "0.5"]) == 2
+    # a fleet that cannot be built (no price in own mode) is a failed check: exit 1
+    assert main(["fleet", "--hardware", "T4", "--realtime", "rt=10@5", "--capacity", "T4:rt=5",
+                 "--mode", "own"]) == 1
