@@ -26,10 +26,10 @@ from perfkit.errors import InputError
 
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LNAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
-# Fast-path label values: no escapes, quotes, braces or control characters, and
-# not ending in '=' -- so '="' and '",' occur only at label boundaries and the
-# label block becomes JSON by two literal replacements.
-_LVAL = r'"(?:[^"\\\x00-\x1f{}]*[^"\\\x00-\x1f{}=])?"'
+# Fast-path label values: no escapes, quotes, braces or control characters, not
+# starting with ',' and not ending in '=' -- so '="' and '",' occur only at label
+# boundaries and the label block becomes JSON by two literal replacements.
+_LVAL = r'"(?:[^"\\\x00-\x1f{},=]|[^"\\\x00-\x1f{},][^"\\\x00-\x1f{}]*[^"\\\x00-\x1f{}=])?"'
 _PAIR = _LNAME + "=" + _LVAL
 _PAIRS = rf"(?:{_PAIR}(?:,{_PAIR})*)?"
 _NUM = r"[^ #\t{}]+"
@@ -161,7 +161,10 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
     om = is_openmetrics(text) if openmetrics is None else openmetrics
     lines = pl.Series("text", text.split("\n"), dtype=pl.String)
     frame = pl.DataFrame([lines]).with_row_index("line", offset=1)
-    fast_mask = frame.get_column("text").str.contains(_FAST)
+    col = frame.get_column("text")
+    # str.find gives byte offsets and str.slice takes character offsets: the fast
+    # path takes pure-ASCII lines only (others go to the careful parser).
+    fast_mask = col.str.contains(_FAST) & (col.str.len_bytes() == col.str.len_chars())
     fast = frame.filter(fast_mask)
     other = frame.filter(~fast_mask)
 
