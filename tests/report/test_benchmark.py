@@ -115,3 +115,25 @@ def test_notebook_01_renders_in_chromium(run_db, tmp_path, chromium):
     page.goto((out / "index.html").as_uri())
     assert truth["run_id"] in page.inner_text("table")
     page.close()
+
+
+@pytest.mark.slow
+def test_notebook_01_can_benchmark_a_target_itself(demo_server, tmp_path):
+    """With ``target`` set the notebook runs ``perfkit bench`` first and reports that run."""
+    db, out = tmp_path / "nb.duckdb", tmp_path / "reports"
+    res = subprocess.run([sys.executable, "-m", "perfkit", "report", "01", "--db", str(db), "--out", str(out),
+                          "-p", "target", demo_server.url, "-p", "rate_rps", "20", "-p", "duration_s", "3",
+                          "--no-progress"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert res.returncode == 0, res.stderr
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        run_id, label, n = con.execute(
+            "SELECT r.run_id, r.label, count(q.seq) FROM runs r JOIN requests q USING (run_id) "
+            "GROUP BY ALL").fetchone()
+    finally:
+        con.close()
+    assert label == "notebook=01" and n == 60
+    html = (out / "01_benchmark.html").read_text()
+    assert run_id in html and demo_server.url in html
