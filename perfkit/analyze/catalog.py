@@ -154,6 +154,19 @@ def match_hardware(catalog: pd.DataFrame, text: str) -> str | None:
     return None
 
 
+RATE_COLUMNS = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}
+
+
+def rate_column(precision: str) -> str:
+    """The catalog column of a precision's peak dense rate (``fp16`` or ``int8``)."""
+    from perfkit.errors import UsageError
+
+    try:
+        return RATE_COLUMNS[precision]
+    except KeyError:
+        raise UsageError(f"precision must be one of {', '.join(RATE_COLUMNS)}, got {precision!r}") from None
+
+
 def catalog_row(catalog: pd.DataFrame, name: str) -> pd.Series:
     """One device's row by name or alias; :class:`UsageError` if it is not in the catalog."""
     from perfkit.errors import UsageError

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from perfkit.analyze.catalog import rate_column
+
 
 @dataclass(frozen=True)
 class WorkloadClass:
@@ -164,7 +166,7 @@ def scaled_capacities(catalog: pd.DataFrame, hardware: Sequence[str], classes: S
     that load ``p99[h, c] = p99[ref, c] / r``. A real-time class is only served by
     devices whose scaled P99 meets its bound; devices without a TFLOPS figure get 0.
     """
-    column = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}[precision]
+    column = rate_column(precision)
     by_name = catalog.set_index("name")[column]
     ref_tflops = float(by_name[reference])
     out = pd.DataFrame(0.0, index=list(hardware), columns=[c.name for c in classes])

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from perfkit.analyze.catalog import match_hardware
+from perfkit.analyze.catalog import match_hardware, rate_column
 
 if TYPE_CHECKING:
     import duckdb
@@ -321,7 +321,7 @@ def catalog_metrics(catalog: pd.DataFrame, precision: str = "fp16") -> pd.DataFr
     No latency can be derived from a datasheet, so the latency-sensitive profile
     stays unrated here.
     """
-    column = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}[precision]
+    column = rate_column(precision)
     frame = catalog.set_index("name")[[column, "tdp_w", "price_hour_usd"]].copy()
     frame = frame.rename(columns={column: "peak_throughput"})
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -544,7 +544,7 @@ def throughput_for_tco(catalog: pd.DataFrame, names: Sequence[str], capacity: pd
     """
     from perfkit.analyze.catalog import catalog_row
 
-    column = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}[precision]
+    column = rate_column(precision)
     ref_rate = float(catalog_row(catalog, reference)[column])
     canonical = [str(catalog_row(catalog, n)["name"]) for n in names]   # unknown names: UsageError
     measured: dict[str, tuple[float, int, float, float]] = {}
