@@ -90,28 +90,30 @@ def min_queries(t: int, p: float, confidence: float = 0.99) -> int:
 
 
 def early_stopping_estimate(values: np.ndarray, p: float, confidence: float = 0.99) -> dict:
-    """LoadGen-style early-stopping bound for the p-quantile.
+    """LoadGen's early-stopping percentile estimate (results.cc, SingleStream), exactly.
 
-    Finds the largest number t of queries allowed over the bound such that
-    n >= h_min(t) + t; the bound is then the (t+1)-th largest value: with
-    probability >= c the true p-quantile is at most that value. ``met`` is False
-    when n is too small for even t = 0.
+    t is the largest count (t >= 1) of "overlatency" queries with n >= h_min(t) + t;
+    the estimate is the t-th highest value (LoadGen: ``sample_latencies[n - t]``),
+    and LoadGen reports it as "would discard t - 1 highest latency queries". With
+    probability >= c the true p-quantile is at most the estimate. ``met`` is False
+    when n < h_min(1) + 1 (662 queries for P99, 64 for P90 at c = 0.99).
     """
-    v = np.sort(np.asarray(values, dtype=np.float64)[~np.isnan(np.asarray(values, dtype=np.float64))])
+    v = np.asarray(values, dtype=np.float64)
+    v = np.sort(v[~np.isnan(v)])
     n = int(v.size)
-    need0 = min_queries(0, p, confidence)
-    out = {"percentile": p, "confidence": confidence, "n": n, "min_queries_t0": need0}
-    if n < need0:
-        out.update({"met": False, "overlatency_allowed": None, "bound": None})
+    need = min_queries(1, p, confidence)
+    out = {"percentile": p, "confidence": confidence, "n": n, "min_queries": need}
+    if n < need:
+        out.update({"met": False, "discarded": None, "bound": None})
         return out
-    lo, hi = 0, n  # largest t with min_queries(t) <= n (min_queries grows with t)
+    lo, hi = 1, n  # largest t with min_queries(t) <= n (min_queries grows with t)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if min_queries(mid, p, confidence) <= n:
             lo = mid
         else:
             hi = mid - 1
-    out.update({"met": True, "overlatency_allowed": lo, "bound": float(v[n - 1 - lo])})
+    out.update({"met": True, "discarded": lo - 1, "bound": float(v[n - lo])})
     return out
 
 

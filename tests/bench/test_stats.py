@@ -35,8 +35,50 @@ def test_early_stopping_estimate_is_conservative():
     x = np.random.default_rng(1).exponential(size=20000)
     es = stats.early_stopping_estimate(x, 0.99)
     assert es["met"] and es["bound"] >= np.quantile(x, 0.99, method="inverted_cdf")
-    assert not stats.early_stopping_estimate(x[:458], 0.99)["met"]
-    assert stats.early_stopping_estimate(x[:459], 0.99)["overlatency_allowed"] == 0
+    assert not stats.early_stopping_estimate(x[:661], 0.99)["met"]
+    first = stats.early_stopping_estimate(x[:662], 0.99)
+    assert first["discarded"] == 0 and first["bound"] == x[:662].max()
+
+
+LOADGEN_SUT = """
+import os, sys
+import mlperf_loadgen as lg
+n, p = int(sys.argv[1]), float(sys.argv[2])
+def issue(samples):
+    lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, 0, 0) for s in samples])
+sut = lg.ConstructSUT(issue, lambda: None)
+qsl = lg.ConstructQSL(64, 64, lambda s: None, lambda s: None)
+ts = lg.TestSettings()
+ts.scenario = lg.TestScenario.SingleStream
+ts.mode = lg.TestMode.PerformanceOnly
+ts.min_query_count = ts.max_query_count = n
+ts.min_duration_ms = 0
+ts.single_stream_expected_latency_ns = 100000
+ts.single_stream_target_latency_percentile = p
+log = lg.LogSettings()
+log.log_output.outdir = os.getcwd()
+lg.StartTestWithLogSettings(sut, qsl, ts, log)
+"""
+
+
+@pytest.mark.parametrize("n,p", [(100, 0.9), (1000, 0.9), (661, 0.99), (662, 0.99), (5000, 0.99)])
+def test_early_stopping_matches_mlcommons_loadgen(tmp_path, n, p):
+    # Run the real LoadGen (mlcommons-loadgen) on n instant queries and read what it would
+    # discard for its early-stopping estimate; ours must say the same.
+    import re
+    import subprocess
+    import sys
+
+    (tmp_path / "sut.py").write_text(LOADGEN_SUT)
+    subprocess.run([sys.executable, "sut.py", str(n), str(p)], cwd=tmp_path, capture_output=True, timeout=120,
+                   check=True)
+    summary = (tmp_path / "mlperf_log_summary.txt").read_text()
+    ours = stats.early_stopping_estimate(np.arange(n, dtype=float), p)
+    m = re.search(r"Would discard (\d+) highest latency queries", summary)
+    if m is None:
+        assert "Only processed" in summary and not ours["met"]
+    else:
+        assert ours["met"] and ours["discarded"] == int(m.group(1))
 
 
 def test_order_statistic_ci_covers_the_true_quantile():
