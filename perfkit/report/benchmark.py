@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import datetime as dt
 import json
 import math
 import tempfile
@@ -128,7 +129,8 @@ def overview(data: RunData) -> pd.DataFrame:
         ("pattern", run.get("pattern")),
         ("intended rate", f"{run.get('intended_rate_rps') or 0:,.1f} req/s"),
         ("duration", f"{run.get('duration_s') or 0:,.1f} s"),
-        ("started (UTC)", started.strftime("%Y-%m-%d %H:%M:%S") if started is not None else ""),
+        ("started (UTC)", started.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+         if started is not None else ""),
         ("status", f"{run.get('status')}" + (f" ({run['status_reason']})" if run.get("status_reason") else "")),
         ("valid", valid_text),
         ("requests", f"{n:,} ({int(data.requests['error_kind'].notna().sum()):,} errors)"),
@@ -161,10 +163,8 @@ def percentile_table(values: np.ndarray | pd.Series, quantiles: Mapping[str, flo
 
 
 def run_percentiles(data: RunData, confidence: float = 0.95) -> pd.DataFrame:
-    """Latency (ok requests) percentile table for the run, plus the mean and max."""
-    ok = data.ok["latency_ms"].to_numpy(dtype=float)
-    table = percentile_table(ok, confidence=confidence)
-    return table
+    """Latency percentile table of the run's successful requests (as in the bench summary)."""
+    return percentile_table(data.ok["latency_ms"].to_numpy(dtype=float), confidence=confidence)
 
 
 def token_table(data: RunData, confidence: float = 0.95) -> pd.DataFrame:
