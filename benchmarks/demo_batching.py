@@ -10,6 +10,8 @@ achieved req/s is the most this mode sustains at that concurrency on this machin
 p50/p99 and the mean batch size from /metrics, then the ratio dynamic/none (what
 batching buys) and fixed/dynamic. Then it streams ``--llm-streams`` concurrent
 completions and prints TTFT and TPOT ranges at the server's default LLM settings.
+Last, the LLM decode step's recurrence in onnxruntime (what the server runs) vs the
+same arithmetic in numpy, at batch 1 and 8, as a ratio.
 """
 from __future__ import annotations
 
@@ -83,6 +85,31 @@ async def llm_streams(url: str, streams: int, prompt_chars: int, max_tokens: int
         return await asyncio.gather(*(one() for _ in range(streams)))
 
 
+def step_ratio(hidden: int = 2048, steps: int = 200) -> None:
+    """Time the recurrence in onnxruntime vs numpy (same weights) and print the ratio."""
+    from threadpoolctl import threadpool_limits
+
+    from perfkit.demo.charlm import CharLM, load_charlm
+
+    served, path, _ = load_charlm(hidden)
+    plain = CharLM.from_file(path)  # no session: numpy BLAS
+    with threadpool_limits(limits=1):
+        for batch in (1, 8):
+            states = served.initial_states(batch)
+            tokens = np.arange(batch) % 90
+            timings = {}
+            for name, model in (("onnxruntime", served), ("numpy", plain)):
+                model.advance(states, tokens)
+                started = time.perf_counter()
+                for _ in range(steps):
+                    model.advance(states, tokens)
+                timings[name] = (time.perf_counter() - started) / steps * 1000.0
+            print(f"LLM step recurrence, hidden {hidden}, batch {batch}: onnxruntime "
+                  f"{timings['onnxruntime']:.2f} ms, numpy {timings['numpy']:.2f} ms "
+                  f"(numpy/onnxruntime {timings['numpy'] / timings['onnxruntime']:.2f}x, "
+                  f"n={steps} steps each)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=6.0)
@@ -92,7 +119,11 @@ def main() -> None:
     parser.add_argument("--llm-streams", type=str, default="1,4,8")
     parser.add_argument("--prompt-chars", type=int, default=100)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--skip-http", action="store_true", help="only the step ratio")
     args = parser.parse_args()
+    if args.skip_http:
+        step_ratio()
+        return
     body = {"input_data": digits_sample(args.rows), "model_id": "bench"}
     rates = {}
     print(f"closed loop, {args.concurrency} connections, {args.rows} rows/request, "
@@ -117,6 +148,7 @@ def main() -> None:
             print(f"LLM {streams:2d} streams, {args.prompt_chars}-char prompt, "
                   f"{args.max_tokens} tokens: TTFT {min(ttft):.1f}..{max(ttft):.1f} ms, "
                   f"TPOT {min(tpot):.2f}..{max(tpot):.2f} ms")
+    step_ratio()
 
 
 if __name__ == "__main__":

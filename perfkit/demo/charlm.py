@@ -108,8 +108,9 @@ class CharLM:
     def serve(self, threads: int = 1) -> "CharLM":
         """Run the recurrence in onnxruntime from now on (an in-memory ONNX graph of it).
 
-        For the small batches of decoding, onnxruntime's MatMul is several times faster
-        than numpy's BLAS, which repacks the whole ``[H, H]`` matrix on every call.
+        For the small batches of decoding (2..16 rows), onnxruntime's MatMul beats
+        numpy's BLAS, which repacks the whole ``[H, H]`` matrix on every call (1.7x at
+        batch 8, on par at batch 1: ``benchmarks/demo_batching.py``).
         """
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper

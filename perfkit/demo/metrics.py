@@ -6,7 +6,7 @@ Serving (all endpoints):
   ``perfkit_demo_requests_total{endpoint,status}``            requests answered
   ``perfkit_demo_errors_total{endpoint,kind}``                 errors by kind: ``injected``
       (``--error-rate``), ``overload`` (``--max-queue`` 503), ``bad_request`` (400),
-      ``internal`` (an unexpected exception)
+      ``not_found`` (an unknown KServe model name), ``internal`` (an unexpected exception)
   ``perfkit_demo_request_duration_seconds{endpoint,status}``   histogram, arrival to
       response (includes stalls and queue wait)
   ``perfkit_demo_in_flight_requests``                          gauge

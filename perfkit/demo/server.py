@@ -30,7 +30,7 @@ import numpy as np
 from aiohttp import web
 
 from perfkit import __version__
-from perfkit.demo.batcher import Batcher, QueueFull
+from perfkit.demo.batcher import Batcher, BatchResult, QueueFull
 from perfkit.demo.faults import ErrorInjector, StallGate
 from perfkit.demo.metrics import DemoMetrics
 from perfkit.demo.model import CLASSES, FEATURES, MAX_ROWS_PER_REQUEST, PayloadError, rows_from_input
@@ -43,6 +43,8 @@ INFERENCE_ENDPOINTS = frozenset({
     "/api/v1/infer", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer",
     "/v1/completions", "/v1/chat/completions",
 })
+
+
 def _endpoint(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
@@ -88,7 +90,7 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
     return middleware
 
 
-async def _submit(request: web.Request, rows: np.ndarray):
+async def _submit(request: web.Request, rows: np.ndarray) -> BatchResult:
     batcher: Batcher = request.app[STATE]["batcher"]
     try:
         return await batcher.submit(rows)
