@@ -131,10 +131,10 @@ def windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -
     """Per-window aggregates by intended send time (window_s = offset from the run's first request)."""
     return con.execute(
         """
-        WITH r AS (
-            SELECT *, floor((intended_unix_s - min(intended_unix_s) OVER ()) / ?) AS w,
-                   min(intended_unix_s) OVER () AS t0
-            FROM requests WHERE run_id = ?
+        WITH t AS (SELECT min(intended_unix_s) AS t0 FROM requests WHERE run_id = ?),
+        r AS (
+            SELECT q.*, floor((q.intended_unix_s - t.t0) / ?) AS w, t.t0
+            FROM requests q, t WHERE q.run_id = ?
         )
         SELECT w * ? AS window_s,
                any_value(t0) + w * ? AS start_unix_s,
@@ -148,7 +148,7 @@ def windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -
                avg((sent_unix_s - intended_unix_s) * 1000.0) AS mean_schedule_lag_ms,
                max((sent_unix_s - intended_unix_s) * 1000.0) AS max_schedule_lag_ms
         FROM r GROUP BY w ORDER BY w
-        """, [width_s, run_id, width_s, width_s]).df()
+        """, [run_id, width_s, run_id, width_s, width_s]).df()
 
 
 def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:

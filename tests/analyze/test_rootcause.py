@@ -236,3 +236,13 @@ def test_diagnose_ranks_findings_from_stored_runs(tmp_db):
     assert {"availability", "proxy_overhead", "change_point"} <= set(rules)
     assert list(table.columns[:2]) == ["severity", "title"] and len(table) == len(found)
     assert only == []                               # a clean run has nothing to say
+
+
+def test_change_points_agree_with_ruptures_pelt_l2():
+    import ruptures as rpt
+
+    rng = np.random.default_rng(5)
+    y = np.concatenate([rng.normal(20, 1, 60), rng.normal(28, 1, 50), rng.normal(21, 1, 40)])
+    pen = 2 * 1.0 ** 2 * math.log(len(y))
+    ref = rpt.Pelt(model="l2", min_size=3, jump=1).fit(y.reshape(-1, 1)).predict(pen=pen)
+    assert rootcause.change_points(y, pen=pen) == [b for b in ref if b < len(y)] == [60, 110]
