@@ -129,13 +129,26 @@ def test_launcher_stops_the_process_quickly():
     (["--host", "0.0.0.0"], "not a loopback address"),
     (["--batching", "greedy"], "invalid choice"),
     (["--max-batch", "x"], "invalid int value"),
+    (["--model-hidden", "0,3"], "layer widths must be positive"),
 ])
-def test_bad_flags_exit_2_with_one_line(flags, needle):
-    proc = subprocess.run([sys.executable, "-m", "perfkit", "serve-demo",
-                           "--port", str(free_port()), *flags],
+def test_bad_flags_exit_2_with_one_line(flags, needle, capsys):
+    from perfkit.cli import main
+
+    try:
+        code = main(["serve-demo", "--port", str(free_port()), *flags])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and needle in err
+
+
+def test_bad_flag_in_a_real_process_exits_2():
+    proc = subprocess.run([sys.executable, "-m", "perfkit", "serve-demo", "--stall", "5"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and needle in proc.stderr
+    assert proc.stderr == ("perfkit serve-demo: --stall '5': expected EVERY_S:FOR_S, "
+                           "e.g. 10:0.5\n")
 
 
 def test_kserve_v2_round_trip_matches_the_native_endpoint(dynamic_server):
