@@ -21,6 +21,12 @@ The model (solved with ``scipy.optimize.milp``):
   ``x[h, c] = 0`` where ``h`` cannot serve ``c``, and optional ``n_h ≤ max_h``.
 
 The cheapest single-type fleet is the same problem restricted to one ``h``.
+
+Assumption, stated: every device is paid around the clock (owned, reserved, or
+rented for the whole day), and the offline window may coincide with the
+real-time peak, so both demands are met at once. A fleet that rents the offline
+devices only for their window would pay ``W / 24`` of their hourly cost; that
+case is not modelled here and would favour dedicated offline devices further.
 """
 from __future__ import annotations
 

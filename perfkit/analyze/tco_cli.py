@@ -69,7 +69,9 @@ latency bound), or --reference HW with --ref-capacity CLASS=RPS[@P99MS]:
 cap_hc = cap_ref,c x r, p99_hc = p99_ref,c / r, r = tflops_h / tflops_ref
 (peak dense, catalog; compute-bound assumption); a real-time class only goes
 to devices whose scaled P99 meets its bound. The cheapest one-type fleet is
-solved the same way, and the saving of the mix over it is reported.
+solved the same way, and the saving of the mix over it is reported. Every
+device is paid around the clock; the offline window may overlap the real-time
+peak, so both demands are met at once.
 """
 
 
