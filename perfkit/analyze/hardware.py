@@ -494,6 +494,11 @@ def parse_overrides(text: str) -> dict[str, float]:
     return out
 
 
+def parse_names(text: str) -> list[str]:
+    """``"T4, L4,A100 80GB"`` -> ``["T4", "L4", "A100 80GB"]`` (a notebook parameter)."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
 def runs_from_store(db: str | None = None, label_key: str = "hardware") -> pd.DataFrame:
     """Measured runs tagged ``label_key=NAME``; an empty frame when there is no store yet."""
     from perfkit import store
