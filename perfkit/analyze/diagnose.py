@@ -94,12 +94,12 @@ def findings_from_evidence(con: duckdb.DuckDBPyConnection, ev: evidence.RunEvide
     """The single-run rules over already loaded evidence."""
     rid = ev.run_id
     found: list[rootcause.Finding] = []
-    found += rootcause.schedule_lag(rid, ev.lag, ev.windows)
-    found += rootcause.availability(rid, ev.windows)
     scen = ev.meta.get("scenario") or {}
     summary = ev.meta.get("summary") or {}
     slo_ms = (scen.get("slo_p99_ms") if isinstance(scen, dict) else None) or \
         (summary.get("slo_p99_ms") if isinstance(summary, dict) else None)
+    found += rootcause.schedule_lag(rid, ev.lag, ev.windows)
+    found += rootcause.availability(rid, ev.windows, p99_limit_ms=float(slo_ms) if slo_ms else None)
     if slo_ms:
         p99 = runs.percentiles(con, rid, qs=(0.99,))[0.99]
         over = int(con.execute("SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "

@@ -523,20 +523,26 @@ def schedule_lag(run_id: str, lag: dict[str, Any], windows: pd.DataFrame) -> lis
 
 # --------------------------------------------------------------------------- availability, SLO
 
-def availability(run_id: str, windows: pd.DataFrame, sustain_s: int = 3) -> list[Finding]:
-    """Error episodes: window availability below target, with MTTR."""
+def availability(run_id: str, windows: pd.DataFrame, sustain_s: int = 3,
+                 p99_limit_ms: float | None = None) -> list[Finding]:
+    """Fault episodes: window availability below target, with MTTR.
+
+    A window is bad when under 99% of its requests succeeded or, given a P99 SLO
+    (``p99_limit_ms``), when its P99 broke it (a stall is an outage to its users).
+    """
     if windows.empty:
         return []
-    av = stats.availability(windows, AVAIL_WINDOW_OK)
+    av = stats.availability(windows, AVAIL_WINDOW_OK, p99_limit_ms)
     if not math.isfinite(av["window"].value) or av["window"].value >= AVAIL_TARGET:
         return []
-    eps = stats.fault_episodes(windows, AVAIL_WINDOW_OK, sustain_s=sustain_s)
+    eps = stats.fault_episodes(windows, AVAIL_WINDOW_OK, p99_limit_ms, sustain_s=sustain_s)
     m = stats.mttr(eps)
     numbers = {"availability_windows": av["window"].value, "availability_windows_ci":
                [av["window"].lo, av["window"].hi], "windows": av["window"].n,
                "availability_requests": av["request"].value, "requests": av["request"].n,
                "episodes": len(eps), "mttr_s": m.value, "mttr_n": m.n, "mttr_note": m.note}
-    marked = stats.mark_windows(windows, AVAIL_WINDOW_OK)
+    numbers["window_p99_limit_ms"] = p99_limit_ms
+    marked = stats.mark_windows(windows, AVAIL_WINDOW_OK, p99_limit_ms)
     shade = [(e.onset_s, e.recovered_s if e.recovered_s is not None else float(marked["window_s"].max()) + 1)
              for e in eps]
     mt = f"MTTR {m.value:.1f} s over {m.n} episode(s)" if m.n else "no recovery observed"

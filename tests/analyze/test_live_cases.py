@@ -84,3 +84,36 @@ def test_nginx_proxy_real_runs(tmp_db):
         assert diagnose.proxy_pairs(con, [direct, proxied]) == [(direct, proxied)]
         assert diagnose.proxy_pairs(con, [direct, direct2]) == []
         assert not [f for f in diagnose.diagnose(con, [direct, direct2], gpu=False) if f.rule == "proxy_overhead"]
+
+
+def test_mttr_from_real_stalls_and_availability_from_injected_errors(tmp_db):
+    """--stall 4:1.5 with a 300 ms P99 SLO: bad windows at each stall and a measured MTTR;
+    --error-rate 0.3: an availability finding; neither appears where its cause is absent."""
+    from perfkit.bench import run
+    from perfkit.bench.config import BenchConfig
+    from perfkit.bench.schedule import Stage
+    from perfkit.demo.launch import DemoServer
+
+    def bench(url: str, label: str) -> str:
+        return run(BenchConfig(target=url + "/api/v1/infer", label=label, db=str(tmp_db), quiet=True,
+                               stages=[Stage(pattern="constant", rate_rps=50, duration_s=9)],
+                               slo_p99_ms=300.0, min_duration_s=1))["run_id"]
+
+    with DemoServer(batching="none", stall="4:1.5") as server:
+        stalled = bench(server.url, "case=stall")
+    with DemoServer(batching="none", error_rate=0.3) as server:
+        failing = bench(server.url, "case=errors")
+    with store.connect(tmp_db, read_only=True) as con:
+        from perfkit.analyze import runs, stats
+
+        w = runs.windows(con, stalled)
+        episodes = stats.fault_episodes(w, p99_limit_ms=300.0, sustain_s=2)
+        m = stats.mttr(episodes)
+        assert 1 <= len(episodes) <= 3 and m.n >= 1
+        assert 1.0 <= m.value <= 3.0            # 1.5 s stalls, seen through 1-s windows
+        assert stats.fault_episodes(w, sustain_s=2) == []   # no errors: no error episode
+        stall_rules = {f.rule: f for f in diagnose.run_findings(con, stalled)}
+        error_rules = {f.rule: f for f in diagnose.run_findings(con, failing)}
+    assert "availability" in stall_rules and stall_rules["availability"].numbers["window_p99_limit_ms"] == 300.0
+    av = error_rules["availability"].numbers
+    assert av["availability_requests"] == pytest.approx(0.7, abs=0.1) and av["requests"] == 450
