@@ -183,8 +183,14 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     out_nb = out_dir / f"{job.name}.ipynb"
     out_html = out_dir / f"{job.name}.html"
-    declared = notebook_parameters(job.notebook)
     params = dict(job.parameters)
+    try:
+        declared = notebook_parameters(job.notebook)
+    except Exception as exc:  # not a notebook at all: recorded as this report's error
+        return ReportRecord(name=job.name, notebook=_display_path(job.notebook), html=None,
+                            rendered_at=utc_now_iso(), parameters=params,
+                            error=ReportError(cell=None, ename=type(exc).__name__,
+                                              evalue=(str(exc).strip().splitlines() or [""])[0]))
     if db and "db" in declared and "db" not in params:
         params["db"] = str(db)
     env = {"PERFKIT_DB": str(db)} if db else {}
@@ -251,10 +257,17 @@ def load_records(out_dir: Path) -> list[ReportRecord]:
     return records
 
 
-def write_index(out_dir: Path, title: str = "perfkit reports") -> Path:
-    """Rebuild ``out_dir/index.html`` from every report there."""
+def write_index(out_dir: Path, title: str = "perfkit reports",
+                latest: Sequence[ReportRecord] = ()) -> Path:
+    """Rebuild ``out_dir/index.html`` from every report there.
+
+    ``latest`` are records of this invocation; they replace stored ones of the same
+    name and also cover a notebook that failed before papermill wrote any output.
+    """
+    merged = {rec.name: rec for rec in load_records(out_dir)}
+    merged.update({rec.name: rec for rec in latest})
     path = out_dir / "index.html"
-    path.write_text(build_index_html(load_records(out_dir), utc_now_iso(), title), encoding="utf-8")
+    path.write_text(build_index_html(list(merged.values()), utc_now_iso(), title), encoding="utf-8")
     return path
 
 
@@ -274,5 +287,5 @@ def render_reports(jobs: Sequence[ReportJob], out_dir: Path, db: str | None = No
             log(f"perfkit report: {rec.notebook} ({rec.name}) failed at {rec.error.message()}")
         records.append(rec)
     bar.close()
-    write_index(out_dir)
+    write_index(out_dir, latest=records)
     return records

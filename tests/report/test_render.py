@@ -112,3 +112,13 @@ def test_undeclared_parameter_is_exit_2(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         "perfkit report: parameter(s) nosuch not declared by 01_benchmark.ipynb"]
+
+
+def test_a_notebook_that_cannot_even_start_is_still_in_the_index(tmp_path):
+    broken = tmp_path / "c_broken.ipynb"
+    broken.write_text("{ not json", encoding="utf-8")
+    out = tmp_path / "out"
+    records = render.render_reports([render.ReportJob(notebook=broken, name="c_broken")], out, progress=False)
+    assert records[0].error is not None and records[0].html is None
+    index = (out / "index.html").read_text()
+    assert "c_broken" in index and "1 report, 1 failed" in index
