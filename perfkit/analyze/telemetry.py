@@ -244,13 +244,23 @@ def series_frame(con: duckdb.DuckDBPyConnection, name: str, labels: dict[str, st
     if end is not None:
         where += " AND ts_unix_s <= ?"
         params.append(float(end))
-    sql = (f"SELECT ts_unix_s, to_timestamp(ts_unix_s) AS time, value, series_id, unit, type, "
+    sql = (f"SELECT ts_unix_s, value, series_id, unit, type, "
            f"CAST(labels AS VARCHAR) AS labels FROM {table} WHERE name = ?{where} "
            "ORDER BY series_id, ts_unix_s")
     rel = con.execute(sql, [name, *params])
     if polars:
-        return rel.pl()
+        import polars as pl
+
+        import warnings
+
+        with warnings.catch_warnings():  # "extra copy" note: fine at notebook sizes
+            warnings.simplefilter("ignore", UserWarning)
+            frame_pl = pl.from_arrow(rel.to_arrow_table())
+        return frame_pl.insert_column(1, pl.from_epoch(
+            (frame_pl["ts_unix_s"] * 1e6).cast(pl.Int64), time_unit="us")
+            .dt.replace_time_zone("UTC").alias("time"))
     frame = rel.df()
+    frame.insert(1, "time", pd.to_datetime(frame["ts_unix_s"], unit="s", utc=True))
     if expand_labels and not frame.empty:
         decoded = {s: json.loads(s) for s in frame["labels"].unique()}
         keys = sorted({k for d in decoded.values() for k in d})
