@@ -22,11 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from perfkit.bench import timer as timer_mod
 from perfkit.bench.client import E_INTR, Pool, Req
 
 COLUMNS = ("seq", "stage", "intended_ns", "sent_ns", "first_ns", "done_ns", "status", "err",
            "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns")
-SPIN_NS = 1_500_000  # closer than this to a send, yield instead of sleeping (timers are 1 ms)
+SPIN_NS = 1_500_000   # without timerfd: closer than this to a send, yield instead of sleeping (1 ms timers)
+TIMER_MIN_NS = 20_000  # with timerfd: closer than this, just yield once (a wake-up costs about as much)
 
 
 @dataclass
@@ -112,6 +114,14 @@ class Engine:
 
     async def _open_loop(self) -> None:
         job, pool, t0 = self.job, self.pool, self.t0
+        timer = timer_mod.create()
+        try:
+            await self._dispatch_open(job, pool, t0, timer)
+        finally:
+            if timer is not None:
+                timer.close()
+
+    async def _dispatch_open(self, job: WorkerJob, pool: Pool, t0: int, timer) -> None:
         nbodies = len(job.requests)
         chunk = 65536
         n = len(job.offsets_ns)
@@ -129,7 +139,12 @@ class Engine:
                     if delta <= 0:
                         break
                     burst = 0
-                    if delta > SPIN_NS:
+                    if timer is not None:
+                        if delta > TIMER_MIN_NS:
+                            await timer.sleep_until(due)
+                        else:
+                            await asyncio.sleep(0)
+                    elif delta > SPIN_NS:
                         await asyncio.sleep((delta - 1_000_000) / 1e9)
                     else:
                         await asyncio.sleep(0)
