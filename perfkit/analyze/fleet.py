@@ -22,11 +22,12 @@ The model (solved with ``scipy.optimize.milp``):
 
 The cheapest single-type fleet is the same problem restricted to one ``h``.
 
-Assumption, stated: every device is paid around the clock (owned, reserved, or
-rented for the whole day), and the offline window may coincide with the
-real-time peak, so both demands are met at once. A fleet that rents the offline
-devices only for their window would pay ``W / 24`` of their hourly cost; that
-case is not modelled here and would favour dedicated offline devices further.
+Assumption, stated: every device in ``n_h`` is paid around the clock (owned,
+reserved, or rented for the whole day), and the offline window may coincide with
+the real-time peak, so both demands are met at once. With ``window_fraction``
+(``W / 24``), integer ``m_h`` devices may also be rented only while the offline
+window is open: shares ``z[h, c]`` (offline classes only, ``Σ_c z[h, c] ≤ m_h``)
+add to the demand rows, at ``cost_h × W / 24`` per hour averaged over the day.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class WorkloadClass:
     kind: str = "realtime"                 # realtime | offline
     p99_ms: float = math.nan              # latency bound (real-time classes)
     target_utilization: float = 1.0       # usable fraction of a device's capacity
+    window_hours: float = 24.0            # hours a day the class runs (offline: its window)
 
     @staticmethod
     def realtime(name: str, rate_rps: float, p99_ms: float, target_utilization: float = 1.0) -> "WorkloadClass":
@@ -62,33 +64,61 @@ class WorkloadClass:
         if not (0 < window_hours <= 24):
             raise ValueError(f"window_hours must be in (0, 24], got {window_hours}")
         return WorkloadClass(name, items_per_day / (3600.0 * window_hours), "offline", math.nan,
-                             target_utilization)
+                             target_utilization, window_hours)
+
+
+def offline_window_fraction(classes: Sequence[WorkloadClass]) -> float | None:
+    """The longest offline window as a fraction of the day (what window-only rental pays), or None."""
+    windows = [c.window_hours for c in classes if c.kind == "offline"]
+    return max(windows) / 24.0 if windows else None
 
 
 @dataclass
 class FleetResult:
-    """A solved fleet: devices per type, load shares, cost; ``feasible`` False if none exists."""
+    """A solved fleet: devices per type, load shares, cost; ``feasible`` False if none exists.
+
+    ``window_devices``/``window_shares``: devices rented only for the offline window
+    (when the model allows them), paid ``window_fraction`` of their hourly cost.
+    """
 
     feasible: bool
     cost_usd_per_h: float
     devices: dict[str, int] = field(default_factory=dict)
     shares: pd.DataFrame = field(default_factory=pd.DataFrame)  # device-equivalents per (h, c)
     message: str = ""
+    window_devices: dict[str, int] = field(default_factory=dict)
+    window_shares: pd.DataFrame = field(default_factory=pd.DataFrame)
+    window_fraction: float | None = None
+
+    def parts(self, cost_usd_per_h: Mapping[str, float]) -> dict[str, tuple[int, float]]:
+        """``{label: (devices, USD per hour)}``: always-on types, then window-only ones."""
+        out = {h: (n, n * cost_usd_per_h[h]) for h, n in self.devices.items() if n}
+        for h, n in self.window_devices.items():
+            if n:
+                out[f"{h} (offline window)"] = (n, n * cost_usd_per_h[h] * (self.window_fraction or 1.0))
+        return out
 
     def describe(self) -> str:
         if not self.feasible:
             return f"infeasible ({self.message})"
-        used = ", ".join(f"{n}× {h}" for h, n in self.devices.items() if n)
+        used = ", ".join(f"{n}× {h}" for h, n in self.devices.items() if n) or "no always-on device"
+        extra = ", ".join(f"{n}× {h}" for h, n in self.window_devices.items() if n)
+        if extra:
+            used += f" + {extra} for the offline window only"
         return f"{used} at ${self.cost_usd_per_h:,.2f}/h"
 
 
 def solve_fleet(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity_rps: np.ndarray,
                 classes: Sequence[WorkloadClass], split: bool = True,
-                max_devices: Mapping[str, int] | None = None) -> FleetResult:
+                max_devices: Mapping[str, int] | None = None,
+                window_fraction: float | None = None) -> FleetResult:
     """The cheapest integer fleet (see the module docstring for the model).
 
     ``capacity_rps[i, j]`` is one device of ``hardware[i]`` on ``classes[j]``.
     ``split=False`` makes every device serve a single class (integer shares).
+    ``window_fraction`` (e.g. ``8 / 24``) also allows devices ``m_h`` rented only while
+    the offline window is open: they serve offline classes only and cost
+    ``window_fraction × cost_h`` per hour averaged over the day.
     """
     hardware = list(hardware)
     cost = np.asarray(cost_usd_per_h, dtype=float)
@@ -96,61 +126,88 @@ def solve_fleet(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capaci
     H, C = len(hardware), len(classes)
     if cap.shape != (H, C):
         raise ValueError(f"capacity must be {H}x{C}, got {cap.shape}")
-    usable_types = [i for i in range(H) if np.isfinite(cost[i]) and cost[i] >= 0]
-    if not usable_types:
+    if window_fraction is not None and not (0 < window_fraction <= 1):
+        raise ValueError(f"window_fraction must be in (0, 1], got {window_fraction}")
+    usable = np.array([np.isfinite(cost[i]) and cost[i] >= 0 for i in range(H)], dtype=bool)
+    if not usable.any():
         return FleetResult(False, math.nan, message="no hardware with a known cost")
     demand = np.array([c.rate_rps for c in classes], dtype=float)
     util = np.array([c.target_utilization for c in classes], dtype=float)
-    eff = cap * util[None, :]
+    eff = cap * util[None, :] * usable[:, None]
     for j, c in enumerate(classes):
-        if demand[j] > 0 and not any(eff[i, j] > 0 for i in usable_types):
+        if demand[j] > 0 and not (eff[:, j] > 0).any():
             return FleetResult(False, math.nan, message=f"no hardware can serve class {c.name!r}")
-    # variable vector: n_0..n_{H-1}, then x_{i,j} at H + i*C + j
-    nvar = H + H * C
+    offline = np.array([c.kind == "offline" for c in classes], dtype=bool)
+    windowed = window_fraction is not None
+    # variable layout: n[H], x[H*C], then (windowed) m[H], z[H*C]
+    n_at, x_at = 0, H
+    m_at, z_at = H + H * C, 2 * H + H * C
+    nvar = 2 * (H + H * C) if windowed else H + H * C
+    safe_cost = np.where(usable, cost, 0.0)
     objective = np.zeros(nvar)
-    objective[:H] = np.where(np.isfinite(cost), cost, 0.0)
+    objective[n_at:n_at + H] = safe_cost
+    if windowed:
+        objective[m_at:m_at + H] = safe_cost * window_fraction
     rows, lo, hi = [], [], []
-    for j in range(C):                      # demand: sum_i eff[i,j] x[i,j] >= D_j
+    for j in range(C):                      # demand: sum_i eff[i,j] (x[i,j] + z[i,j]) >= D_j
         row = np.zeros(nvar)
         for i in range(H):
-            row[H + i * C + j] = eff[i, j]
+            row[x_at + i * C + j] = eff[i, j]
+            if windowed:
+                row[z_at + i * C + j] = eff[i, j]
         rows.append(row); lo.append(demand[j]); hi.append(np.inf)
-    for i in range(H):                      # split: sum_j x[i,j] - n_i <= 0
-        row = np.zeros(nvar)
-        row[i] = -1.0
-        row[H + i * C: H + (i + 1) * C] = 1.0
-        rows.append(row); lo.append(-np.inf); hi.append(0.0)
+    for i in range(H):                      # no over-commitment: sum_j x[i,j] <= n_i (same for z, m)
+        for shares_at, count_at in ((x_at, n_at),) + (((z_at, m_at),) if windowed else ()):
+            row = np.zeros(nvar)
+            row[count_at + i] = -1.0
+            row[shares_at + i * C: shares_at + (i + 1) * C] = 1.0
+            rows.append(row); lo.append(-np.inf); hi.append(0.0)
     ub = np.full(nvar, np.inf)
     for i in range(H):
-        if i not in usable_types:
-            ub[i] = 0.0
+        if not usable[i]:
+            ub[n_at + i] = 0.0
+            if windowed:
+                ub[m_at + i] = 0.0
         elif max_devices and hardware[i] in max_devices:
-            ub[i] = float(max_devices[hardware[i]])
+            ub[n_at + i] = float(max_devices[hardware[i]])
         for j in range(C):
-            if eff[i, j] <= 0 or i not in usable_types:
-                ub[H + i * C + j] = 0.0
+            if eff[i, j] <= 0:
+                ub[x_at + i * C + j] = 0.0
+            if windowed and (eff[i, j] <= 0 or not offline[j]):
+                ub[z_at + i * C + j] = 0.0
     integrality = np.ones(nvar, dtype=int)
     if split:
-        integrality[H:] = 0
+        integrality[x_at:x_at + H * C] = 0
+        if windowed:
+            integrality[z_at:z_at + H * C] = 0
     res = milp(objective, integrality=integrality, bounds=Bounds(np.zeros(nvar), ub),
                constraints=LinearConstraint(np.array(rows), lo, hi))
     if res.status != 0 or res.x is None:
         return FleetResult(False, math.nan, message=res.message)
-    n = np.round(res.x[:H]).astype(int)
-    shares = pd.DataFrame(res.x[H:].reshape(H, C), index=hardware, columns=[c.name for c in classes])
-    devices = {hardware[i]: int(n[i]) for i in range(H)}
-    total = float(sum(cost[i] * n[i] for i in usable_types))
-    return FleetResult(True, total, devices, shares.clip(lower=0.0), res.message)
+    names = [c.name for c in classes]
+    n = np.round(res.x[n_at:n_at + H]).astype(int)
+    shares = pd.DataFrame(res.x[x_at:x_at + H * C].reshape(H, C), index=hardware, columns=names).clip(lower=0.0)
+    total = float(np.dot(safe_cost, n))
+    result = FleetResult(True, total, {hardware[i]: int(n[i]) for i in range(H)}, shares, res.message)
+    if windowed:
+        m = np.round(res.x[m_at:m_at + H]).astype(int)
+        result.window_devices = {hardware[i]: int(m[i]) for i in range(H)}
+        result.window_fraction = window_fraction
+        result.window_shares = pd.DataFrame(res.x[z_at:z_at + H * C].reshape(H, C), index=hardware,
+                                            columns=names).clip(lower=0.0)
+        result.cost_usd_per_h = total + float(np.dot(safe_cost, m)) * window_fraction
+    return result
 
 
 def cheapest_single_type(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity_rps: np.ndarray,
-                         classes: Sequence[WorkloadClass],
-                         split: bool = True) -> tuple[str | None, FleetResult, pd.DataFrame]:
+                         classes: Sequence[WorkloadClass], split: bool = True,
+                         window_fraction: float | None = None) -> tuple[str | None, FleetResult, pd.DataFrame]:
     """Every one-type fleet, and the cheapest: ``(name, result, table of all types)``."""
     cap = np.asarray(capacity_rps, dtype=float)
     rows, best, best_name = [], None, None
     for i, hw in enumerate(hardware):
-        result = solve_fleet([hw], [cost_usd_per_h[i]], cap[i:i + 1, :], classes, split=split)
+        result = solve_fleet([hw], [cost_usd_per_h[i]], cap[i:i + 1, :], classes, split=split,
+                             window_fraction=window_fraction)
         rows.append({"hardware": hw, "feasible": result.feasible,
                      "devices": result.devices.get(hw, 0) if result.feasible else np.nan,
                      "cost_usd_per_h": result.cost_usd_per_h,
@@ -192,11 +249,13 @@ def scaled_capacities(catalog: pd.DataFrame, hardware: Sequence[str], classes: S
 
 
 def compare_fleets(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity: pd.DataFrame,
-                   classes: Sequence[WorkloadClass], split: bool = True) -> dict:
+                   classes: Sequence[WorkloadClass], split: bool = True,
+                   window_fraction: float | None = None) -> dict:
     """Mixed optimum vs. cheapest single type, with the saving in percent."""
     cap = capacity.loc[list(hardware), [c.name for c in classes]].to_numpy(dtype=float)
-    mixed = solve_fleet(hardware, cost_usd_per_h, cap, classes, split=split)
-    single_name, single, table = cheapest_single_type(hardware, cost_usd_per_h, cap, classes, split=split)
+    mixed = solve_fleet(hardware, cost_usd_per_h, cap, classes, split=split, window_fraction=window_fraction)
+    single_name, single, table = cheapest_single_type(hardware, cost_usd_per_h, cap, classes, split=split,
+                                                      window_fraction=window_fraction)
     saving = (1 - mixed.cost_usd_per_h / single.cost_usd_per_h) * 100 \
         if mixed.feasible and single.feasible and single.cost_usd_per_h > 0 else math.nan
     fleets = {"mixed (optimized)": mixed}
@@ -207,14 +266,23 @@ def compare_fleets(hardware: Sequence[str], cost_usd_per_h: Sequence[float], cap
 
 
 def fleet_table(result: FleetResult, cost_usd_per_h: Mapping[str, float]) -> pd.DataFrame:
-    """A solved fleet as rows: devices per type, its share of each class, its cost per hour."""
+    """A solved fleet as rows: devices per type, its share of each class, its cost per hour.
+
+    Devices rented only for the offline window are rows of their own, costed at the
+    window's fraction of the day.
+    """
     if not result.feasible:
         return pd.DataFrame(columns=["hardware", "devices", "cost_usd_per_h"])
-    frame = result.shares.copy()
-    frame.insert(0, "devices", [result.devices[h] for h in frame.index])
-    frame["cost_usd_per_h"] = [result.devices[h] * cost_usd_per_h[h] for h in frame.index]
-    frame = frame[frame["devices"] > 0]
-    return frame.rename_axis("hardware").reset_index()
+    parts = result.parts(cost_usd_per_h)
+    frames = [result.shares.assign(hardware=result.shares.index)]
+    if not result.window_shares.empty:
+        frames.append(result.window_shares.assign(hardware=[f"{h} (offline window)"
+                                                            for h in result.window_shares.index]))
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame[frame["hardware"].isin(list(parts))]
+    frame.insert(0, "devices", [parts[h][0] for h in frame["hardware"]])
+    frame["cost_usd_per_h"] = [parts[h][1] for h in frame["hardware"]]
+    return frame[["hardware", "devices", *result.shares.columns, "cost_usd_per_h"]].reset_index(drop=True)
 
 
 def summary_line(result: dict, claimed_percent: float | None = None) -> str:

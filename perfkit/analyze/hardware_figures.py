@@ -102,22 +102,24 @@ def cost_breakdown(table: pd.DataFrame, per: str = "usd", title: str = "", note:
 def fleet_composition(fleets: dict[str, FleetResult], costs: dict[str, float], title: str = ""):
     """Stacked bars of hourly cost by hardware type, one bar per fleet (mixed vs single types)."""
     names = [k for k, r in fleets.items() if r.feasible]
-    types = sorted({h for k in names for h, n in fleets[k].devices.items() if n})
+    parts = {k: fleets[k].parts(costs) for k in names}
+    labels = list(dict.fromkeys(label for k in names for label in parts[k]))
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(names), 2) + 1.4))
     left = np.zeros(len(names))
-    for i, hw in enumerate(types):
-        vals = np.array([fleets[k].devices.get(hw, 0) * costs[hw] for k in names])
-        ax.barh(names, vals, left=left, label=hw, color=plt.cm.tab10(i % 10))
-        for y, (k, v) in enumerate(zip(names, vals)):
-            if v > 0:
-                ax.text(left[y] + v / 2, y, f"{fleets[k].devices[hw]}×", ha="center", va="center",
+    for i, label in enumerate(labels):
+        vals = np.array([parts[k].get(label, (0, 0.0))[1] for k in names])
+        ax.barh(names, vals, left=left, label=label, color=plt.cm.tab10(i % 10),
+                hatch="//" if label.endswith("(offline window)") else None)
+        for y, k in enumerate(names):
+            if vals[y] > 0:
+                ax.text(left[y] + vals[y] / 2, y, f"{parts[k][label][0]}×", ha="center", va="center",
                         fontsize=8, color="white")
         left += vals
     for y, v in enumerate(left):
         ax.text(v, y, f" ${v:,.2f}/h", va="center", fontsize=8)
     if len(left) and left.max() > 0:
         ax.set_xlim(0, float(left.max()) * 1.2)
-    ax.set_xlabel("USD per hour")
+    ax.set_xlabel("USD per hour (averaged over the day)")
     ax.set_title(title or "Fleet composition and hourly cost")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

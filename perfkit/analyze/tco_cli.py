@@ -71,7 +71,9 @@ cap_hc = cap_ref,c x r, p99_hc = p99_ref,c / r, r = tflops_h / tflops_ref
 to devices whose scaled P99 meets its bound. The cheapest one-type fleet is
 solved the same way, and the saving of the mix over it is reported. Every
 device is paid around the clock; the offline window may overlap the real-time
-peak, so both demands are met at once.
+peak, so both demands are met at once. --window-rent adds integer m_h devices
+rented only while the longest offline window is open: they serve offline
+classes only and cost cost_h x window_h / 24 per hour averaged over the day.
 """
 
 
@@ -284,7 +286,9 @@ def _cmd_fleet(args) -> int:
         cost = hourly_cost_breakdown(devices, params)["total_usd_per_h"].to_numpy(dtype=float)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    result = fleet.compare_fleets(names, cost, capacity, classes, split=not args.no_split)
+    window = fleet.offline_window_fraction(classes) if args.window_rent else None
+    result = fleet.compare_fleets(names, cost, capacity, classes, split=not args.no_split,
+                                  window_fraction=window)
     costs = dict(zip(names, cost))
     print("capacity per device (req/s):")
     print(capacity.to_string())
@@ -371,4 +375,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--target-utilization", type=float, default=1.0,
                    help="usable fraction of each device's capacity (headroom), default 1.0")
     f.add_argument("--no-split", action="store_true", help="each device serves one class only")
+    f.add_argument("--window-rent", action="store_true",
+                   help="also allow devices rented only for the offline window (cost x window/24)")
     f.set_defaults(func=_cmd_fleet)

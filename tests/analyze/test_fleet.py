@@ -132,6 +132,8 @@ def test_cli_fleet(capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "mixed fleet:" in out and "saving of the mix" in out
+    assert main(args + ["--window-rent"]) == 0
+    assert "(offline window)" in capsys.readouterr().out
     assert main(["fleet", "--realtime", "bad"]) == 2
     assert main(["fleet", "--hardware", "T4", "--realtime", "rt=10@5", "--capacity", "T4:rt=0"]) == 2
     assert main(["fleet", "--hardware", "T4", "--realtime", "rt=10@5", "--capacity", "T4:rt=5",
@@ -139,3 +141,42 @@ def test_cli_fleet(capsys):
     # a fleet that cannot be built (no price in own mode) is a failed check: exit 1
     assert main(["fleet", "--hardware", "T4", "--realtime", "rt=10@5", "--capacity", "T4:rt=5",
                  "--mode", "own"]) == 1
+
+
+def test_window_rental_hand_example():
+    # one type at $1/h; real-time 10 req/s (cap 10) all day; offline 20 items/s for 6 h (cap 10)
+    classes = [fleet.WorkloadClass.realtime("rt", 10, 50), fleet.WorkloadClass.offline("batch", 20 * 6 * 3600, 6)]
+    cap = np.array([[10.0, 10.0]])
+    always = fleet.solve_fleet(["x"], [1.0], cap, classes)
+    assert always.devices == {"x": 3} and always.cost_usd_per_h == 3.0
+    windowed = fleet.solve_fleet(["x"], [1.0], cap, classes, window_fraction=6 / 24)
+    assert windowed.devices == {"x": 1} and windowed.window_devices == {"x": 2}
+    assert windowed.cost_usd_per_h == pytest.approx(1 + 2 * 0.25)
+    assert "for the offline window only" in windowed.describe()
+    table = fleet.fleet_table(windowed, {"x": 1.0})
+    assert list(table["hardware"]) == ["x", "x (offline window)"]
+    assert table["cost_usd_per_h"].tolist() == pytest.approx([1.0, 0.5])
+    # window devices never serve the real-time class
+    assert windowed.window_shares.loc["x", "rt"] == 0
+    with pytest.raises(ValueError):
+        fleet.solve_fleet(["x"], [1.0], cap, classes, window_fraction=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_window_rental_matches_brute_force(seed):
+    rng = np.random.default_rng(100 + seed)
+    cost = rng.uniform(0.5, 4.0, 2).round(2)
+    cap = rng.uniform(10, 30, (2, 2)).round(1)
+    demand = np.minimum(rng.uniform(10, 60, 2), 3 * cap.min(axis=0)).round(1)
+    frac = 0.25
+    classes = [fleet.WorkloadClass("rt", float(demand[0])),
+               fleet.WorkloadClass("off", float(demand[1]), kind="offline")]
+    got = fleet.solve_fleet(["a", "b"], cost, cap, classes, split=False, window_fraction=frac)
+    best = math.inf
+    # y: always-on devices per (type, class); z: window devices per type (offline class only)
+    for counts in itertools.product(range(4), repeat=6):
+        y, z = np.array(counts[:4]).reshape(2, 2), np.array(counts[4:])
+        served = (cap * y).sum(axis=0) + np.array([0.0, (cap[:, 1] * z).sum()])
+        if np.all(served >= demand - 1e-9):
+            best = min(best, float((cost[:, None] * y).sum() + frac * (cost * z).sum()))
+    assert got.cost_usd_per_h == pytest.approx(best, abs=1e-6)

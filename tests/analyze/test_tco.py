@@ -92,7 +92,8 @@ def test_notebook_06_small_parameters(tmp_path):
         cwd=str(repo),
         parameters={"db": str(tmp_path / "absent.duckdb"), "hardware_names": "T4,L4,MI250X",
                     "mode": "own", "purchase_overrides": "T4:2000,L4:2500", "utilization": 0.4,
-                    "realtime_rps": 300.0, "offline_items_per_day": 1000000.0, "fleet_hardware": "A100 80GB,T4"})
+                    "realtime_rps": 300.0, "offline_items_per_day": 1000000.0, "fleet_hardware": "A100 80GB,T4",
+                    "rent_offline_window_only": True})
     nb = nbformat.read(out, as_version=4)
     heads = [o["data"][HEADLINE_MIME] for c in nb.cells for o in c.get("outputs", [])
              if HEADLINE_MIME in o.get("data", {})]
