@@ -3,7 +3,8 @@
 Every name starts with ``perfkit_demo_``; times are seconds (Prometheus base unit).
 
 Serving (all endpoints):
-  ``perfkit_demo_requests_total{endpoint,status}``            requests answered
+  ``perfkit_demo_requests_total{endpoint,status}``            requests answered (status
+      ``499``: the client closed a stream before its end, as nginx logs it)
   ``perfkit_demo_errors_total{endpoint,kind}``                 errors by kind: ``injected``
       (``--error-rate``), ``overload`` (``--max-queue`` 503), ``bad_request`` (400),
       ``not_found`` (an unknown KServe model name), ``internal`` (an unexpected exception)

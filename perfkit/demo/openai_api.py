@@ -164,24 +164,27 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
                 chunk.setdefault("usage", None)
             await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
 
-        first = True
-        if kind == "chat":  # the role comes first, as OpenAI streams it
-            await send(_chunk(kind, ident, created, model, "", None, first=True))
-            first = False
-        finish_reason = None
-        while finish_reason is None:
-            token = await sequence.out.get()
-            finish_reason = token.finish_reason
-            await send(_chunk(kind, ident, created, model, token.text, None, first))
-            first = False
-        await send(_chunk(kind, ident, created, model, None if kind == "chat" else "",
-                          finish_reason))
-        if params["include_usage"]:
-            await send({"id": ident, "object": "chat.completion.chunk" if kind == "chat"
-                        else "text_completion", "created": created, "model": model,
-                        "choices": [], "usage": _usage(sequence)})
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        try:
+            first = True
+            if kind == "chat":  # the role comes first, as OpenAI streams it
+                await send(_chunk(kind, ident, created, model, "", None, first=True))
+                first = False
+            finish_reason = None
+            while finish_reason is None:
+                token = await sequence.out.get()
+                finish_reason = token.finish_reason
+                await send(_chunk(kind, ident, created, model, token.text, None, first))
+                first = False
+            await send(_chunk(kind, ident, created, model, None if kind == "chat" else "",
+                              finish_reason))
+            if params["include_usage"]:
+                await send({"id": ident, "object": "chat.completion.chunk" if kind == "chat"
+                            else "text_completion", "created": created, "model": model,
+                            "choices": [], "usage": _usage(sequence)})
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:  # the client went away mid-stream
+            request["client_gone"] = True
         return response
     finally:
         if sequence.generated < sequence.max_tokens:

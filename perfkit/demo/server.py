@@ -79,7 +79,7 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
         if not response.prepared:
             await gate.wait()
         metrics.in_flight.dec()
-        status = str(response.status)
+        status = "499" if request.get("client_gone") else str(response.status)
         if kind is not None:
             metrics.errors.labels(endpoint, kind).inc()
         metrics.requests.labels(endpoint, status).inc()

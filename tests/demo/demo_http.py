@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def http(method: str, url: str, body: Any = None, raw: bytes | None = None,
@@ -85,3 +86,11 @@ async def stream_events(session: aiohttp.ClientSession, url: str, body: Any,
 def stream(url: str, body: Any, timeout_s: float = 60.0) -> dict[str, Any]:
     """Blocking wrapper around :func:`stream_events` for one request."""
     return asyncio.run(_stream(url, body, timeout_s))
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """/metrics parsed by prometheus_client: {(sample name, sorted labels): value}."""
+    status, text = http("GET", url + "/metrics")
+    assert status == 200
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}

@@ -5,21 +5,12 @@ import math
 import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from demo_http import http, post_concurrently
+from demo_http import http, post_concurrently, scrape
 from perfkit.demo.launch import DemoServer
 from perfkit.demo.model import digits_sample
 
 pytestmark = pytest.mark.slow
-
-
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    """/metrics parsed by prometheus_client: {(sample name, sorted labels): value}."""
-    status, text = http("GET", url + "/metrics")
-    assert status == 200
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_metrics_count_what_was_sent():

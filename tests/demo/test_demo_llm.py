@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import pytest
 
-from demo_http import http, stream, stream_events
+from demo_http import http, scrape, stream, stream_events
 from perfkit.demo.charlm import encode
 from perfkit.demo.launch import DemoServer
 
@@ -114,3 +115,29 @@ def test_continuous_batching_lets_a_new_request_finish_first():
 def test_static_batching_makes_a_new_request_wait_for_the_batch():
     # it waits until the running batch (the long request) has finished
     assert _short_wait_fraction("static") > 0.9
+
+
+def test_a_client_leaving_mid_stream_frees_its_slot(llm_server):
+    async def leave_early() -> None:
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(llm_server.url + "/v1/completions",
+                                          json={"prompt": "a", "max_tokens": 2000,
+                                                "stream": True})
+            lines = 0
+            async for _ in response.content:
+                lines += 1
+                if lines > 6:
+                    break
+            response.close()
+
+    asyncio.run(leave_early())
+    for _ in range(50):  # the server notices at its next write
+        m = scrape(llm_server.url)
+        gone = m.get(("perfkit_demo_requests_total",
+                      (("endpoint", "/v1/completions"), ("status", "499"))), 0)
+        if gone == 1 and m[("perfkit_demo_llm_running_sequences", ())] == 0:
+            break
+        time.sleep(0.1)
+    assert gone == 1
+    assert m[("perfkit_demo_llm_running_sequences", ())] == 0
+    assert "Traceback" not in llm_server.stderr_tail()
