@@ -318,22 +318,21 @@ async def _serve(app: web.Application, options: DemoOptions, banner: str) -> Non
 
 def run(options: DemoOptions) -> int:
     """Load the models, serve until SIGTERM/SIGINT, and return the exit code."""
-    from perfkit.demo.model import load_model
-
     from threadpoolctl import threadpool_limits
 
+    from perfkit.demo.llm import LLMEngine
+    from perfkit.demo.model import load_model
+
     # The model threads are onnxruntime's (--threads); numpy's BLAS (LLM read-out)
-    # gets one thread too, or it would fight the load generator for the 2nd core.
+    # gets as many, or it would fight the load generator for the second core.
     threadpool_limits(limits=options.threads)
     started = time.monotonic()
     model = load_model(options.model_hidden, threads=options.threads)
-    from perfkit.demo.llm import LLMEngine
-
     llm_engine = LLMEngine.load(options)  # its recurrence runs in onnxruntime too
     app = create_app(options, model, llm_engine)
     banner = (f"model {model.description}; batching {options.batching} max-batch "
-              f"{options.max_batch}; loaded in {time.monotonic() - started:.1f} s")
-    banner += f"; llm {llm_engine.description}"
+              f"{options.max_batch}; llm {llm_engine.description}; models ready in "
+              f"{time.monotonic() - started:.1f} s")
     try:
         import uvloop
 
