@@ -6,8 +6,10 @@ Starts nginx (``apt-get install nginx``) on a free loopback port answering a fix
 JSON body, then measures, for the same duration each:
 - perfkit, ONE worker process, open loop at increasing rates; its max sustained
   rate is the highest rate where every scheduled request succeeded, the achieved
-  rate is >= 97% of the intended one and the generator kept up (schedule-lag p99
-  <= 10 ms and <= 1% of sends late by > 5 ms);
+  rate is >= 99% of the intended one, the schedule lag p50 is <= 1 ms and its p99
+  <= max(10 ms, 3x the machine's own scheduling jitter p99, measured first with
+  1 kHz timer wake-ups): on a loaded shared machine a ready process can wait
+  milliseconds for a core whatever it does, and that is not the generator's fault;
 - Locust FastHttpUser, headless, one process, 64 users with no wait (its max);
 - perfkit overdriven (200k req/s asked, at most 64 connections): its raw capacity,
   comparable with the two closed-loop tools at their max;
@@ -66,14 +68,17 @@ def start_nginx(tmp: Path, port: int) -> subprocess.Popen:
     raise SystemExit(f"nginx did not start: {proc.stderr.read().decode()[-500:]}")
 
 
-def perfkit_at(url: str, rate: float, duration: float, db: Path, max_connections: int = 20000) -> dict:
+def perfkit_at(url: str, rate: float, duration: float, db: Path, max_connections: int = 20000,
+               lag_p99_limit_ms: float = 10.0) -> dict:
     s = run(BenchConfig(target=url + "/infer", stages=[Stage("constant", duration_s=duration, rate_rps=rate)],
                         db=str(db), quiet=True, collect=False, min_duration_s=0, min_queries=0,
                         max_connections=max_connections))
-    ok = s["ok"] == s["scheduled"] and s["achieved_rate_rps"] >= 0.97 * rate \
-        and s["validity"]["generator_kept_up"]
-    return {"rate": rate, "achieved": s["achieved_rate_rps"], "ok": ok, "lag_p99_ms": s["schedule_lag_ms"]["p99"],
-            "late": s["schedule_lag_ms"]["late_fraction"], "p99_ms": s["latency_ms"]["p99"], "errors": s["errors"]}
+    lag = s["schedule_lag_ms"]
+    ok = s["ok"] == s["scheduled"] and s["achieved_rate_rps"] >= 0.99 * rate \
+        and lag["p50"] <= 1.0 and lag["p99"] <= lag_p99_limit_ms
+    return {"rate": rate, "achieved": s["achieved_rate_rps"], "ok": ok, "lag_p50_ms": lag["p50"],
+            "lag_p99_ms": lag["p99"], "late": lag["late_fraction"], "p99_ms": s["latency_ms"]["p99"],
+            "errors": s["errors"]}
 
 
 def locust_max(url: str, duration: float, tmp: Path) -> float:
@@ -104,10 +109,34 @@ def wrk_max(url: str, duration: float) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
+def scheduling_jitter_ms(seconds: float = 2.0) -> tuple[float, float]:
+    """p50/p99 lateness of 1 kHz timerfd wake-ups: how late this machine runs a ready process."""
+    import asyncio
+
+    import numpy as np
+
+    from perfkit.bench import timer
+
+    async def probe() -> list[int]:
+        t = timer.create()
+        late = []
+        due = time.monotonic_ns()
+        end = due + int(seconds * 1e9)
+        while due < end:
+            due += 1_000_000
+            await t.sleep_until(due)
+            late.append(time.monotonic_ns() - due)
+        t.close()
+        return late
+
+    late = np.array(asyncio.run(probe())) / 1e6
+    return float(np.percentile(late, 50)), float(np.percentile(late, 99))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=5.0)
-    ap.add_argument("--rates", default="5000,10000,15000,20000,25000,30000,35000,40000")
+    ap.add_argument("--rates", default="2000,5000,10000,15000,20000,25000,30000,40000")
     args = ap.parse_args()
     if not shutil.which("nginx") or not shutil.which("wrk"):
         raise SystemExit("needs nginx and wrk: apt-get install nginx wrk")
@@ -117,12 +146,18 @@ def main() -> None:
         nginx = start_nginx(tmp, port)
         url = f"http://127.0.0.1:{port}"
         try:
-            print(f"cpu cores: {os.cpu_count()}, duration {args.duration:g} s per measurement")
+            print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, "
+                  f"duration {args.duration:g} s per measurement")
+            j50, j99 = scheduling_jitter_ms()
+            print(f"machine scheduling jitter (1 kHz timer wake-ups, no load running): p50 {j50:.3f} ms, "
+                  f"p99 {j99:.3f} ms")
+            limit = max(10.0, 3 * j99)
+            print(f"sustained = all ok, achieved >= 99%, lag p50 <= 1 ms, lag p99 <= {limit:.1f} ms")
             best = 0.0
             for i, rate in enumerate(float(r) for r in args.rates.split(",")):
-                r = perfkit_at(url, rate, args.duration, tmp / f"p{i}.duckdb")
+                r = perfkit_at(url, rate, args.duration, tmp / f"p{i}.duckdb", lag_p99_limit_ms=limit)
                 print(f"perfkit  intended {rate:>8,.0f} req/s  achieved {r['achieved']:>9,.0f}  "
-                      f"lag p99 {r['lag_p99_ms']:.2f} ms  late {100 * r['late']:.2f}%  "
+                      f"lag p50 {r['lag_p50_ms']:.2f} p99 {r['lag_p99_ms']:.2f} ms  late>5ms {100 * r['late']:.2f}%  "
                       f"p99 {r['p99_ms']:.2f} ms  errors {r['errors'] or 0}  {'OK' if r['ok'] else 'behind'}")
                 if not r["ok"]:
                     break
@@ -136,6 +171,7 @@ def main() -> None:
             print(f"wrk      -t1 -c64: {wrk:,.0f} req/s")
             print(f"\nperfkit max sustained (open loop, 1 worker): {best:,.0f} req/s")
             print(f"ratio perfkit / locust = {best / loc:.2f}x   perfkit / wrk = {best / wrk:.2f}x   (max sustained)")
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
             print(f"ratio perfkit / locust = {over['achieved'] / loc:.2f}x   perfkit / wrk = "
                   f"{over['achieved'] / wrk:.2f}x   (overdriven capacity, 64 connections like the others)")
         finally:

@@ -88,3 +88,24 @@ def test_replay_reads_offsets_and_names_the_bad_line(tmp_path):
 def test_bad_knobs_are_usage_errors(call):
     with pytest.raises(UsageError):
         call()
+
+
+def test_timerfd_never_wakes_before_the_instant():
+    import asyncio
+    import time
+
+    from perfkit.bench import timer
+
+    async def main():
+        t = timer.create()
+        if t is None:
+            pytest.skip("no timerfd on this platform")
+        lateness = []
+        for k in range(50):
+            due = time.monotonic_ns() + 50_000 * (k % 5)
+            await t.sleep_until(due)
+            lateness.append(time.monotonic_ns() - due)
+        t.close()
+        return lateness
+
+    assert min(asyncio.run(main())) >= 0
