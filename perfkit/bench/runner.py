@@ -232,6 +232,7 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
             stop.set()
         go.set()
         finished: set[int] = set()
+        last_collect = time.monotonic()
         llm = stream
         while len(finished) < len(procs):
             try:
@@ -255,10 +256,11 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
                         finished.add(i)
                         crashed = crashed or f"worker {i} exited with code {p.exitcode}"
             writer.maybe_flush()
-            if collectors is not None:
+            if collectors is not None and time.monotonic() - last_collect >= 1.0:
+                last_collect = time.monotonic()
                 try:
                     collectors.write(con)
-                except Exception as exc:
+                except Exception as exc:  # telemetry must never sink the benchmark
                     print(f"perfkit bench: live telemetry stopped: {exc}", file=sys.stderr)
                     collectors = None
         writer.flush()
