@@ -142,7 +142,7 @@ def server_intervals(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]
         for col in g.columns:
             totals[f"mean_{col}"] = float(g[col].mean())
             totals[f"n_{col}"] = float(g[col].count())
-    out = out.sort_index().reset_index().rename(columns={"ts_unix_s": "ts_unix_s"})
+    out = out.sort_index().reset_index()
     if "batch_sum" in out and "batch_count" in out:
         out["mean_batch_size"] = out["batch_sum"] / out["batch_count"].where(out["batch_count"] > 0)
     if "queue_wait_sum_s" in out and "queue_wait_count" in out:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import shutil
 
-import duckdb
 import pytest
 
 from perfkit import store
-from perfkit.analyze import diagnose, evidence, rootcause
+from perfkit.analyze import diagnose, evidence
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from analyze_synth import insert_run, insert_series
+from analyze_synth import insert_run
 from perfkit import store
 from perfkit.analyze import diagnose, evidence, rootcause, stats
 
