@@ -28,6 +28,7 @@ from perfkit.bench.client import E_INTR, Pool, Req
 COLUMNS = ("seq", "stage", "intended_ns", "sent_ns", "first_ns", "done_ns", "status", "err",
            "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns")
 SPIN_NS = 1_500_000   # without timerfd: closer than this to a send, yield instead of sleeping (1 ms timers)
+MAX_SLEEP_NS = 100_000_000  # wake at least every 100 ms to notice a stop
 TIMER_MIN_NS = 20_000  # with timerfd: closer than this, just yield once (a wake-up costs about as much)
 
 
@@ -135,17 +136,20 @@ class Engine:
                 while True:
                     if self.stopping:
                         return
-                    delta = due - monotonic_ns()
+                    now = monotonic_ns()
+                    delta = due - now
                     if delta <= 0:
                         break
                     burst = 0
+                    # Sleeps are capped at MAX_SLEEP_NS so that a stop is seen promptly
+                    # even in a sparse schedule (a replayed trace with long gaps).
                     if timer is not None:
                         if delta > TIMER_MIN_NS:
-                            await timer.sleep_until(due)
+                            await timer.sleep_until(min(due, now + MAX_SLEEP_NS))
                         else:
                             await asyncio.sleep(0)
                     elif delta > SPIN_NS:
-                        await asyncio.sleep((delta - 1_000_000) / 1e9)
+                        await asyncio.sleep(min(delta - 1_000_000, MAX_SLEEP_NS) / 1e9)
                     else:
                         await asyncio.sleep(0)
                 seq = seqs[j]

@@ -163,3 +163,20 @@ def test_secrets_never_reach_db_or_summary(fake, tmp_path, monkeypatch):
     for secret in (token, password, apikey):
         assert secret.encode() not in blobs
     assert "alice:***@" in s["target"]
+
+
+def test_sigint_during_a_long_gap_stops_promptly(demo, tmp_path):
+    trace = tmp_path / "trace.csv"
+    trace.write_text("0\n0.2\n120\n")  # the third send is two minutes away
+    proc = subprocess.Popen(perfkit_cmd("bench", "--target", demo.url, "--pattern", "replay", "--trace", str(trace),
+                                        "--db", str(tmp_path / "r.duckdb"), "--no-collect", "--quiet",
+                                        "--summary-json", str(tmp_path / "s.json")),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert time.monotonic() - t < 20  # not the two minutes of the gap
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["status"] == "interrupted" and s["requests"] == 2
