@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from perfkit.bench import schedule as sch
@@ -109,3 +111,13 @@ def test_timerfd_never_wakes_before_the_instant():
         return lateness
 
     assert min(asyncio.run(main())) >= 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(rate=st.floats(0.5, 5000), duration=st.floats(0.1, 20), seed=st.integers(0, 2**31))
+def test_every_pattern_gives_sorted_offsets_inside_the_run(rate, duration, seed):
+    for offs in (sch.constant(rate, duration), sch.poisson(rate, duration, seed),
+                 sch.gamma(rate, duration, 0.3, seed), sch.ramp(rate, rate / 3, duration)):
+        assert np.all(np.diff(offs) >= 0)
+        assert offs.size == 0 or (offs[0] >= 0 and offs[-1] < duration)
+    assert len(sch.constant(rate, duration)) == int(np.ceil(rate * duration - 1e-9))
