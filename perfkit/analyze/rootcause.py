@@ -5,7 +5,8 @@ Every rule is a pure function over small frames/dicts (what
 :class:`Finding`, empty when the data do not support the cause. Thresholds
 are module constants so that reports can state them:
 
-a. queueing: queue wait >= 40% of the client's mean latency and >= 2 ms; latency against
+a. queueing: queue wait >= 40% of the client's mean latency and >= 2 ms (high from
+   60% and 20 ms, low under 10 ms); latency against
    load: Spearman rho >= 0.5 (p < 0.01) between per-window arrival rate and
    P99, with the load varying (CV >= 0.2); Little's law: |L - lambda W| / lambda W > 25%
    and more than 2 standard errors, from >= 10 gauge readings.
@@ -136,7 +137,7 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
                "mean_inference_ms": inf_ms, "mean_server_ms": srv, "queue_share": share,
                "n_requests": breakdown.get("n"),
                "n_queued": int(server_totals.get("queue_wait_count", 0))}
-    sev = "high" if share >= 0.6 and qw >= 20.0 else "medium"
+    sev = "high" if share >= 0.6 and qw >= 20.0 else ("medium" if qw >= 10.0 else "low")
     return [Finding("queueing", f"Queue wait is {share:.0%} of latency ({qw:.1f} of {lat:.1f} ms)", sev,
                     numbers, "Requests wait for a batch or a worker more than they compute: shorten the "
                     "batch timeout / use dynamic batching, add workers, or lower the load.",
