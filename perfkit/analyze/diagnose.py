@@ -82,10 +82,22 @@ def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float |
            "availability": {k: v.to_dict() for k, v in av.items()},
            "mttr": stats.mttr(episodes).to_dict(), "fault_episodes": len(episodes),
            "schedule_lag_ms": ev.lag, "breakdown": ev.breakdown, "windows": len(ev.windows)}
+    scen = ev.meta.get("scenario") or {}
+    slo_p99_ms = slo_p99_ms if slo_p99_ms is not None else (scen.get("slo_p99_ms") if isinstance(scen, dict) else None)
     if slo_p99_ms is not None:
         over = int(con.execute("SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "
                                "AND latency_ms > ?", [ev.run_id, float(slo_p99_ms)]).fetchone()[0])
         out["slo_p99"] = stats.slo_verdict_from_counts(pct[0.99].n, over, 0.99)
+    bounds = scen.get("slo") if isinstance(scen, dict) else None
+    if bounds:   # per-request bounds (perfkit bench --slo ttft_ms=...,tpot_ms=...): goodput and LLM SLOs
+        out["goodput"] = runs.goodput(con, ev.run_id, bounds)
+        for key in ("ttft_ms", "tpot_ms"):
+            if key in bounds:
+                p99 = runs.percentiles(con, ev.run_id, key, qs=(0.99,))[0.99]
+                over = int(con.execute(f"SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "
+                                       f"AND {runs.column_sql(key)} > ?", [ev.run_id, float(bounds[key])]).fetchone()[0])
+                out[f"slo_{key}_p99"] = {"p99": p99.to_dict(), "limit_ms": bounds[key],
+                                         "verdict": stats.slo_verdict_from_counts(p99.n, over, 0.99)}
     out["findings"] = findings_from_evidence(con, ev)
     return out
 

@@ -247,6 +247,29 @@ def qps_at_slo(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str], p99
             "run_id": best["run_id"], "stage": int(best["stage"])}
 
 
+_SLO_COLUMN = {"latency_ms": "latency_ms", "ttft_ms": "ttft_ms", "tpot_ms": "tpot_ms", "itl_ms": "itl_ms_max"}
+
+
+def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, float],
+            confidence: float = 0.95) -> dict[str, Any]:
+    """Requests per second that succeeded and met every per-request bound (``latency_ms``,
+    ``ttft_ms``, ``tpot_ms``, ``itl_ms``), counted in SQL; the good share carries its
+    Clopper–Pearson interval. A request missing a bounded value (no first token) is not good."""
+    conds, params = ["error_kind IS NULL"], []
+    for key, limit in bounds_ms.items():
+        if key not in _SLO_COLUMN:
+            raise ValueError(f"unknown SLO key {key!r}; one of {', '.join(_SLO_COLUMN)}")
+        conds.append(f"{_SLO_COLUMN[key]} <= ?")
+        params.append(float(limit))
+    n, good, first, last_done = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(conds)}), min(intended_unix_s), max(done_unix_s) "
+        "FROM requests WHERE run_id = ?", [*params, run_id]).fetchone()
+    span = (last_done - first) if n and last_done is not None else math.nan
+    share = stats.proportion_ci(int(good), int(n), confidence)
+    return {"goodput_rps": good / span if span and span > 0 else math.nan, "good_requests": int(good),
+            "requests": int(n), "span_s": span, "good_fraction": share.to_dict(), "bounds_ms": dict(bounds_ms)}
+
+
 def run_meta(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """The runs row (JSON decoded)."""
     return store.get_run(con, run_id)

@@ -156,3 +156,23 @@ def test_windows_and_schedule_lag_in_sql(tmp_db):
     assert w["errors"].tolist()[0] == 100 and w["ok"].tolist()[0] == 0
     assert lagstats["p99_ms"] == pytest.approx(30.0) and lagstats["p50_ms"] == pytest.approx(15.0)
     assert tot["errors"] == {"http_5xx": 100} and tot["arrival_rate_rps"] == pytest.approx(100.0)
+
+
+def test_goodput_in_sql_with_llm_bounds(tmp_db):
+    import json
+
+    from perfkit.analyze import diagnose
+
+    lat = np.array([10.0, 50.0, 20.0, 30.0])
+    err = np.array([False, False, True, False])
+    with store.connect(tmp_db) as con:
+        insert_run(con, "llm", lat, rate_rps=2.0, errors=err, scenario={"slo": {"latency_ms": 40, "ttft_ms": 5}})
+        con.execute("UPDATE requests SET ttft_ms = CASE seq WHEN 0 THEN 2 WHEN 1 THEN 3 WHEN 3 THEN 9 END")
+        g = runs.goodput(con, "llm", {"latency_ms": 40, "ttft_ms": 5})
+        out = diagnose.analyze_run(con, "llm")
+        with pytest.raises(ValueError):
+            runs.goodput(con, "llm", {"latency_ms; DROP": 1})
+    assert g["good_requests"] == 1 and g["requests"] == 4 and g["good_fraction"]["n"] == 4
+    assert g["goodput_rps"] == pytest.approx(1 / (1.5 + 0.03))
+    assert out["goodput"]["good_requests"] == 1 and out["slo_ttft_ms_p99"]["p99"]["n"] == 3
+    json.dumps(out["goodput"])
