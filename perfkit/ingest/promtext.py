@@ -32,8 +32,9 @@ _LNAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _LVAL = r'"(?:[^"\\\x00-\x1f{},=]|[^"\\\x00-\x1f{},][^"\\\x00-\x1f{}]*[^"\\\x00-\x1f{}=])?"'
 _PAIR = _LNAME + "=" + _LVAL
 _PAIRS = rf"(?:{_PAIR}(?:,{_PAIR})*)?"
-_NUM = r"[^ #\t{}]+"
-_FAST = (
+_NUM = r"[^ #\t{}_]+"
+_FAST_TEXT = rf"^{_NAME}(?:\{{{_PAIRS}\}})? {_NUM}(?: {_NUM})?$"
+_FAST_OM = (
     rf"^{_NAME}(?:\{{{_PAIRS}\}})? {_NUM}(?: {_NUM})?"
     rf"(?: # \{{{_PAIRS}\}} {_NUM}(?: {_NUM})?)?$"
 )
@@ -164,7 +165,7 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
     col = frame.get_column("text")
     # str.find gives byte offsets and str.slice takes character offsets: the fast
     # path takes pure-ASCII lines only (others go to the careful parser).
-    fast_mask = col.str.contains(_FAST) & (col.str.len_bytes() == col.str.len_chars())
+    fast_mask = col.str.contains(_FAST_OM if om else _FAST_TEXT) & (col.str.len_bytes() == col.str.len_chars())
     fast = frame.filter(fast_mask)
     other = frame.filter(~fast_mask)
 
@@ -198,87 +199,99 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
     if careful_rows:
         rows = [_parse_line(text_, line, path, om) for line, text_ in careful_rows]
         careful = pl.DataFrame(rows, schema=good.schema, orient="row")
-        good = pl.concat([good, careful]).sort("line")
+        # fast-path rows first, then the careful ones (each in file order): sorting
+        # 10^5 rows back into file order would cost more than the whole parse
+        good = pl.concat([good, careful])
     _check_types(good, families, path, om)
     return Exposition(samples=good, families=families, openmetrics=om)
 
 
 def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
-    """Split fast-path lines (already validated by ``_FAST``) with literal string ops."""
+    """Split fast-path lines (already validated by the fast regex) with literal string ops.
+
+    Intermediate columns are materialized step by step so no string expression is
+    evaluated twice.
+    """
     text = pl.col("text")
-    brace = text.str.find("{", literal=True)
-    space = text.str.find(" ", literal=True)
-    close = text.str.find("}", literal=True)
+    pos = fast.with_columns(brace=text.str.find("{", literal=True),
+                            close=text.str.find("}", literal=True),
+                            space=text.str.find(" ", literal=True))
+    brace, close, space = pl.col("brace"), pl.col("close"), pl.col("space")
     has_labels = brace.is_not_null() & (brace < space)
-    name_end = pl.when(has_labels).then(brace).otherwise(space)
-    rest_start = pl.when(has_labels).then(close + 2).otherwise(space + 1)
-    inner = text.str.slice(brace + 1, close - brace - 1)
-    labels = (
-        pl.when(has_labels & (close > brace + 1))
-        .then(pl.concat_str(
-            pl.lit('{"'),
-            inner.str.replace_all('="', '":"', literal=True).str.replace_all('",', '","', literal=True),
-            pl.lit("}"),
-        ))
-        .otherwise(pl.lit("{}"))
-    )
-    step = fast.select(
+    parts = pos.select(
         "line",
-        name=text.str.slice(0, name_end),
-        labels=labels,
-        rest=text.str.slice(rest_start),
+        name=text.str.slice(0, pl.when(has_labels).then(brace).otherwise(space)),
+        block=text.str.slice(pl.when(has_labels).then(brace), close - brace + 1),
+        rest=text.str.slice(pl.when(has_labels).then(close + 2).otherwise(space + 1)),
     )
-    ex_at = pl.col("rest").str.find(" # ", literal=True)
-    step = step.with_columns(
-        vt=pl.when(ex_at.is_null()).then(pl.col("rest")).otherwise(pl.col("rest").str.slice(0, ex_at)),
-        ex=pl.when(ex_at.is_null()).then(None).otherwise(pl.col("rest").str.slice(ex_at + 3)),
-    ).with_columns(pl.col("vt").str.splitn(" ", 2).struct.rename_fields(["v", "t"]).alias("vt")).unnest("vt")
-    value = pl.col("v").cast(pl.Float64, strict=False)
-    ts = pl.col("t").cast(pl.Float64, strict=False)
-    ok = value.is_not_null() & (pl.col("t").is_null() | ts.is_finite())
-    ok = ok & ~pl.col("v").str.contains("_", literal=True) & ~pl.col("t").str.contains("_", literal=True).fill_null(False)
-    if om:
-        ex_nums = pl.col("ex").str.slice(pl.col("ex").str.find("}", literal=True) + 2).str.splitn(" ", 2)
-        ok = ok & (pl.col("ex").is_null() | (
+    # {a="1",b="2"} -> {"a":"1","b":"2"} in one Aho-Corasick pass (fast-path values
+    # hold no braces or quotes, so these three patterns occur only at boundaries)
+    labels = pl.col("block").str.replace_many(["{", '="', '",'], ['{"', '":"', '","'])
+    if (parts.get_column("block") == "{}").any():
+        labels = pl.when(pl.col("block") == "{}").then(pl.lit("{}")).otherwise(labels)
+    rest = pl.col("rest")
+    if om:  # value [ts] [# {labels} value [ts]]
+        ex_at = rest.str.find(" # ", literal=True)
+        parts = parts.with_columns(ex=rest.str.slice(ex_at + 3),
+                                   rest=rest.str.slice(0, ex_at.fill_null(rest.str.len_bytes())))
+        ex = pl.col("ex")
+        ex_nums = ex.str.slice(ex.str.find("}", literal=True) + 2).str.splitn(" ", 2)
+        ex_ok = ex.is_null() | (
             ex_nums.struct.field("field_0").cast(pl.Float64, strict=False).is_not_null()
             & (ex_nums.struct.field("field_1").is_null()
-               | ex_nums.struct.field("field_1").cast(pl.Float64, strict=False).is_not_null())))
-    else:
-        ok = ok & pl.col("ex").is_null()
-    out = step.with_columns(ok=ok.fill_null(False), value=value, ts_unix_s=ts)
+               | ex_nums.struct.field("field_1").cast(pl.Float64, strict=False).is_not_null()))
+    else:  # the 0.0.4 fast regex admits no exemplar
+        ex_ok = pl.lit(True)
+    parts = parts.with_columns(labels=labels.fill_null("{}"), sep=rest.str.find(" ", literal=True))
+    sep = pl.col("sep")
+    parts = parts.with_columns(v=rest.str.slice(0, sep.fill_null(rest.str.len_bytes())),
+                               t=rest.str.slice(sep + 1))
+    v, t = pl.col("v"), pl.col("t")
+    value = v.cast(pl.Float64, strict=False)
+    ts = t.cast(pl.Float64, strict=False)
+    ok = (value.is_not_null() & (t.is_null() | ts.is_finite()) & ex_ok).fill_null(False)
+    out = parts.select("line", "name", "labels", value=value, ts_unix_s=ts, ok=ok)
     if not om and out.get_column("ts_unix_s").null_count() < out.height:
         # milliseconds -> seconds with an IEEE division (numpy): polars may turn a
         # division by a literal into a multiplication by its inexact reciprocal
         ms = out.get_column("ts_unix_s").to_numpy()
         out = out.with_columns(ts_unix_s=pl.Series(ms / 1000.0, dtype=pl.Float64, nan_to_null=True))
-    out = out.with_columns(ok=pl.col("ok") & ~_duplicate_label_names(out.get_column("labels")))
+    dup = _duplicate_label_names(out.get_column("labels"))
+    if dup is not None:
+        out = out.with_columns(ok=pl.col("ok") & ~dup)
+    cols = ["line", "name", "labels", "value", "ts_unix_s"]
     bad_lines = out.filter(~pl.col("ok")).get_column("line")
-    good = out.filter(pl.col("ok")).select("line", "name", "labels", "value", "ts_unix_s")
+    if bad_lines.len() == 0:
+        return out.select(cols), []
     # Rows whose numbers the bulk cast refused go to the careful parser, which
     # either reads them (e.g. 'Infinity') or names the problem precisely.
-    redo = fast.filter(pl.col("line").is_in(bad_lines.implode())) if bad_lines.len() else fast.clear()
-    return good, list(redo.iter_rows())
+    redo = fast.filter(pl.col("line").is_in(bad_lines.implode()))
+    return out.filter(pl.col("ok")).select(cols), list(redo.iter_rows())
 
 
 _KEYS = r'"([a-zA-Z_][a-zA-Z0-9_]*)":"'
 
 
-def _duplicate_label_names(labels: pl.Series) -> pl.Series:
-    """True where a fast-path label set names a label twice (sent to the careful parser).
+def _duplicate_label_names(labels: pl.Series) -> pl.Series | None:
+    """Where a fast-path label set names a label twice (those rows go to the careful parser).
 
     Checked on the distinct label sets with a trailing ``le`` label cut off (a
     histogram's buckets share one), so the regex runs on a small fraction of rows.
+    None when no row has a duplicate (the common case: no per-row mask built).
     """
     cut = labels.str.find(',"le":"', literal=True)
-    stem = pl.select(pl.when(cut.is_null()).then(labels)
-                     .otherwise(labels.str.slice(0, cut))).to_series()
-    uniq = stem.unique()
+    stem = labels.str.slice(0, cut.fill_null(labels.str.len_bytes()))
+    # a histogram's buckets are consecutive lines with one stem: compare neighbours
+    # first (a memcmp) so only the changes are hashed and searched
+    uniq = stem.filter(stem.ne_missing(stem.shift(1))).unique()
     keys = uniq.str.extract_all(_KEYS)
     dup_stems = uniq.filter(keys.list.n_unique() != keys.list.len())
     le_stems = uniq.filter(uniq.str.contains('"le":"', literal=True))
+    le_twice = cut.is_not_null() & (labels.str.count_matches('"le":"', literal=True) > 1)
+    if dup_stems.len() == 0 and le_stems.len() == 0 and not le_twice.any():
+        return None
     out = stem.is_in(dup_stems.implode()) | (cut.is_not_null() & stem.is_in(le_stems.implode()))
-    out = out | (cut.is_not_null() & (labels.str.count_matches('"le":"', literal=True) > 1))
-    return out.fill_null(False)
+    return (out | le_twice).fill_null(False)
 
 
 def _read_comments(comments: list[tuple[int, str]], path: str, om: bool) -> tuple[dict[str, Family], int | None]:
