@@ -70,7 +70,8 @@ class Family:
 
 @dataclass
 class Exposition:
-    """A parsed exposition: one row per sample, in file order.
+    """A parsed exposition: one row per sample (fast-path rows in file order, then the
+    few rows the careful parser read, also in file order).
 
     ``samples`` columns: ``line`` (1-based), ``name``, ``labels`` (JSON object
     text, keys in file order), ``value``, ``ts_unix_s`` (null when absent).
@@ -171,12 +172,11 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
 
     # The few lines off the fast path: comments, blanks, escapes, odd spacing, errors.
     comment_rows, careful_rows = [], []
-    eof_line = None
     for line, text_ in other.iter_rows():
         if text_.startswith("#"):
             comment_rows.append((line, text_))
         elif not text_.strip(" \t\r"):
-            if om and eof_line is None and line < frame.height:
+            if om and line < frame.height:
                 careful_rows.append((line, None))  # blank line inside OpenMetrics: checked below
         else:
             careful_rows.append((line, text_))
@@ -195,7 +195,7 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
     careful_rows = [(line, t) for line, t in careful_rows if t is not None]
 
     good, redo = _fast_columns(fast, om)
-    careful_rows += redo
+    careful_rows = sorted(careful_rows + redo)  # so the first bad line is the one reported
     if careful_rows:
         rows = [_parse_line(text_, line, path, om) for line, text_ in careful_rows]
         careful = pl.DataFrame(rows, schema=good.schema, orient="row")
