@@ -156,7 +156,7 @@ def percentile_table(values: np.ndarray | pd.Series, quantiles: Mapping[str, flo
     rows = []
     for key, q in quantiles.items():
         est = quantile_ci(v, q, confidence, method="order", unit="ms")
-        rows.append({"percentile": key.upper().replace("P999", "P99.9"), "q": q,
+        rows.append({"percentile": key.upper().replace("P999", "P99.9"),
                      "latency_ms": finite(est.value), "ci_low_ms": finite(est.lo),
                      "ci_high_ms": finite(est.hi), "n": int(v.size)})
     return pd.DataFrame(rows).set_index("percentile")
@@ -250,7 +250,7 @@ def schedule_lag_table(data: RunData) -> pd.DataFrame:
     lag = lag[~np.isnan(lag)]
     table = percentile_table(lag, {"p50": 0.5, "p99": 0.99}).rename(
         columns={"latency_ms": "lag_ms", "ci_low_ms": "ci_low_ms", "ci_high_ms": "ci_high_ms"})
-    table.loc["MAX"] = {"q": 1.0, "lag_ms": float(lag.max()) if lag.size else np.nan,
+    table.loc["MAX"] = {"lag_ms": float(lag.max()) if lag.size else np.nan,
                         "ci_low_ms": np.nan, "ci_high_ms": np.nan, "n": int(lag.size)}
     table["n"] = table["n"].astype(int)
     return table
@@ -272,8 +272,9 @@ def plot_latency_over_time(data: RunData, window_s: float = 1.0):
     req = data.requests
     ok = req[req["error_kind"].isna()]
     err = req[req["error_kind"].notna()]
-    ax.scatter(ok["t_s"], ok["latency_ms"], s=4, alpha=0.35, color="#4c72b0", linewidths=0,
-               label=f"ok request (n={len(ok):,})")
+    few = len(req) < 1000  # bigger, darker dots when there are few requests to see
+    ax.scatter(ok["t_s"], ok["latency_ms"], s=14 if few else 4, alpha=0.7 if few else 0.35, color="#4c72b0",
+               linewidths=0, label=f"ok request (n={len(ok):,})")
     if len(err):
         ax.scatter(err["t_s"], err["latency_ms"], s=10, marker="x", color="#c44e52",
                    label=f"error (n={len(err):,})")
@@ -334,7 +335,9 @@ def plot_schedule_lag(data: RunData):
     """Schedule lag per request over time: above a few ms the load generator, not the server, was slow."""
     fig, (ax,) = _figure(height=3.2)
     req = data.requests.dropna(subset=["schedule_lag_ms"])
-    ax.scatter(req["t_s"], req["schedule_lag_ms"], s=4, alpha=0.4, color="#8172b3", linewidths=0,
+    few = len(req) < 1000
+    ax.scatter(req["t_s"], req["schedule_lag_ms"], s=14 if few else 4, alpha=0.7 if few else 0.4,
+               color="#8172b3", linewidths=0,
                label=f"lag (n={len(req):,})")
     ax.set_xlabel("intended send time since start (s)")
     ax.set_ylabel("actual − intended send (ms)")

@@ -149,7 +149,9 @@ p.meta { color: #5b6473; margin-top: 0; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .55rem .6rem; border-bottom: 1px solid #dde1e8; }
 th { background: #f3f5f8; font-weight: 600; }
-td.figs dl { display: grid; grid-template-columns: max-content auto; gap: .1rem .8rem; margin: 0; }
+td.figs { min-width: 26rem; }
+td.figs dl { display: grid; grid-template-columns: minmax(6rem, max-content) minmax(14rem, 1fr);
+             gap: .1rem .8rem; margin: 0; }
 td.figs dt { color: #5b6473; }
 td.figs dd { margin: 0; font-variant-numeric: tabular-nums; }
 code { font-size: .85em; }
