@@ -1,7 +1,8 @@
 """Request bodies, generated before the run so that nothing is encoded on the hot path.
 
 A payload *spec* says how the size (number of elements: floats for http-json and
-kserve-v2, prompt words for openai) of each body is drawn:
+kserve-v2, prompt words for openai) of each body is drawn (the numbers inside
+follow the same class, see :func:`draw_values`):
 
 - ``fixed``: every body has ``mean`` elements (class ``fixed``);
 - ``normal``: size ~ Normal(mean, sd), rounded, clipped to [1, max] (class ``normal``);
@@ -88,6 +89,17 @@ def draw_sizes(spec: PayloadSpec, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(sizes, 1, hi), classes
 
 
+def draw_values(spec: PayloadSpec, cls: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The numbers inside one body, following its class like its size does:
+    normal/fixed: N(0, 1); longtail: LogNormal(0, sigma) (heavy right tail);
+    outlier: N(0, outlier_factor) (extreme values as well as a large body)."""
+    if cls == "longtail":
+        return rng.lognormal(0.0, spec.sigma, n)
+    if cls == "outlier":
+        return rng.normal(0.0, spec.outlier_factor, n)
+    return rng.normal(0.0, 1.0, n)
+
+
 def _fill(node: Any, values: dict[str, Any]) -> Any:
     if isinstance(node, str):
         if node.startswith("{{") and node.endswith("}}") and node[2:-2] in values:
@@ -161,10 +173,10 @@ def generate(spec: PayloadSpec, n_requests: int, protocol: str = "http-json", mo
     template = load_template(spec.template) if spec.template else default_template(protocol, model, max_tokens)
     rng = np.random.default_rng(spec.seed + 1)
     bodies = []
-    for size in sizes.tolist():
+    for size, cls in zip(sizes.tolist(), classes.tolist()):
         rows = -(-size // KSERVE_ROW)
         n_floats = rows * KSERVE_ROW if protocol == "kserve-v2" else size
-        floats = np.round(rng.normal(0.0, 1.0, n_floats), 4).tolist()
+        floats = np.round(draw_values(spec, str(cls), n_floats, rng), 4).tolist()
         text = " ".join(_WORDS[j] for j in rng.integers(0, len(_WORDS), size).tolist())
         body = _fill(template, {"floats": floats, "text": text, "size": size, "rows": rows})
         bodies.append(json.dumps(body, separators=(",", ":")).encode())

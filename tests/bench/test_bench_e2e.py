@@ -180,3 +180,12 @@ def test_sigint_during_a_long_gap_stops_promptly(demo, tmp_path):
     assert time.monotonic() - t < 20  # not the two minutes of the gap
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["status"] == "interrupted" and s["requests"] == 2
+
+
+def test_openai_stream_against_the_demo_llm(demo, tmp_path):
+    s = run(cfg(demo.url, tmp_path / "r.duckdb", protocol="openai", max_tokens=8,
+                stages=[Stage("constant", duration_s=1.0, rate_rps=3.0)], payload=PayloadSpec("fixed", mean=5)))
+    assert s["ok"] == 3, s["errors"]
+    assert s["ttft_ms"]["n"] == 3 and s["ttft_ms"]["p50"] > 0
+    assert 0 < s["output_tokens"] <= 24 and s["tpot_ms"]["n"] >= 1
+    assert s["ttft_ms"]["max"] <= s["latency_ms"]["max"]

@@ -69,3 +69,14 @@ def test_jsonl_cycled_in_order_and_bad_line_named(tmp_path):
     f.write_text('{"a": 1}\n{"a": \n')
     with pytest.raises(InputError, match=r"bodies.jsonl:2: not valid JSON"):
         generate(PayloadSpec(str(f)), 10)
+
+
+def test_values_follow_the_class():
+    bodies, classes = generate(PayloadSpec("outliers", mean=200, sd=10, outlier_fraction=0.1, outlier_factor=20), 200)
+    vals = {c: np.concatenate([json.loads(b)["input_data"] for b, k in zip(bodies, classes) if k == c])
+            for c in ("normal", "outlier")}
+    assert vals["normal"].std() == pytest.approx(1.0, rel=0.05)
+    assert vals["outlier"].std() == pytest.approx(20.0, rel=0.05)
+    bodies, _ = generate(PayloadSpec("longtail", mean=100, sigma=1.0, max_size=10**6), 100)
+    v = np.concatenate([json.loads(b)["input_data"] for b in bodies])
+    assert v.min() > 0 and np.median(v) == pytest.approx(1.0, rel=0.1) and np.quantile(v, 0.99) > 8
