@@ -24,6 +24,7 @@ import pandas as pd
 
 from perfkit.bench.config import BenchConfig
 from perfkit.bench.runner import new_run_id, run
+from perfkit.bench.summary import FORMAT_VERSION
 from perfkit.errors import UsageError
 
 KEEP_UP_FRACTION = 0.95
@@ -138,7 +139,15 @@ def curve(con: duckdb.DuckDBPyConnection, sweep_id: str) -> pd.DataFrame:
     rows = con.execute(
         "SELECT run_id, summary FROM runs WHERE json_extract_string(labels, '$.sweep') = ? ORDER BY started_at",
         [sweep_id]).fetchall()
-    pts = [point(json.loads(s)) for _, s in rows if s]
+    pts = []
+    for run_id, text in rows:
+        if not text:
+            continue
+        summary = json.loads(text)
+        if summary.get("format_version") != FORMAT_VERSION:
+            raise UsageError(f"run {run_id}: summary format_version {summary.get('format_version')!r} is not "
+                             f"{FORMAT_VERSION}; upgrade perfkit to read it")
+        pts.append(point(summary))
     frame = pd.DataFrame(pts, columns=["run_id", "intended_rps", "achieved_rps", "requests", "p50_ms", "p99_ms",
                                        "p99_n", "error_fraction", "valid", "status"])
     return frame.sort_values("intended_rps", kind="stable").reset_index(drop=True)
