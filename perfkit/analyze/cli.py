@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     diag.add_argument("runs", nargs="*", help="run ids (default: every run of the newest suite)")
     add_db_argument(diag)
     diag.add_argument("--json", metavar="PATH", help="write the findings as JSON here ('-' for stdout)")
+    diag.add_argument("--fail-on", choices=("critical", "high", "medium", "low"), default=None,
+                      help="exit 1 when a finding of this severity or worse is found (for pipelines)")
     diag.set_defaults(func=_cmd_diagnose)
 
 
@@ -112,4 +114,10 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 220, "display.max_colwidth", 120):
         print(table[["severity", "title", "action"]].to_string(index=False),
               file=sys.stdout if args.json != "-" else sys.stderr)
+    if args.fail_on:
+        bar = rootcause.SEVERITY_RANK[args.fail_on]
+        worst = [f for f in found if rootcause.SEVERITY_RANK[f.severity] >= bar]
+        if worst:
+            print(f"perfkit diagnose: {len(worst)} finding(s) at {args.fail_on} or worse", file=sys.stderr)
+            return 1
     return 0

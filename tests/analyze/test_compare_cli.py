@@ -53,3 +53,14 @@ def test_diagnose_cli_json(db_with_runs, tmp_path):
     assert main(["diagnose", "base", "--db", str(db_with_runs), "--json", str(out)]) == 0
     assert json.loads(out.read_text()) == []
     assert main(["diagnose", "missing", "--db", str(db_with_runs)]) == 2
+
+
+def test_diagnose_fail_on_gates_a_pipeline(tmp_db):
+    lag = np.zeros(2000)
+    lag[1000:] = 40.0
+    with store.connect(tmp_db) as con:
+        insert_run(con, "late", np.full(2000, 5.0) + lag, lag_ms=lag)
+        insert_run(con, "clean", np.random.default_rng(0).gamma(4, 1, 2000), t0=1.8e9)
+    assert main(["diagnose", "late", "--db", str(tmp_db), "--fail-on", "critical"]) == 1
+    assert main(["diagnose", "clean", "--db", str(tmp_db), "--fail-on", "low"]) == 0
+    assert main(["diagnose", "late", "--db", str(tmp_db)]) == 0
