@@ -1,6 +1,6 @@
 """A small real HTTP server for the engine's edge cases the demo server does not cover.
 
-Run as ``python fake_target.py PORT``. Endpoints:
+Run as ``python fake_target.py PORT [CERT.pem KEY.pem]`` (with a certificate: HTTPS). Endpoints:
   POST /v1/chat/completions  SSE stream: first token after 60 ms, then 10 tokens 15 ms apart,
                              a usage chunk, [DONE]
   POST /truncate             SSE stream that drops the connection after 2 tokens
@@ -82,4 +82,10 @@ app.router.add_post("/die", die)
 app.router.add_post("/echo-headers", echo_headers)
 
 if __name__ == "__main__":
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+    ssl_context = None
+    if len(sys.argv) == 4:
+        import ssl
+
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(sys.argv[2], sys.argv[3])
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, ssl_context=ssl_context)

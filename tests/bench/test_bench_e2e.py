@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -12,8 +17,6 @@ import pytest
 
 from perfkit.bench import BenchConfig, PayloadSpec, Stage, run
 from perfkit.demo.launch import DemoServer, free_port
-
-import sys
 
 
 def perfkit_cmd(*args: str) -> list[str]:
@@ -189,3 +192,40 @@ def test_openai_stream_against_the_demo_llm(demo, tmp_path):
     assert s["ttft_ms"]["n"] == 3 and s["ttft_ms"]["p50"] > 0
     assert 0 < s["output_tokens"] <= 24 and s["tpot_ms"]["n"] >= 1
     assert s["ttft_ms"]["max"] <= s["latency_ms"]["max"]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_https_target(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_target.py")), str(port),
+                               str(cert), str(key)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env = {**os.environ, "SSL_CERT_FILE": str(cert)}  # trust our certificate, verification stays on
+        out = tmp_path / "s.json"
+        deadline = time.monotonic() + 30
+        while True:  # wait for the server's port
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "https test server did not start"
+                time.sleep(0.1)
+        res = subprocess.run(perfkit_cmd("bench", "--target", f"https://127.0.0.1:{port}/status/200", "--rate", "20",
+                                         "--duration", "0.5", "--db", str(tmp_path / "r.duckdb"), "--no-collect",
+                                         "--quiet", "--summary-json", str(out)),
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(out.read_text())["ok"] == 10
+        # Without trusting it, the same run fails at connect (the certificate is checked).
+        res = subprocess.run(perfkit_cmd("bench", "--target", f"https://127.0.0.1:{port}/status/200", "--rate", "20",
+                                         "--duration", "0.5", "--db", str(tmp_path / "r2.duckdb"), "--no-collect",
+                                         "--quiet", "--summary-json", str(out)),
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 1 and json.loads(out.read_text())["errors"] == {"connect_error": 10}
+    finally:
+        server.terminate()
+        server.wait(10)
