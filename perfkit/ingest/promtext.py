@@ -108,7 +108,7 @@ class Exposition:
             if typ in ("histogram", "summary", "gaugehistogram") and fam is not None and (
                 name.endswith(("_count", "_bucket", "_gcount"))
             ):
-                unit = "count" if not name.endswith("_bucket") else "count"
+                unit = "count"  # observations; _sum keeps the family's unit
             types.append(typ)
             units.append(unit)
         return pl.DataFrame({"name": names, "type": types, "unit": units},
