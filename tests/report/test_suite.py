@@ -71,3 +71,34 @@ def test_default_suite_has_the_promised_cases():
            {k: v for k, v in dynamic.server.items() if k != "batching"}
     with pytest.raises(UsageError):
         suite.get_suite("nope")
+
+
+@pytest.mark.slow
+def test_a_small_suite_runs_end_to_end(tmp_path, capsys):
+    """Real demo server, real bench subprocess, real notebooks: one case, one skipped, one comparison."""
+    import duckdb
+
+    s = Suite("tiny", (
+        Case("short", {"pattern": "constant", "rate": 20, "duration": 3, "min_duration_s": 3},
+             server={"error_rate": 0.1, "seed": 1}, labels="hardware=cpu-test"),
+        Case("future", {"rate": 1, "duration": 1}, requires=("bench:pattern:teleport",)),
+    ), (Comparison("01_again", "01_benchmark", {"run_id": "{run:short}", "window_s": 0.5}),))
+    db, out = tmp_path / "suite.duckdb", tmp_path / "reports"
+    code = suite.run_suite(s, db=str(db), out_dir=out, progress=False)
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "  future: skipped (perfkit bench has no --pattern teleport yet)" in text
+    assert "2 of 2 reports ok, 1 runs, 1 cases skipped" in text
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        (label, n, errors), = con.execute(
+            "SELECT r.label, count(*), count(q.error_kind) FROM runs r JOIN requests q USING (run_id) "
+            "GROUP BY r.label").fetchall()
+    finally:
+        con.close()
+    assert label.startswith("suite=") and label.endswith(",case=short,hardware=cpu-test")
+    assert n == 60 and 0 < errors < 60
+    assert (out / "01_benchmark-short.html").exists() and (out / "01_again.html").exists()
+    assert "suite.log" in {p.name for p in out.iterdir()}
+    index = (out / "index.html").read_text()
+    assert index.count("<tr class='ok'>") == 2
