@@ -269,6 +269,33 @@ def series_frame(con: duckdb.DuckDBPyConnection, name: str, labels: dict[str, st
     return frame
 
 
+def bucket_quantiles(con: duckdb.DuckDBPyConnection, histogram: str, q: float,
+                     run_id: str | None = None, start: float | None = None,
+                     end: float | None = None, rate_window_s: float | None = None,
+                     by: Sequence[str] = (), step_s: float | None = None) -> pd.DataFrame:
+    """``histogram_quantile(q, [rate(]<histogram>_bucket[window])])`` from the store.
+
+    Reads every ``<histogram>_bucket`` series (in a run or a window); with
+    ``rate_window_s`` the bucket counters first become per-second rates over that
+    window (PromQL's extrapolated rate; evaluated on a ``step_s`` grid when given),
+    else the cumulative counts are used as scraped. Buckets are summed by ``le``
+    and the ``by`` labels, then the quantile is taken per timestamp. Returns
+    ``ts_unix_s``, the ``by`` columns, ``value`` and ``observations`` (the +Inf
+    bucket: the count, or rate, behind each estimate).
+    """
+    frame = series_frame(con, f"{histogram}_bucket", run_id=run_id, start=start, end=end)
+    cols = ["ts_unix_s", *by, "value", "observations"]
+    if frame.empty or "le" not in frame:
+        return pd.DataFrame(columns=cols)
+    keep = ["series_id", "le", *by]
+    if rate_window_s:
+        meta = frame[keep].drop_duplicates("series_id")
+        rated = rate_frame(frame[["series_id", "ts_unix_s", "value"]], rate_window_s, step_s=step_s,
+                           by=("series_id",))
+        frame = rated.merge(meta, on="series_id", how="left")
+    return histogram_quantile_frame(q, frame[["ts_unix_s", "le", "value", *by]], by=by)[cols]
+
+
 def run_window(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, float, float]:
     """(run_id, start, end) in epoch seconds; ``latest`` resolves to the newest run."""
     from perfkit import store

@@ -145,6 +145,30 @@ def run_db(tmp_db):
     con.close()
 
 
+def test_bucket_quantiles_from_the_store(run_db, tmp_db):
+    t0 = 1_732_400_000.0
+    ts = t0 + np.arange(0, 10, 1.0)
+    rows = []
+    for le, per_s in (("0.1", 50), ("0.2", 70), ("1", 110), ("+Inf", 120)):  # testhistogram
+        for t in ts:
+            rows.append(("lat_bucket", json.dumps({"le": le}, separators=(",", ":")), "count",
+                         "histogram", t, per_s * (t - t0)))
+    import polars as pl
+
+    long = pl.DataFrame(rows, schema=["name", "labels", "unit", "type", "ts_unix_s", "value"],
+                        orient="row")
+    with store.transaction(run_db):
+        writer.write_telemetry(run_db, from_long(long), kind="prometheus", path="h", sha256="h",
+                               run_id="r1", label=None)
+    raw = T.bucket_quantiles(run_db, "lat", 0.5, run_id="r1")
+    assert len(raw) == 10 and math.isnan(raw["value"].iloc[0])  # 0 observations at t0
+    assert raw["value"].iloc[1:].to_numpy() == pytest.approx(0.15)
+    rated = T.bucket_quantiles(run_db, "lat", 0.8, run_id="r1", rate_window_s=3.0)
+    assert rated["value"].to_numpy() == pytest.approx(0.72)  # rates keep the bucket ratios
+    obs = rated["observations"].to_numpy()
+    assert obs[2:] == pytest.approx(120.0) and obs[0] < 120.0  # windows reaching before t0: less
+
+
 def test_series_frame_filters(run_db):
     frame = T.series_frame(run_db, "gpu_utilization_percent", labels={"gpu": "0"})
     assert len(frame) == 21 and set(frame["gpu"]) == {"0"}
