@@ -137,3 +137,15 @@ def test_notebook_01_can_benchmark_a_target_itself(demo_server, tmp_path):
     assert label == "notebook=01" and n == 60
     html = (out / "01_benchmark.html").read_text()
     assert run_id in html and demo_server.url in html
+
+
+def test_scatter_sample_keeps_the_whole_tail():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"t_s": np.arange(100_000) / 1000.0, "latency_ms": rng.lognormal(1.0, 0.6, 100_000)})
+    assert benchmark.scatter_sample(frame.head(500), max_points=1000) is not None
+    assert len(benchmark.scatter_sample(frame.head(500), max_points=1000)) == 500
+    drawn = benchmark.scatter_sample(frame, max_points=5000)
+    assert len(drawn) == 5000
+    cut = np.quantile(frame["latency_ms"], 0.99, method="inverted_cdf")
+    assert (drawn["latency_ms"] > cut).sum() == (frame["latency_ms"] > cut).sum()  # every tail point drawn
+    assert drawn.index.is_monotonic_increasing and drawn.index.is_unique
