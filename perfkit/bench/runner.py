@@ -154,7 +154,9 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
     seqs = np.arange(n_sched, dtype=np.int64)
 
     run_id = run_id or new_run_id()
-    intended_rate = (n_sched / total_s) if (not closed and total_s > 0) else None
+    intended_rate = None
+    if not closed and total_s > 0:
+        intended_rate = sum((st.mean_rate_rps() or 0.0) * st.length_s() for st in config.stages) / total_s
     public = config.public()
     public["scheduled"] = None if closed else int(n_sched)
     public["schedule_s"] = total_s

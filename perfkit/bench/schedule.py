@@ -233,9 +233,12 @@ class Stage:
         return self.duration_s
 
     def mean_rate_rps(self) -> float | None:
-        """The intended mean rate over the stage (None for closed loop)."""
+        """The intended mean rate over the stage (None for closed loop). For the random
+        patterns it is the configured rate, not the count one random draw happened to give."""
         if self.pattern == "closed":
             return None
+        if self.pattern in ("poisson", "gamma"):
+            return self.rate_rps
         n = len(self.offsets(0))
         length = self.length_s()
         return n / length if length > 0 else None

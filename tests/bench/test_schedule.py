@@ -121,3 +121,10 @@ def test_every_pattern_gives_sorted_offsets_inside_the_run(rate, duration, seed)
         assert np.all(np.diff(offs) >= 0)
         assert offs.size == 0 or (offs[0] >= 0 and offs[-1] < duration)
     assert len(sch.constant(rate, duration)) == int(np.ceil(rate * duration - 1e-9))
+
+
+def test_intended_mean_rate_of_stages():
+    assert sch.Stage("poisson", duration_s=2, rate_rps=2).mean_rate_rps() == 2
+    assert sch.Stage("ramp", duration_s=10, from_rps=10, to_rps=30).mean_rate_rps() == pytest.approx(20)
+    assert sch.Stage("step", rate_rps=10, step_rps=10, step_s=1, steps=3).mean_rate_rps() == pytest.approx(20)
+    assert sch.Stage("closed", concurrency=2).mean_rate_rps() is None
