@@ -9,6 +9,7 @@ is fetched twice.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -20,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import duckdb
 import numpy as np
@@ -78,7 +79,16 @@ def default_step(start: float, end: float) -> float:
 
 
 def _fetch(url: str, params: dict, dest: Path, timeout_s: float, shown: str) -> None:
-    req = urllib.request.Request(url + "?" + urlencode(params), headers={"Accept": "application/json"})
+    """GET ``url?params`` into ``dest``; URL userinfo is sent as Basic auth, never logged."""
+    parts = urlsplit(url)
+    headers = {"Accept": "application/json"}
+    if parts.username is not None:
+        cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    req = urllib.request.Request(url + "?" + urlencode(params), headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp, open(dest, "wb") as fh:
             shutil.copyfileobj(resp, fh, 1 << 20)

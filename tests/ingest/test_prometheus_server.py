@@ -59,14 +59,23 @@ def test_bench_scraped_by_prometheus_matches_what_was_sent(demo_server, tmp_db, 
                      "--db", str(tmp_db), "--label", "integration"]) == 0
         out = capsys.readouterr().out
         assert "from 2 request(s)" in out  # 12,501 points > 11,000: two chunks
+        # credentials in --url are sent as Basic auth and never stored or printed
+        cred_url = prom.url.replace("http://", "http://me:hunter2@")
+        assert main(["prometheus", "--url", cred_url, "--query", "up", "--start", repr(t_end - 5),
+                     "--end", repr(t_end), "--step", "1", "--db", str(tmp_db)]) == 0
+        shown = capsys.readouterr()
+        assert "hunter2" not in shown.out + shown.err and "me:***@" in shown.out
         # bad PromQL: Prometheus' own message, exit 2
         assert main(["prometheus", "--url", prom.url, "--query", "rate(x[", "--db", str(tmp_db)]) == 2
         assert "bad_data" in capsys.readouterr().err
     with store.connect(tmp_db) as con:
         (n, n_ts, top), = con.execute(
             "SELECT count(*), count(DISTINCT ts_unix_s), max(value) FROM telemetry "
-            "WHERE source_kind = 'prom-range'").fetchall()
-        src = con.execute("SELECT path, row_count, label FROM sources WHERE kind = 'prom-range'").fetchall()
+            "WHERE source_kind = 'prom-range' AND source_id = (SELECT min(source_id) FROM sources "
+            "WHERE kind = 'prom-range')").fetchall()
+        src = con.execute("SELECT path, row_count, label FROM sources WHERE kind = 'prom-range' "
+                          "ORDER BY source_id").fetchall()
+        assert not con.execute("SELECT count(*) FROM sources WHERE path LIKE '%hunter2%'").fetchall()[0][0]
     assert n == n_ts > 1000  # one series, no timestamp twice across the chunk boundary
     assert summary["requests"] > 50 and not summary.get("errors")
     assert top == summary["requests"]  # the server counted exactly what the bench sent
