@@ -1,16 +1,19 @@
 """Prometheus text exposition (0.0.4) and OpenMetrics 1.0 parser, built for speed.
 
-The whole text is split into lines once and handed to polars (Rust regexes): a
-strict regex recognises the common sample line (`name{k="v",...} value [ts]
-[# exemplar]` with no escapes, single spaces) and turns its label block into a
-JSON object string by a regex rewrite, values and timestamps are cast in bulk.
-Lines the fast regex does not take (escaped label values, tabs, extra blanks...)
+The whole text is split into lines once and handed to polars (Rust): a strict
+regex recognises the common sample line (`name{k="v",...} value [ts]
+[# exemplar]`, pure ASCII, no escapes, single spaces); literal finds and slices
+split it, one Aho-Corasick pass (``replace_many``) turns its label block into
+a JSON object string, values and timestamps are cast in bulk. Lines the fast
+regex does not take (escaped or non-ASCII label values, tabs, extra blanks...)
 go through a careful per-line parser that implements the grammar, or fail with
 ``path:line: problem``. Comment lines (`# TYPE`, `# HELP`, `# UNIT`, `# EOF`)
 are few and read in Python.
 
 Timestamps: 0.0.4 timestamps are milliseconds, OpenMetrics ones seconds; both
-come out as ``ts_unix_s`` (NaN-free float, null where the line had none).
+come out as ``ts_unix_s`` (null where the line had none). Sample names stay as
+exposed (prometheus_client renames a 0.0.4 counter ``x`` to ``x_total``;
+Prometheus stores ``x``, and so do we).
 Exemplars are validated and dropped (the store has no place for them).
 """
 from __future__ import annotations
