@@ -62,6 +62,7 @@ class DemoServer:
     def __init__(self, *, port: int | None = None, startup_timeout_s: float = 120.0,
                  env: dict[str, str] | None = None, **options: Any) -> None:
         self.host = "127.0.0.1"
+        self._pick_port = port is None  # a free port may be taken before we bind: retry
         self.port = port or free_port(self.host)
         self.startup_timeout_s = startup_timeout_s
         self.options = options
@@ -98,7 +99,23 @@ class DemoServer:
         return self._stderr.read().decode(errors="replace")[-max_chars:]
 
     def start(self) -> "DemoServer":
-        """Start the process and wait until ``/health`` answers 200."""
+        """Start the process and wait until ``/health`` answers 200.
+
+        When the port was picked here and another process took it before the server
+        could bind (a race between free_port() and bind), try again on a new port.
+        """
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except DemoServerError as exc:
+                if not (self._pick_port and "address already in use" in str(exc)) or attempt == 2:
+                    raise
+                self.port = free_port(self.host)
+                self._stderr.seek(0)
+                self._stderr.truncate()
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> "DemoServer":
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         # onnxruntime is told 1 thread; keep numpy's BLAS to one as well.

@@ -201,3 +201,18 @@ def test_health_and_unknown_routes(dynamic_server):
     assert http("GET", dynamic_server.url + "/health") == (200, {"status": "ok"})
     status, body = http("GET", dynamic_server.url + "/nope")
     assert status == 404 and "error" in body
+
+
+def test_launcher_retries_when_its_port_is_taken():
+    server = DemoServer(llm_hidden=256)
+    taken = server.port
+    with socket.socket() as blocker:  # someone else binds the port first
+        blocker.bind(("127.0.0.1", taken))
+        blocker.listen()
+        with server:
+            assert server.port != taken
+            assert http("GET", server.url + "/health")[0] == 200
+    with socket.socket() as blocker, pytest.raises(DemoServerError, match="already in use"):
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        DemoServer(port=blocker.getsockname()[1], llm_hidden=256).start()  # explicit: no retry
