@@ -85,7 +85,7 @@ async def llm_streams(url: str, streams: int, prompt_chars: int, max_tokens: int
         return await asyncio.gather(*(one() for _ in range(streams)))
 
 
-def step_ratio(hidden: int = 2048, steps: int = 200) -> None:
+def step_ratio(hidden: int = 3072, steps: int = 200) -> None:
     """Time the recurrence in onnxruntime vs numpy (same weights) and print the ratio."""
     from threadpoolctl import threadpool_limits
 

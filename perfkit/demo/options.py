@@ -28,7 +28,7 @@ class DemoOptions:
     threads: int = 1
     llm_batching: str = "continuous"
     llm_max_batch: int = 8
-    llm_hidden: int = 2048
+    llm_hidden: int = 3072
     llm_max_tokens: int = 512
     llm_model_name: str = "perfkit-char-lm"
     llm_max_waiting: int = 256
