@@ -50,9 +50,11 @@ def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.Dat
     ids = con.execute("SELECT nextval('series_id_seq') AS id FROM range(?)", [n]).fetchnumpy()["id"]
     ids = np.sort(ids.astype(np.int64))
     keyed = series.sort("key")
-    if keyed.get_column("key").to_numpy().tolist() != list(range(n)):
+    if not np.array_equal(keyed.get_column("key").to_numpy(), np.arange(n)):
         raise ValueError("series keys must be 0..n-1")
-    table = keyed.select("name", "labels", "unit", "type").to_arrow()
+    # string_view columns go to DuckDB without a copy (CompatLevel.newest)
+    table = keyed.select("name", "labels", "unit", "type").to_arrow(
+        compat_level=pl.CompatLevel.newest())
     table = table.append_column("series_id", pa.array(ids))
     name = f"_pk_series_{next(_counter)}"
     con.register(name, table)
