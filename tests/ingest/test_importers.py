@@ -237,3 +237,13 @@ def test_prom_range_errors(tmp_db, tmp_path, capsys, body, problem):
     err = capsys.readouterr().err
     assert f"{p}:1: " in err and problem in err and err.count("\n") == 1
     assert counts(tmp_db) == (0, 0, 0, 0)
+
+
+def test_nvidia_smi_nounits_reads_the_same_as_with_units():
+    text = NVSMI.read_text()
+    header, *body = text.splitlines()
+    nounits = "\n".join([header] + [line.replace(" %", "").replace(" MiB", "") for line in body])
+    assert " MiB" not in nounits.split("\n", 1)[1]
+    a = nvsmi.read(text, "units.csv").long().sort(["name", "ts_unix_s"])
+    b = nvsmi.read(nounits, "nounits.csv").long().sort(["name", "ts_unix_s"])
+    assert a.equals(b)
