@@ -23,9 +23,9 @@ compute knob, as model size is for a real LLM. At the default 3072 the recurrent
 matrix (36 MB) outgrows the CPU cache, so a step is memory-bound and costs nearly the
 same for 1 or 8 sequences (about 1.3 and 2.2 ms on the 2-core dev box), as LLM
 decoding does on a GPU. Prefill runs the same recurrence over each prompt's
-characters (the last 64: older ones have faded out of the state, see
-``CharLM.prefill``), so time to first token grows with prompt length up to 64
-characters (about 80 ms at 3072), and a joining prompt delays the running batch's
+characters (the last 48: older ones have faded out of the state, see
+``CharLM.prefill``), so time to first token grows with prompt length up to 48
+characters (about 60 ms at 3072), and a joining prompt delays the running batch's
 next step. Building costs O(train_chars * hidden^2): about 5 s on one core up to
 hidden 2048 (30,000 training characters); above 2048 the training text shrinks as
 1/hidden^2, down to 6,000 characters, to keep that bound. The model is cached under
@@ -52,7 +52,7 @@ STREAMS = 256
 WASHOUT = 20
 RIDGE = 1.0
 SPECTRAL_RADIUS = 0.9
-PREFILL_WINDOW = 64  # characters of a prompt that still move the state (fading memory)
+PREFILL_WINDOW = 48  # characters of a prompt that still move the state (fading memory)
 
 
 def encode(text: str) -> np.ndarray:
@@ -156,9 +156,9 @@ class CharLM:
         """Run each prompt through the recurrence, batched by position: ``[B, H]`` states.
 
         Only the last ``window`` characters are run (None: all of them): the
-        echo-state property makes older input fade geometrically, and at 64
+        echo-state property makes older input fade geometrically, and at 48
         characters the state equals the full-prompt state to float32 precision
-        (~1e-6; tested), so prompts of any length cost at most 64 steps.
+        (~1e-6; tested), so prompts of any length cost at most 48 steps.
         """
         if window is not None:
             prompts = [p[-window:] for p in prompts]
