@@ -3,7 +3,7 @@
 The whole text is split into lines once and handed to polars (Rust): a strict
 regex recognises the common sample line (`name{k="v",...} value [ts]
 [# exemplar]`, pure ASCII, no escapes, single spaces); literal finds and slices
-split it, one Aho-Corasick pass (``replace_many``) turns its label block into
+split it, two literal replacements turn its label block into
 a JSON object string, values and timestamps are cast in bulk. Lines the fast
 regex does not take (escaped or non-ASCII label values, tabs, extra blanks...)
 go through a careful per-line parser that implements the grammar, or fail with
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -42,6 +43,7 @@ _FAST_OM = (
     rf"(?: # \{{{_PAIRS}\}} {_NUM}(?: {_NUM})?)?$"
 )
 
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfkit-promtext")
 _NAME_RE = re.compile(_NAME)
 _LNAME_RE = re.compile(_LNAME)
 _TYPES_OM = {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"}
@@ -212,54 +214,57 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
 def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
     """Split fast-path lines (already validated by the fast regex) with literal string ops.
 
-    Intermediate columns are materialized step by step so no string expression is
-    evaluated twice.
+    One ``select`` holds every expression, so polars shares the common ones and
+    runs the independent ones on separate cores.
     """
     text = pl.col("text")
-    pos = fast.with_columns(brace=text.str.find("{", literal=True),
-                            close=text.str.find("}", literal=True),
-                            space=text.str.find(" ", literal=True))
-    brace, close, space = pl.col("brace"), pl.col("close"), pl.col("space")
+    brace = text.str.find("{", literal=True)
+    space = text.str.find(" ", literal=True)
+    close = text.str.find("}", literal=True)
     has_labels = brace.is_not_null() & (brace < space)
-    parts = pos.select(
-        "line",
-        name=text.str.slice(0, pl.when(has_labels).then(brace).otherwise(space)),
-        block=text.str.slice(pl.when(has_labels).then(brace), close - brace + 1),
-        rest=text.str.slice(pl.when(has_labels).then(close + 2).otherwise(space + 1)),
+    name_end = pl.when(has_labels).then(brace).otherwise(space)
+    rest_start = pl.when(has_labels).then(close + 2).otherwise(space + 1)
+    inner = text.str.slice(brace + 1, close - brace - 1)
+    # a="1",b="2" -> {"a":"1","b":"2"}: fast-path values hold no quotes, do not start
+    # with ',' nor end with '=', so '="' and '",' occur only at label boundaries
+    labels = (
+        pl.when(has_labels & (close > brace + 1))
+        .then(pl.concat_str(
+            pl.lit('{"'),
+            inner.str.replace_all('="', '":"', literal=True).str.replace_all('",', '","', literal=True),
+            pl.lit("}"),
+        ))
+        .otherwise(pl.lit("{}"))
     )
-    # {a="1",b="2"} -> {"a":"1","b":"2"} in one Aho-Corasick pass (fast-path values
-    # hold no braces or quotes, so these three patterns occur only at boundaries)
-    labels = pl.col("block").str.replace_many(["{", '="', '",'], ['{"', '":"', '","'])
-    if (parts.get_column("block") == "{}").any():
-        labels = pl.when(pl.col("block") == "{}").then(pl.lit("{}")).otherwise(labels)
-    rest = pl.col("rest")
+    rest = text.str.slice(rest_start)
     if om:  # value [ts] [# {labels} value [ts]]
         ex_at = rest.str.find(" # ", literal=True)
-        parts = parts.with_columns(ex=rest.str.slice(ex_at + 3),
-                                   rest=rest.str.slice(0, ex_at.fill_null(rest.str.len_bytes())))
-        ex = pl.col("ex")
+        vt = rest.str.slice(0, ex_at.fill_null(rest.str.len_bytes()))
+        ex = rest.str.slice(ex_at + 3)
         ex_nums = ex.str.slice(ex.str.find("}", literal=True) + 2).str.splitn(" ", 2)
         ex_ok = ex.is_null() | (
             ex_nums.struct.field("field_0").cast(pl.Float64, strict=False).is_not_null()
             & (ex_nums.struct.field("field_1").is_null()
                | ex_nums.struct.field("field_1").cast(pl.Float64, strict=False).is_not_null()))
     else:  # the 0.0.4 fast regex admits no exemplar
+        vt = rest
         ex_ok = pl.lit(True)
-    parts = parts.with_columns(labels=labels.fill_null("{}"), sep=rest.str.find(" ", literal=True))
-    sep = pl.col("sep")
-    parts = parts.with_columns(v=rest.str.slice(0, sep.fill_null(rest.str.len_bytes())),
-                               t=rest.str.slice(sep + 1))
-    v, t = pl.col("v"), pl.col("t")
+    parts = vt.str.splitn(" ", 2)
+    v, t = parts.struct.field("field_0"), parts.struct.field("field_1")
     value = v.cast(pl.Float64, strict=False)
     ts = t.cast(pl.Float64, strict=False)
     ok = (value.is_not_null() & (t.is_null() | ts.is_finite()) & ex_ok).fill_null(False)
-    out = parts.select("line", "name", "labels", value=value, ts_unix_s=ts, ok=ok)
+    out = fast.lazy().select("line", name=text.str.slice(0, name_end), labels=labels,
+                             value=value, ts_unix_s=ts, ok=ok).collect()
+    # the duplicate-label check needs only the labels: run it on another core while
+    # this thread finishes the timestamps (polars releases the GIL)
+    dup_future = _POOL.submit(_duplicate_label_names, out.get_column("labels"))
     if not om and out.get_column("ts_unix_s").null_count() < out.height:
         # milliseconds -> seconds with an IEEE division (numpy): polars may turn a
         # division by a literal into a multiplication by its inexact reciprocal
         ms = out.get_column("ts_unix_s").to_numpy()
         out = out.with_columns(ts_unix_s=pl.Series(ms / 1000.0, dtype=pl.Float64, nan_to_null=True))
-    dup = _duplicate_label_names(out.get_column("labels"))
+    dup = dup_future.result()
     if dup is not None:
         out = out.with_columns(ok=pl.col("ok") & ~dup)
     cols = ["line", "name", "labels", "value", "ts_unix_s"]
