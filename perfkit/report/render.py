@@ -203,8 +203,9 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
                 str(job.notebook), str(out_nb), parameters=params, kernel_name=KERNEL_NAME,
                 progress_bar=False, log_output=False, request_save_on_cell_execute=False,
                 execution_timeout=timeout_s, cwd=None,
-                # keep the kernel's own start-up log lines off our stderr (errors still show)
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # the kernel's own log (start-up notes, the interrupt sent at shutdown) stays off our
+                # stderr; errors inside the notebook are in its outputs and in the index
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
         except PapermillExecutionError as exc:
             error = ReportError(cell=None, ename=exc.ename, evalue=str(exc.evalue))
