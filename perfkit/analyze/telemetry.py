@@ -491,6 +491,26 @@ def _fmt(value: float, unit: str, n: int, digits: int = 3) -> str:
     return f"{value:.{digits}g} {unit} (n={n:,})"
 
 
+def gpu_energy_j(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[float, int]:
+    """GPU energy over a run: the increase of each GPU's energy counter, summed over GPUs.
+
+    The delta of the counter (NVML / DCGM total energy, stored in J), not integrated
+    power (REFERENCE.md). Counter resets inside the run add the pre-reset value.
+    Returns (joules, number of GPUs); (NaN, 0) when no counter was recorded.
+    """
+    frame = series_frame(con, "gpu_energy_j", run_id=run_id, expand_labels=False)
+    if frame.empty:
+        return math.nan, 0
+    total = 0.0
+    for _, grp in frame.groupby("series_id"):
+        v = grp.sort_values("ts_unix_s")["value"].to_numpy()
+        if len(v) < 2:
+            continue
+        drops = np.where(v[1:] < v[:-1], v[:-1], 0.0)
+        total += float(v[-1] - v[0] + drops.sum())
+    return total, int(frame["series_id"].nunique())
+
+
 def headline_figures(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame,
                      run_id: str | None = None) -> dict[str, str]:
     """3-6 headline figures with units and sample counts for notebook 02's last cell."""
@@ -507,4 +527,7 @@ def headline_figures(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame,
         figures[label] = _fmt(float(values.mean()) if len(values) else math.nan, unit, len(values))
     peak = frame["host_memory_used_gib"].dropna() if "host_memory_used_gib" in frame else []
     figures["Peak host memory"] = _fmt(float(max(peak)) if len(peak) else math.nan, "GiB", len(peak))
+    if run_id:
+        joules, gpus = gpu_energy_j(con, run_id)
+        figures["GPU energy"] = "no data" if gpus == 0 else f"{joules:.4g} J ({gpus} GPU counter(s))"
     return figures

@@ -192,11 +192,26 @@ def test_align_to_run(run_db):
     assert rates[0] < 10.0  # the series starts inside the first window: PromQL extrapolates less
 
 
+def test_gpu_energy_is_the_counter_delta_with_resets(run_db):
+    import polars as pl
+
+    t0 = 1_732_400_000.0
+    rows = [("gpu_energy_j", '{"gpu":"0"}', "J", "counter", t0 + i, v)
+            for i, v in enumerate([1000.0, 1100.0, 1250.0, 20.0, 70.0])]  # reset after 1250
+    rows += [("gpu_energy_j", '{"gpu":"1"}', "J", "counter", t0 + i, 500.0 + 10 * i) for i in range(5)]
+    tel = from_long(pl.DataFrame(rows, schema=["name", "labels", "unit", "type", "ts_unix_s", "value"],
+                                 orient="row"))
+    with store.transaction(run_db):
+        writer.write_telemetry(run_db, tel, kind="nvml", path="nvml", sha256=None, run_id="r1", label=None)
+    joules, gpus = T.gpu_energy_j(run_db, "r1")
+    assert gpus == 2 and joules == pytest.approx((1250 - 1000 + 70) + 40)
+
+
 def test_timeline_and_headline(run_db):
     frame = T.timeline(run_db, "r1", step_s=1.0)
     figs = T.headline_figures(run_db, frame, "r1")
     assert figs["P99 latency"].endswith("(n=100)")
-    assert figs["Mean GPU power"] == "no data"
+    assert figs["Mean GPU power"] == "no data" and figs["GPU energy"] == "no data"
     assert figs["Mean GPU utilization"].startswith("47.5 %")
     fig = T.timeline_figure(frame)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
