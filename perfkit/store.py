@@ -59,11 +59,11 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """Highest applied migration, 0 for an empty database."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
-    return int(row[0] or 0)
+    (version,), = con.execute("SELECT max(version) FROM schema_migrations").fetchall()
+    return int(version or 0)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
@@ -194,16 +194,16 @@ def list_runs(con: duckdb.DuckDBPyConnection):
 def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """One run as a dict (JSON columns decoded); ``latest`` picks the newest run."""
     if run_id == "latest":
-        row = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC NULLS LAST LIMIT 1").fetchone()
-        if row is None:
+        rows = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC NULLS LAST LIMIT 1").fetchall()
+        if not rows:
             raise StoreError("the database holds no runs yet")
-        run_id = row[0]
+        run_id = rows[0][0]
     cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
-    row = cur.fetchone()
-    if row is None:
-        raise StoreError(f"no run with id {run_id!r} (see `perfkit runs`)")
     cols = [d[0] for d in cur.description]
-    out = dict(zip(cols, row))
+    rows = cur.fetchall()
+    if not rows:
+        raise StoreError(f"no run with id {run_id!r} (see `perfkit runs`)")
+    out = dict(zip(cols, rows[0]))
     for key in ("labels", "scenario", "machine", "summary"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])

@@ -152,3 +152,10 @@ def test_duckdb_lock_error_detection_matches_duckdb_wording(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_read_only_handle_is_ready_for_more_work(tmp_path):
+    db = tmp_path / "p.duckdb"
+    store.connect(db).close()
+    with store.connect(db, read_only=True) as con:
+        assert con.sql("SELECT 1").fetchall() == [(1,)]
