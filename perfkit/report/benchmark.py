@@ -347,14 +347,16 @@ def plot_throughput_errors(data: RunData, bin_s: float = 1.0):
     """Intended vs achieved request rate, and errors, per time bin."""
     fig, (ax, ax_err) = _figure(height=5.0, rows=2)
     tp = throughput_over_time(data.requests, bin_s)
-    ax.step(tp["t_s"], tp["intended_rps"], where="mid", color="#8c8c8c", lw=1.5, label="intended (sends scheduled)")
-    ax.step(tp["t_s"], tp["achieved_rps"], where="mid", color="#4c72b0", lw=2, label="achieved (ok responses)")
+    ax.step(tp["t_s"], tp["achieved_rps"], where="mid", color="#4c72b0", lw=2.5, label="achieved (ok responses)")
+    ax.step(tp["t_s"], tp["intended_rps"], where="mid", color="#333333", lw=1.2, ls="--",
+            label="intended (sends scheduled)")
     ax.set_ylabel("req/s")
     ax.set_title(f"Throughput per {bin_s:g} s (n={len(data.requests):,} requests)")
     ax.grid(True, alpha=0.25)
     ax.legend(loc="lower right", fontsize=8)
     ax_err.bar(tp["t_s"], tp["errors_rps"], width=bin_s * 0.9, color="#c44e52",
                label=f"errors (n={int(data.requests['error_kind'].notna().sum()):,})")
+    ax_err.set_ylim(0, max(1.0, float(tp["errors_rps"].max() if len(tp) else 0.0) * 1.1))
     ax_err.set_ylabel("errors/s")
     ax_err.set_xlabel("time since start (s)")
     ax_err.grid(True, alpha=0.25)
