@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -37,13 +36,12 @@ _LVAL = r'"(?:[^"\\\x00-\x1f{},=]|[^"\\\x00-\x1f{},][^"\\\x00-\x1f{}]*[^"\\\x00-
 _PAIR = _LNAME + "=" + _LVAL
 _PAIRS = rf"(?:{_PAIR}(?:,{_PAIR})*)?"
 _NUM = r"[^ #\t{}_]+"
-_FAST_TEXT = rf"^{_NAME}(?:\{{{_PAIRS}\}})? {_NUM}(?: {_NUM})?$"
-_FAST_OM = (
-    rf"^{_NAME}(?:\{{{_PAIRS}\}})? {_NUM}(?: {_NUM})?"
-    rf"(?: # \{{{_PAIRS}\}} {_NUM}(?: {_NUM})?)?$"
-)
+# The pieces a fast-path line is cut into (see _fast_columns): with the float
+# casts they make `^NAME(\{PAIRS\})? NUM( NUM)?$` (OpenMetrics: plus an exemplar).
+_PREFIX_RE = rf"^{_NAME}(?:\{{{_PAIRS})?$"
+_LEAF_RE = rf"^le={_LVAL}$"
+_TAIL_OM = rf"^ {_NUM}(?: {_NUM})?(?: # \{{{_PAIRS}\}} {_NUM}(?: {_NUM})?)?$"
 
-_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfkit-promtext")
 _NAME_RE = re.compile(_NAME)
 _LNAME_RE = re.compile(_LNAME)
 _TYPES_OM = {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"}
@@ -85,6 +83,9 @@ class Exposition:
     samples: pl.DataFrame
     families: dict[str, Family] = field(default_factory=dict)
     openmetrics: bool = False
+    #: True when the parser saw that no two rows share (name, labels): each row is
+    #: its own series and grouping can be skipped. False means "not known".
+    distinct_series: bool = False
 
     def __len__(self) -> int:
         return self.samples.height
@@ -166,12 +167,14 @@ def is_openmetrics(text: str) -> bool:
 def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> Exposition:
     """Parse one exposition; raise :class:`InputError` (path:line) on the first bad line."""
     om = is_openmetrics(text) if openmetrics is None else openmetrics
-    lines = pl.Series("text", text.split("\n"), dtype=pl.String)
+    # split in Rust: a Python list of 10^5 line strings costs more than the split
+    lines = pl.Series("text", [text], dtype=pl.String).str.split("\n").explode()
     frame = pl.DataFrame([lines]).with_row_index("line", offset=1)
     col = frame.get_column("text")
-    # str.find gives byte offsets and str.slice takes character offsets: the fast
-    # path takes pure-ASCII lines only (others go to the careful parser).
-    fast_mask = col.str.contains(_FAST_OM if om else _FAST_TEXT) & (col.str.len_bytes() == col.str.len_chars())
+    # Candidates for the fast path: lines that start like a sample. str.find gives
+    # byte offsets and str.slice takes character offsets: the fast path takes
+    # pure-ASCII lines only (others go to the careful parser).
+    fast_mask = col.str.contains("^[a-zA-Z_:]") & (col.str.len_bytes() == col.str.len_chars())
     fast = frame.filter(fast_mask)
     other = frame.filter(~fast_mask)
 
@@ -199,7 +202,7 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
                 raise InputError(path, line, "blank line in OpenMetrics text")
     careful_rows = [(line, t) for line, t in careful_rows if t is not None]
 
-    good, redo = _fast_columns(fast, om)
+    good, redo, distinct = _fast_columns(fast, om)
     careful_rows = sorted(careful_rows + redo)  # so the first bad line is the one reported
     if careful_rows:
         rows = [_parse_line(text_, line, path, om) for line, text_ in careful_rows]
@@ -208,98 +211,147 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
         # 10^5 rows back into file order would cost more than the whole parse
         good = pl.concat([good, careful])
     _check_types(good, families, path, om)
-    return Exposition(samples=good, families=families, openmetrics=om)
+    return Exposition(samples=good, families=families, openmetrics=om,
+                      distinct_series=distinct and not careful_rows)
 
 
-def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
-    """Split fast-path lines (already validated by the fast regex) with literal string ops.
+_KEYS = r'"([a-zA-Z_][a-zA-Z0-9_]*)":"'
+_LEAF = ',le="'  # the label that tells a histogram's bucket lines apart (written last)
 
-    One ``select`` holds every expression, so polars shares the common ones and
-    runs the independent ones on separate cores.
+
+def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tuple[int, str]], bool]:
+    """Read candidate sample lines with literal finds and slices, checking them piece by piece.
+
+    A line ``name{stem,le="x"} value [ts]`` is cut into a *prefix*
+    (``name{stem``), an optional *leaf* (a bucket's ``le`` pair) and a *tail*
+    (`` value [ts] [# exemplar]``). Consecutive lines with one prefix (a
+    histogram's buckets) form a run: its prefix is matched against the grammar
+    and turned into JSON once per run, and label names are checked for
+    repeats once per distinct stem; only the short leaf and tail are checked
+    per line (the tail by the bulk float cast, which refuses blanks, '#',
+    braces and '_'). Together the pieces' checks accept exactly the strict
+    fast-path grammar ``NAME({PAIRS})? NUM( NUM)?``, so a line failing any of
+    them (escapes, odd blanks, a '}' in a value, numbers the cast refuses) goes
+    to the careful parser, which reads it or names the problem.
+
+    Returns (rows in file order, lines for the careful parser, whether every
+    row's (name, labels) is distinct).
     """
     text = pl.col("text")
-    brace = text.str.find("{", literal=True)
-    space = text.str.find(" ", literal=True)
-    close = text.str.find("}", literal=True)
-    has_labels = brace.is_not_null() & (brace < space)
-    name_end = pl.when(has_labels).then(brace).otherwise(space)
-    rest_start = pl.when(has_labels).then(close + 2).otherwise(space + 1)
-    inner = text.str.slice(brace + 1, close - brace - 1)
-    # a="1",b="2" -> {"a":"1","b":"2"}: fast-path values hold no quotes, do not start
-    # with ',' nor end with '=', so '="' and '",' occur only at label boundaries
-    labels = (
-        pl.when(has_labels & (close > brace + 1))
-        .then(pl.concat_str(
-            pl.lit('{"'),
-            inner.str.replace_all('="', '":"', literal=True).str.replace_all('",', '","', literal=True),
-            pl.lit("}"),
-        ))
-        .otherwise(pl.lit("{}"))
-    )
-    rest = text.str.slice(rest_start)
-    if om:  # value [ts] [# {labels} value [ts]]
-        ex_at = rest.str.find(" # ", literal=True)
-        vt = rest.str.slice(0, ex_at.fill_null(rest.str.len_bytes()))
-        ex = rest.str.slice(ex_at + 3)
+    # step by step: each step's columns are computed once, in parallel
+    rows = fast.select(
+        "line", "text",
+        space=text.str.find(" ", literal=True), brace=text.str.find("{", literal=True),
+        close=text.str.find("}", literal=True), cut=text.str.find(_LEAF, literal=True))
+    space, brace, close, cut = (pl.col(c) for c in ("space", "brace", "close", "cut"))
+    has_labels = (brace < space).fill_null(False)
+    rows = rows.with_columns(
+        has_labels=has_labels,
+        has_leaf=(has_labels & (cut > brace + 1) & (cut < close)).fill_null(False))
+    has_labels, has_leaf = pl.col("has_labels"), pl.col("has_leaf")
+    rows = rows.select(
+        "line", "text", "has_leaf",
+        prefix=text.str.slice(0, pl.when(has_leaf).then(cut).when(has_labels).then(close)
+                              .otherwise(space)),
+        tail=text.str.slice(pl.when(has_labels).then(close + 1).otherwise(space)),
+        leaf=pl.when(has_leaf).then(text.str.slice(cut + 1, close - cut - 1)))
+    tail, leaf = pl.col("tail"), pl.col("leaf")
+    if om:  # `` value [ts] [# {labels} value [ts]]``
+        ex_at = tail.str.find(" # ", literal=True)
+        vt = tail.str.slice(1, ex_at.fill_null(tail.str.len_bytes()) - 1)
+        ex = tail.str.slice(ex_at + 3)
         ex_nums = ex.str.slice(ex.str.find("}", literal=True) + 2).str.splitn(" ", 2)
-        ex_ok = ex.is_null() | (
+        tail_ok = tail.str.contains(_TAIL_OM) & (ex.is_null() | (
             ex_nums.struct.field("field_0").cast(pl.Float64, strict=False).is_not_null()
             & (ex_nums.struct.field("field_1").is_null()
-               | ex_nums.struct.field("field_1").cast(pl.Float64, strict=False).is_not_null()))
-    else:  # the 0.0.4 fast regex admits no exemplar
-        vt = rest
-        ex_ok = pl.lit(True)
+               | ex_nums.struct.field("field_1").cast(pl.Float64, strict=False).is_not_null())))
+    else:  # `` value [ts]``: the casts below refuse any other character
+        vt = tail.str.slice(1)
+        tail_ok = tail.str.starts_with(" ")
     parts = vt.str.splitn(" ", 2)
-    v, t = parts.struct.field("field_0"), parts.struct.field("field_1")
-    value = v.cast(pl.Float64, strict=False)
-    ts = t.cast(pl.Float64, strict=False)
-    ok = (value.is_not_null() & (t.is_null() | ts.is_finite()) & ex_ok).fill_null(False)
-    out = fast.lazy().select("line", name=text.str.slice(0, name_end), labels=labels,
-                             value=value, ts_unix_s=ts, ok=ok).collect()
-    # the duplicate-label check needs only the labels: run it on another core while
-    # this thread finishes the timestamps (polars releases the GIL)
-    dup_future = _POOL.submit(_duplicate_label_names, out.get_column("labels"))
+    rows = rows.select(
+        "line", "prefix", "has_leaf",
+        # le="0.5" -> ,"le":"0.5" (no quotes inside a fast-path value)
+        leaf_json=pl.concat_str(pl.lit(',"le":"'), leaf.str.slice(4)),
+        leaf_ok=leaf.str.contains(_LEAF_RE).fill_null(True),
+        value=parts.struct.field("field_0").cast(pl.Float64, strict=False),
+        t=parts.struct.field("field_1"),
+        ts_unix_s=parts.struct.field("field_1").cast(pl.Float64, strict=False),
+        tail_ok=tail_ok)
+    ok = (pl.col("value").is_not_null() & (pl.col("t").is_null() | pl.col("ts_unix_s").is_finite())
+          & pl.col("tail_ok") & pl.col("leaf_ok")).fill_null(False)
+    rows = rows.with_columns(ok=ok)
+    prefix = rows.get_column("prefix")
+    starts = prefix.ne_missing(prefix.shift(1))
+    run = (starts.cum_sum() - 1).cast(pl.UInt32)
+    runs = _runs(prefix.filter(starts))
+    bad_run = ~runs.get_column("run_ok") | runs.get_column("dup")
+    ok = rows.get_column("ok") & ~(bad_run | runs.get_column("stem_has_le")).gather(run)
+    if not ok.all():  # a bucket's le must not repeat one in its stem
+        ok = rows.get_column("ok") & ~bad_run.gather(run) & ~(
+            rows.get_column("has_leaf") & runs.get_column("stem_has_le").gather(run))
+    out = rows.select(
+        "line",
+        name=runs.get_column("name").gather(run),
+        labels=pl.concat_str([runs.get_column("stem_json").gather(run), pl.col("leaf_json"),
+                              pl.lit("}")], ignore_nulls=True),
+        value="value", ts_unix_s="ts_unix_s",
+    )
     if not om and out.get_column("ts_unix_s").null_count() < out.height:
         # milliseconds -> seconds with an IEEE division (numpy): polars may turn a
         # division by a literal into a multiplication by its inexact reciprocal
         ms = out.get_column("ts_unix_s").to_numpy()
         out = out.with_columns(ts_unix_s=pl.Series(ms / 1000.0, dtype=pl.Float64, nan_to_null=True))
-    dup = dup_future.result()
-    if dup is not None:
-        out = out.with_columns(ok=pl.col("ok") & ~dup)
-    cols = ["line", "name", "labels", "value", "ts_unix_s"]
-    bad_lines = out.filter(~pl.col("ok")).get_column("line")
-    if bad_lines.len() == 0:
-        return out.select(cols), []
-    # Rows whose numbers the bulk cast refused go to the careful parser, which
-    # either reads them (e.g. 'Infinity') or names the problem precisely.
-    redo = fast.filter(pl.col("line").is_in(bad_lines.implode()))
-    return out.filter(pl.col("ok")).select(cols), list(redo.iter_rows())
+    # every (name, labels) distinct: no two runs with one name and stem, and no
+    # two lines of one run with one leaf (a run without leaves is a single line)
+    distinct = bool(
+        runs.select(pl.struct("name", "stem_json").is_unique().all()).item()
+        and pl.DataFrame({"run": run, "leaf": rows.get_column("leaf_json")})
+        .select(pl.struct("run", "leaf").is_unique().all()).item()
+    )
+    if ok.all():
+        return out, [], distinct
+    # Rows the bulk checks refused go to the careful parser, which either reads
+    # them (e.g. 'Infinity', escaped values) or names the problem precisely.
+    redo = fast.filter(~ok)
+    return out.filter(ok), list(redo.iter_rows()), False
 
 
-_KEYS = r'"([a-zA-Z_][a-zA-Z0-9_]*)":"'
-
-
-def _duplicate_label_names(labels: pl.Series) -> pl.Series | None:
-    """Where a fast-path label set names a label twice (those rows go to the careful parser).
-
-    Checked on the distinct label sets with a trailing ``le`` label cut off (a
-    histogram's buckets share one), so the regex runs on a small fraction of rows.
-    None when no row has a duplicate (the common case: no per-row mask built).
-    """
-    cut = labels.str.find(',"le":"', literal=True)
-    stem = labels.str.slice(0, cut.fill_null(labels.str.len_bytes()))
-    # a histogram's buckets are consecutive lines with one stem: compare neighbours
-    # first (a memcmp) so only the changes are hashed and searched
-    uniq = stem.filter(stem.ne_missing(stem.shift(1))).unique()
-    keys = uniq.str.extract_all(_KEYS)
-    dup_stems = uniq.filter(keys.list.n_unique() != keys.list.len())
-    le_stems = uniq.filter(uniq.str.contains('"le":"', literal=True))
-    le_twice = cut.is_not_null() & (labels.str.count_matches('"le":"', literal=True) > 1)
-    if dup_stems.len() == 0 and le_stems.len() == 0 and not le_twice.any():
-        return None
-    out = stem.is_in(dup_stems.implode()) | (cut.is_not_null() & stem.is_in(le_stems.implode()))
-    return (out | le_twice).fill_null(False)
+def _runs(prefixes: pl.Series) -> pl.DataFrame:
+    """Per run's prefix (``name`` or ``name{stem``): the name, the labels' JSON opening
+    (``{"a":"1"`` or ``{``), whether it matches the grammar (``run_ok``), whether a
+    label name repeats (``dup``), whether the stem has an ``le`` label."""
+    p = pl.col("prefix")
+    at = p.str.find("{", literal=True)
+    stem = pl.when(at.is_not_null()).then(p.str.slice(at + 1)).otherwise(pl.lit(""))
+    runs = pl.DataFrame({"prefix": prefixes}).lazy().select(
+        name=pl.when(at.is_null()).then(p).otherwise(p.str.slice(0, at)),
+        stem=stem,
+        run_ok=p.str.contains(_PREFIX_RE).fill_null(False),
+    ).collect()
+    # a histogram's _bucket, _sum and _count runs share a stem: JSON and the
+    # repeated-name check once per change of stem
+    stems = runs.get_column("stem")
+    changes = stems.ne_missing(stems.shift(1))
+    group = (changes.cum_sum() - 1).cast(pl.UInt32)
+    s = pl.col("stem")
+    # a="1",b="2" -> {"a":"1","b":"2" : fast-path values hold no quotes, do not
+    # start with ',' nor end with '=', so '="' and '",' occur only at label boundaries
+    per_stem = pl.DataFrame({"stem": stems.filter(changes)}).lazy().select(
+        stem_json=pl.when(s.str.len_bytes() == 0).then(pl.lit("{")).otherwise(pl.concat_str(
+            pl.lit('{"'), s.str.replace_all('="', '":"', literal=True)
+            .str.replace_all('",', '","', literal=True))),
+        stem_has_le=(s.str.starts_with('le="') | s.str.contains(_LEAF, literal=True)).fill_null(False),
+    ).collect()
+    keys = per_stem.get_column("stem_json").str.extract_all(_KEYS)
+    per_stem = per_stem.with_columns(dup=(keys.list.n_unique() != keys.list.len()).fill_null(False))
+    return pl.DataFrame({
+        "name": runs.get_column("name"),
+        "run_ok": runs.get_column("run_ok"),
+        "stem_json": per_stem.get_column("stem_json").gather(group),
+        "stem_has_le": per_stem.get_column("stem_has_le").gather(group),
+        "dup": per_stem.get_column("dup").gather(group),
+    })
 
 
 def _read_comments(comments: list[tuple[int, str]], path: str, om: bool) -> tuple[dict[str, Family], int | None]:
