@@ -16,8 +16,6 @@ SIGTERM, then SIGKILL to the group after a grace period.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +24,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from perfkit.subprocesses import free_port, stop_process_group
+
 
 class DemoServerError(RuntimeError):
     """The demo server did not come up (the message holds its stderr tail)."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now (bind to 0, read, release)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def option_flags(options: dict[str, Any]) -> list[str]:
@@ -148,20 +141,7 @@ class DemoServer:
         process = self.process
         if process is None:
             return None
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait()
-        return process.returncode
+        return stop_process_group(process, grace_s)
 
     def __enter__(self) -> "DemoServer":
         return self.start()

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from perfkit.errors import UsageError
+from perfkit.subprocesses import free_port
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -35,12 +36,6 @@ def nginx_binary() -> str:
     if not found:
         raise UsageError("nginx not found: install it (`apt-get install -y nginx`)")
     return found
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def render_config(prefix: Path, listen_port: int, upstream_host: str, upstream_port: int,

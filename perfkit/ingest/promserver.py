@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,18 +27,13 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from perfkit.subprocesses import free_port, stop_process_group
+
 DEFAULT_BINARY = "/usr/bin/prometheus"
 
 
 class PrometheusError(RuntimeError):
     """The Prometheus server could not be started (message carries its log tail)."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _target(url: str) -> tuple[str, str, str]:
@@ -159,19 +153,8 @@ class PrometheusServer:
 
     def stop(self, grace_s: float = 10.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(5)
+        if proc is not None:
+            stop_process_group(proc, grace_s)
         if self._log is not None:
             self._log.close()
             self._log = None

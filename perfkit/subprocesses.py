@@ -1,0 +1,36 @@
+"""Helper processes that perfkit starts on loopback (demo server, nginx, Prometheus)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now (bind to 0, read, release)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> int | None:
+    """SIGTERM the process group led by ``process``, SIGKILL after ``grace_s``; its exit code.
+
+    The process must have been started with ``start_new_session=True`` so that its
+    children (workers, kernels) go with it.
+    """
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(5)
+    return process.returncode
