@@ -18,20 +18,31 @@ def exposition_to_telemetry(expo: promtext.Exposition, at_unix_s: float) -> Tele
     if samples.height == 0:
         return Telemetry(pl.DataFrame(schema=SERIES_SCHEMA), pl.DataFrame(schema=SAMPLES_SCHEMA))
     meta = expo.series_meta()
-    ident = pl.concat_str(pl.col("name"), pl.lit("\x00"), pl.col("labels"))
-    frame = samples.with_columns(ident=ident)
-    series = (
-        frame.select("ident", "name", "labels")
-        .unique(subset=["ident"], keep="first", maintain_order=True)
-        .with_row_index("key")
-        .with_columns(pl.col("key").cast(pl.Int64))
-    )
-    if series.height == frame.height:
-        keys = series.get_column("key")  # every sample its own series: same order
-        frame = frame.with_columns(key=keys)
+    if expo.distinct_series:  # the parser saw no (name, labels) twice: no grouping needed
+        frame = samples.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
+        series = frame.select("key", "name", "labels")
     else:
-        frame = frame.join(series.select("ident", "key"), on="ident", how="left", maintain_order="left")
-    series = series.join(meta, on="name", how="left", maintain_order="left").select(list(SERIES_SCHEMA))
+        ident = pl.concat_str(pl.col("name"), pl.lit("\x00"), pl.col("labels"))
+        frame = samples.with_columns(ident=ident)
+        series = (
+            frame.select("ident", "name", "labels")
+            .unique(subset=["ident"], keep="first", maintain_order=True)
+            .with_row_index("key")
+            .with_columns(pl.col("key").cast(pl.Int64))
+        )
+        if series.height == frame.height:
+            keys = series.get_column("key")  # every sample its own series: same order
+            frame = frame.with_columns(key=keys)
+        else:
+            frame = frame.join(series.select("ident", "key"), on="ident", how="left",
+                               maintain_order="left")
+    # a handful of names: map type and unit by name rather than joining row by row
+    names = meta.get_column("name")
+    series = series.select(
+        "key", "name", "labels",
+        unit=pl.col("name").replace_strict(names, meta.get_column("unit"), return_dtype=pl.String),
+        type=pl.col("name").replace_strict(names, meta.get_column("type"), return_dtype=pl.String),
+    )
     out = frame.select(
         "key",
         ts_unix_s=pl.col("ts_unix_s").fill_null(at_unix_s),

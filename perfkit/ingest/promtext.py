@@ -207,12 +207,31 @@ def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> E
     if careful_rows:
         rows = [_parse_line(text_, line, path, om) for line, text_ in careful_rows]
         careful = pl.DataFrame(rows, schema=good.schema, orient="row")
+        distinct = distinct and _still_distinct(good, careful)
         # fast-path rows first, then the careful ones (each in file order): sorting
         # 10^5 rows back into file order would cost more than the whole parse
         good = pl.concat([good, careful])
     _check_types(good, families, path, om)
-    return Exposition(samples=good, families=families, openmetrics=om,
-                      distinct_series=distinct and not careful_rows)
+    return Exposition(samples=good, families=families, openmetrics=om, distinct_series=distinct)
+
+
+def _still_distinct(fast: pl.DataFrame, careful: pl.DataFrame) -> bool:
+    """Whether the careful rows add no (name, labels) seen before (the fast rows being distinct).
+
+    A careful row whose labels JSON holds an escape or a non-ASCII character
+    cannot equal a fast-path row's (those have neither), so only the others are
+    looked up among the fast rows.
+    """
+    ident = pl.concat_str(pl.col("name"), pl.lit("\x00"), pl.col("labels"))
+    if not careful.select(ident.is_unique().all()).item():
+        return False
+    lab = careful.get_column("labels")
+    plain = careful.filter(~lab.str.contains("\\", literal=True)
+                           & (lab.str.len_bytes() == lab.str.len_chars()))
+    if plain.height == 0:
+        return True
+    near = fast.filter(pl.col("name").is_in(plain.get_column("name").unique().implode()))
+    return not near.select(ident.is_in(plain.select(ident).to_series().implode()).any()).item()
 
 
 _KEYS = r'"([a-zA-Z_][a-zA-Z0-9_]*)":"'
@@ -313,8 +332,9 @@ def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tupl
         return out, [], distinct
     # Rows the bulk checks refused go to the careful parser, which either reads
     # them (e.g. 'Infinity', escaped values) or names the problem precisely.
+    # (``distinct`` holds for the rows kept: a repeat among them is one among all rows)
     redo = fast.filter(~ok)
-    return out.filter(ok), list(redo.iter_rows()), False
+    return out.filter(ok), list(redo.iter_rows()), distinct
 
 
 def _runs(prefixes: pl.Series) -> pl.DataFrame:

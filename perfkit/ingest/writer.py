@@ -55,13 +55,19 @@ def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.Dat
     # string_view columns go to DuckDB without a copy (CompatLevel.newest)
     table = keyed.select("name", "labels", "unit", "type").to_arrow(
         compat_level=pl.CompatLevel.newest())
+    # labels as Arrow's JSON extension type: DuckDB reads it as JSON, without the
+    # per-row parse of CAST(... AS JSON). Every producer writes them with
+    # json.dumps (frames.labels_json) or promtext's checked fast path.
+    labels = table.column("labels").combine_chunks()
+    table = table.set_column(table.schema.get_field_index("labels"), "labels",
+                             pa.ExtensionArray.from_storage(pa.json_(labels.type), labels))
     table = table.append_column("series_id", pa.array(ids))
     name = f"_pk_series_{next(_counter)}"
     con.register(name, table)
     try:
         con.execute(
             f"INSERT INTO series (series_id, source_id, name, labels, unit, type) "
-            f"SELECT series_id, ?, name, CAST(labels AS JSON), unit, type FROM {name}",
+            f"SELECT series_id, ?, name, labels, unit, type FROM {name}",
             [source_id],
         )
     finally:

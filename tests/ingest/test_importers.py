@@ -247,3 +247,17 @@ def test_nvidia_smi_nounits_reads_the_same_as_with_units():
     a = nvsmi.read(text, "units.csv").long().sort(["name", "ts_unix_s"])
     b = nvsmi.read(nounits, "nounits.csv").long().sort(["name", "ts_unix_s"])
     assert a.equals(b)
+
+
+def test_series_ids_unique_without_an_index(tmp_db):
+    """Migration 0006 drops series' PRIMARY KEY index: ids stay unique (one sequence)."""
+    files = [str(DATA / n) for n in ("shared_node_exporter_e2e-output.txt",
+                                     "shared_prometheus_1histogram.om.txt")]
+    assert main(["ingest", "prometheus", *files, "--db", str(tmp_db)]) == 0
+    assert main(["ingest", "dcgm", str(DCGM), "--db", str(tmp_db)]) == 0
+    (n, distinct), = rows(tmp_db, "SELECT count(*), count(DISTINCT series_id) FROM series")
+    assert n == distinct > 3027
+    (typ,), = rows(tmp_db, "SELECT typeof(labels) FROM series LIMIT 1")
+    assert typ == "JSON"
+    # every stored labels value is valid JSON (written without a per-row CAST)
+    assert rows(tmp_db, "SELECT count(*) FROM series WHERE NOT json_valid(labels)") == [(0,)]

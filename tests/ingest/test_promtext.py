@@ -143,3 +143,28 @@ def test_bad_input_names_file_line_and_problem(text, line, problem):
     assert problem in err.value.problem
     assert str(err.value).startswith(f"bad.prom:{line}: ")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text, distinct", [
+    ('a{x="1"} 1 1000\na{x="2"}  2 2000\n', True),             # second line on the careful path
+    ('a{x="1"} 1 1000\na{x="1"}  2 2000\n', False),            # ... repeating the first series
+    ("a 1 1000\na{} 2 2000\n", False),                         # no labels, written two ways
+    ('h{a="1",le="1"} 1 1000\nh{a="1",le="1"} 2 2000\n', False),
+    ('h{a="1",le="1"} 1\nh{a="1",le="2"} 2\nh{a="1"} 2\n', True),
+    ('h{a="1"} 1 1000\ng 1\nh{a="1"} 2 2000\n', False),        # a series again, later
+    ('a{x="\\\\"} 1 1000\na{x="\\\\"} 2 2000\n', False),       # escaped, both careful
+])
+def test_distinct_series_flag_is_never_wrong(text, distinct):
+    """``distinct_series`` lets the importer skip grouping: it must be False whenever a
+    (name, labels) repeats (it may be conservatively False otherwise)."""
+    expo = promtext.parse(text)
+    keys = [(n, json.dumps(lab, sort_keys=True)) for n, lab, _, _ in expo.as_records()]
+    assert expo.distinct_series == distinct
+    assert len(set(keys)) == len(keys) or not expo.distinct_series
+
+
+@pytest.mark.parametrize("name", TEXT_FILES)
+def test_distinct_series_flag_on_real_files(name):
+    expo = promtext.parse((DATA / name).read_text(), name)
+    keys = {(n, json.dumps(lab, sort_keys=True)) for n, lab, _, _ in expo.as_records()}
+    assert expo.distinct_series == (len(keys) == len(expo))

@@ -109,7 +109,9 @@ def test_mutated_exposition_is_all_or_nothing(reg, data, con, tmp_path):
     sample_lines = [i for i, ln in enumerate(lines) if ln and not ln.startswith("#")]
     i = data.draw(st.sampled_from(sample_lines))
     line = lines[i]
-    pos = data.draw(st.integers(0, max(0, len(line) - 1)))
+    # a draw independent of the line's length: _created lines carry the clock, so
+    # their length changes between hypothesis' replays of one example
+    pos = data.draw(st.integers(0, 10**6)) % max(1, len(line))
     junk = data.draw(st.sampled_from(['"', "{", "}", ",", "=", " ", "x", "\\", "#", "", "1e", "_"]))
     mutated = line[:pos] + junk + line[pos + 1:]
     lines[i] = mutated
