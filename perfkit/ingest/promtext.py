@@ -38,7 +38,8 @@ _PAIRS = rf"(?:{_PAIR}(?:,{_PAIR})*)?"
 _NUM = r"[^ #\t{}_]+"
 # The pieces a fast-path line is cut into (see _fast_columns): with the float
 # casts they make `^NAME(\{PAIRS\})? NUM( NUM)?$` (OpenMetrics: plus an exemplar).
-_PREFIX_RE = rf"^{_NAME}(?:\{{{_PAIRS})?$"
+_NAME_ONLY_RE = rf"^{_NAME}$"
+_STEM_RE = rf"^{_PAIRS}$"  # prefix = NAME or NAME{STEM
 _LEAF_RE = rf"^le={_LVAL}$"
 _TAIL_OM = rf"^ {_NUM}(?: {_NUM})?(?: # \{{{_PAIRS}\}} {_NUM}(?: {_NUM})?)?$"
 
@@ -292,6 +293,7 @@ def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tupl
         "line", "prefix", "has_leaf",
         # le="0.5" -> ,"le":"0.5" (no quotes inside a fast-path value)
         leaf_json=pl.concat_str(pl.lit(',"le":"'), leaf.str.slice(4)),
+        le=leaf.str.slice(4, leaf.str.len_bytes() - 5).cast(pl.Float64, strict=False),
         leaf_ok=leaf.str.contains(_LEAF_RE).fill_null(True),
         value=parts.struct.field("field_0").cast(pl.Float64, strict=False),
         t=parts.struct.field("field_1"),
@@ -323,10 +325,15 @@ def _fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tupl
         out = out.with_columns(ts_unix_s=pl.Series(ms / 1000.0, dtype=pl.Float64, nan_to_null=True))
     # every (name, labels) distinct: no two runs with one name and stem, and no
     # two lines of one run with one leaf (a run without leaves is a single line)
+    # (within a run, bucket bounds that strictly increase are distinct: cheaper than hashing)
+    within = pl.DataFrame({"run": run, "has_leaf": rows.get_column("has_leaf"),
+                           "le": rows.get_column("le"), "leaf": rows.get_column("leaf_json")})
+    r, hl, le = pl.col("run"), pl.col("has_leaf"), pl.col("le")
+    increasing = within.select(
+        ((r != r.shift(1)) | (hl & hl.shift(1) & (le > le.shift(1)))).fill_null(True).all()).item()
     distinct = bool(
         runs.select(pl.struct("name", "stem_json").is_unique().all()).item()
-        and pl.DataFrame({"run": run, "leaf": rows.get_column("leaf_json")})
-        .select(pl.struct("run", "leaf").is_unique().all()).item()
+        and (increasing or within.select(pl.struct("run", "leaf").is_unique().all()).item())
     )
     if ok.all():
         return out, [], distinct
@@ -343,14 +350,12 @@ def _runs(prefixes: pl.Series) -> pl.DataFrame:
     label name repeats (``dup``), whether the stem has an ``le`` label."""
     p = pl.col("prefix")
     at = p.str.find("{", literal=True)
-    stem = pl.when(at.is_not_null()).then(p.str.slice(at + 1)).otherwise(pl.lit(""))
     runs = pl.DataFrame({"prefix": prefixes}).lazy().select(
         name=pl.when(at.is_null()).then(p).otherwise(p.str.slice(0, at)),
-        stem=stem,
-        run_ok=p.str.contains(_PREFIX_RE).fill_null(False),
-    ).collect()
-    # a histogram's _bucket, _sum and _count runs share a stem: JSON and the
-    # repeated-name check once per change of stem
+        stem=pl.when(at.is_not_null()).then(p.str.slice(at + 1)).otherwise(pl.lit("")),
+    ).with_columns(name_ok=pl.col("name").str.contains(_NAME_ONLY_RE).fill_null(False)).collect()
+    # a histogram's _bucket, _sum and _count runs share a stem: grammar, JSON and
+    # the repeated-name check once per change of stem
     stems = runs.get_column("stem")
     changes = stems.ne_missing(stems.shift(1))
     group = (changes.cum_sum() - 1).cast(pl.UInt32)
@@ -361,13 +366,14 @@ def _runs(prefixes: pl.Series) -> pl.DataFrame:
         stem_json=pl.when(s.str.len_bytes() == 0).then(pl.lit("{")).otherwise(pl.concat_str(
             pl.lit('{"'), s.str.replace_all('="', '":"', literal=True)
             .str.replace_all('",', '","', literal=True))),
+        stem_ok=s.str.contains(_STEM_RE).fill_null(False),
         stem_has_le=(s.str.starts_with('le="') | s.str.contains(_LEAF, literal=True)).fill_null(False),
     ).collect()
     keys = per_stem.get_column("stem_json").str.extract_all(_KEYS)
     per_stem = per_stem.with_columns(dup=(keys.list.n_unique() != keys.list.len()).fill_null(False))
     return pl.DataFrame({
         "name": runs.get_column("name"),
-        "run_ok": runs.get_column("run_ok"),
+        "run_ok": runs.get_column("name_ok") & per_stem.get_column("stem_ok").gather(group),
         "stem_json": per_stem.get_column("stem_json").gather(group),
         "stem_has_le": per_stem.get_column("stem_has_le").gather(group),
         "dup": per_stem.get_column("dup").gather(group),
