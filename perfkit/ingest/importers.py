@@ -59,7 +59,8 @@ def _reader(kind: str) -> Callable[..., Telemetry]:
     if kind == "prometheus":
         from perfkit.ingest import prometheus
 
-        return lambda paths, data, at: prometheus.read(_decode(data[0], paths[0]), paths[0], at)
+        # the bytes themselves: the parser checks UTF-8 in bulk
+        return lambda paths, data, at: prometheus.read(data[0], paths[0], at)
     if kind == "dcgm":
         from perfkit.ingest import dcgm
 

@@ -51,7 +51,8 @@ def exposition_to_telemetry(expo: promtext.Exposition, at_unix_s: float) -> Tele
     return Telemetry(series, out)
 
 
-def read(text: str, path: str, at_unix_s: float, openmetrics: bool | None = None) -> Telemetry:
+def read(text: str | bytes, path: str, at_unix_s: float,
+         openmetrics: bool | None = None) -> Telemetry:
     """Parse a Prometheus text or OpenMetrics file into Telemetry."""
     expo = promtext.parse(text, path, openmetrics=openmetrics)
     return exposition_to_telemetry(expo, at_unix_s)

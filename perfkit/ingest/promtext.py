@@ -149,9 +149,10 @@ def unit_from_name(name: str) -> str | None:
 
 
 _COUNTER_TOTAL_TYPE = re.compile(r"(?m)^# TYPE [a-zA-Z_:][a-zA-Z0-9_:]*_total counter\s*$")
+_COUNTER_TOTAL_TYPE_B = re.compile(_COUNTER_TOTAL_TYPE.pattern.encode())
 
 
-def is_openmetrics(text: str) -> bool:
+def is_openmetrics(text: str | bytes) -> bool:
     """Guess the format of a file that did not say.
 
     OpenMetrics requires a final ``# EOF``; but 0.0.4 parsers ignore that line as
@@ -159,17 +160,40 @@ def is_openmetrics(text: str) -> bool:
     file whose counters are typed under their ``_total`` name (0.0.4 style; in
     OpenMetrics the family name drops ``_total``) is read as 0.0.4.
     """
+    if isinstance(text, bytes):
+        tail_b = text[-64:].rstrip()
+        if not (tail_b.endswith(b"\n# EOF") or tail_b == b"# EOF"):
+            return False
+        return _COUNTER_TOTAL_TYPE_B.search(text) is None
     tail = text[-64:].rstrip()
     if not (tail.endswith("\n# EOF") or tail == "# EOF"):
         return False
     return _COUNTER_TOTAL_TYPE.search(text) is None
 
 
-def parse(text: str, path: str = "<text>", openmetrics: bool | None = None) -> Exposition:
-    """Parse one exposition; raise :class:`InputError` (path:line) on the first bad line."""
+def not_utf8(data: bytes, path: str) -> InputError:
+    """The error for bytes that are not UTF-8: the line and the first bad byte."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return InputError(path, line, f"not UTF-8 text (byte 0x{data[exc.start]:02x})")
+    raise ValueError("the bytes are valid UTF-8")
+
+
+def parse(text: str | bytes, path: str = "<text>", openmetrics: bool | None = None) -> Exposition:
+    """Parse one exposition (text, or the file's bytes: UTF-8 is checked in bulk without
+    building a Python string); raise :class:`InputError` (path:line) on the first bad line."""
     om = is_openmetrics(text) if openmetrics is None else openmetrics
     # split in Rust: a Python list of 10^5 line strings costs more than the split
-    lines = pl.Series("text", [text], dtype=pl.String).str.split("\n").explode()
+    if isinstance(text, bytes):
+        try:
+            whole = pl.Series("text", [text], dtype=pl.Binary).cast(pl.String)
+        except pl.exceptions.PolarsError:
+            raise not_utf8(text, path) from None
+    else:
+        whole = pl.Series("text", [text], dtype=pl.String)
+    lines = whole.str.split("\n").explode()
     frame = pl.DataFrame([lines]).with_row_index("line", offset=1)
     col = frame.get_column("text")
     # Candidates for the fast path: lines that start like a sample. str.find gives
