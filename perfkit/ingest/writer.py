@@ -1,8 +1,9 @@
 """The write path: sources, series and samples in bulk, inside the caller's transaction.
 
 Series ids come from ``series_id_seq`` in one query (``nextval`` over
-``range(n)``), then both tables are inserted from Arrow tables registered in
-DuckDB: one INSERT ... SELECT per table, never a row-by-row execute.
+``range(n)``, usually one block known by its min and max), then both tables
+are inserted from Arrow tables registered in DuckDB: one INSERT ... SELECT per
+table, never a row-by-row execute.
 """
 from __future__ import annotations
 
@@ -42,13 +43,27 @@ def new_source(con: duckdb.DuckDBPyConnection, *, kind: str, path: str | None,
     return int(source_id)
 
 
+def _series_ids(con: duckdb.DuckDBPyConnection, n: int) -> np.ndarray:
+    """``n`` new, unique series ids from ``series_id_seq``, in increasing order.
+
+    Usually the n values drawn are one block, known from their min and max
+    (no transfer of n values); if another connection drew from the sequence
+    meanwhile, the drawn values themselves are fetched (a sequence may have gaps).
+    """
+    lo, hi = con.execute("SELECT min(id), max(id) FROM "
+                         "(SELECT nextval('series_id_seq') AS id FROM range(?))", [n]).fetchall()[0]
+    if hi - lo == n - 1:  # n distinct values within [lo, lo + n - 1]: exactly that block
+        return np.arange(lo, hi + 1, dtype=np.int64)
+    ids = con.execute("SELECT nextval('series_id_seq') AS id FROM range(?)", [n]).fetchnumpy()["id"]
+    return np.sort(ids.astype(np.int64))
+
+
 def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.DataFrame) -> np.ndarray:
     """Insert the series frame (key order); return the new series ids indexed by key."""
     n = series.height
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    ids = con.execute("SELECT nextval('series_id_seq') AS id FROM range(?)", [n]).fetchnumpy()["id"]
-    ids = np.sort(ids.astype(np.int64))
+    ids = _series_ids(con, n)
     keyed = series.sort("key")
     if not np.array_equal(keyed.get_column("key").to_numpy(), np.arange(n)):
         raise ValueError("series keys must be 0..n-1")
