@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -100,9 +99,6 @@ def group_paths(kind: str, paths: Sequence[str | Path]) -> list[list[str]]:
     return [[p] for p in paths]
 
 
-_HASH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfkit-sha256")
-
-
 def _blobs_sha256(blobs: Sequence[bytes]) -> str:
     """A file's sha256; for a set of files, the sha256 of their sha256s in order."""
     if len(blobs) == 1:
@@ -183,24 +179,14 @@ def ingest_group(con: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[str]
             raise InputError(p, None, "is a directory, not a file") from None
         except OSError as exc:
             raise InputError(p, None, f"cannot read: {exc.strerror}") from None
-    at = time.time() if at_unix_s is None else float(at_unix_s)
-    read = _reader(kind)
-    # Hashing (hashlib releases the GIL) overlaps with parsing. The outcome is that
-    # of hash -> no-op check -> --run check -> parse: a parse error waits its turn,
-    # and the parse of bytes already stored is wasted work, not a different answer.
-    sha_future = _HASH_POOL.submit(_blobs_sha256, blobs)
-    error: InputError | None = None
-    try:
-        tel = read(list(paths), blobs, at)
-    except InputError as exc:
-        error = exc
-    sha = sha_future.result()
+    # (hashing in a thread alongside the parse was measured slower: both want the cores)
+    sha = _blobs_sha256(blobs)
     earlier = writer.find_source(con, kind, sha)
     if earlier is not None:
         return IngestResult(kind, display, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
+    at = time.time() if at_unix_s is None else float(at_unix_s)
     _check_run(con, run_id)
-    if error is not None:
-        raise error
+    tel = _reader(kind)(list(paths), blobs, at)
     with store.transaction(con):
         source_id = writer.write_telemetry(con, tel, kind=kind, path=display, sha256=sha,
                                            run_id=run_id, label=label)
