@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from perfkit.errors import InputError
 
@@ -185,15 +187,16 @@ def parse(text: str | bytes, path: str = "<text>", openmetrics: bool | None = No
     """Parse one exposition (text, or the file's bytes: UTF-8 is checked in bulk without
     building a Python string); raise :class:`InputError` (path:line) on the first bad line."""
     om = is_openmetrics(text) if openmetrics is None else openmetrics
-    # split in Rust: a Python list of 10^5 line strings costs more than the split
+    # split by Arrow (C++): a Python list of 10^5 line strings costs more than the
+    # split, and polars' str.split measured up to twice as slow as Arrow's here
     if isinstance(text, bytes):
         try:
-            whole = pl.Series("text", [text], dtype=pl.Binary).cast(pl.String)
-        except pl.exceptions.PolarsError:
+            whole = pa.array([text], pa.large_binary()).cast(pa.large_string())
+        except pa.ArrowInvalid:
             raise not_utf8(text, path) from None
     else:
-        whole = pl.Series("text", [text], dtype=pl.String)
-    lines = whole.str.split("\n").explode()
+        whole = pa.array([text], pa.large_string())
+    lines = pl.from_arrow(pc.split_pattern(whole, "\n").flatten()).alias("text")
     frame = pl.DataFrame([lines]).with_row_index("line", offset=1)
     col = frame.get_column("text")
     # Candidates for the fast path: lines that start like a sample. str.find gives
