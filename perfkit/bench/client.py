@@ -239,6 +239,33 @@ class Pool:
         else:
             self.queued.append(req)
 
+    async def prewarm(self, n: int, timeout_s: float) -> int:
+        """Open up to ``n`` keep-alive connections now and park them idle; returns how many.
+
+        Called before t0, so that the first milliseconds of an open-loop run are not a
+        connect storm (every request opening its own connection) that the run's lag and
+        latency would then carry. Gives up at ``timeout_s``; failures are left for the
+        requests themselves to meet and report.
+        """
+        async def one() -> None:
+            try:
+                _, conn = await self.loop.create_connection(lambda: self._proto(self), self.host, self.port,
+                                                            ssl=self.ssl)
+            except (OSError, asyncio.TimeoutError):
+                return
+            self.n_conns += 1
+            self.peak_conns = max(self.peak_conns, self.n_conns)
+            self.idle.append(conn)
+
+        n = min(n, self.max_connections)
+        if n <= 0 or timeout_s <= 0:
+            return 0
+        tasks = [self.loop.create_task(one()) for _ in range(n)]
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for t in pending:
+            t.cancel()
+        return len(self.idle)
+
     async def _connect(self, req: Req) -> None:
         try:
             _, conn = await self.loop.create_connection(lambda: self._proto(self), self.host, self.port,

@@ -212,6 +212,13 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
                 break
 
         con = store.connect(config.db, quiet=config.quiet)
+        # Slow starts happen before t0 is picked, so that the workers get their full lead:
+        # telemetry collectors, and the first row conversion (pyarrow imports pandas on its
+        # first use: ~0.5 s of CPU that would otherwise land in the run's first second).
+        collectors = _live_collectors(config, run_id, target.public_url)
+        progress = _Progress(None if closed else n_sched, config.quiet)
+        to_table(np.zeros((0, len(COLUMNS)), dtype=np.int64), 0, 0, 0.0, classes, payload_bytes, stream)
+        machine_json = json.dumps(machine.describe(), default=str)
         t0_mono, t0_unix = _clock_pair()
         t0_mono += 200_000_000   # start 200 ms from now, so every worker is waiting at t0
         t0_unix += 0.2
@@ -223,11 +230,8 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?, ?, 'perfkit', ?, ?)",
                 [run_id, config.label, json.dumps({**store.parse_label(config.label), **config.tags}),
                  target.public_url, config.protocol, config.pattern, json.dumps(public, default=str),
-                 started_at, t0_unix, intended_rate, total_s, __version__,
-                 json.dumps(machine.describe(), default=str)])
+                 started_at, t0_unix, intended_rate, total_s, __version__, machine_json])
         writer = RowWriter(con, run_id)
-        collectors = _live_collectors(config, run_id, target.public_url)
-        progress = _Progress(None if closed else n_sched, config.quiet)
 
         t0_value.value = t0_mono
         if crashed:
