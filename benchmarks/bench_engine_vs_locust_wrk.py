@@ -39,6 +39,18 @@ from perfkit.bench import BenchConfig, Stage, run  # noqa: E402
 BODY = '{"label": 7, "probabilities": [0.01, 0.02, 0.9]}'
 
 
+def _perfkit_body() -> str:
+    """The first body perfkit sends with its default payload: Locust and wrk POST it too."""
+    from perfkit.bench import payload
+
+    cfg = BenchConfig(target="http://127.0.0.1:1/infer", stages=[Stage("constant", duration_s=1.0, rate_rps=1.0)])
+    cfg.validate()
+    return payload.generate(cfg.payload, 1, cfg.protocol, cfg.model, cfg.max_tokens)[0][0].decode()
+
+
+LOCUST_BODY = _perfkit_body()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,13 +97,13 @@ def locust_max(url: str, duration: float, tmp: Path) -> float:
     lf = tmp / "locustfile.py"
     lf.write_text(textwrap.dedent("""
         from locust import FastHttpUser, constant, task
-        BODY = b'{"input_data": [0.5, 0.25], "model_id": "demo"}'
+        BODY = b'%s'
         class U(FastHttpUser):
             wait_time = constant(0)
             @task
             def infer(self):
                 self.client.post("/infer", data=BODY, headers={"Content-Type": "application/json"})
-    """))
+    """) % LOCUST_BODY)
     exe = Path(sys.executable).with_name("locust")
     subprocess.run([str(exe), "-f", str(lf), "--headless", "-u", "64", "-r", "64", "-t", f"{int(duration)}s",
                     "--host", url, "--csv", str(tmp / "loc"), "--only-summary", "--loglevel", "ERROR"],
@@ -103,9 +115,13 @@ def locust_max(url: str, duration: float, tmp: Path) -> float:
     raise SystemExit("no Aggregated row in Locust's CSV")
 
 
-def wrk_max(url: str, duration: float) -> float:
-    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{int(duration)}s", url + "/infer"], check=True,
-                         capture_output=True, text=True, timeout=duration + 60).stdout
+def wrk_max(url: str, duration: float, tmp: Path) -> float:
+    # The same request as Locust's: POST /infer with a small JSON body (wrk's default is a GET).
+    script = tmp / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.body = \'%s\'\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n' % LOCUST_BODY)
+    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{int(duration)}s", "-s", str(script), url + "/infer"],
+                         check=True, capture_output=True, text=True, timeout=duration + 60).stdout
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
@@ -133,13 +149,42 @@ def scheduling_jitter_ms(seconds: float = 2.0) -> tuple[float, float]:
     return float(np.percentile(late, 50)), float(np.percentile(late, 99))
 
 
+def measure_once(url: str, args: argparse.Namespace, tmp: Path, limit: float, k: int) -> dict[str, float]:
+    """One pass: the perfkit ladder (stops at its first rate that falls behind), perfkit
+    overdriven, Locust, wrk. Returns their req/s."""
+    best = 0.0
+    for i, rate in enumerate(float(r) for r in args.rates.split(",")):
+        r = perfkit_at(url, rate, args.duration, tmp / f"p{k}_{i}.duckdb", lag_p99_limit_ms=limit)
+        print(f"perfkit  intended {rate:>8,.0f} req/s  achieved {r['achieved']:>9,.0f}  "
+              f"lag p50 {r['lag_p50_ms']:.2f} p99 {r['lag_p99_ms']:.2f} ms  late>5ms {100 * r['late']:.2f}%  "
+              f"p99 {r['p99_ms']:.2f} ms  errors {r['errors'] or 0}  {'OK' if r['ok'] else 'behind'}  "
+              f"(load {os.getloadavg()[0]:.2f})", flush=True)
+        if not r["ok"]:
+            break
+        best = r["achieved"]
+    over = perfkit_at(url, 200_000, args.duration, tmp / f"over{k}.duckdb", max_connections=64)
+    print(f"perfkit  overdriven (200k req/s asked, 64 connections): {over['achieved']:,.0f} req/s "
+          "(raw capacity, not a valid open-loop run)")
+    loc = locust_max(url, args.duration, tmp)
+    print(f"locust   FastHttpUser, 64 users, no wait: {loc:,.0f} req/s")
+    wrk = wrk_max(url, args.duration, tmp)
+    print(f"wrk      -t1 -c64: {wrk:,.0f} req/s")
+    print(f"pass {k + 1}: perfkit max sustained {best:,.0f} req/s = {best / loc:.2f}x locust, "
+          f"{best / wrk:.2f}x wrk; overdriven {over['achieved'] / loc:.2f}x locust, "
+          f"{over['achieved'] / wrk:.2f}x wrk  (load average {os.getloadavg()[0]:.2f})\n", flush=True)
+    return {"sustained": best, "overdriven": over["achieved"], "locust": loc, "wrk": wrk}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=5.0)
-    ap.add_argument("--rates", default="2000,5000,10000,15000,20000,25000,30000,40000")
+    ap.add_argument("--rates", default="5000,10000,20000,30000,40000,45000,50000,55000,60000,70000,80000")
+    ap.add_argument("--repeat", type=int, default=1, help="passes; medians are printed at the end")
     args = ap.parse_args()
     if not shutil.which("nginx") or not shutil.which("wrk"):
         raise SystemExit("needs nginx and wrk: apt-get install nginx wrk")
+    import statistics
+
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         port = free_port()
@@ -147,33 +192,23 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, "
-                  f"duration {args.duration:g} s per measurement")
+                  f"duration {args.duration:g} s per measurement, nginx 1 worker process")
             j50, j99 = scheduling_jitter_ms()
             print(f"machine scheduling jitter (1 kHz timer wake-ups, no load running): p50 {j50:.3f} ms, "
                   f"p99 {j99:.3f} ms")
             limit = max(10.0, 3 * j99)
-            print(f"sustained = all ok, achieved >= 99%, lag p50 <= 1 ms, lag p99 <= {limit:.1f} ms")
-            best = 0.0
-            for i, rate in enumerate(float(r) for r in args.rates.split(",")):
-                r = perfkit_at(url, rate, args.duration, tmp / f"p{i}.duckdb", lag_p99_limit_ms=limit)
-                print(f"perfkit  intended {rate:>8,.0f} req/s  achieved {r['achieved']:>9,.0f}  "
-                      f"lag p50 {r['lag_p50_ms']:.2f} p99 {r['lag_p99_ms']:.2f} ms  late>5ms {100 * r['late']:.2f}%  "
-                      f"p99 {r['p99_ms']:.2f} ms  errors {r['errors'] or 0}  {'OK' if r['ok'] else 'behind'}")
-                if not r["ok"]:
-                    break
-                best = r["achieved"]
-            over = perfkit_at(url, 200_000, args.duration, tmp / "over.duckdb", max_connections=64)
-            print(f"perfkit  overdriven (200k req/s asked, 64 connections): {over['achieved']:,.0f} req/s "
-                  "(raw capacity, not a valid open-loop run)")
-            loc = locust_max(url, args.duration, tmp)
-            print(f"locust   FastHttpUser, 64 users, no wait: {loc:,.0f} req/s")
-            wrk = wrk_max(url, args.duration)
-            print(f"wrk      -t1 -c64: {wrk:,.0f} req/s")
-            print(f"\nperfkit max sustained (open loop, 1 worker): {best:,.0f} req/s")
-            print(f"ratio perfkit / locust = {best / loc:.2f}x   perfkit / wrk = {best / wrk:.2f}x   (max sustained)")
+            print(f"sustained = all ok, achieved >= 99%, lag p50 <= 1 ms, lag p99 <= {limit:.1f} ms "
+                  "(lag = sent - intended, per request)")
+            passes = [measure_once(url, args, tmp, limit, k) for k in range(args.repeat)]
+            med = {key: statistics.median(p[key] for p in passes) for key in passes[0]}
+            print(f"median of {len(passes)} pass(es): perfkit max sustained (open loop, 1 worker) "
+                  f"{med['sustained']:,.0f} req/s, overdriven {med['overdriven']:,.0f}, "
+                  f"locust {med['locust']:,.0f}, wrk -t1 {med['wrk']:,.0f}")
+            print(f"ratio perfkit / locust = {med['sustained'] / med['locust']:.2f}x   perfkit / wrk = "
+                  f"{med['sustained'] / med['wrk']:.2f}x   (max sustained, medians)")
+            print(f"ratio perfkit / locust = {med['overdriven'] / med['locust']:.2f}x   perfkit / wrk = "
+                  f"{med['overdriven'] / med['wrk']:.2f}x   (overdriven capacity, 64 connections like the others)")
             print(f"load average after: {os.getloadavg()[0]:.2f}")
-            print(f"ratio perfkit / locust = {over['achieved'] / loc:.2f}x   perfkit / wrk = "
-                  f"{over['achieved'] / wrk:.2f}x   (overdriven capacity, 64 connections like the others)")
         finally:
             nginx.terminate()
             nginx.wait(10)
