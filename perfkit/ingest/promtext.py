@@ -1,14 +1,16 @@
 """Prometheus text exposition (0.0.4) and OpenMetrics 1.0 parser, built for speed.
 
-The whole text is split into lines once and handed to polars (Rust): a strict
-regex recognises the common sample line (`name{k="v",...} value [ts]
-[# exemplar]`, pure ASCII, no escapes, single spaces); literal finds and slices
-split it, two literal replacements turn its label block into
-a JSON object string, values and timestamps are cast in bulk. Lines the fast
-regex does not take (escaped or non-ASCII label values, tabs, extra blanks...)
-go through a careful per-line parser that implements the grammar, or fail with
-``path:line: problem``. Comment lines (`# TYPE`, `# HELP`, `# UNIT`, `# EOF`)
-are few and read in Python.
+The whole text (or the file's bytes, UTF-8 checked in bulk) is split into
+lines once by Arrow and handed to polars (Rust). The common sample line
+(`name{k="v",...} value [ts] [# exemplar]`, pure ASCII, no escapes, single
+spaces) is cut by literal finds into a prefix (``name{labels``), a histogram
+bucket's ``le`` pair and the numbers; a run of lines sharing a prefix (a
+histogram's buckets) has its prefix checked against the grammar and turned
+into JSON by two literal replacements once, values and timestamps are cast in
+bulk. Lines the fast path does not take (escaped or non-ASCII label values,
+tabs, extra blanks...) go through a careful per-line parser that implements
+the grammar, or fail with ``path:line: problem``. Comment lines (`# TYPE`,
+`# HELP`, `# UNIT`, `# EOF`) are few and read in Python.
 
 Timestamps: 0.0.4 timestamps are milliseconds, OpenMetrics ones seconds; both
 come out as ``ts_unix_s`` (null where the line had none). Sample names stay as
