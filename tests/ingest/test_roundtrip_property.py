@@ -131,3 +131,24 @@ def test_mutated_exposition_is_all_or_nothing(reg, data, con, tmp_path):
         else:
             expected = len(promtext.parse(path.read_bytes().decode()))
             assert after[2] - before[2] == result.samples == expected
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(registries(), st.booleans(), st.integers(0, 3))
+def test_distinct_series_flag_matches_the_samples(reg, om, repeats):
+    """The parser's ``distinct_series`` (which lets the importer skip grouping) is True
+    exactly when no (name, labels) repeats: on a registry's exposition, and on the same
+    exposition with some of its sample lines repeated under a later timestamp."""
+    text = (generate_latest_om(reg) if om else generate_latest(reg)).decode()
+    lines = text.rstrip("\n").split("\n")
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    # prometheus_client writes no timestamps: a repeated line carries one
+    extra = [f"{ln} {1700000000 + k}" for k, ln in enumerate(body[:repeats])]
+    if om:
+        lines = [ln for ln in lines if ln != "# EOF"] + extra + ["# EOF"]
+    else:
+        lines = lines + extra
+    expo = promtext.parse("\n".join(lines) + "\n", "gen", openmetrics=om)
+    keys = [(n, tuple(sorted(lab.items()))) for n, lab, _, _ in expo.as_records()]
+    assert expo.distinct_series == (len(set(keys)) == len(keys))
+    assert expo.distinct_series == (not extra)
