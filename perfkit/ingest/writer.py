@@ -73,9 +73,11 @@ def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.Dat
     # labels as Arrow's JSON extension type: DuckDB reads it as JSON, without the
     # per-row parse of CAST(... AS JSON). Every producer writes them with
     # json.dumps (frames.labels_json) or promtext's checked fast path.
-    labels = table.column("labels").combine_chunks()
-    table = table.set_column(table.schema.get_field_index("labels"), "labels",
-                             pa.ExtensionArray.from_storage(pa.json_(labels.type), labels))
+    labels = table.column("labels")
+    json_type = pa.json_(labels.type)
+    labels = pa.chunked_array([pa.ExtensionArray.from_storage(json_type, chunk)
+                               for chunk in labels.chunks], type=json_type)
+    table = table.set_column(table.schema.get_field_index("labels"), "labels", labels)
     table = table.append_column("series_id", pa.array(ids))
     name = f"_pk_series_{next(_counter)}"
     con.register(name, table)
