@@ -1,6 +1,6 @@
 """How fast is perfkit's load engine? Against nginx on loopback: perfkit vs Locust vs wrk.
 
-    .venv/bin/python benchmarks/bench_engine_vs_locust_wrk.py [--duration 5] [--rates 5000,10000,...]
+    .venv/bin/python benchmarks/bench_engine_vs_locust_wrk.py [--duration 5] [--rates 5000,10000,...] [--repeat 3]
 
 Starts nginx (``apt-get install nginx``) on a free loopback port answering a fixed
 JSON body, then measures, for the same duration each:
@@ -14,8 +14,11 @@ JSON body, then measures, for the same duration each:
 - perfkit overdriven (200k req/s asked, at most 64 connections): its raw capacity,
   comparable with the two closed-loop tools at their max;
 - wrk, one thread (-t1), 64 connections (its max).
-Prints each req/s and the ratios perfkit/Locust and perfkit/wrk (both use one core
-for the load loop; perfkit's coordinating process writes rows to DuckDB on the side).
+All three POST /infer to the same nginx (one worker process) with the same JSON body
+(perfkit's first default payload; perfkit's own bodies vary around it). Prints each
+req/s and the ratios perfkit/Locust and perfkit/wrk (each uses one process for the load
+loop; perfkit's coordinating process writes rows to DuckDB on the side), per pass and as
+medians over ``--repeat`` passes: the machine is shared, so run several.
 """
 from __future__ import annotations
 
@@ -178,7 +181,7 @@ def measure_once(url: str, args: argparse.Namespace, tmp: Path, limit: float, k:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=5.0)
-    ap.add_argument("--rates", default="5000,10000,20000,30000,40000,45000,50000,55000,60000,70000,80000")
+    ap.add_argument("--rates", default="5000,10000,20000,30000,35000,40000,45000,50000,55000,60000,70000,80000")
     ap.add_argument("--repeat", type=int, default=1, help="passes; medians are printed at the end")
     args = ap.parse_args()
     if not shutil.which("nginx") or not shutil.which("wrk"):

@@ -4,9 +4,11 @@ A worker runs in its own process with a uvloop event loop. It receives the
 whole run's t0 (a ``time.monotonic_ns`` instant, the same clock in every process
 on the machine) and its slice of intended offsets: with N workers, worker k takes
 every N-th send (sequence numbers k, k+N, ...), so together they replay exactly
-the one schedule. Finished requests are shipped to the coordinating process as
-int64 batches (:data:`COLUMNS`) every ``flush_s``; the worker keeps no history,
-so memory stays flat however long the run.
+the one schedule. Before t0 it opens as many keep-alive connections as the first
+5 ms of its share will need; from t0 each wake-up sends every request whose time
+has come (see :meth:`Engine._dispatch_open`). Finished requests are shipped to the
+coordinating process as int64 batches (:data:`COLUMNS`) every ``flush_s``; the
+worker keeps no history, so memory stays flat however long the run.
 """
 from __future__ import annotations
 
