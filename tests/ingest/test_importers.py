@@ -276,3 +276,39 @@ def test_series_ids_block_and_gapped_sequence(tmp_db):
         gapped = writer._series_ids(con, 10)
         assert len(set(gapped.tolist())) == 10 and (gapped[1:] > gapped[:-1]).all()
         assert gapped[0] >= 5000 and not set(gapped.tolist()) & set(first.tolist())
+
+
+def test_migration_0006_keeps_existing_series(tmp_db):
+    """A store written before 0006 (series with its PRIMARY KEY) keeps every row, id and
+    JSON label through the migration; afterwards the index is gone and labels are zstd."""
+    import duckdb
+
+    con = duckdb.connect(str(tmp_db))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+                "applied_at TIMESTAMPTZ DEFAULT now())")
+    for mig in store.migrations():
+        if mig.version < 6:
+            con.execute(mig.sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                        [mig.version, mig.name])
+    con.execute("INSERT INTO sources (source_id, kind) VALUES (1, 'prometheus')")
+    con.execute("INSERT INTO series SELECT range + 10, 1, 'm' || (range % 3), "
+                "json_object('i', range::VARCHAR), 'count', 'gauge' FROM range(3000)")
+    con.execute("INSERT INTO samples SELECT range + 10, range, range * 0.5 FROM range(3000)")
+    before = con.execute("SELECT * FROM series ORDER BY series_id").fetchall()
+    assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'series' "
+                       "AND constraint_type = 'PRIMARY KEY'").fetchall() == [(1,)]
+    con.close()
+    with store.connect(tmp_db) as con:  # applies 0006
+        assert con.execute("SELECT * FROM series ORDER BY series_id").fetchall() == before
+        assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'series' "
+                           "AND constraint_type = 'PRIMARY KEY'").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*), sum(value) FROM telemetry").fetchall() == [
+            (3000, sum(i * 0.5 for i in range(3000)))]
+        assert con.execute("SELECT json_extract_string(labels, '$.i') FROM series "
+                           "WHERE series_id = 2999").fetchall() == [("2989",)]
+        con.execute("CHECKPOINT")
+        comp = {r[0] for r in con.execute(
+            "SELECT compression FROM pragma_storage_info('series') WHERE column_name = 'labels' "
+            "AND segment_type <> 'VALIDITY'").fetchall()}
+        assert "ZSTD" in comp
