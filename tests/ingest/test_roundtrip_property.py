@@ -136,9 +136,10 @@ def test_mutated_exposition_is_all_or_nothing(reg, data, con, tmp_path):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(registries(), st.booleans(), st.integers(0, 3))
 def test_distinct_series_flag_matches_the_samples(reg, om, repeats):
-    """The parser's ``distinct_series`` (which lets the importer skip grouping) is True
-    exactly when no (name, labels) repeats: on a registry's exposition, and on the same
-    exposition with some of its sample lines repeated under a later timestamp."""
+    """The parser's ``distinct_series`` (which lets the importer skip grouping) is never
+    True when a (name, labels) repeats: on a registry's exposition, and on the same
+    exposition with some of its sample lines repeated under a later timestamp. (It may
+    say False without a repeat: lines the fast path refuses make it conservative.)"""
     text = (generate_latest_om(reg) if om else generate_latest(reg)).decode()
     lines = text.rstrip("\n").split("\n")
     body = [ln for ln in lines if ln and not ln.startswith("#")]
@@ -150,5 +151,7 @@ def test_distinct_series_flag_matches_the_samples(reg, om, repeats):
         lines = lines + extra
     expo = promtext.parse("\n".join(lines) + "\n", "gen", openmetrics=om)
     keys = [(n, tuple(sorted(lab.items()))) for n, lab, _, _ in expo.as_records()]
-    assert expo.distinct_series == (len(set(keys)) == len(keys))
-    assert expo.distinct_series == (not extra)
+    if expo.distinct_series:
+        assert len(set(keys)) == len(keys)
+    if extra:
+        assert not expo.distinct_series and len(set(keys)) < len(keys)
