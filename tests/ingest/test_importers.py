@@ -188,7 +188,7 @@ def test_mlperf_bad_detail_line(tmp_path, tmp_db, capsys):
     src[4] = ':::MLLOG {"key": "broken", '
     (d / "mlperf_log_detail.txt").write_text("\n".join(src) + "\n")
     assert main(["ingest", "mlperf", str(d / "mlperf_log_detail.txt"), "--db", str(tmp_db)]) == 2
-    assert f"mlperf_log_detail.txt:5: bad MLLOG record" in capsys.readouterr().err
+    assert "mlperf_log_detail.txt:5: bad MLLOG record" in capsys.readouterr().err
     assert counts(tmp_db) == (0, 0, 0, 0)
 
 
