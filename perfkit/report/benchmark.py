@@ -210,16 +210,20 @@ def rolling_percentiles(frame: pd.DataFrame, window_s: float = 1.0,
 
 
 def throughput_over_time(frame: pd.DataFrame, bin_s: float = 1.0) -> pd.DataFrame:
-    """Per bin: intended sends (by intended time), completions ok and errors (by done time), in req/s."""
+    """Per bin: intended sends (by intended time), completions ok and errors (by done time), in req/s.
+
+    Bins cover the schedule, whole bins from 0; responses that complete after the
+    last scheduled send's bin are counted in that last bin, so the final bin is not
+    a near-empty sliver that would read as a collapse of throughput.
+    """
     if frame.empty:
         return pd.DataFrame(columns=["t_s", "intended_rps", "achieved_rps", "errors_rps"])
-    end = float(np.nanmax([frame["t_s"].max(), frame["done_t_s"].max()]))
-    edges = np.arange(0.0, end + bin_s, bin_s)
-    if edges.size < 2:
-        edges = np.array([0.0, bin_s])
-    intended, _ = np.histogram(frame["t_s"].dropna(), bins=edges)
-    ok = frame[frame["error_kind"].isna()]["done_t_s"].dropna()
-    err = frame[frame["error_kind"].notna()]["done_t_s"].dropna()
+    n_bins = max(1, int(np.ceil(float(frame["t_s"].max()) / bin_s - 1e-9)))
+    edges = np.arange(n_bins + 1, dtype=np.float64) * bin_s
+    last = np.nextafter(edges[-1], 0.0)
+    intended, _ = np.histogram(frame["t_s"].dropna().clip(upper=last), bins=edges)
+    ok = frame[frame["error_kind"].isna()]["done_t_s"].dropna().clip(upper=last)
+    err = frame[frame["error_kind"].notna()]["done_t_s"].dropna().clip(upper=last)
     achieved, _ = np.histogram(ok, bins=edges)
     errors, _ = np.histogram(err, bins=edges)
     return pd.DataFrame({"t_s": edges[:-1] + bin_s / 2, "intended_rps": intended / bin_s,

@@ -46,6 +46,15 @@ def test_throughput_counts_every_request_once():
     assert tp["errors_rps"].tolist() == [0.0, 1.0, 0.0]
 
 
+def test_throughput_has_no_sliver_bin_after_the_schedule_ends():
+    t = np.arange(0.0, 2.0, 0.01)  # 100 req/s for 2 s
+    frame = pd.DataFrame({"t_s": t, "done_t_s": t + 0.015, "error_kind": [None] * len(t)})
+    tp = benchmark.throughput_over_time(frame, bin_s=1.0)
+    assert tp["t_s"].tolist() == [0.5, 1.5]  # the last responses land after 2.0 s: counted in bin 2
+    assert tp["achieved_rps"].sum() == len(t)
+    assert tp["achieved_rps"].tolist() == [99.0, 101.0]  # 0.99 s send completes at 1.005 s
+
+
 def test_rolling_percentiles_per_window_with_n():
     frame = pd.DataFrame({"t_s": [0.1, 0.5, 0.9, 1.1, 1.2], "latency_ms": [1.0, 2.0, 30.0, 5.0, 6.0],
                           "error_kind": [None, None, None, None, "http_5xx"]})
