@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import subprocess
+from typing import Any, Mapping
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -12,6 +13,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def option_flags(options: Mapping[str, Any]) -> list[str]:
+    """``{"max_batch": 8, "allow_remote": True}`` -> ``["--max-batch", "8", "--allow-remote"]``."""
+    flags: list[str] = []
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key == "stall" and isinstance(value, (list, tuple)):
+            flags += [flag, f"{value[0]:g}:{value[1]:g}"]
+        elif value is True:
+            flags.append(flag)
+        elif isinstance(value, (list, tuple)):
+            flags += [flag, ",".join(str(v) for v in value)]
+        else:
+            flags += [flag, str(value)]
+    return flags
 
 
 def stop_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> int | None:

@@ -24,29 +24,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from perfkit.subprocesses import free_port, stop_process_group
+from perfkit.subprocesses import free_port, option_flags, stop_process_group
 
 
 class DemoServerError(RuntimeError):
     """The demo server did not come up (the message holds its stderr tail)."""
-
-
-def option_flags(options: dict[str, Any]) -> list[str]:
-    """``{"max_batch": 8, "allow_remote": True}`` -> ``["--max-batch", "8", "--allow-remote"]``."""
-    flags: list[str] = []
-    for key, value in options.items():
-        if value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if key == "stall" and isinstance(value, (list, tuple)):
-            flags += [flag, f"{value[0]:g}:{value[1]:g}"]
-        elif value is True:
-            flags.append(flag)
-        elif isinstance(value, (list, tuple)):
-            flags += [flag, ",".join(str(v) for v in value)]
-        else:
-            flags += [flag, str(value)]
-    return flags
 
 
 class DemoServer:

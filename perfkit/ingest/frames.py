@@ -48,6 +48,15 @@ def empty() -> Telemetry:
     return Telemetry(pl.DataFrame(schema=SERIES_SCHEMA), pl.DataFrame(schema=SAMPLES_SCHEMA))
 
 
+LONG_SCHEMA = {"name": pl.String, "labels": pl.String, "unit": pl.String, "type": pl.String,
+               "ts_unix_s": pl.Float64, "value": pl.Float64}
+
+
+def from_rows(rows: list[tuple]) -> Telemetry:
+    """Series/samples from (name, labels_json, unit, type, ts_unix_s, value) tuples."""
+    return from_long(pl.DataFrame(rows, schema=LONG_SCHEMA, orient="row"))
+
+
 def from_long(frame: pl.DataFrame) -> Telemetry:
     """Build series/samples from a long frame (name, labels, unit, type, ts_unix_s, value).
 

@@ -19,15 +19,11 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import polars as pl
-
 from perfkit.errors import InputError
-from perfkit.ingest.frames import Telemetry, from_long, labels_json
+from perfkit.ingest.frames import Telemetry, from_rows, labels_json
 
 SUFFIXES = ("_stats_history.csv", "_stats.csv", "_failures.csv", "_exceptions.csv")
 _PCT = re.compile(r"^(\d+(?:\.\d+)?)%$")
-_LONG = {"name": pl.String, "labels": pl.String, "unit": pl.String, "type": pl.String,
-         "ts_unix_s": pl.Float64, "value": pl.Float64}
 
 
 def group(paths: list[str]) -> list[list[str]]:
@@ -157,7 +153,7 @@ def read(files: dict[str, str]) -> Telemetry:
                          labels_json({"method": row["Method"], "name": row["Name"],
                                       "error": row["Error"]}),
                          "count", "counter", end_ts, n))
-    tel = from_long(pl.DataFrame(long, schema=_LONG, orient="row"))
+    tel = from_rows(long)
     tel.run = _run_row(stats_path, agg, agg_line, t_start, t_end, max_users, failures_by_error, files)
     return tel
 

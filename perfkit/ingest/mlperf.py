@@ -16,10 +16,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-import polars as pl
-
 from perfkit.errors import InputError
-from perfkit.ingest.frames import Telemetry, from_long, labels_json
+from perfkit.ingest.frames import Telemetry, from_rows, labels_json
 
 NAMES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 PATTERNS = {"Server": "poisson", "Offline": "scenario", "SingleStream": "closed",
@@ -27,8 +25,6 @@ PATTERNS = {"Server": "poisson", "Offline": "scenario", "SingleStream": "closed"
 _SUMMARY_LINE = re.compile(r"^\s*([^:]+?)\s*:\s*(.*?)\s*$")
 _PCT_SUMMARY = re.compile(r"^(\d+(?:\.\d+)?) percentile latency \(ns\)$")
 _PCT_DETAIL = re.compile(r"^result_(\d+(?:\.\d+)?)_percentile_latency_ns$")
-_LONG = {"name": pl.String, "labels": pl.String, "unit": pl.String, "type": pl.String,
-         "ts_unix_s": pl.Float64, "value": pl.Float64}
 
 
 def group(paths: list[str]) -> list[list[str]]:
@@ -140,7 +136,7 @@ def read(files: dict[str, str]) -> Telemetry:
     if validity:
         long.append(("mlperf_valid", labels, "bool", "gauge", t_end,
                      1.0 if str(validity).upper() == "VALID" else 0.0))
-    tel = from_long(pl.DataFrame(long, schema=_LONG, orient="row"))
+    tel = from_rows(long)
 
     def flag(dkey: str, skey: str) -> bool | None:
         if dkey in d:

@@ -21,10 +21,8 @@ import io
 import re
 from datetime import datetime, timezone
 
-import polars as pl
-
 from perfkit.errors import InputError
-from perfkit.ingest.frames import Telemetry, from_long, labels_json
+from perfkit.ingest.frames import Telemetry, from_rows, labels_json
 
 MIB = 1024.0 * 1024.0
 UNIT_FACTORS = {  # header unit -> (perfkit unit, factor)
@@ -169,11 +167,9 @@ def read_query_csv(text: str, path: str) -> Telemetry:
                 raise InputError(path, lineno, f"column {header[i]!r}: not a number: {row[i].strip()!r}") from None
             if value is not None:
                 long.append((name, labels, unit, "gauge", ts, value * factor))
-    return from_long(pl.DataFrame(long, schema=_LONG, orient="row"))
+    return from_rows(long)
 
 
-_LONG = {"name": pl.String, "labels": pl.String, "unit": pl.String, "type": pl.String,
-         "ts_unix_s": pl.Float64, "value": pl.Float64}
 
 
 def _looks_numeric(text: str) -> bool:
@@ -243,6 +239,6 @@ def read_dmon(text: str, path: str, at_unix_s: float | None) -> Telemetry:
             long.append((spec[0], labels, spec[1], "gauge", ts, value * spec[2]))
     if header is None:
         raise InputError(path, 1, "no '# gpu ...' header row: not nvidia-smi dmon output")
-    tel = from_long(pl.DataFrame(long, schema=_LONG, orient="row"))
+    tel = from_rows(long)
     tel.notes = notes
     return tel

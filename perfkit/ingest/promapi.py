@@ -9,7 +9,6 @@ is fetched twice.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
@@ -21,7 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import duckdb
 import numpy as np
@@ -31,7 +30,7 @@ from perfkit import store
 from perfkit.errors import UsageError
 from perfkit.ingest import promrange, writer
 from perfkit.ingest.importers import IngestResult
-from perfkit.ingest.scrape import redact_url
+from perfkit.ingest.scrape import redact_url, split_userinfo
 
 MAX_POINTS = 11_000
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
@@ -80,14 +79,8 @@ def default_step(start: float, end: float) -> float:
 
 def _fetch(url: str, params: dict, dest: Path, timeout_s: float, shown: str) -> None:
     """GET ``url?params`` into ``dest``; URL userinfo is sent as Basic auth, never logged."""
-    parts = urlsplit(url)
-    headers = {"Accept": "application/json"}
-    if parts.username is not None:
-        cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    url, auth = split_userinfo(url)
+    headers = {"Accept": "application/json", **auth}
     req = urllib.request.Request(url + "?" + urlencode(params), headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp, open(dest, "wb") as fh:

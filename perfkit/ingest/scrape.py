@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import urllib.error
 import urllib.request
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 _SECRET_PARAMS = ("token", "key", "password", "passwd", "secret", "auth", "signature", "sig")
 
@@ -37,17 +37,22 @@ def metrics_url(target_url: str) -> str:
     return urlunsplit((parts.scheme or "http", parts.netloc, "/metrics", "", ""))
 
 
+def split_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """``http://u:p@h/x`` -> (``http://h/x``, Basic auth header): credentials never travel in a URL."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, {"Authorization": "Basic " + base64.b64encode(cred).decode()}
+
+
 def fetch(url: str, timeout_s: float = 5.0) -> str:
     """GET ``url`` as text, sending userinfo as Basic auth rather than in the URL."""
-    parts = urlsplit(url)
-    headers = {"Accept": "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"}
-    if parts.username is not None:
-        cred = f"{parts.username}:{parts.password or ''}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    url, auth = split_userinfo(url)
+    headers = {"Accept": "text/plain;version=0.0.4;q=0.9,*/*;q=0.1", **auth}
     req = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout_s) as resp:
         charset = resp.headers.get_content_charset() or "utf-8"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from perfkit.errors import UsageError
+from perfkit.subprocesses import option_flags
 
 
 @dataclass(frozen=True)
@@ -213,17 +214,6 @@ def describe(suite: Suite) -> list[str]:
 
 # ---- pure helpers -------------------------------------------------------------------------------
 
-def bench_flags(options: Mapping[str, Any]) -> list[str]:
-    """``{"rate": 200, "spike_rps": 600}`` -> ``["--rate", "200", "--spike-rps", "600"]``."""
-    flags: list[str] = []
-    for key, value in options.items():
-        if value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        flags += [flag] if value is True else [flag, str(value)]
-    return flags
-
-
 def server_key(options: Mapping[str, Any]) -> str:
     return json.dumps(dict(options), sort_keys=True, default=str)
 
@@ -266,7 +256,7 @@ def _run_bench(case: Case, target: str, db: str | None, label: str, pid: int | N
     with tempfile.TemporaryDirectory() as tmp:
         summary_path = Path(tmp) / "summary.json"
         cmd = [sys.executable, "-m", "perfkit", "bench", "--target", target, "--label", label,
-               "--summary-json", str(summary_path), "--quiet", *bench_flags(case.bench)]
+               "--summary-json", str(summary_path), "--quiet", *option_flags(case.bench)]
         if db:
             cmd += ["--db", str(db)]
         if pid is not None:

@@ -115,3 +115,14 @@ def test_unreachable_target_says_so_once_and_the_run_goes_on(tmp_db, capfd):
         assert con.execute("SELECT count(*) FROM sources WHERE kind = 'scrape'").fetchall()[0][0] == 0
     err = capfd.readouterr().err
     assert sum("cannot scrape" in ln for ln in err.splitlines()) == 1
+
+
+def test_userinfo_becomes_basic_auth_and_leaves_the_url():
+    import base64
+
+    from perfkit.ingest.scrape import split_userinfo
+
+    bare, headers = split_userinfo("http://me:p%40ss%3Aw@127.0.0.1:9090/metrics?x=1")
+    assert bare == "http://127.0.0.1:9090/metrics?x=1"
+    assert base64.b64decode(headers["Authorization"].split()[1]) == b"me:p@ss:w"
+    assert split_userinfo("http://127.0.0.1:9090/metrics") == ("http://127.0.0.1:9090/metrics", {})

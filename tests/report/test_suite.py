@@ -8,10 +8,11 @@ import pytest
 from perfkit.errors import UsageError
 from perfkit.report import suite
 from perfkit.report.suite import Case, CaseResult, Comparison, Suite
+from perfkit.subprocesses import option_flags
 
 
 def test_bench_flags_follow_the_cli_spelling():
-    assert suite.bench_flags({"rate": 200, "spike_rps": 600, "quiet": True, "seed": None}) == [
+    assert option_flags({"rate": 200, "spike_rps": 600, "quiet": True, "seed": None}) == [
         "--rate", "200", "--spike-rps", "600", "--quiet"]
 
 
