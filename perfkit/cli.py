@@ -13,8 +13,8 @@ import sys
 from typing import Sequence
 
 from perfkit import __version__
-from perfkit.errors import CheckFailed, UsageError
-from perfkit.store import StoreError
+from perfkit.cliutil import Parser, add_db_argument
+from perfkit.errors import CheckFailed, StoreError, UsageError
 
 # Order here is the order in `perfkit --help`.
 COMMAND_MODULES = (
@@ -25,22 +25,6 @@ COMMAND_MODULES = (
     "perfkit.analyze.tco_cli",
     "perfkit.report.cli",
 )
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line naming the command, exit 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message} (see `{self.prog} --help`)\n")
-        raise SystemExit(2)
-
-
-def add_db_argument(parser: argparse.ArgumentParser) -> None:
-    """The shared ``--db`` flag (``PERFKIT_DB`` when absent, then data/perfkit.duckdb)."""
-    parser.add_argument(
-        "--db", metavar="PATH", default=None,
-        help="DuckDB file (default: $PERFKIT_DB or data/perfkit.duckdb)",
-    )
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:

@@ -1,4 +1,8 @@
-"""Errors that the CLI turns into exit codes: 2 for bad input, 1 for a failed check."""
+"""Errors that the CLI turns into exit codes: 2 for bad input, 1 for a failed check.
+
+This module imports nothing heavy, so the command line can name these errors
+without loading DuckDB, pandas or numpy.
+"""
 from __future__ import annotations
 
 
@@ -21,3 +25,9 @@ class CheckFailed(Exception):
     """A check that ran and failed (an SLO missed, a regression found): exit 1."""
 
     exit_code = 1
+
+
+class StoreError(Exception):
+    """A store that cannot be used as asked (newer schema, lock not released...): exit 2."""
+
+    exit_code = 2

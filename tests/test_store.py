@@ -9,6 +9,8 @@ import duckdb
 import pytest
 
 from perfkit import store
+from perfkit.store import db as db_module
+from perfkit.paths import db_path
 
 
 def test_new_database_gets_every_migration(tmp_path):
@@ -33,16 +35,16 @@ def test_new_migration_is_applied_on_open_and_a_failing_one_rolls_back(tmp_path,
     db = tmp_path / "p.duckdb"
     store.connect(db).close()
     shipped = store.migrations()
-    extra = store.Migration(9000, "9000-extra.sql", "CREATE TABLE extra (x INTEGER); INSERT INTO extra VALUES (1);")
-    monkeypatch.setattr(store, "migrations", lambda: [*shipped, extra])
+    extra = db_module.Migration(9000, "9000-extra.sql", "CREATE TABLE extra (x INTEGER); INSERT INTO extra VALUES (1);")
+    monkeypatch.setattr(db_module, "migrations", lambda: [*shipped, extra])
     with store.connect(db) as con:
         assert store.schema_version(con) == 9000
         assert con.execute("SELECT x FROM extra").fetchone()[0] == 1
-    broken = store.Migration(9001, "9001-broken.sql", "CREATE TABLE half (x INTEGER); SELECT * FROM no_such_table;")
-    monkeypatch.setattr(store, "migrations", lambda: [*shipped, extra, broken])
+    broken = db_module.Migration(9001, "9001-broken.sql", "CREATE TABLE half (x INTEGER); SELECT * FROM no_such_table;")
+    monkeypatch.setattr(db_module, "migrations", lambda: [*shipped, extra, broken])
     with pytest.raises(duckdb.Error):
         store.connect(db)
-    monkeypatch.setattr(store, "migrations", lambda: [*shipped, extra])
+    monkeypatch.setattr(db_module, "migrations", lambda: [*shipped, extra])
     with store.connect(db) as con:
         assert store.schema_version(con) == 9000
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -64,8 +66,8 @@ def test_read_only_missing_file_is_a_clear_error(tmp_path):
 
 def test_env_variable_picks_the_database(tmp_path, monkeypatch):
     monkeypatch.setenv("PERFKIT_DB", str(tmp_path / "env.duckdb"))
-    assert store.default_db_path() == tmp_path / "env.duckdb"
-    assert store.default_db_path(tmp_path / "flag.duckdb") == tmp_path / "flag.duckdb"
+    assert db_path() == tmp_path / "env.duckdb"
+    assert db_path(tmp_path / "flag.duckdb") == tmp_path / "flag.duckdb"
 
 
 def test_transaction_rolls_back_everything_on_error(tmp_path):
@@ -148,7 +150,7 @@ def test_duckdb_lock_error_detection_matches_duckdb_wording(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(duckdb.IOException) as info:
             duckdb.connect(str(db))
-        assert store._is_lock_error(info.value)
+        assert db_module._is_lock_error(info.value)
     finally:
         holder.kill()
         holder.wait()

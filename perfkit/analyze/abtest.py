@@ -405,7 +405,7 @@ def compare_runs(con: Any, baseline_run: str, candidate_run: str,
     """Compare two stored runs; above ``max_rows`` successful requests per run a
     reproducible uniform sample is compared (stated in each metric's ``extra``)."""
     from perfkit import store
-    from perfkit.analyze import runs
+    from perfkit.store import runs
 
     b_id = store.get_run(con, baseline_run)["run_id"]
     c_id = store.get_run(con, candidate_run)["run_id"]
@@ -443,7 +443,7 @@ def resolve_pair(con: Any, baseline: str, candidate: str) -> tuple[str, str]:
 def samples_for_plot(con: Any, baseline_run: str, candidate_run: str, metric: str = "latency_ms",
                      max_rows: int = 50_000) -> dict[str, np.ndarray]:
     """The two runs' values (a reproducible sample above ``max_rows``) for distribution plots."""
-    from perfkit.analyze import runs
+    from perfkit.store import runs
 
     return {f"baseline {baseline_run}": runs.values(con, baseline_run, metric, max_rows=max_rows),
             f"candidate {candidate_run}": runs.values(con, candidate_run, metric, max_rows=max_rows)}
@@ -452,7 +452,7 @@ def samples_for_plot(con: Any, baseline_run: str, candidate_run: str, metric: st
 def spectra(con: Any, baseline_run: str, candidate_run: str, metric: str = "latency_ms",
             qs: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999)) -> dict[str, pd.DataFrame]:
     """Percentiles with exact 95% intervals of both runs, for a percentile-spectrum plot."""
-    from perfkit.analyze import runs
+    from perfkit.store import runs
 
     out = {}
     for name, rid in (("baseline", baseline_run), ("candidate", candidate_run)):

@@ -11,7 +11,7 @@ from perfkit.errors import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this stage's sub-commands to `perfkit`."""
-    from perfkit.cli import add_db_argument
+    from perfkit.cliutil import add_db_argument
 
     cmp_ = sub.add_parser(
         "compare", help="A/B verdict between two runs (exit 1 on a regression)",
@@ -59,7 +59,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from perfkit import store
-    from perfkit.analyze import abtest, runs
+    from perfkit.analyze import abtest
+    from perfkit.store import runs
 
     metrics = args.metric or ["latency_ms"]
     for m in metrics:

@@ -18,7 +18,8 @@ import math
 
 import pandas as pd
 
-from perfkit.analyze import abtest, evidence, rootcause, runs, stats
+from perfkit.analyze import abtest, evidence, rootcause, stats
+from perfkit.store import runs
 from perfkit.errors import UsageError
 
 DIRECT = ("none", "direct")
@@ -152,7 +153,7 @@ def proxy_comparison(con: duckdb.DuckDBPyConnection, direct_id: str, proxied_id:
 
 def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None = None,
              gpu: bool = True, proxy_pairs: Sequence[tuple[str, str]] = ()) -> list[rootcause.Finding]:
-    """Ranked findings over the runs (see :func:`perfkit.analyze.runs.resolve_run_ids`).
+    """Ranked findings over the runs (see :func:`perfkit.store.runs.resolve_run_ids`).
 
     ``proxy_pairs`` names (direct, proxied) runs explicitly; runs labelled
     ``proxy=...`` are paired automatically as well.

@@ -1,6 +1,6 @@
 """Gather what the root-cause rules look at, from the store (the I/O edge of rootcause).
 
-Request-side numbers come from :mod:`perfkit.analyze.runs` (aggregated in SQL).
+Request-side numbers come from :mod:`perfkit.store.runs` (aggregated in SQL).
 Server-side numbers come from the telemetry that the live collector scraped
 from the demo server during the run (sources with ``run_id`` set), under the
 demo server's names: ``perfkit_demo_batch_size_{sum,count,bucket}``,
@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from perfkit.analyze import runs
+from perfkit.store import runs
 
 DEMO = "perfkit_demo_"
 _COUNTERS = {

@@ -502,8 +502,9 @@ def parse_names(text: str) -> list[str]:
 def runs_from_store(db: str | None = None, label_key: str = "hardware") -> pd.DataFrame:
     """Measured runs tagged ``label_key=NAME``; an empty frame when there is no store yet."""
     from perfkit import store
+    from perfkit.paths import db_path
 
-    path = store.default_db_path(db or None)
+    path = db_path(db or None)
     if str(path) != ":memory:" and not Path(path).exists():
         return pd.DataFrame(columns=["run_id", "hardware", "achieved_rate_rps", "p99_ms", "ok_fraction"])
     with store.connect(path, read_only=True, quiet=True) as con:

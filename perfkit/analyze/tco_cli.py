@@ -319,7 +319,7 @@ def _cost_flags(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``hardware``, ``tco`` and ``fleet`` to `perfkit`."""
-    from perfkit.cli import add_db_argument
+    from perfkit.cliutil import add_db_argument
 
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("hardware", help="list/validate the hardware catalog; compare and rate hardware",

@@ -24,6 +24,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from perfkit.store.runs import run_window
+
 # --------------------------------------------------------------------------- quantiles
 
 
@@ -294,24 +296,6 @@ def bucket_quantiles(con: duckdb.DuckDBPyConnection, histogram: str, q: float,
                            by=("series_id",))
         frame = rated.merge(meta, on="series_id", how="left")
     return histogram_quantile_frame(q, frame[["ts_unix_s", "le", "value", *by]], by=by)[cols]
-
-
-def run_window(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, float, float]:
-    """(run_id, start, end) in epoch seconds; ``latest`` resolves to the newest run."""
-    from perfkit import store
-
-    run = store.get_run(con, run_id)
-    start = run.get("t0_unix_s")
-    if start is None and run.get("started_at") is not None:
-        start = pd.Timestamp(run["started_at"]).timestamp()
-    end = None
-    if run.get("ended_at") is not None:
-        end = pd.Timestamp(run["ended_at"]).timestamp()
-    elif start is not None and run.get("duration_s"):
-        end = start + float(run["duration_s"])
-    if start is None or end is None:
-        raise ValueError(f"run {run['run_id']} has no start/end time to align on")
-    return run["run_id"], float(start), float(end)
 
 
 def latency_by_step(con: duckdb.DuckDBPyConnection, run_id: str, step_s: float, t0: float) -> pd.DataFrame:

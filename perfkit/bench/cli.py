@@ -13,7 +13,7 @@ from perfkit.errors import UsageError
 def add_load_arguments(p: argparse.ArgumentParser) -> None:
     """Flags shared by bench and sweep. Defaults are None so a scenario file's values win
     unless a flag is given explicitly."""
-    from perfkit.cli import add_db_argument
+    from perfkit.cliutil import add_db_argument
 
     p.add_argument("scenario", nargs="?", metavar="SCENARIO.toml", help="multi-stage scenario file")
     p.add_argument("--target", metavar="URL", help="e.g. http://127.0.0.1:8000 (empty path: the "

@@ -58,7 +58,7 @@ def _cmd_prometheus(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this stage's sub-commands to `perfkit`."""
-    from perfkit.cli import add_db_argument
+    from perfkit.cliutil import add_db_argument
     from perfkit.ingest.importers import KINDS
 
     p = sub.add_parser(

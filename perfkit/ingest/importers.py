@@ -18,7 +18,7 @@ import duckdb
 
 from perfkit import store
 from perfkit.errors import InputError, UsageError
-from perfkit.ingest import writer
+from perfkit.store import write
 from perfkit.ingest.frames import Telemetry
 
 KINDS = ("prometheus", "prom-range", "nvidia-smi", "dcgm", "locust", "mlperf")
@@ -141,22 +141,22 @@ def ingest_prom_range(con: duckdb.DuckDBPyConnection, path: str, *, label: str |
     from perfkit.ingest import promrange
 
     sha = _file_sha256(path)
-    earlier = writer.find_source(con, kind, sha)
+    earlier = write.find_source(con, kind, sha)
     if earlier is not None:
         return IngestResult(kind, path, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
     _check_run(con, run_id)
     n_series = n_samples = 0
     with store.transaction(con), open(path, "rb") as fh:
-        source_id = writer.new_source(con, kind=kind, path=path, sha256=sha, run_id=run_id,
+        source_id = write.new_source(con, kind=kind, path=path, sha256=sha, run_id=run_id,
                                       label=label)
         ids = np.zeros(0, dtype=np.int64)
         for batch in promrange.iter_batches(fh, path, default_name):
             if batch.series:
                 frame = promrange.series_frame(batch.series).with_columns(
                     pl.col("key") - len(ids))
-                ids = np.concatenate([ids, writer.insert_series(con, source_id, frame)])
+                ids = np.concatenate([ids, write.insert_series(con, source_id, frame)])
                 n_series += len(batch.series)
-            n_samples += writer.insert_samples(con, ids, pl.DataFrame(
+            n_samples += write.insert_samples(con, ids, pl.DataFrame(
                 {"key": batch.keys, "ts_unix_s": batch.ts, "value": batch.values}))
         con.execute("UPDATE sources SET row_count = ? WHERE source_id = ?", [n_samples, source_id])
     return IngestResult(kind, path, source_id, n_series, n_samples, run_id=run_id)
@@ -181,14 +181,14 @@ def ingest_group(con: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[str]
             raise InputError(p, None, f"cannot read: {exc.strerror}") from None
     # (hashing in a thread alongside the parse was measured slower: both want the cores)
     sha = _blobs_sha256(blobs)
-    earlier = writer.find_source(con, kind, sha)
+    earlier = write.find_source(con, kind, sha)
     if earlier is not None:
         return IngestResult(kind, display, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
     at = time.time() if at_unix_s is None else float(at_unix_s)
     _check_run(con, run_id)
     tel = _reader(kind)(list(paths), blobs, at)
     with store.transaction(con):
-        source_id = writer.write_telemetry(con, tel, kind=kind, path=display, sha256=sha,
+        source_id = write.write_telemetry(con, tel, kind=kind, path=display, sha256=sha,
                                            run_id=run_id, label=label)
     return IngestResult(kind, display, source_id, tel.series.height, tel.samples.height,
                         run_id=run_id or (tel.run or {}).get("run_id"))

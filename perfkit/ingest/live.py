@@ -25,7 +25,8 @@ from typing import Callable
 import duckdb
 import polars as pl
 
-from perfkit.ingest import promtext, scrape, writer
+from perfkit.ingest import promtext, scrape
+from perfkit.store import write
 from perfkit.ingest.frames import labels_json
 
 _LONG_SCHEMA = {"kind": pl.String, "name": pl.String, "labels": pl.String, "unit": pl.String,
@@ -267,7 +268,7 @@ class LiveCollectors:
                     new_series: dict) -> int:
         source_id = self._sources.get(kind)
         if source_id is None:
-            source_id = writer.new_source(con, kind=kind, path=self._path_for(kind), sha256=None,
+            source_id = write.new_source(con, kind=kind, path=self._path_for(kind), sha256=None,
                                           run_id=self.run_id, label=None, row_count=0)
             new_sources[kind] = source_id
         known = dict(self._series.get(kind, {}))
@@ -279,7 +280,7 @@ class LiveCollectors:
                                                    "unit": pl.String, "type": pl.String},
                                     orient="row").with_row_index("key").with_columns(
                                         pl.col("key").cast(pl.Int64))
-            ids = writer.insert_series(con, source_id, fresh_df)
+            ids = write.insert_series(con, source_id, fresh_df)
             added = {(r[0], r[1]): int(i) for r, i in zip(fresh, ids)}
             known.update(added)
             new_series.setdefault(kind, {}).update(added)

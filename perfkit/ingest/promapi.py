@@ -28,7 +28,8 @@ import polars as pl
 
 from perfkit import store
 from perfkit.errors import UsageError
-from perfkit.ingest import promrange, writer
+from perfkit.ingest import promrange
+from perfkit.store import write
 from perfkit.ingest.importers import IngestResult
 from perfkit.ingest.scrape import redact_url, split_userinfo
 
@@ -136,7 +137,7 @@ def pull(con: duckdb.DuckDBPyConnection, url: str, query: str, *, start: float |
             files.append(dest)
         sha = digest.hexdigest()
         path = f"{shown}/api/v1/query_range?query={query}&start={start:.3f}&end={end:.3f}&step={step_s:g}"
-        earlier = writer.find_source(con, "prom-range", sha)
+        earlier = write.find_source(con, "prom-range", sha)
         if earlier is not None:
             return PullResult("prom-range", path, int(earlier[0]), 0, int(earlier[3] or 0),
                               skipped=True, chunks=len(parts))
@@ -146,7 +147,7 @@ def pull(con: duckdb.DuckDBPyConnection, url: str, query: str, *, start: float |
         n_samples = 0
         ids_by_series: dict[tuple[str, str], int] = {}
         with store.transaction(con):
-            source_id = writer.new_source(con, kind="prom-range", path=path, sha256=sha,
+            source_id = write.new_source(con, kind="prom-range", path=path, sha256=sha,
                                           run_id=run_id, label=label)
             for f in files:
                 local_ids: list[int] = []
@@ -158,11 +159,11 @@ def pull(con: duckdb.DuckDBPyConnection, url: str, query: str, *, start: float |
                         if fresh:
                             frame = promrange.series_frame(
                                 [(j, n, lab) for j, (_, n, lab) in enumerate(fresh)])
-                            new_ids = writer.insert_series(con, source_id, frame)
+                            new_ids = write.insert_series(con, source_id, frame)
                             for (_, n, lab), sid in zip(fresh, new_ids):
                                 ids_by_series[(n, lab)] = int(sid)
                         local_ids += [ids_by_series[(n, lab)] for _, n, lab in batch.series]
-                        n_samples += writer.insert_samples(con, np.asarray(local_ids, dtype=np.int64),
+                        n_samples += write.insert_samples(con, np.asarray(local_ids, dtype=np.int64),
                                                            pl.DataFrame({"key": batch.keys,
                                                                          "ts_unix_s": batch.ts,
                                                                          "value": batch.values}))

@@ -10,7 +10,7 @@ from perfkit.errors import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``perfkit report`` to ``perfkit``."""
-    from perfkit.cli import add_db_argument
+    from perfkit.cliutil import add_db_argument
 
     p = sub.add_parser(
         "report", help="render notebooks to HTML reports and reports/index.html",

@@ -397,7 +397,7 @@ def run_suite(suite: Suite, db: str | None = None, out_dir: Path = Path("reports
               overrides: Mapping[str, str] | None = None) -> int:
     """Run the suite's cases, render its reports, print where they are; exit 1 if anything failed."""
     from perfkit.report.render import render_reports
-    from perfkit.store import default_db_path
+    from perfkit.paths import db_path as default_db_path
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = suite_stamp()

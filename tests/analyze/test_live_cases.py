@@ -103,7 +103,8 @@ def test_mttr_from_real_stalls_and_availability_from_injected_errors(tmp_db):
     with DemoServer(batching="none", error_rate=0.3) as server:
         failing = bench(server.url, "case=errors")
     with store.connect(tmp_db, read_only=True) as con:
-        from perfkit.analyze import runs, stats
+        from perfkit.analyze import stats
+        from perfkit.store import runs
 
         w = runs.windows(con, stalled)
         episodes = stats.fault_episodes(w, p99_limit_ms=300.0, sustain_s=2)

@@ -11,7 +11,8 @@ from scipy.stats.mstats import hdquantiles
 
 from analyze_synth import insert_run
 from perfkit import store
-from perfkit.analyze import runs, stats
+from perfkit.analyze import stats
+from perfkit.store import runs
 
 
 def test_order_stat_ranks_match_binomial_definition():

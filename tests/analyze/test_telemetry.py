@@ -12,7 +12,7 @@ import pytest
 
 from perfkit import store
 from perfkit.analyze import telemetry as T
-from perfkit.ingest import writer
+from perfkit.store import write
 from perfkit.ingest.frames import from_long
 
 INF = math.inf
@@ -140,7 +140,7 @@ def run_db(tmp_db):
 
     tel = from_long(pl.from_pandas(long))
     with store.transaction(con):
-        writer.write_telemetry(con, tel, kind="prometheus", path="x", sha256="s", run_id=None, label=None)
+        write.write_telemetry(con, tel, kind="prometheus", path="x", sha256="s", run_id=None, label=None)
     yield con
     con.close()
 
@@ -158,7 +158,7 @@ def test_bucket_quantiles_from_the_store(run_db, tmp_db):
     long = pl.DataFrame(rows, schema=["name", "labels", "unit", "type", "ts_unix_s", "value"],
                         orient="row")
     with store.transaction(run_db):
-        writer.write_telemetry(run_db, from_long(long), kind="prometheus", path="h", sha256="h",
+        write.write_telemetry(run_db, from_long(long), kind="prometheus", path="h", sha256="h",
                                run_id="r1", label=None)
     raw = T.bucket_quantiles(run_db, "lat", 0.5, run_id="r1")
     assert len(raw) == 10 and math.isnan(raw["value"].iloc[0])  # 0 observations at t0
@@ -202,7 +202,7 @@ def test_gpu_energy_is_the_counter_delta_with_resets(run_db):
     tel = from_long(pl.DataFrame(rows, schema=["name", "labels", "unit", "type", "ts_unix_s", "value"],
                                  orient="row"))
     with store.transaction(run_db):
-        writer.write_telemetry(run_db, tel, kind="nvml", path="nvml", sha256=None, run_id="r1", label=None)
+        write.write_telemetry(run_db, tel, kind="nvml", path="nvml", sha256=None, run_id="r1", label=None)
     joules, gpus = T.gpu_energy_j(run_db, "r1")
     assert gpus == 2 and joules == pytest.approx((1250 - 1000 + 70) + 40)
 

@@ -266,14 +266,14 @@ def test_series_ids_unique_without_an_index(tmp_db):
 def test_series_ids_block_and_gapped_sequence(tmp_db):
     """Ids are one block when the sequence hands out consecutive values, and still
     distinct and increasing when it does not (here: a sequence stepping by 3)."""
-    from perfkit.ingest import writer
+    from perfkit.store import write
 
     with store.connect(tmp_db) as con:
-        first = writer._series_ids(con, 1000)
+        first = write._series_ids(con, 1000)
         assert (first == range(int(first[0]), int(first[0]) + 1000)).all()
         con.execute("DROP SEQUENCE series_id_seq")
         con.execute("CREATE SEQUENCE series_id_seq START 5000 INCREMENT BY 3")
-        gapped = writer._series_ids(con, 10)
+        gapped = write._series_ids(con, 10)
         assert len(set(gapped.tolist())) == 10 and (gapped[1:] > gapped[:-1]).all()
         assert gapped[0] >= 5000 and not set(gapped.tolist()) & set(first.tolist())
 

@@ -1,4 +1,4 @@
-"""The DuckDB store: opening, schema migration, and the few writes every stage shares.
+"""The DuckDB file: opening it, migrating its schema, transactions.
 
 The schema lives in ``perfkit/sql/NNNN-name.sql``; each file is applied once, in
 order, in its own transaction, and recorded in ``schema_migrations``. A database
@@ -16,17 +16,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
 
-DEFAULT_DB = Path("data/perfkit.duckdb")
+from perfkit.errors import StoreError
+from perfkit.paths import db_path
+
 _MIGRATION_RE = re.compile(r"^(\d{4})-[\w.-]+\.sql$")
-
-
-class StoreError(Exception):
-    """A store that cannot be used as asked (newer schema, lock not released...)."""
 
 
 @dataclass(frozen=True)
@@ -34,14 +31,6 @@ class Migration:
     version: int
     name: str
     sql: str
-
-
-def default_db_path(db: str | os.PathLike[str] | None = None) -> Path:
-    """``--db`` wins, then ``PERFKIT_DB``, then ``data/perfkit.duckdb``."""
-    if db:
-        return Path(db)
-    env = os.environ.get("PERFKIT_DB")
-    return Path(env) if env else DEFAULT_DB
 
 
 def migrations() -> list[Migration]:
@@ -111,7 +100,7 @@ def connect(
     quiet: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating) the store, waiting up to ``wait_s`` for another writer."""
-    path = default_db_path(db)
+    path = db_path(db)
     if str(path) != ":memory:":
         if read_only and not path.exists():
             raise StoreError(f"{path}: no such database (run a benchmark or an ingest first)")
@@ -175,36 +164,3 @@ def parse_label(label: str | None) -> dict[str, str]:
 
 def to_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
-
-
-def list_runs(con: duckdb.DuckDBPyConnection):
-    """Runs, newest first, as a pandas frame."""
-    return con.execute(
-        """
-        SELECT run_id, label, protocol, pattern, status, started_at, duration_s,
-               intended_rate_rps,
-               CAST(json_extract(summary, '$.requests') AS BIGINT) AS requests,
-               CAST(json_extract(summary, '$.latency_ms.p99') AS DOUBLE) AS p99_ms,
-               target
-        FROM runs ORDER BY started_at DESC NULLS LAST, run_id DESC
-        """
-    ).df()
-
-
-def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    """One run as a dict (JSON columns decoded); ``latest`` picks the newest run."""
-    if run_id == "latest":
-        rows = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC NULLS LAST LIMIT 1").fetchall()
-        if not rows:
-            raise StoreError("the database holds no runs yet")
-        run_id = rows[0][0]
-    cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
-    cols = [d[0] for d in cur.description]
-    rows = cur.fetchall()
-    if not rows:
-        raise StoreError(f"no run with id {run_id!r} (see `perfkit runs`)")
-    out = dict(zip(cols, rows[0]))
-    for key in ("labels", "scenario", "machine", "summary"):
-        if isinstance(out.get(key), str):
-            out[key] = json.loads(out[key])
-    return out

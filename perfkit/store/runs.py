@@ -1,8 +1,8 @@
-"""Read a run's requests from the store, aggregated in DuckDB.
+"""The one way to read runs and their requests: SQL in DuckDB, small frames up.
 
 The per-request table can hold tens of millions of rows; everything here pushes
 the work into SQL (quantiles, per-window group-bys, counts) and hands small
-frames or :class:`~perfkit.analyze.stats.Estimate` objects to the pure
+frames or :class:`~perfkit.quantiles.Estimate` objects to the pure
 functions in :mod:`perfkit.analyze.stats`. Values are always bound parameters.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from perfkit import store
-from perfkit.analyze import stats
+from perfkit.quantiles import Estimate, order_stat_ranks, proportion_ci, rank_index
+from perfkit.store.db import StoreError
 
 # Columns a caller may name as a latency-like metric (never interpolated from user text
 # without passing this allow-list).
@@ -33,6 +33,60 @@ _COLUMN_SQL = {
 }
 
 
+def list_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Runs, newest first, as a pandas frame."""
+    return con.execute(
+        """
+        SELECT run_id, label, protocol, pattern, status, started_at, duration_s,
+               intended_rate_rps,
+               CAST(json_extract(summary, '$.requests') AS BIGINT) AS requests,
+               CAST(json_extract(summary, '$.latency_ms.p99') AS DOUBLE) AS p99_ms,
+               target
+        FROM runs ORDER BY started_at DESC NULLS LAST, run_id DESC
+        """
+    ).df()
+
+
+def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """One run as a dict (JSON columns decoded); ``latest`` picks the newest run."""
+    if run_id == "latest":
+        rows = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC NULLS LAST LIMIT 1").fetchall()
+        if not rows:
+            raise StoreError("the database holds no runs yet")
+        run_id = rows[0][0]
+    cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    cols = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    if not rows:
+        raise StoreError(f"no run with id {run_id!r} (see `perfkit runs`)")
+    out = dict(zip(cols, rows[0]))
+    for key in ("labels", "scenario", "machine", "summary"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out
+
+
+def run_window(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, float, float]:
+    """(run_id, start, end) in epoch seconds; ``latest`` resolves to the newest run."""
+    run = get_run(con, run_id)
+    start = run.get("t0_unix_s")
+    if start is None and run.get("started_at") is not None:
+        start = _epoch(run["started_at"])
+    end = None
+    if run.get("ended_at") is not None:
+        end = _epoch(run["ended_at"])
+    elif start is not None and run.get("duration_s"):
+        end = start + float(run["duration_s"])
+    if start is None or end is None:
+        raise ValueError(f"run {run['run_id']} has no start/end time to align on")
+    return run["run_id"], float(start), float(end)
+
+
+def _epoch(value: Any) -> float:
+    """A TIMESTAMPTZ as DuckDB hands it (a datetime; naive means UTC) in epoch seconds."""
+    return float(pd.Timestamp(value).timestamp())
+
+
 def column_sql(metric: str) -> str:
     """SQL expression for a metric name from :data:`LATENCY_COLUMNS` (allow-list)."""
     try:
@@ -46,15 +100,15 @@ def resolve_run_ids(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str]
 
     Empty: every run of the newest suite, i.e. the runs that share the newest
     run's ``suite`` label (``labels.suite``), or the newest run alone when it has none.
-    Raises :class:`perfkit.store.StoreError` for an unknown id.
+    Raises :class:`~perfkit.store.StoreError` for an unknown id.
     """
     if isinstance(run_ids, str):
         items = [r.strip() for r in run_ids.split(",") if r.strip()]
     else:
         items = [r for r in (run_ids or []) if r]
     if items:
-        return [store.get_run(con, r)["run_id"] for r in items]
-    newest = store.get_run(con, "latest")
+        return [get_run(con, r)["run_id"] for r in items]
+    newest = get_run(con, "latest")
     suite = (newest.get("labels") or {}).get("suite")
     if not suite:
         return [newest["run_id"]]
@@ -77,7 +131,7 @@ def count(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms
 
 def percentiles(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
                 qs: Iterable[float] = (0.5, 0.9, 0.95, 0.99, 0.999), confidence: float = 0.95,
-                ok_only: bool = True) -> dict[float, stats.Estimate]:
+                ok_only: bool = True) -> dict[float, Estimate]:
     """Percentiles with exact order-statistic intervals, computed in DuckDB.
 
     The needed order statistics (point, lower and upper rank per quantile) are
@@ -88,13 +142,13 @@ def percentiles(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "late
     expr = column_sql(metric)
     n = count(con, run_id, metric, ok_only)
     if n == 0:
-        return {q: stats.Estimate(math.nan, math.nan, math.nan, 0, confidence, "order-statistic",
+        return {q: Estimate(math.nan, math.nan, math.nan, 0, confidence, "order-statistic",
                                   "ms", "no data") for q in qs}
     plan = {}
     ranks: set[int] = set()
     for q in qs:
-        lo, hi, _cover = stats.order_stat_ranks(n, q, confidence)
-        point = stats.rank_index(n, q)
+        lo, hi, _cover = order_stat_ranks(n, q, confidence)
+        point = rank_index(n, q)
         plan[q] = (point, lo, hi)
         ranks.update(r for r in (point, lo, hi) if 1 <= r <= n)
     ordered = sorted(ranks)
@@ -110,7 +164,7 @@ def percentiles(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "late
     out = {}
     for q, (point, lo, hi) in plan.items():
         note = "" if lo >= 1 and hi <= n else "sample too small for a two-sided interval"
-        out[q] = stats.Estimate(at(point), at(lo), at(hi), n, confidence, "order-statistic", "ms", note)
+        out[q] = Estimate(at(point), at(lo), at(hi), n, confidence, "order-statistic", "ms", note)
     return out
 
 
@@ -265,14 +319,14 @@ def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, fl
         f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(conds)}), min(intended_unix_s), max(done_unix_s) "
         "FROM requests WHERE run_id = ?", [*params, run_id]).fetchone()
     span = (last_done - first) if n and last_done is not None else math.nan
-    share = stats.proportion_ci(int(good), int(n), confidence)
+    share = proportion_ci(int(good), int(n), confidence)
     return {"goodput_rps": good / span if span and span > 0 else math.nan, "good_requests": int(good),
             "requests": int(n), "span_s": span, "good_fraction": share.to_dict(), "bounds_ms": dict(bounds_ms)}
 
 
 def run_meta(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """The runs row (JSON decoded)."""
-    return store.get_run(con, run_id)
+    return get_run(con, run_id)
 
 
 def _f(v: Any) -> float:

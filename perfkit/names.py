@@ -1,0 +1,75 @@
+"""Names shared between stages: normalized metric names, run label keys, source kinds.
+
+The ingest stage writes series under these names (whatever the exporter called
+them: NVML, nvidia-smi, DCGM, psutil); the analyze and report stages read them
+by the same constants. A name used by more than one stage is spelled here once
+and nowhere else. Each importer's own mapping from raw exporter fields to these
+names stays in that importer.
+"""
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- GPU (normalized)
+GPU_UTILIZATION = "gpu_utilization_percent"
+GPU_MEMORY_UTILIZATION = "gpu_memory_utilization_percent"
+GPU_ENCODER_UTILIZATION = "gpu_encoder_utilization_percent"
+GPU_DECODER_UTILIZATION = "gpu_decoder_utilization_percent"
+GPU_MEMORY_USED = "gpu_memory_used_bytes"
+GPU_MEMORY_FREE = "gpu_memory_free_bytes"
+GPU_MEMORY_TOTAL = "gpu_memory_total_bytes"
+GPU_MEMORY_RESERVED = "gpu_memory_reserved_bytes"
+GPU_MEMORY_USED_RATIO = "gpu_memory_used_ratio"
+GPU_BAR1_USED = "gpu_bar1_used_bytes"
+GPU_POWER = "gpu_power_w"
+GPU_ENERGY = "gpu_energy_j"
+GPU_SM_CLOCK = "gpu_sm_clock_mhz"
+GPU_MEMORY_CLOCK = "gpu_memory_clock_mhz"
+GPU_GRAPHICS_CLOCK = "gpu_graphics_clock_mhz"
+GPU_TEMPERATURE = "gpu_temperature_c"
+GPU_MEMORY_TEMPERATURE = "gpu_memory_temperature_c"
+GPU_PCIE_TX = "gpu_pcie_tx_bytes_per_s"
+GPU_PCIE_RX = "gpu_pcie_rx_bytes_per_s"
+GPU_FAN_SPEED = "gpu_fan_speed_percent"
+GPU_PSTATE = "gpu_pstate"
+GPU_CLOCK_EVENT_REASONS = "gpu_clock_event_reasons"
+GPU_PCIE_LINK_GEN = "gpu_pcie_link_gen"
+GPU_PCIE_LINK_WIDTH = "gpu_pcie_link_width"
+GPU_POWER_VIOLATION = "gpu_power_violation_percent"
+GPU_THERMAL_VIOLATION = "gpu_thermal_violation"
+GPU_ECC_SINGLE_BIT = "gpu_ecc_single_bit_errors"
+GPU_ECC_DOUBLE_BIT = "gpu_ecc_double_bit_errors"
+GPU_PCIE_REPLAYS = "gpu_pcie_replays"
+
+# --------------------------------------------------------------------------- host and process
+HOST_CPU_UTILIZATION = "host_cpu_utilization_percent"
+HOST_MEMORY_USED = "host_memory_used_bytes"
+HOST_MEMORY_AVAILABLE = "host_memory_available_bytes"
+HOST_MEMORY_TOTAL = "host_memory_total_bytes"
+PROCESS_CPU_UTILIZATION = "process_cpu_utilization_percent"
+PROCESS_MEMORY_RSS = "process_memory_rss_bytes"
+
+# --------------------------------------------------------------------------- the demo server's /metrics
+DEMO_PREFIX = "perfkit_demo_"
+DEMO_REQUESTS = DEMO_PREFIX + "requests"
+DEMO_ERRORS = DEMO_PREFIX + "errors"
+DEMO_REQUEST_DURATION = DEMO_PREFIX + "request_duration_seconds"
+DEMO_IN_FLIGHT = DEMO_PREFIX + "in_flight_requests"
+DEMO_QUEUE_DEPTH = DEMO_PREFIX + "queue_depth"
+DEMO_QUEUE_WAIT = DEMO_PREFIX + "queue_wait_seconds"
+DEMO_BATCH_SIZE = DEMO_PREFIX + "batch_size"
+DEMO_BATCH_ROWS = DEMO_PREFIX + "batch_rows"
+DEMO_BATCH_PADDING_ROWS = DEMO_PREFIX + "batch_padding_rows"
+DEMO_INFERENCE_DURATION = DEMO_PREFIX + "inference_duration_seconds"
+DEMO_STALLS = DEMO_PREFIX + "stalls"
+DEMO_STALL_SECONDS = DEMO_PREFIX + "stall_seconds"
+DEMO_LLM_PROMPT_TOKENS = DEMO_PREFIX + "llm_prompt_tokens"
+DEMO_LLM_TOKENS_GENERATED = DEMO_PREFIX + "llm_tokens_generated"
+DEMO_LLM_RUNNING = DEMO_PREFIX + "llm_running_sequences"
+DEMO_LLM_WAITING = DEMO_PREFIX + "llm_waiting_sequences"
+DEMO_LLM_TTFT = DEMO_PREFIX + "llm_time_to_first_token_seconds"
+
+# --------------------------------------------------------------------------- run label keys
+LABEL_HARDWARE = "hardware"   # the device a run measured: a catalog name or a match of its regex
+LABEL_DEVICES = "devices"     # how many of them served the run (rates and power are divided by it)
+LABEL_SUITE = "suite"         # the suite a run belongs to (UTC stamp of `perfkit report --suite`)
+LABEL_CASE = "case"           # the suite case (steady, burst, fixed-batching...)
+LABEL_VERSION = "version"     # the target's version or commit, when a pipeline gives it
