@@ -15,7 +15,10 @@ import pytest
 
 # Tests run with --import-mode=importlib (pyproject.toml), so two directories may each
 # have a test_stats.py; helper modules next to the tests (tests/demo/demo_http.py, ...)
-# are importable because every test directory is on sys.path.
+# are importable because every test directory is on sys.path, and so is tests/ itself
+# (tests/factories.py: ``from factories import make_run``).
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 for _dir in sorted(p for p in Path(__file__).parent.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
     if str(_dir) not in sys.path and _dir.name != "data":
         sys.path.append(str(_dir))
