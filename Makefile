@@ -13,28 +13,42 @@ PROM_TARGET ?= http://127.0.0.1:8000
 PROM_PORT  ?= 9090
 
 .DEFAULT_GOAL := help
-.PHONY: help venv report test test-fast lab prometheus clean
+.PHONY: help venv lock report test test-fast typecheck lab prometheus clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# The stamp is newer than pyproject.toml once the environment matches it.
-$(STAMP): pyproject.toml
+# The stamp is newer than pyproject.toml and constraints.txt once the environment matches them.
+# uv (from PyPI, into the venv) installs in seconds what pip takes minutes to resolve; both
+# install the versions pinned in constraints.txt, and pip is the fallback when uv can't be had.
+# `make lock` re-pins constraints.txt from pyproject.toml.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@echo "installing perfkit and its dependencies into $(VENV) (quiet; errors are shown)"
-	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@if test -x $(BIN)/uv || PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; then \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'; \
+	else \
+		echo "uv unavailable: installing with pip (slower)"; \
+		PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'; \
+	fi
 	@touch $@
 
-venv: $(STAMP) ## create or refresh the virtual environment (.venv) from pyproject.toml
+venv: $(STAMP) ## create or refresh the virtual environment (.venv) from pyproject.toml and constraints.txt
+
+lock: $(STAMP) ## re-pin constraints.txt to the newest versions pyproject.toml allows
+	$(BIN)/uv pip compile --quiet --python $(BIN)/python --extra dev --no-header --no-annotate -o constraints.txt pyproject.toml
 
 report: $(STAMP) ## run the default benchmark suite against the demo server and render reports/index.html
 	$(BIN)/perfkit report --suite default
 
-test: $(STAMP) ## run the whole test suite (unit, notebooks, end to end, headless Chromium)
+test: typecheck ## the type check, then the whole test suite (unit, notebooks, end to end, headless Chromium)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## run the tests not marked slow
-	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
+test-fast: $(STAMP) ## the tests that start no server and no browser (those are marked slow)
+	PERFKIT_TEST_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
+
+typecheck: $(STAMP) ## mypy over perfkit/ (settings in pyproject.toml)
+	$(BIN)/mypy
 
 lab: $(STAMP) ## open JupyterLab on 127.0.0.1 in notebooks/
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --ServerApp.root_dir=notebooks --no-browser \
