@@ -35,6 +35,7 @@ from perfkit.bench.recorder import RowWriter, gaps_table, to_table
 from perfkit.bench.summary import decide_status, dumps, load_columns, summary_from_frame
 from perfkit.bench.wire import encode_requests
 from perfkit.errors import UsageError
+from perfkit.summary import validate
 
 _LAT = COLUMNS.index("done_ns"), COLUMNS.index("intended_ns"), COLUMNS.index("err")
 
@@ -350,6 +351,7 @@ def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
     summary["ended_at"] = ended_at.isoformat()
     if interrupted["sig"] is not None:
         summary["signal"] = signal.Signals(interrupted["sig"]).name
+    validate(summary)
     with store.transaction(con):
         con.execute("UPDATE runs SET status = ?, status_reason = ?, ended_at = ?, summary = ? WHERE run_id = ?",
                     [status, reason, ended_at, json.dumps(summary), run_id])

@@ -1,0 +1,231 @@
+"""The run summary: the typed contract between the writer (``perfkit bench``) and its readers.
+
+A run summary is one JSON object, stored in ``runs.summary`` and written by
+``--summary-json``; :class:`RunSummary` spells out its fields and
+``summary.schema.json`` (next to this module) is the same contract as a JSON
+Schema. The writer calls :func:`validate` before storing; a reader calls
+:func:`load` and gets a :class:`RunSummary` it may index without ``.get`` chains.
+
+Versioning: ``format_version`` is 1. Fields are only ever added (new ones are
+``NotRequired``, so older stored summaries still load); the version changes only
+when an existing field changes meaning. SQL readers may rely on the JSON paths
+(``$.requests``, ``$.latency_ms.p99``, ``$.latency_ci_ms.p99[0]``, ...).
+
+All times are milliseconds unless the name says otherwise; percentiles use the
+definition in ``percentile_definition`` (:data:`perfkit.quantiles.PERCENTILE_DEFINITION`);
+the other definitions (TTFT, TPOT, ITL, connect time, never sent) are in
+``definitions``. This module imports only the standard library (``jsonschema``
+is imported when :func:`validate` runs), so the command line can use it cheaply.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping, NotRequired, TypedDict, cast
+
+FORMAT_VERSION = 1
+SCHEMA_FILE = "summary.schema.json"
+
+
+class Percentiles(TypedDict):
+    """Exact percentiles of one quantity (``None`` when no value was observed)."""
+
+    n: int
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    p999: float | None
+    max: float | None
+
+
+class DefinedPercentiles(Percentiles):
+    """Percentiles that carry the definition of what was measured."""
+
+    definition: str
+
+
+class LagStats(TypedDict):
+    """Schedule lag (actual minus intended send) and the share of requests late."""
+
+    n: int
+    mean: float | None
+    p50: float | None
+    p99: float | None
+    max: float | None
+    late_fraction: float | None
+    late_threshold_ms: float
+
+
+class LatencyCI(TypedDict):
+    """Distribution-free confidence intervals ``[low, high]`` of latency percentiles;
+    an end the data cannot support is ``None``, and so is the whole interval with < 2 values."""
+
+    confidence: float
+    method: str
+    p50: list[float | None] | None
+    p99: list[float | None] | None
+    p999: list[float | None] | None
+
+
+class EarlyStopping(TypedDict):
+    """MLPerf LoadGen's early-stopping estimate of a percentile."""
+
+    percentile: float
+    confidence: float
+    n: int
+    min_queries: int
+    met: bool
+    discarded: int | None
+    bound: float | None
+
+
+class SloEarlyStopping(TypedDict):
+    """LoadGen's server test: does the run show the percentile within the SLO?"""
+
+    percentile: float
+    slo: float
+    confidence: float
+    n: int
+    over_slo: int
+    queries_needed: int
+    met: bool
+
+
+class Validity(TypedDict):
+    """Why a run is, or is not, valid (``valid`` is the AND of the ``*_met`` flags)."""
+
+    min_duration_s: float
+    min_duration_met: bool
+    min_queries: int
+    min_queries_met: bool
+    early_stopping: EarlyStopping
+    early_stopping_met: bool
+    early_stopping_p99_ms: float | None
+    early_stopping_rule: str
+    generator_kept_up: bool
+    generator_rule: str
+    status_completed: bool
+
+
+class P99Slo(TypedDict):
+    """``--slo-p99-ms``: the limit, what was observed, and LoadGen's test of it."""
+
+    limit: float
+    observed: float | None
+    met: bool
+    early_stopping: SloEarlyStopping
+
+
+class Goodput(TypedDict):
+    """Requests that succeeded and met every per-request bound in ``slo`` (``--slo``)."""
+
+    slo: dict[str, float]
+    good: int
+    n: int
+    fraction: float | None
+    rps: float | None
+
+
+class Slo(TypedDict, total=False):
+    """The SLOs that were asked for, and how the run did against them."""
+
+    p99_ms: P99Slo
+    goodput: Goodput
+
+
+class RunSummary(TypedDict):
+    """One benchmark run's summary (``format_version`` 1)."""
+
+    format_version: int
+    run_id: str
+    status: str                      # completed | interrupted | failed
+    status_reason: str | None
+    label: str | None
+    target: str | None               # redacted (perfkit.redact)
+    protocol: str | None
+    pattern: str | None
+    workers: int | None
+    scheduled: int | None            # sends in the schedule (None: closed loop)
+    requests: int                    # rows stored (requests sent and answered or failed)
+    ok: int
+    errors: dict[str, int]           # error kind -> count
+    intended_rate_rps: float | None
+    achieved_rate_rps: float | None
+    duration_s: float
+    latency_ms: Percentiles          # from the intended send, successful requests
+    service_ms: Percentiles          # from the actual send, successful requests
+    percentile_definition: str
+    latency_ci_ms: LatencyCI
+    schedule_lag_ms: LagStats
+    validity: Validity
+    valid: bool
+    never_sent: NotRequired[int | None]          # scheduled - requests (None: closed loop)
+    connect_ms: NotRequired[Percentiles]         # connection set-up, requests that opened one
+    definitions: NotRequired[dict[str, str]]     # what each timing means
+    payload_classes: NotRequired[dict[str, int]]
+    slo: NotRequired[Slo]
+    goodput: NotRequired[Goodput]
+    ttft_ms: NotRequired[Percentiles]            # openai: first token - actual send
+    ttft_intended_ms: NotRequired[Percentiles]   # openai: first token - intended send
+    tpot_ms: NotRequired[Percentiles]
+    itl_ms: NotRequired[DefinedPercentiles]
+    itl_max_ms: NotRequired[DefinedPercentiles]
+    e2e_ms: NotRequired[Percentiles]
+    output_tokens: NotRequired[int]
+    output_tokens_per_s: NotRequired[float | None]
+    started_at: NotRequired[str | None]          # ISO 8601, UTC (set when the run is finalized)
+    ended_at: NotRequired[str]
+    signal: NotRequired[str]                     # SIGINT | SIGTERM when interrupted
+
+
+class SummaryError(ValueError):
+    """A summary that does not follow the contract (or a newer ``format_version``)."""
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`RunSummary` (``perfkit/summary.schema.json``)."""
+    text = resources.files("perfkit").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return cast(dict[str, Any], json.loads(text))
+
+
+def _check(obj: Any) -> None:
+    from jsonschema import Draft202012Validator
+
+    if isinstance(obj, Mapping) and obj.get("format_version") not in (None, FORMAT_VERSION):
+        raise SummaryError(f"summary format_version {obj.get('format_version')!r} is not {FORMAT_VERSION}; "
+                           "upgrade perfkit to read it")
+    errors = sorted(Draft202012Validator(schema()).iter_errors(obj), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.path) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise SummaryError(f"run summary invalid at {where}: {e.message}{more}")
+
+
+def validate(summary: Mapping[str, Any]) -> RunSummary:
+    """Check a summary before it is stored: the schema, and no field the contract does not
+    declare (a new field goes into :class:`RunSummary` and the schema first). Returns it typed."""
+    _check(summary)
+    unknown = sorted(set(summary) - set(RunSummary.__annotations__))
+    if unknown:
+        raise SummaryError(f"run summary has undeclared field(s) {', '.join(unknown)}")
+    return cast(RunSummary, summary)
+
+
+def load(obj: str | bytes | Mapping[str, Any]) -> RunSummary:
+    """A stored summary (JSON text or an already decoded object), checked, for reading.
+
+    Fields added by a later perfkit at the same ``format_version`` are let through.
+    """
+    data = json.loads(obj) if isinstance(obj, (str, bytes)) else obj
+    _check(data)
+    return cast(RunSummary, data)
+
+
+__all__ = ["FORMAT_VERSION", "DefinedPercentiles", "EarlyStopping", "Goodput", "LagStats", "LatencyCI",
+           "P99Slo", "Percentiles", "RunSummary", "Slo", "SloEarlyStopping", "SummaryError", "Validity",
+           "load", "schema", "validate"]
