@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable
 
 
 class Parser(argparse.ArgumentParser):
@@ -25,3 +26,11 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
         "--db", metavar="PATH", default=None,
         help="DuckDB file (default: $PERFKIT_DB or data/perfkit.duckdb)",
     )
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int],
+                *, help: str, description: str) -> argparse.ArgumentParser:
+    """Add ``perfkit NAME``, run by ``handler(args)`` (which returns the exit code); its parser."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=handler)
+    return parser

@@ -12,14 +12,9 @@ confidence intervals; every figure carries its sample count.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 import datetime as dt
-import json
 import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -77,32 +72,6 @@ def with_relative_times(frame: pd.DataFrame, t0_unix_s: float | None) -> pd.Data
     out["done_t_s"] = out["done_unix_s"] - t0
     out["schedule_lag_ms"] = (out["sent_unix_s"] - out["intended_unix_s"]) * 1000.0
     return out
-
-
-def run_bench(target: str, rate_rps: float, duration_s: float, pattern: str = "constant",
-              protocol: str = "http-json", db: str | None = None, label: str = "") -> str:
-    """Run ``perfkit bench`` once (a subprocess, like a pipeline would) and return its run id."""
-    with tempfile.TemporaryDirectory() as tmp:
-        summary = Path(tmp) / "summary.json"
-        cmd = [sys.executable, "-m", "perfkit", "bench", "--target", target, "--rate", str(rate_rps),
-               "--duration", str(duration_s), "--pattern", pattern, "--protocol", protocol,
-               "--summary-json", str(summary)]
-        if db:
-            cmd += ["--db", db]
-        if label:
-            cmd += ["--label", label]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if not summary.exists():
-            raise RuntimeError(f"perfkit bench exited {res.returncode}: {res.stderr.strip()[-500:]}")
-        return str(json.loads(summary.read_text())["run_id"])
-
-
-def choose_run(db: str | None, run_id: str, target: str, rate_rps: float, duration_s: float,
-               pattern: str = "constant", protocol: str = "http-json") -> str:
-    """The run the notebook shows: a fresh one when ``target`` is set, else ``run_id``."""
-    if target:
-        return run_bench(target, rate_rps, duration_s, pattern, protocol, db, label="notebook=01")
-    return run_id
 
 
 def _fmt_ms(v: float | None) -> str:

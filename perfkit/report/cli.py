@@ -1,8 +1,11 @@
-"""``perfkit report``: execute report notebooks with papermill, write HTML and reports/index.html."""
+"""``perfkit report``: execute report notebooks with papermill, write HTML and reports/index.html.
+
+With ``--suite`` the command hands over to :mod:`perfkit.pipeline`, which runs
+the benchmarks first and then renders through :mod:`perfkit.report.render`.
+"""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from perfkit.errors import UsageError
@@ -10,10 +13,11 @@ from perfkit.errors import UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``perfkit report`` to ``perfkit``."""
-    from perfkit.cliutil import add_db_argument
+    from perfkit.cliutil import add_command, add_db_argument
+    from perfkit.paths import DEFAULT_REPORTS
 
-    p = sub.add_parser(
-        "report", help="render notebooks to HTML reports and reports/index.html",
+    p = add_command(
+        sub, "report", _cmd_report, help="render notebooks to HTML reports and reports/index.html",
         description=(
             "Execute notebooks with papermill (parameters injected), convert each to one "
             "self-contained HTML file without code cells, and rebuild the index. With --suite, "
@@ -27,17 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                    help="notebook parameter (repeatable); typed as the parameters cell declares it")
     add_db_argument(p)
-    p.add_argument("--out", metavar="DIR", default="reports", help="output folder (default: reports)")
+    p.add_argument("--out", metavar="DIR", default=str(DEFAULT_REPORTS),
+                   help=f"output folder (default: {DEFAULT_REPORTS})")
     p.add_argument("--name", metavar="STEM", default=None,
                    help="output file stem when rendering one notebook (default: the notebook's stem)")
     p.add_argument("--suite", metavar="NAME", default=None,
-                   help="run a benchmark suite first (see perfkit/report/suite.py), e.g. default")
+                   help="run a benchmark suite first (see perfkit/pipeline/suite.py), e.g. default")
     p.add_argument("--list-suite", action="store_true",
                    help="list the suite's cases and whether each can run here, then exit")
     p.add_argument("--index-only", action="store_true",
                    help="only rebuild index.html from the reports already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_report)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -49,55 +53,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(render.write_index(out_dir))
         return 0
     if args.suite or args.list_suite:
-        from perfkit.report import suite
-
         if args.notebooks:
             raise UsageError("--suite renders its own notebooks; give either NOTEBOOK or --suite")
-        chosen = suite.get_suite(args.suite or "default")
-        if args.list_suite:
-            for line in suite.describe(chosen):
-                print(line)
-            return 0
-        params = {k: v for k, v in args.parameter}
-        return suite.run_suite(chosen, db=args.db, out_dir=out_dir, progress=not args.no_progress,
-                               overrides=params)
+        from perfkit.pipeline.run import suite_command
+
+        return suite_command(args.suite or "default", list_only=args.list_suite, db=args.db,
+                             out_dir=out_dir, progress=not args.no_progress, overrides=dict(args.parameter))
     specs = args.notebooks or [str(p) for p in render.available_notebooks()]
     if not specs:
         raise UsageError("no notebooks found (looked in ./notebooks)")
     notebooks = [render.resolve_notebook(s) for s in specs]
     if args.name and len(notebooks) != 1:
         raise UsageError("--name needs exactly one NOTEBOOK")
-    jobs = build_jobs(notebooks, args.parameter, args.name)
+    jobs = render.build_jobs(notebooks, args.parameter, args.name)
     records = render.render_reports(jobs, out_dir, db=args.db, progress=not args.no_progress)
     for rec in records:
-        state = "ok" if rec.ok else f"FAILED ({rec.error.message()})"
+        state = "ok" if rec.error is None else f"FAILED ({rec.error.message()})"
         print(f"{out_dir / (rec.html or rec.name)}  {state}")
     print(f"index: {out_dir / 'index.html'}")
     return 0 if all(r.ok for r in records) else 1
-
-
-def build_jobs(notebooks: list[Path], raw_params: list[list[str]], name: str | None = None) -> list:
-    """One job per notebook, each given the ``-p`` values its parameters cell declares."""
-    from perfkit.report import render
-
-    jobs = []
-    used: set[str] = set()
-    for nb in notebooks:
-        declared = render.notebook_parameters(nb)
-        params = {}
-        for key, value in raw_params:
-            if key in declared:
-                params[key] = render.coerce_value(value, declared[key].get("inferred_type_name"))
-                used.add(key)
-        jobs.append(render.ReportJob(notebook=nb, name=render.safe_name(name or nb.stem), parameters=params))
-    unknown = sorted({k for k, _ in raw_params} - used)
-    if unknown:
-        raise UsageError(f"parameter(s) {', '.join(unknown)} not declared by "
-                         f"{', '.join(p.name for p in notebooks)}")
-    return jobs
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from perfkit.cli import main
-
-    sys.exit(main(["report", *sys.argv[1:]]))

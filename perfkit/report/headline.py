@@ -16,11 +16,11 @@ HEADLINE_MIME = "application/vnd.perfkit.headline+json"
 def headline_bundle(title: str, figures: Mapping[str, Any], run_id: str | None = None,
                     note: str | None = None) -> dict[str, Any]:
     """The display bundle: HTML for people, JSON for the index (values kept as given)."""
-    data = {"title": title, "run_id": run_id, "note": note,
-            "figures": {str(k): v for k, v in figures.items()}}
+    shown = {str(k): v for k, v in figures.items()}
+    data = {"title": title, "run_id": run_id, "note": note, "figures": shown}
     rows = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-        f"<td>{html.escape(str(v))}</td></tr>" for k, v in data["figures"].items()
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+        f"<td>{html.escape(str(v))}</td></tr>" for k, v in shown.items()
     )
     parts = [f"<div class='perfkit-headline'><h3>{html.escape(title)}</h3>"]
     if run_id:

@@ -20,12 +20,11 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import nbformat
 
 from perfkit.errors import UsageError
+from perfkit.paths import display_path, notebook_dirs
 from perfkit.report.index import (RECORD_KEY, ReportError, ReportRecord, build_index_html,
                                   error_from_notebook, headlines_from_notebook)
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-DEFAULT_OUT = Path("reports")
 KERNEL_NAME = "python3"
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -49,18 +48,8 @@ def safe_name(text: str) -> str:
     return _NAME_RE.sub("_", text).strip("._") or "report"
 
 
-def notebook_dirs() -> list[Path]:
-    """Where notebooks are looked up: ./notebooks, then the project's notebooks/."""
-    dirs = [Path.cwd() / "notebooks", PROJECT_DIR / "notebooks"]
-    out: list[Path] = []
-    for d in dirs:
-        if d.is_dir() and d.resolve() not in [o.resolve() for o in out]:
-            out.append(d)
-    return out
-
-
 def available_notebooks() -> list[Path]:
-    """Every notebook in the notebooks folder, in reading order."""
+    """Every notebook in :func:`perfkit.paths.notebook_dirs` (first one of a name wins), by name."""
     found: dict[str, Path] = {}
     for d in notebook_dirs():
         for p in sorted(d.glob("*.ipynb")):
@@ -118,6 +107,30 @@ def coerce_value(text: str, type_name: str | None = None) -> Any:
         except ValueError:
             pass
     return text
+
+
+def build_jobs(notebooks: Sequence[Path], raw_params: Sequence[Sequence[str]],
+               name: str | None = None) -> list[ReportJob]:
+    """One job per notebook, each given the ``-p KEY VALUE`` pairs its parameters cell declares.
+
+    Values are typed as the cell declares them; a key no notebook declares is a
+    :class:`UsageError`. ``name`` is the output stem (one notebook only).
+    """
+    jobs = []
+    used: set[str] = set()
+    for nb in notebooks:
+        declared = notebook_parameters(nb)
+        params = {}
+        for key, value in raw_params:
+            if key in declared:
+                params[key] = coerce_value(value, declared[key].get("inferred_type_name"))
+                used.add(key)
+        jobs.append(ReportJob(notebook=nb, name=safe_name(name or nb.stem), parameters=params))
+    unknown = sorted({k for k, _ in raw_params} - used)
+    if unknown:
+        raise UsageError(f"parameter(s) {', '.join(unknown)} not declared by "
+                         f"{', '.join(p.name for p in notebooks)}")
+    return jobs
 
 
 @contextlib.contextmanager
@@ -187,7 +200,7 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
     try:
         declared = notebook_parameters(job.notebook)
     except Exception as exc:  # not a notebook at all: recorded as this report's error
-        return ReportRecord(name=job.name, notebook=_display_path(job.notebook), html=None,
+        return ReportRecord(name=job.name, notebook=display_path(job.notebook), html=None,
                             rendered_at=utc_now_iso(), parameters=params,
                             error=ReportError(cell=None, ename=type(exc).__name__,
                                               evalue=(str(exc).strip().splitlines() or [""])[0]))
@@ -223,7 +236,7 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
         out_html.write_text(notebook_to_html(nb), encoding="utf-8")
         html_name = out_html.name
     record = ReportRecord(
-        name=job.name, notebook=_display_path(job.notebook), html=html_name,
+        name=job.name, notebook=display_path(job.notebook), html=html_name,
         rendered_at=utc_now_iso(), parameters=params, headlines=headlines, error=error,
     )
     record.run_started_at = run_dates(db, record.run_ids)
@@ -232,16 +245,6 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
         nb.metadata[RECORD_KEY] = record.to_dict()
         nbformat.write(nb, str(out_nb))
     return record
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        try:
-            return str(path.resolve().relative_to(PROJECT_DIR))
-        except ValueError:
-            return str(path)
 
 
 def load_records(out_dir: Path) -> list[ReportRecord]:

@@ -12,7 +12,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from perfkit.errors import UsageError
 from perfkit.report import render
-from perfkit.report.cli import build_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,10 +48,10 @@ def test_parameter_values_take_the_declared_type():
 
 def test_parameters_go_to_the_notebooks_that_declare_them(tmp_path):
     nb = _write_nb(tmp_path / "t.ipynb", "print(label)")
-    jobs = build_jobs([nb], [["label", "123"], ["scale", "2"]])
+    jobs = render.build_jobs([nb], [["label", "123"], ["scale", "2"]])
     assert jobs[0].parameters == {"label": "123", "scale": 2.0}
     with pytest.raises(UsageError, match="rate_rps"):
-        build_jobs([nb], [["rate_rps", "5"]])
+        render.build_jobs([nb], [["rate_rps", "5"]])
 
 
 def test_safe_name():

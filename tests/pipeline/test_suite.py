@@ -1,4 +1,4 @@
-"""The declarative report suite: flags, placeholders, capability checks, the jobs it renders."""
+"""The report suites of the pipeline: flags, placeholders, capability checks, the jobs it renders."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,14 +6,33 @@ import datetime as dt
 import pytest
 
 from perfkit.errors import UsageError
-from perfkit.report import suite
-from perfkit.report.suite import Case, CaseResult, Comparison, Suite
+from perfkit.pipeline import capabilities, run, suite
+from perfkit.pipeline.bench import bench_command
+from perfkit.pipeline.run import CaseResult
+from perfkit.pipeline.suite import Case, Comparison, Suite
 from perfkit.subprocesses import option_flags
 
 
-def test_bench_flags_follow_the_cli_spelling():
+def test_bench_flags_follow_the_cli_spelling(tmp_path):
     assert option_flags({"rate": 200, "spike_rps": 600, "quiet": True, "seed": None}) == [
         "--rate", "200", "--spike-rps", "600", "--quiet"]
+    cmd = bench_command("http://127.0.0.1:9", {"rate": 5, "spike_rps": 600}, tmp_path / "s.json",
+                        label="case=a", db="x.duckdb", target_pid=42)
+    assert cmd[cmd.index("bench"):] == [
+        "bench", "--target", "http://127.0.0.1:9", "--summary-json", str(tmp_path / "s.json"),
+        "--rate", "5", "--spike-rps", "600", "--label", "case=a", "--db", "x.duckdb", "--target-pid", "42"]
+
+
+def test_bench_command_parses_with_the_real_bench_parser(tmp_path):
+    """Every flag the default suite passes is one ``perfkit bench`` accepts."""
+    from perfkit.cli import build_parser
+
+    parser = build_parser()
+    for case in suite.DEFAULT_CASES:
+        cmd = bench_command("http://127.0.0.1:9", {**case.bench, "quiet": True}, tmp_path / "s.json",
+                            label=suite.case_label("T", case), db="x.duckdb", target_pid=1)
+        args = parser.parse_args(cmd[cmd.index("bench"):])
+        assert args.label == f"suite=T,case={case.name}" + (f",{case.labels}" if case.labels else "")
 
 
 def test_placeholders_name_runs_of_cases():
@@ -31,20 +50,20 @@ def test_stamp_is_utc():
     assert suite.suite_stamp(when) == "20261125T020506Z"
 
 
-def test_capabilities_read_the_real_bench_parser():
-    assert suite.capability_missing("bench:pattern:constant") is None
-    assert suite.capability_missing("bench:pattern:teleport") == "perfkit bench has no --pattern teleport yet"
-    assert suite.capability_missing("notebook:01_benchmark") is None
-    assert suite.capability_missing("notebook:99_nothing") == "notebook 99_nothing not found"
-    assert suite.capability_missing("module:perfkit.no_such_module").startswith("perfkit.no_such_module is not")
+def test_capabilities_follow_the_bench_choices():
+    assert capabilities.capability_missing("bench:pattern:constant") is None
+    assert capabilities.capability_missing("bench:pattern:teleport") == "perfkit bench has no --pattern teleport yet"
+    assert capabilities.capability_missing("notebook:01_benchmark") is None
+    assert capabilities.capability_missing("notebook:99_nothing") == "notebook 99_nothing not found"
+    assert capabilities.capability_missing("module:perfkit.no_such_module").startswith("perfkit.no_such_module is not")
     with pytest.raises(ValueError):
-        suite.capability_missing("weather:sunny")
+        capabilities.capability_missing("weather:sunny")
 
 
 def test_unavailable_cases_and_reports_say_why():
     s = Suite("t", (Case("a", {"rate": 1}), Case("b", {"rate": 1}, requires=("bench:pattern:teleport",))),
               (Comparison("c", "01_benchmark", {"no_such_param": 1}),))
-    lines = suite.describe(s)
+    lines = capabilities.describe(s)
     assert "SKIP" not in lines[1]
     assert "SKIP: perfkit bench has no --pattern teleport yet" in lines[2]
     assert "SKIP: 01_benchmark.ipynb declares no parameter no_such_param" in lines[3]
@@ -56,7 +75,7 @@ def test_jobs_per_run_and_comparisons(capsys):
                             Comparison("missing-run", "01_benchmark", {"run_id": "{run:zzz}"})))
     results = [CaseResult(a, run_id="ra"), CaseResult(b, failed="boom")]
     said: list[str] = []
-    jobs = suite.report_jobs(s, results, "T", {"window_s": "2"}, say=said.append)
+    jobs = run.report_jobs(s, results, "T", {"window_s": "2"}, say=said.append)
     assert [(j.name, j.parameters) for j in jobs] == [("01_benchmark-a", {"window_s": 2.0, "run_id": "ra"})]
     assert said == ["  report cmp: skipped (case b has no run)", "  report missing-run: skipped (case zzz has no run)"]
 
@@ -85,7 +104,7 @@ def test_a_small_suite_runs_end_to_end(tmp_path, capsys):
         Case("future", {"rate": 1, "duration": 1}, requires=("bench:pattern:teleport",)),
     ), (Comparison("01_again", "01_benchmark", {"run_id": "{run:short}", "window_s": 0.5}),))
     db, out = tmp_path / "suite.duckdb", tmp_path / "reports"
-    code = suite.run_suite(s, db=str(db), out_dir=out, progress=False)
+    code = run.run_suite(s, db=str(db), out_dir=out, progress=False)
     text = capsys.readouterr().out
     assert code == 0, text
     assert "  future: skipped (perfkit bench has no --pattern teleport yet)" in text

@@ -1,0 +1,76 @@
+"""One ``perfkit bench`` run as a subprocess, the way a pipeline starts it.
+
+The command line is built from explicit option data (``{"rate": 200}`` ->
+``--rate 200``, :func:`perfkit.subprocesses.option_flags`); the run's result is
+its summary JSON, read back from a temporary file.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from perfkit.redact import redact_text
+from perfkit.subprocesses import option_flags
+
+
+class BenchFailed(RuntimeError):
+    """``perfkit bench`` wrote no summary (it failed, or ran past its time limit)."""
+
+
+def bench_command(target: str, options: Mapping[str, Any], summary_json: Path, *, label: str = "",
+                  db: str | None = None, target_pid: int | None = None) -> list[str]:
+    """The ``perfkit bench`` argv for one run against ``target`` with ``options`` as flags."""
+    cmd = [sys.executable, "-m", "perfkit", "bench", "--target", target, "--summary-json", str(summary_json),
+           *option_flags(options)]
+    if label:
+        cmd += ["--label", label]
+    if db:
+        cmd += ["--db", str(db)]
+    if target_pid is not None:
+        cmd += ["--target-pid", str(target_pid)]
+    return cmd
+
+
+def run_bench(target: str, options: Mapping[str, Any], *, label: str = "", db: str | None = None,
+              target_pid: int | None = None, log: Path | None = None,
+              timeout_s: float | None = None) -> dict[str, Any]:
+    """Run ``perfkit bench`` once and return its summary; :class:`BenchFailed` when it wrote none.
+
+    With ``log`` the (redacted) command line, bench's output and its stderr are
+    appended there; otherwise the output is captured and only the reason of a
+    failure is kept.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        summary_path = Path(tmp) / "summary.json"
+        cmd = bench_command(target, options, summary_path, label=label, db=db, target_pid=target_pid)
+        try:
+            if log is None:
+                res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                                     stdin=subprocess.DEVNULL, check=False)
+            else:
+                with log.open("a", encoding="utf-8") as fh:
+                    fh.write(f"\n$ {redact_text(' '.join(cmd))}\n")
+                    fh.flush()
+                    res = subprocess.run(cmd, stdout=fh, stderr=subprocess.PIPE, text=True, timeout=timeout_s,
+                                         stdin=subprocess.DEVNULL, check=False)
+                    fh.write(res.stderr)
+        except subprocess.TimeoutExpired:
+            raise BenchFailed(f"perfkit bench did not finish within {timeout_s:.0f} s") from None
+        if not summary_path.exists():
+            last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+            raise BenchFailed(f"perfkit bench exited {res.returncode}: {last}")
+        summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+        return summary
+
+
+def choose_run(db: str | None, run_id: str, target: str, rate_rps: float, duration_s: float,
+               pattern: str = "constant", protocol: str = "http-json") -> str:
+    """The run a notebook shows: a fresh benchmark of ``target`` when it is set, else ``run_id``."""
+    if not target:
+        return run_id
+    options = {"rate": rate_rps, "duration": duration_s, "pattern": pattern, "protocol": protocol}
+    return str(run_bench(target, options, label="notebook=01", db=db or None)["run_id"])

@@ -1,0 +1,200 @@
+"""Running a suite: demo servers up, each case benchmarked, then every report rendered.
+
+Cases that share server options share one demo server process. A case or report
+whose dependency is not available here (a bench pattern, nginx, a notebook) is
+skipped with a one-line reason; one that fails does not stop the others.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+from perfkit.names import LABEL_SUITE
+from perfkit.paths import DEFAULT_REPORTS, db_path as default_db_path
+from perfkit.pipeline.bench import BenchFailed, run_bench
+from perfkit.pipeline.capabilities import comparison_problem, missing
+from perfkit.pipeline.suite import Case, Suite, case_label, fill_parameters, server_key, suite_stamp
+
+if TYPE_CHECKING:
+    from perfkit.demo.launch import DemoServer
+    from perfkit.report.render import ReportJob
+
+
+@dataclass
+class CaseResult:
+    """What became of one case: a run (with its summary), or why it was skipped or failed."""
+
+    case: Case
+    run_id: str | None = None
+    summary: dict[str, Any] | None = None
+    skipped: str | None = None
+    failed: str | None = None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]
+
+
+def bench_case(case: Case, target: str, db: str | None, label: str, pid: int | None, log: Path) -> CaseResult:
+    """Benchmark one case against ``target``; a bench failure is recorded in the result."""
+    limit_s = float(case.bench.get("duration", 60)) * 3 + 120
+    try:
+        summary = run_bench(target, {**case.bench, "quiet": True}, label=label, db=db, target_pid=pid,
+                            log=log, timeout_s=limit_s)
+    except BenchFailed as exc:
+        return CaseResult(case, failed=str(exc))
+    return CaseResult(case, run_id=str(summary["run_id"]), summary=summary)
+
+
+@contextlib.contextmanager
+def _target(case: Case, server: DemoServer) -> Iterator[str]:
+    if not case.proxy:
+        yield server.url
+        return
+    from perfkit.demo.proxy import NginxProxy
+
+    with NginxProxy(server.url) as proxy:
+        yield proxy.url
+
+
+def one_line(result: CaseResult) -> str:
+    """``  steady: run R, 4,000 requests, 0 errors, P99 9.8 ms, 199.9 req/s achieved`` (or why not)."""
+    name = result.case.name
+    if result.skipped:
+        return f"  {name}: skipped ({result.skipped})"
+    if result.failed:
+        return f"  {name}: FAILED ({result.failed})"
+    s = result.summary or {}
+    p99 = (s.get("latency_ms") or {}).get("p99")
+    p99_text = f"{p99:,.1f} ms" if isinstance(p99, (int, float)) else "n/a"
+    errors = sum((s.get("errors") or {}).values())
+    return (f"  {name}: run {result.run_id}, {s.get('requests', 0):,} requests, {errors:,} errors, "
+            f"P99 {p99_text}, {s.get('achieved_rate_rps') or 0:,.1f} req/s achieved")
+
+
+def run_cases(cases: Sequence[Case], db: str | None, stamp: str, log: Path, progress: bool = True,
+              say: Callable[[str], None] = print) -> list[CaseResult]:
+    """Run every available case; one demo server per distinct set of server options."""
+    from tqdm import tqdm
+
+    from perfkit.demo.launch import DemoServer
+
+    results: dict[str, CaseResult] = {}
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        why = missing(case.requires)
+        if why:
+            results[case.name] = CaseResult(case, skipped=why)
+        else:
+            groups.setdefault(server_key(case.server), []).append(case)
+    total_s = sum(float(c.bench.get("duration", 0)) for group in groups.values() for c in group)
+    bar = tqdm(total=round(total_s), desc="benchmarks", unit="s", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of load [{elapsed}<{remaining}]{postfix}")
+    try:
+        for key, group in groups.items():
+            try:
+                server = DemoServer(**json.loads(key)).start()
+            except Exception as exc:  # the server did not come up: its cases fail, others go on
+                for case in group:
+                    results[case.name] = CaseResult(case, failed=f"demo server: {_first_line(exc)}")
+                    bar.update(round(float(case.bench.get("duration", 0))))
+                continue
+            try:
+                for case in group:
+                    bar.set_postfix_str(case.name)
+                    try:
+                        with _target(case, server) as url:
+                            results[case.name] = bench_case(case, url, db, case_label(stamp, case), server.pid, log)
+                    except Exception as exc:  # nginx did not start, ...: this case fails, others go on
+                        results[case.name] = CaseResult(case, failed=f"{type(exc).__name__}: {_first_line(exc)}")
+                    bar.update(round(float(case.bench.get("duration", 0))))
+            finally:
+                server.stop()
+    finally:
+        bar.close()
+    ordered = [results[c.name] for c in cases]
+    for res in ordered:
+        say(one_line(res))
+    return ordered
+
+
+def report_jobs(suite: Suite, results: Sequence[CaseResult], stamp: str,
+                overrides: Mapping[str, str] | None = None,
+                say: Callable[[str], None] = print) -> list[ReportJob]:
+    """The notebooks to render: each case's per-run notebooks, then the comparisons."""
+    from perfkit.report.render import ReportJob, available_notebooks, build_jobs, resolve_notebook, safe_name
+
+    jobs: list[ReportJob] = []
+    run_ids = {r.case.name: r.run_id for r in results if r.run_id}
+    known = {p.stem for p in available_notebooks()}
+    raw = [(k, v) for k, v in (overrides or {}).items() if k != "run_id"]
+    for res in results:
+        if not res.run_id:
+            continue
+        for nb_name in res.case.notebooks:
+            if nb_name not in known:
+                say(f"  report {nb_name}-{res.case.name}: skipped (notebook {nb_name} not found)")
+                continue
+            job = build_jobs([resolve_notebook(nb_name)], raw, safe_name(f"{nb_name}-{res.case.name}"))[0]
+            job.parameters["run_id"] = res.run_id
+            jobs.append(job)
+    for rep in suite.reports:
+        why = comparison_problem(rep)
+        if why:
+            say(f"  report {rep.name}: skipped ({why})")
+            continue
+        try:
+            params = fill_parameters(rep.parameters, run_ids, f"{LABEL_SUITE}={stamp}")
+        except KeyError as exc:
+            say(f"  report {rep.name}: skipped (case {exc.args[0]} has no run)")
+            continue
+        jobs.append(ReportJob(notebook=resolve_notebook(rep.notebook), name=safe_name(rep.name), parameters=params))
+    return jobs
+
+
+def run_suite(suite: Suite, db: str | None = None, out_dir: Path = DEFAULT_REPORTS, progress: bool = True,
+              overrides: Mapping[str, str] | None = None) -> int:
+    """Run the suite's cases, render its reports, print where they are; exit 1 if anything failed."""
+    from perfkit.report.render import render_reports
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = suite_stamp()
+    db_path = str(default_db_path(db))
+    log = out_dir / "suite.log"
+    log.write_text(f"perfkit report --suite {suite.name} at {stamp}, db {db_path}\n", encoding="utf-8")
+    started = time.monotonic()
+    print(f"suite {suite.name} ({stamp}): {len(suite.cases)} cases against the demo server; "
+          f"runs go to {db_path}, bench output to {log}")
+    results = run_cases(suite.cases, db_path, stamp, log, progress)
+    jobs = report_jobs(suite, results, stamp, overrides)
+    print(f"rendering {len(jobs)} reports into {out_dir}/")
+    records = render_reports(jobs, out_dir, db=db_path, progress=progress)
+    failed_cases = [r for r in results if r.failed]
+    failed_reports = [r for r in records if not r.ok]
+    for rec in records:
+        if rec.error is not None:
+            print(f"  report {rec.name}: FAILED at {rec.error.message()}")
+    print(f"{len(records) - len(failed_reports)} of {len(records)} reports ok, "
+          f"{sum(1 for r in results if r.run_id)} runs, {sum(1 for r in results if r.skipped)} cases skipped, "
+          f"in {time.monotonic() - started:,.0f} s")
+    print(f"open {(out_dir / 'index.html').resolve().as_uri()}")
+    return 1 if failed_cases or failed_reports else 0
+
+
+def suite_command(name: str, *, list_only: bool = False, db: str | None = None, out_dir: Path = DEFAULT_REPORTS,
+                  progress: bool = True, overrides: Mapping[str, str] | None = None) -> int:
+    """``perfkit report --suite NAME`` (run it) and ``--list-suite`` (print the plan); the exit code."""
+    from perfkit.pipeline.capabilities import describe
+    from perfkit.pipeline.suite import get_suite
+
+    suite = get_suite(name)
+    if list_only:
+        for line in describe(suite):
+            print(line)
+        return 0
+    return run_suite(suite, db=db, out_dir=out_dir, progress=progress, overrides=overrides)
