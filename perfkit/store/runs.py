@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -179,6 +179,97 @@ def values(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_m
     else:
         sql = base
     return con.execute(sql, [run_id]).fetchnumpy()["v"].astype(float)
+
+
+_OUTCOME_SQL = {"ok": " AND error_kind IS NULL", "errors": " AND error_kind IS NOT NULL", "all": ""}
+
+
+def _outcome(outcome: str) -> str:
+    try:
+        return _OUTCOME_SQL[outcome]
+    except KeyError:
+        raise ValueError(f"unknown outcome {outcome!r}; one of {', '.join(_OUTCOME_SQL)}") from None
+
+
+def quantile_values(con: duckdb.DuckDBPyConnection, run_id: str, qs: Sequence[float],
+                    metric: str = "latency_ms", ok_only: bool = True) -> np.ndarray:
+    """A metric's sample quantiles at ``qs`` (inverted CDF, ``quantile_disc``); empty when no rows."""
+    expr = column_sql(metric)
+    row = con.execute(f"SELECT quantile_disc({expr}, ?::DOUBLE[]) FROM requests WHERE run_id = ?"
+                      f" AND {expr} IS NOT NULL{_where(ok_only)}", [list(qs), run_id]).fetchone()
+    return np.asarray(row[0] if row and row[0] is not None else [], dtype=float)
+
+
+def window_percentiles(con: duckdb.DuckDBPyConnection, run_id: str, t0: float, width_s: float,
+                       which: Mapping[str, float], metric: str = "latency_ms", ok_only: bool = True) -> pd.DataFrame:
+    """Per window of intended send time from ``t0``: ``t_s`` (its centre), ``n`` and one column per
+    ``which`` key, the metric's exact percentiles in it (inverted CDF, ``quantile_disc``)."""
+    expr = column_sql(metric)
+    names, qs = list(which), [float(q) for q in which.values()]
+    rows = con.execute(
+        f"SELECT floor((intended_unix_s - ?) / ?) AS w, count(*), quantile_disc({expr}, ?::DOUBLE[]) "
+        f"FROM requests WHERE run_id = ? AND {expr} IS NOT NULL{_where(ok_only)} GROUP BY w ORDER BY w",
+        [t0, width_s, qs, run_id]).fetchall()
+    frame = pd.DataFrame({"t_s": [(w + 0.5) * width_s for w, _, _ in rows],
+                          "n": np.asarray([n for _, n, _ in rows], dtype=np.int64)})
+    for i, name in enumerate(names):
+        frame[name] = np.asarray([v[i] for _, _, v in rows], dtype=float)
+    return frame
+
+
+def completion_bins(con: duckdb.DuckDBPyConnection, run_id: str, t0: float, bin_s: float) -> pd.DataFrame:
+    """Per bin of ``bin_s`` from ``t0``: requests scheduled (by intended send) and completed ok or
+    with an error (by done time).
+
+    Bins cover the schedule, whole bins from 0 up to the last intended send;
+    responses done after the last bin's end are counted in it, so the last bin is
+    not a sliver. Columns ``t_s`` (bin centre), ``intended``, ``ok``, ``errors``.
+    """
+    return con.execute(
+        """
+        WITH r AS (SELECT intended_unix_s - ? AS t, done_unix_s - ? AS d, error_kind IS NULL AS ok
+                   FROM requests WHERE run_id = ?),
+        n AS (SELECT CASE WHEN max(t) IS NULL THEN 0
+                          ELSE greatest(1, CAST(ceil(max(t) / ? - 1e-9) AS BIGINT)) END AS nb FROM r),
+        sends AS (SELECT least(CAST(floor(t / ?) AS BIGINT), nb - 1) AS b, count(*) AS intended
+                  FROM r, n WHERE t >= 0 GROUP BY 1),
+        dones AS (SELECT least(CAST(floor(d / ?) AS BIGINT), nb - 1) AS b,
+                         count(*) FILTER (WHERE ok) AS ok, count(*) FILTER (WHERE NOT ok) AS errors
+                  FROM r, n WHERE d >= 0 GROUP BY 1)
+        SELECT (bins.range + 0.5) * ? AS t_s, coalesce(intended, 0) AS intended,
+               coalesce(ok, 0) AS ok, coalesce(errors, 0) AS errors
+        FROM (SELECT range FROM n, range(n.nb)) AS bins
+        LEFT JOIN sends ON sends.b = bins.range LEFT JOIN dones ON dones.b = bins.range
+        ORDER BY bins.range
+        """, [t0, t0, run_id, bin_s, bin_s, bin_s, bin_s]).df()
+
+
+def sample_requests(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
+                    outcome: str = "ok", max_rows: int = 40_000, tail_q: float = 0.99,
+                    seed: int = 0) -> pd.DataFrame:
+    """``intended_unix_s`` and the metric of requests (``outcome``: ok, errors, all), at most ``max_rows``.
+
+    Past ``max_rows`` every request above the ``tail_q`` quantile is kept (the
+    tail is what a scatter plot is for) plus a seeded reservoir sample of the
+    rest; rows come in schedule order. For figures of runs of any length.
+    """
+    expr = column_sql(metric)
+    base = (f"SELECT seq, intended_unix_s, {expr} AS v FROM requests WHERE run_id = ? "
+            f"AND {expr} IS NOT NULL{_outcome(outcome)}")
+    (n, cut, n_tail), = con.execute(
+        f"WITH b AS ({base}), c AS (SELECT count(*) AS n, quantile_disc(v, ?) AS cut FROM b) "
+        "SELECT n, cut, (SELECT count(*) FROM b, c WHERE v > c.cut) FROM c", [run_id, tail_q]).fetchall()
+    if n <= max_rows:
+        sql, params = f"{base} ORDER BY seq", [run_id]
+    else:
+        sql, params = f"SELECT * FROM ({base}) WHERE v > ?", [run_id, cut]
+        if max_rows > n_tail:
+            sql += (f" UNION ALL SELECT * FROM (SELECT * FROM ({base}) WHERE v <= ?) "
+                    f"USING SAMPLE reservoir({int(max_rows - n_tail)} ROWS) REPEATABLE ({int(seed)})")
+            params += [run_id, cut]
+        sql = f"SELECT * FROM ({sql}) ORDER BY seq"
+    frame = con.execute(sql, params).df()
+    return frame[["intended_unix_s", "v"]].rename(columns={"v": metric})
 
 
 def windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -> pd.DataFrame:
