@@ -5,7 +5,7 @@ temporary store (a 1,000 s run at 10,000 req/s with log-normal latencies, 0.2%
 errors, a 5 s outage and a late-schedule stretch), then times, each in a fresh
 child process so that peak memory (ru_maxrss) belongs to that approach alone:
 
-* perfkit: ``perfkit.analyze.diagnose.analyze_run`` -- percentiles with exact
+* perfkit: ``perfkit.analyze.rootcause.analyze_run`` -- percentiles with exact
   order-statistic intervals, 1-s windows, availability, MTTR, schedule lag,
   time breakdown and the root-cause rules;
 * pandas: the obvious alternative -- load every row into a DataFrame, then the same
@@ -36,15 +36,15 @@ RUN_ID = "bench-10m"
 def generate(db: Path, rows: int) -> float:
     """Write the run with DuckDB SQL only (no Python loop); returns seconds taken."""
     from perfkit import store
+    from perfkit.store.write import insert_run
 
     rate = 10_000.0
     t0 = 1.8e9
     start = time.perf_counter()
     with store.connect(db) as con:
-        con.execute(
-            "INSERT INTO runs (run_id, label, protocol, pattern, t0_unix_s, status, intended_rate_rps, duration_s, tool)"
-            " VALUES (?, 'benchmark=analyze_10m', 'http-json', 'constant', ?, 'completed', ?, ?, 'synthetic')",
-            [RUN_ID, t0, rate, rows / rate])
+        insert_run(con, {"run_id": RUN_ID, "label": "benchmark=analyze_10m", "protocol": "http-json",
+                         "pattern": "constant", "t0_unix_s": t0, "status": "completed",
+                         "intended_rate_rps": rate, "duration_s": rows / rate, "tool": "synthetic"})
         con.execute(
             """
             INSERT INTO requests (run_id, seq, worker, stage, intended_unix_s, sent_unix_s, first_byte_unix_s,
@@ -76,10 +76,10 @@ def generate(db: Path, rows: int) -> float:
 
 def _perfkit(db: str) -> dict:
     from perfkit import store
-    from perfkit.analyze import diagnose
+    from perfkit.analyze import rootcause
 
     with store.connect(db, read_only=True) as con:
-        out = diagnose.analyze_run(con, RUN_ID, slo_p99_ms=100.0)
+        out = rootcause.analyze_run(con, RUN_ID, slo_p99_ms=100.0)
     return {"p50_ms": out["percentiles_ms"][0.5]["value"], "p99_ms": out["percentiles_ms"][0.99]["value"],
             "p99_ci": [out["percentiles_ms"][0.99]["lo"], out["percentiles_ms"][0.99]["hi"]],
             "n": out["percentiles_ms"][0.99]["n"], "availability": out["availability"]["window"]["value"],
@@ -123,7 +123,7 @@ def child(kind: str, db: str) -> None:
     import duckdb  # noqa: F401
     import pandas  # noqa: F401
 
-    from perfkit.analyze import diagnose, stats  # noqa: F401
+    from perfkit.analyze import rootcause, stats  # noqa: F401
     start = time.perf_counter()
     result = _perfkit(db) if kind == "perfkit" else _pandas(db)
     wall = time.perf_counter() - start

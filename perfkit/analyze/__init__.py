@@ -1,1 +1,39 @@
-"""Analysis over the store: statistics, root cause, A/B verdicts, hardware and TCO."""
+"""Analysis over the store: statistics, telemetry, root cause, A/B verdicts, hardware and TCO.
+
+What notebooks 02-04 use, importable from here (``from perfkit.analyze import rootcause``):
+
+* :mod:`~perfkit.analyze.telemetry` (02): a run's telemetry from the store —
+  ``sources_for``, ``timeline``, ``series_frame``, ``bucket_quantiles``,
+  ``headline_figures``;
+* :mod:`~perfkit.analyze.promql`: PromQL's ``histogram_quantile`` and ``rate``
+  on frames;
+* :mod:`~perfkit.analyze.rootcause` (03): ``diagnose`` and the tables around it
+  (``runs_overview``, ``batching_table``, ``proxy_tables``, ``gpu_frame``...);
+* :mod:`~perfkit.analyze.abtest` (04): the A/B judge — ``compare_runs``,
+  ``resolve_pair``, ``samples_for_plot``, ``spectra``, ``headline_figures``;
+* :mod:`~perfkit.analyze.stats` and :mod:`~perfkit.analyze.twosample`: the
+  statistics behind them.
+
+Also by name: :func:`diagnose` (ranked root-cause findings over runs) and
+:func:`compare_runs` (the A/B verdict between two runs). Every name loads on
+first use, so ``perfkit --help``, which imports this package, stays light.
+Figures are in :mod:`perfkit.plots.diagnosis`.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_MODULES = ("abtest", "promql", "rootcause", "stats", "telemetry", "twosample")
+_FUNCTIONS = {"diagnose": "rootcause", "compare_runs": "abtest"}
+
+__all__ = [*_MODULES, *_FUNCTIONS]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a submodule, or a function of one, on first use."""
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

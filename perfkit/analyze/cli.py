@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -44,11 +43,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     diag.add_argument("--json", metavar="PATH", help="write the findings as JSON here ('-' for stdout)")
     diag.add_argument("--fail-on", choices=("critical", "high", "medium", "low"), default=None,
                       help="exit 1 when a finding of this severity or worse is found (for pipelines)")
+    diag.add_argument("--gpu-source", type=int, action="append", default=None, metavar="SOURCE_ID",
+                      help="GPU export to judge the GPU by (a source id; repeatable). Default: the runs' "
+                           "own GPU telemetry, or exports whose samples fall inside a run's time window")
     diag.set_defaults(func=_cmd_diagnose)
 
 
 def _write_json(path: str, data: object) -> None:
-    text = json.dumps(data, indent=2, default=str, allow_nan=False)
+    from perfkit.jsonsafe import dumps
+
+    text = dumps(data, indent=2, default=str)
     if path == "-":
         print(text)
     else:
@@ -80,34 +84,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"), file=out)
         print(f"verdict: {verdict.verdict.upper()} (score {verdict.score:.0f})", file=out)
     if args.json:
-        _write_json(args.json, _json_safe(verdict.to_dict()))
+        _write_json(args.json, verdict.to_dict())
     if verdict.verdict == "fail" or (args.fail_on_inconclusive and verdict.verdict == "inconclusive"):
         return 1
     return 0
-
-
-def _json_safe(obj: object) -> object:
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from perfkit import store
-    from perfkit.analyze import diagnose, rootcause
+    from perfkit.analyze import rootcause
 
     with store.connect(args.db, read_only=True) as con:
-        found = diagnose.diagnose(con, args.runs or None)
+        found = rootcause.diagnose(con, args.runs or None, gpu_sources=args.gpu_source or ())
     if args.json:
-        _write_json(args.json, _json_safe([{**f.row(), "numbers": f.numbers} for f in found]))
+        _write_json(args.json, [{**f.row(), "numbers": f.numbers} for f in found])
     if not found:
         print("no findings: none of the rules' causes is supported by these runs' data")
         return 0

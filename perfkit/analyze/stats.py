@@ -18,6 +18,9 @@ Definitions stated once, here:
 * MTTR: for each fault episode (a run of bad windows), the time from its first
   bad window to the start of the first stretch of ``sustain_s`` consecutive good
   windows; the mean over episodes.
+* Multiple testing: Holm–Bonferroni (family-wise error, the A/B judge's metrics)
+  and Benjamini–Hochberg (false discovery rate, the root-cause correlation scan).
+* Change points: PELT with the l2 cost (ruptures), penalty 2 sigma^2 ln n.
 * Batch efficiency: from a batch-size histogram, mean achieved batch size =
   sum / count (requests per inference call), efficiency = mean / max batch, and
   padding waste = 1 - efficiency, i.e. the share of batch slots that would run
@@ -35,7 +38,6 @@ from scipy import stats as sps
 
 from perfkit.quantiles import (Estimate, order_stat_ranks, percentile_table,  # noqa: F401 (re-exported)
                                proportion_ci, quantile_ci, rank_index)
-
 
 
 def mean_ci(x: Sequence[float] | np.ndarray, confidence: float = 0.95, unit: str = "") -> Estimate:
@@ -266,3 +268,81 @@ def littles_law(mean_in_flight: float, arrival_rate_rps: float, mean_latency_ms:
     return {"L_measured": mean_in_flight, "L_predicted": predicted, "arrival_rate_rps": arrival_rate_rps,
             "mean_latency_ms": mean_latency_ms, "relative_gap": gap,
             "consistent": bool(math.isfinite(gap) and abs(gap) <= tolerance), "tolerance": tolerance}
+
+
+# --------------------------------------------------------------------------- multiple testing
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (family-wise error rate; NaN kept as NaN)."""
+    p = np.asarray(pvalues, float)
+    out = np.full(p.shape, math.nan)
+    idx = np.where(~np.isnan(p))[0]
+    if idx.size == 0:
+        return [float(v) for v in out]
+    order = idx[np.argsort(p[idx])]
+    k = idx.size
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (k - rank) * p[i]))
+        out[i] = running
+    return [float(v) for v in out]
+
+
+def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values (false discovery rate over many tests)."""
+    p = np.asarray(pvalues, float)
+    n = p.size
+    if n == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * n / (np.arange(n) + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(n)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def lagged_spearman(latency: pd.Series, others: pd.DataFrame, max_lag: int = 5,
+                    min_overlap: int = 10) -> pd.DataFrame:
+    """Spearman rho of ``latency[t]`` with each column at ``t - lag``, lags -max_lag..max_lag.
+
+    A positive lag means the series leads latency by ``lag`` windows. Returns
+    ``series, lag, rho, p, n`` and ``q``, the Benjamini–Hochberg q-value over
+    every (series, lag) tested.
+    """
+    rows = []
+    for col in others.columns:
+        s = others[col]
+        for lag in range(-max_lag, max_lag + 1):
+            pair = pd.concat([latency.rename("lat"), s.shift(lag).rename("x")], axis=1).dropna()
+            if len(pair) < min_overlap or pair["x"].nunique() < 3 or pair["lat"].nunique() < 3:
+                continue
+            rho, p = sps.spearmanr(pair["lat"], pair["x"])
+            if math.isfinite(rho):
+                rows.append({"series": col, "lag": lag, "rho": float(rho), "p": float(p), "n": len(pair)})
+    frame = pd.DataFrame(rows, columns=["series", "lag", "rho", "p", "n"])
+    frame["q"] = benjamini_hochberg(frame["p"].to_numpy()) if len(frame) else []
+    return frame
+
+
+# --------------------------------------------------------------------------- change points
+
+def change_points(signal: Sequence[float] | np.ndarray, min_size: int = 3,
+                  pen: float | None = None) -> list[int]:
+    """PELT (l2 cost) breakpoints of a 1-D signal, penalty 2 sigma^2 ln n with sigma from the MAD of diffs."""
+    import ruptures as rpt
+
+    x = np.asarray(signal, float)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n < 2 * min_size + 1:
+        return []
+    sigma = float(np.median(np.abs(np.diff(x) - np.median(np.diff(x)))) * 1.4826 / math.sqrt(2))
+    if sigma <= 0:
+        sigma = float(np.std(x)) or 1.0
+    if pen is None:
+        pen = 2 * sigma ** 2 * math.log(n)
+    # ruptures' KernelCPD with the linear kernel is the l2 cost; with a penalty it is solved by
+    # PELT in C (rpt.Pelt(model="l2") gives the same breakpoints, ~500x slower on 1,000 windows)
+    algo = rpt.KernelCPD(kernel="linear", min_size=min_size).fit(x.reshape(-1, 1))
+    return [int(b) for b in algo.predict(pen=pen) if b < n]

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
+from factories import make_run
 from perfkit import store
+from perfkit.ingest.frames import from_long
+from perfkit.ingest.importers import write_telemetry
 
 
 def insert_run(con, run_id: str, latency_ms: np.ndarray, rate_rps: float = 100.0, t0: float = 1.7e9,
@@ -28,15 +33,12 @@ def insert_run(con, run_id: str, latency_ms: np.ndarray, rate_rps: float = 100.0
         "done_unix_s": done, "latency_ms": latency_ms, "service_ms": np.asarray(latency_ms) - lag,
         "status_code": np.where(err, 500, 200), "error_kind": np.where(err, "http_5xx", None),
     })
-    labels = store.parse_label(label)
     with store.transaction(con):
-        con.execute(
-            "INSERT INTO runs (run_id, label, labels, target, protocol, pattern, scenario, started_at, ended_at,"
-            " t0_unix_s, status, intended_rate_rps, duration_s, tool, summary) VALUES"
-            " (?, ?, ?, 'http://127.0.0.1:1/api/v1/infer', 'http-json', 'constant', ?, to_timestamp(?),"
-            " to_timestamp(?), ?, 'completed', ?, ?, 'synthetic', '{}')",
-            [run_id, label, json.dumps(labels), json.dumps(scenario or {}), float(intended[0]),
-             float(done.max()), float(intended[0]), rate_rps, float(intended[-1] - intended[0])])
+        make_run(con, run_id, labels=store.parse_label(label), summary={},
+                 started_at=_utc(float(intended[0])), ended_at=_utc(float(done.max())),
+                 target="http://127.0.0.1:1/api/v1/infer", protocol="http-json", pattern="constant",
+                 scenario=scenario or {}, t0_unix_s=float(intended[0]), intended_rate_rps=rate_rps,
+                 duration_s=float(intended[-1] - intended[0]), tool="synthetic")
         con.register("synth_frame", frame)
         con.execute("INSERT INTO requests (run_id, seq, worker, stage, intended_unix_s, sent_unix_s,"
                     " first_byte_unix_s, done_unix_s, latency_ms, service_ms, status_code, error_kind)"
@@ -46,20 +48,18 @@ def insert_run(con, run_id: str, latency_ms: np.ndarray, rate_rps: float = 100.0
     return run_id
 
 
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
 def insert_series(con, run_id: str | None, kind: str, rows: list[tuple[str, dict, float | None, float]],
                   path: str = "synthetic") -> int:
-    """Series/samples under one new source: rows of (name, labels, ts_unix_s, value)."""
+    """Series/samples under one new source, through the store's writer: rows of (name, labels, ts_unix_s, value)."""
+    long = pl.DataFrame(
+        [(name, json.dumps(labels, sort_keys=True), None,
+          "counter" if name.endswith(("_total", "_sum", "_count", "_bucket")) else "gauge", ts, value)
+         for name, labels, ts, value in rows],
+        schema=["name", "labels", "unit", "type", "ts_unix_s", "value"], orient="row")
     with store.transaction(con):
-        sid = con.execute("SELECT nextval('source_id_seq')").fetchone()[0]
-        con.execute("INSERT INTO sources (source_id, kind, path, sha256, row_count, run_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    [sid, kind, path, f"synthetic-{sid}", len(rows), run_id])
-        ids: dict[tuple[str, str], int] = {}
-        for name, labels, ts, value in rows:
-            key = (name, json.dumps(labels, sort_keys=True))
-            if key not in ids:
-                ids[key] = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
-                con.execute("INSERT INTO series (series_id, source_id, name, labels, unit, type) VALUES (?, ?, ?, ?, NULL, ?)",
-                            [ids[key], sid, name, key[1],
-                             "counter" if name.endswith(("_total", "_sum", "_count", "_bucket")) else "gauge"])
-            con.execute("INSERT INTO samples VALUES (?, ?, ?)", [ids[key], ts, value])
-    return sid
+        write_telemetry(con, from_long(long), kind=kind, path=path, sha256=None, run_id=run_id, label=None)
+    return int(con.execute("SELECT max(source_id) FROM sources").fetchone()[0])

@@ -1,4 +1,4 @@
-"""The A/B judge: pieces against brute force and scipy, verdicts on known shifts."""
+"""The A/B judge and its two-sample estimators: pieces against brute force and scipy, verdicts on known shifts."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from perfkit.analyze import abtest
+from perfkit.analyze import abtest, stats, twosample
 
 
 @settings(max_examples=60, deadline=None)
@@ -20,14 +20,14 @@ def test_kth_pairwise_difference_equals_brute_force(xs, ys, data):
     x, y = np.array(xs, float), np.array(ys, float)
     diffs = np.sort((x[:, None] - y[None, :]).ravel())
     k = data.draw(st.integers(1, diffs.size))
-    assert abtest.kth_pairwise_difference(x, y, k) == diffs[k - 1]
+    assert twosample.kth_pairwise_difference(x, y, k) == diffs[k - 1]
 
 
 def test_hodges_lehmann_is_the_median_of_pairwise_differences():
     rng = np.random.default_rng(5)
     x, y = rng.normal(1.0, 1, 40), rng.normal(0.0, 1, 31)
     diffs = (x[:, None] - y[None, :]).ravel()
-    hl = abtest.hodges_lehmann(x, y)
+    hl = twosample.hodges_lehmann(x, y)
     assert hl.value == pytest.approx(np.median(diffs))
     assert hl.lo < hl.value < hl.hi and hl.confidence == 0.98 and hl.n == 31
 
@@ -37,7 +37,7 @@ def test_hodges_lehmann_interval_covers_a_known_shift():
     trials, hits = 200, 0
     for _ in range(trials):
         x, y = rng.exponential(1, 60) + 0.5, rng.exponential(1, 60)
-        hl = abtest.hodges_lehmann(x, y, 0.98)
+        hl = twosample.hodges_lehmann(x, y, 0.98)
         hits += hl.lo <= 0.5 <= hl.hi
     assert hits / trials >= 0.94
 
@@ -46,7 +46,7 @@ def test_mwu_p_value_and_cliffs_delta_match_scipy_and_brute_force():
     rng = np.random.default_rng(2)
     b, c = rng.lognormal(3, 0.3, 400), rng.lognormal(3.05, 0.3, 400)
     res = abtest.compare_location("latency_ms", b, c, abtest.Thresholds())
-    bb, cc = abtest.remove_outliers_iqr(b), abtest.remove_outliers_iqr(c)
+    bb, cc = twosample.remove_outliers_iqr(b), twosample.remove_outliers_iqr(c)
     assert res.p_value == pytest.approx(sps.mannwhitneyu(cc, bb).pvalue)
     assert res.ks_p_value == pytest.approx(sps.ks_2samp(cc, bb).pvalue)
     gt = (cc[:, None] > bb[None, :]).mean()
@@ -56,21 +56,21 @@ def test_mwu_p_value_and_cliffs_delta_match_scipy_and_brute_force():
 
 def test_holm_matches_statsmodels():
     p = [0.01, 0.04, 0.03, 0.2, float("nan")]
-    ours = abtest.holm(p)
+    ours = stats.holm(p)
     ref = multipletests(p[:4], method="holm")[1]
     assert ours[:4] == pytest.approx(list(ref)) and math.isnan(ours[4])
 
 
 def test_outlier_removal_iqr3():
     x = np.concatenate([np.arange(100.0), [1e6]])
-    kept = abtest.remove_outliers_iqr(x)
+    kept = twosample.remove_outliers_iqr(x)
     assert kept.size == 100 and kept.max() == 99.0
 
 
 def test_bootstrap_difference_interval_contains_the_true_difference():
     rng = np.random.default_rng(9)
     b, c = rng.exponential(10, 4000), rng.exponential(10, 4000) + 5
-    d = abtest.bootstrap_quantile_diff(c, b, 0.5, n_resamples=500)
+    d = twosample.bootstrap_quantile_diff(c, b, 0.5, n_resamples=500)
     assert d.lo <= 5.0 <= d.hi and d.n == 4000
 
 

@@ -11,7 +11,9 @@ import shutil
 import pytest
 
 from perfkit import store
-from perfkit.analyze import diagnose, evidence
+from perfkit.analyze import rootcause
+from perfkit.analyze.rootcause import evidence
+from perfkit.plots.diagnosis import finding_figure
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +38,15 @@ def test_fixed_batching_found_on_the_fixed_server_not_on_the_dynamic_one(tmp_db)
     with DemoServer(batching="dynamic", max_batch=8) as server:
         dynamic = _bench(tmp_db, server.url, "case=batching,batching=dynamic,max_batch=8", step)
     with store.connect(tmp_db, read_only=True) as con:
-        f_rules = {f.rule: f for f in diagnose.run_findings(con, fixed)}
-        d_rules = {f.rule: f for f in diagnose.run_findings(con, dynamic)}
+        f_rules = {f.rule: f for f in rootcause.run_findings(con, fixed)}
+        d_rules = {f.rule: f for f in rootcause.run_findings(con, dynamic)}
         ev = evidence.load_run(con, fixed)
     assert ev.server_totals["padding_rows"] > 0 and ev.max_batch == 8
     assert "fixed_batching" in f_rules and "padding" in f_rules
     fb = f_rules["fixed_batching"].numbers
     assert fb["executed_batch_median"] == 8 and fb["load_ratio_p90_p10"] >= 1.5
     assert "fixed_batching" not in d_rules and "padding" not in d_rules
-    assert f_rules["fixed_batching"].draw() is not None
+    assert finding_figure(f_rules["fixed_batching"]) is not None
 
 
 def test_nginx_proxy_real_runs(tmp_db):
@@ -77,12 +79,12 @@ def test_nginx_proxy_real_runs(tmp_db):
         # the demo server saw the proxied requests (counted between the first and last scrape)
         ev = evidence.load_run(con, proxied)
         assert ev.server_totals.get("server_count", 0) >= 100
-        table = diagnose.proxy_comparison(con, direct, proxied)
+        table = rootcause.proxy_comparison(con, direct, proxied)
         assert list(table["percentile"]) == ["p50", "p90", "p99", "p99.9"]
         assert (table["n_direct"] == 300).all() and (table["n_proxied"] == 300).all()
-        assert diagnose.proxy_pairs(con, [direct, proxied]) == [(direct, proxied)]
-        assert diagnose.proxy_pairs(con, [direct, direct2]) == []
-        assert not [f for f in diagnose.diagnose(con, [direct, direct2], gpu=False) if f.rule == "proxy_overhead"]
+        assert rootcause.proxy_pairs(con, [direct, proxied]) == [(direct, proxied)]
+        assert rootcause.proxy_pairs(con, [direct, direct2]) == []
+        assert not [f for f in rootcause.diagnose(con, [direct, direct2], gpu=False) if f.rule == "proxy_overhead"]
 
 
 def test_mttr_from_real_stalls_and_availability_from_injected_errors(tmp_db):
@@ -112,8 +114,8 @@ def test_mttr_from_real_stalls_and_availability_from_injected_errors(tmp_db):
         assert 1 <= len(episodes) <= 3 and m.n >= 1
         assert 1.0 <= m.value <= 3.0            # 1.5 s stalls, seen through 1-s windows
         assert stats.fault_episodes(w, sustain_s=2) == []   # no errors: no error episode
-        stall_rules = {f.rule: f for f in diagnose.run_findings(con, stalled)}
-        error_rules = {f.rule: f for f in diagnose.run_findings(con, failing)}
+        stall_rules = {f.rule: f for f in rootcause.run_findings(con, stalled)}
+        error_rules = {f.rule: f for f in rootcause.run_findings(con, failing)}
     assert "availability" in stall_rules and stall_rules["availability"].numbers["window_p99_limit_ms"] == 300.0
     av = error_rules["availability"].numbers
     assert av["availability_requests"] == pytest.approx(0.7, abs=0.1) and av["requests"] == 450

@@ -162,7 +162,7 @@ def test_windows_and_schedule_lag_in_sql(tmp_db):
 def test_goodput_in_sql_with_llm_bounds(tmp_db):
     import json
 
-    from perfkit.analyze import diagnose
+    from perfkit.analyze import rootcause
 
     lat = np.array([10.0, 50.0, 20.0, 30.0])
     err = np.array([False, False, True, False])
@@ -170,7 +170,7 @@ def test_goodput_in_sql_with_llm_bounds(tmp_db):
         insert_run(con, "llm", lat, rate_rps=2.0, errors=err, scenario={"slo": {"latency_ms": 40, "ttft_ms": 5}})
         con.execute("UPDATE requests SET ttft_ms = CASE seq WHEN 0 THEN 2 WHEN 1 THEN 3 WHEN 3 THEN 9 END")
         g = runs.goodput(con, "llm", {"latency_ms": 40, "ttft_ms": 5})
-        out = diagnose.analyze_run(con, "llm")
+        out = rootcause.analyze_run(con, "llm")
         with pytest.raises(ValueError):
             runs.goodput(con, "llm", {"latency_ms; DROP": 1})
     assert g["good_requests"] == 1 and g["requests"] == 4 and g["good_fraction"]["n"] == 4

@@ -1,19 +1,23 @@
-"""Query helpers: histogram_quantile against Prometheus' own test expectations, rate with
-resets and extrapolation, series frames, alignment on a run's grid, notebook 02."""
+"""PromQL maths (histogram_quantile against Prometheus' own test expectations, rate with resets
+and extrapolation) and the telemetry reads: series frames, alignment on a run's grid, notebook 02."""
 from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from factories import make_run
 from perfkit import store
+from perfkit.analyze import promql as P
 from perfkit.analyze import telemetry as T
-from perfkit.store import write
 from perfkit.ingest.frames import from_long
+from perfkit.ingest.importers import write_telemetry
+from perfkit.plots.diagnosis import timeline_figure
 
 INF = math.inf
 # promql/promqltest/testdata/histograms.test, evaluated at 50m (counts = 10 x increment)
@@ -28,68 +32,68 @@ HIST2 = {0.0: 0, 2.0: 1, 4.0: 2, 6.0: 3, INF: 3}  # at 7m
     (0, 0, -0.2), (0.2, 0.048, -0.2), (0.5, 0.15, -0.15), (0.8, 0.72, 0.3), (1, 1, 0.3),
 ])
 def test_histogram_quantile_prometheus_testhistogram(q, pos, neg):
-    assert T.histogram_quantile(q, POSITIVE) == pytest.approx(pos)
-    assert T.histogram_quantile(q, NEGATIVE) == pytest.approx(neg)
+    assert P.histogram_quantile(q, POSITIVE) == pytest.approx(pos)
+    assert P.histogram_quantile(q, NEGATIVE) == pytest.approx(neg)
 
 
 @pytest.mark.parametrize("q, pos, neg", [
     (0, 0, -0.25), (0.25, 0.055, -0.225), (0.5, 0.125, -0.2), (0.75, 0.45, -0.15), (1, 1, -0.1),
 ])
 def test_histogram_quantile_prometheus_testhistogram3(q, pos, neg):
-    assert T.histogram_quantile(q, HIST3_POS) == pytest.approx(pos)
-    assert T.histogram_quantile(q, HIST3_NEG) == pytest.approx(neg)
+    assert P.histogram_quantile(q, HIST3_POS) == pytest.approx(pos)
+    assert P.histogram_quantile(q, HIST3_NEG) == pytest.approx(neg)
 
 
 def test_histogram_quantile_middle_of_buckets_and_aggregation():
-    assert [T.histogram_quantile(q, HIST2) for q in (1 / 6, 0.5, 5 / 6)] == pytest.approx([1, 3, 5])
+    assert [P.histogram_quantile(q, HIST2) for q in (1 / 6, 0.5, 5 / 6)] == pytest.approx([1, 3, 5])
     # sum(rate(request_duration_seconds_bucket[10m])) by (le): job1/ins1+ins2, job2/ins1+ins2
     summed = {0.1: 1 + 2 + 3 + 4, 0.2: 3 + 5 + 4 + 7, INF: 4 + 6 + 6 + 9}
-    assert T.histogram_quantile(0.3, summed) == pytest.approx(0.075)
-    assert T.histogram_quantile(0.5, summed) == pytest.approx(0.1277777777777778)
+    assert P.histogram_quantile(0.3, summed) == pytest.approx(0.075)
+    assert P.histogram_quantile(0.5, summed) == pytest.approx(0.1277777777777778)
 
 
 def test_histogram_quantile_special_cases():
-    assert T.histogram_quantile(-0.1, POSITIVE) == -INF
-    assert T.histogram_quantile(1.01, POSITIVE) == INF
-    assert math.isnan(T.histogram_quantile(math.nan, POSITIVE))
-    assert math.isnan(T.histogram_quantile(0.5, {0.1: 1, 1.0: 2}))  # highest bound not +Inf
-    assert math.isnan(T.histogram_quantile(0.5, {INF: 5}))  # fewer than 2 buckets
-    assert math.isnan(T.histogram_quantile(0.5, {0.1: 0, INF: 0}))  # no observations
-    assert math.isnan(T.histogram_quantile(0.5, []))
+    assert P.histogram_quantile(-0.1, POSITIVE) == -INF
+    assert P.histogram_quantile(1.01, POSITIVE) == INF
+    assert math.isnan(P.histogram_quantile(math.nan, POSITIVE))
+    assert math.isnan(P.histogram_quantile(0.5, {0.1: 1, 1.0: 2}))  # highest bound not +Inf
+    assert math.isnan(P.histogram_quantile(0.5, {INF: 5}))  # fewer than 2 buckets
+    assert math.isnan(P.histogram_quantile(0.5, {0.1: 0, INF: 0}))  # no observations
+    assert math.isnan(P.histogram_quantile(0.5, []))
     # equal le merged (mixed_bucket: 0.2 == 2e-1 == 2.0e-1), order of input irrelevant
     mixed = [(INF, 4), (0.2, 1), (0.1, 1), (2e-1, 1), (float("2.0e-1"), 1)]
-    assert T.histogram_quantile(0.5, mixed) == pytest.approx(0.15)
+    assert P.histogram_quantile(0.5, mixed) == pytest.approx(0.15)
     # non-monotonic forced upward: {1: 10, 2: 5 -> 10, inf: 20}
-    assert T.histogram_quantile(0.5, {1.0: 10, 2.0: 5, INF: 20}) == pytest.approx(1.0)
-    assert T.histogram_quantile(0.75, {1.0: 10, 2.0: 5, INF: 20}) == 2.0  # rank in +Inf bucket
+    assert P.histogram_quantile(0.5, {1.0: 10, 2.0: 5, INF: 20}) == pytest.approx(1.0)
+    assert P.histogram_quantile(0.75, {1.0: 10, 2.0: 5, INF: 20}) == 2.0  # rank in +Inf bucket
     # float noise (relative <= 1e-12) between buckets is ignored: 2.0's count becomes 10, so
     # a rank just above 10 lands in the +Inf bucket (-> 2.0) instead of mid-bucket (1.5)
     q = (10 + 5e-12) / 20
-    assert T.histogram_quantile(q, {1.0: 10, 2.0: 10 + 1e-11, INF: 20}) == 2.0
-    assert T.histogram_quantile(q, {1.0: 10, 2.0: 10 + 1e-9, INF: 20}) == pytest.approx(1.005)
+    assert P.histogram_quantile(q, {1.0: 10, 2.0: 10 + 1e-11, INF: 20}) == 2.0
+    assert P.histogram_quantile(q, {1.0: 10, 2.0: 10 + 1e-9, INF: 20}) == pytest.approx(1.005)
 
 
 def test_quantile_aggregation_type7():
-    assert T.quantile(0.5, [1, 2, 3, 4]) == 2.5
-    assert T.quantile(0.9, list(range(11))) == pytest.approx(9.0)
-    assert math.isnan(T.quantile(0.5, []))
+    assert P.quantile(0.5, [1, 2, 3, 4]) == 2.5
+    assert P.quantile(0.9, list(range(11))) == pytest.approx(9.0)
+    assert math.isnan(P.quantile(0.5, []))
 
 
 def test_rate_counter_with_reset_and_extrapolation():
     ts = np.arange(0, 121, 15.0)
     values = ts / 15 * 10  # +10 every 15 s, starting at 0
-    assert T.rate(ts, values, [60.0, 120.0], 60.0) == pytest.approx([40 / 60, 40 / 60])
-    assert T.increase(ts, values, [120.0], 60.0) == pytest.approx([40.0])
+    assert P.rate(ts, values, [60.0, 120.0], 60.0) == pytest.approx([40 / 60, 40 / 60])
+    assert P.increase(ts, values, [120.0], 60.0) == pytest.approx([40.0])
     reset = values.copy()
     reset[6:] -= 55  # at t=90 the counter restarts (60 -> 5)
     # window (60,120]: 50@75, 5@90 (reset adds 50), 15@105, 25@120 -> raw increase 25 over 45 s
     raw = (25 - 50) + 50
     expect = raw * (45 + 7.5 + 0) / 45  # first sample 15 s from the edge > 1.1*avg? no: extrapolate
-    got = T.increase(ts, reset, [120.0], 60.0)[0]
+    got = P.increase(ts, reset, [120.0], 60.0)[0]
     assert got == pytest.approx(raw * (45 + 15) / 45)
     assert got != pytest.approx(expect)
     # fewer than two samples in the window: no value
-    assert math.isnan(T.rate(ts, values, [7.0], 5.0)[0])
+    assert math.isnan(P.rate(ts, values, [7.0], 5.0)[0])
 
 
 def test_rate_does_not_extrapolate_below_zero():
@@ -97,7 +101,7 @@ def test_rate_does_not_extrapolate_below_zero():
     values = np.array([1.0, 11.0, 21.0])
     # window (0,30]: increase 20 over 20 s; start gap 10 s (< 1.1*10 would extrapolate 10 s,
     # but zero is reached after 2 s) -> 20 * (20 + 1) / 20
-    assert T.increase(ts, values, [30.0], 30.0)[0] == pytest.approx(21.0)
+    assert P.increase(ts, values, [30.0], 30.0)[0] == pytest.approx(21.0)
 
 
 def test_histogram_quantile_frame_per_timestamp():
@@ -106,9 +110,13 @@ def test_histogram_quantile_frame_per_timestamp():
         "le": ["0.1", "0.2", "1", "+Inf"] * 2,
         "value": [50, 70, 110, 120, 0, 0, 0, 0],
     })
-    out = T.histogram_quantile_frame(0.5, frame)
+    out = P.histogram_quantile_frame(0.5, frame)
     assert out["value"].iloc[0] == pytest.approx(0.15) and math.isnan(out["value"].iloc[1])
     assert out["observations"].tolist() == [120, 0]
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
 @pytest.fixture
@@ -116,9 +124,7 @@ def run_db(tmp_db):
     """A run with 10 s of requests, a gauge sampled every 0.5 s and a counter."""
     t0 = 1_732_400_000.0
     con = store.connect(tmp_db)
-    con.execute("INSERT INTO runs (run_id, started_at, ended_at, t0_unix_s, duration_s, status) "
-                "VALUES ('r1', to_timestamp(?), to_timestamp(?), ?, 10, 'completed')",
-                [t0, t0 + 10, t0])
+    make_run(con, "r1", started_at=_utc(t0), ended_at=_utc(t0 + 10), t0_unix_s=t0, duration_s=10)
     intended = t0 + np.arange(0, 10, 0.1)
     lat = np.where(intended - t0 < 5, 10.0, 30.0)
     con.register("req", pd.DataFrame({"run_id": "r1", "seq": np.arange(100),
@@ -140,7 +146,7 @@ def run_db(tmp_db):
 
     tel = from_long(pl.from_pandas(long))
     with store.transaction(con):
-        write.write_telemetry(con, tel, kind="prometheus", path="x", sha256="s", run_id=None, label=None)
+        write_telemetry(con, tel, kind="prometheus", path="x", sha256="s", run_id=None, label=None)
     yield con
     con.close()
 
@@ -158,8 +164,8 @@ def test_bucket_quantiles_from_the_store(run_db, tmp_db):
     long = pl.DataFrame(rows, schema=["name", "labels", "unit", "type", "ts_unix_s", "value"],
                         orient="row")
     with store.transaction(run_db):
-        write.write_telemetry(run_db, from_long(long), kind="prometheus", path="h", sha256="h",
-                               run_id="r1", label=None)
+        write_telemetry(run_db, from_long(long), kind="prometheus", path="h", sha256="h",
+                        run_id="r1", label=None)
     raw = T.bucket_quantiles(run_db, "lat", 0.5, run_id="r1")
     assert len(raw) == 10 and math.isnan(raw["value"].iloc[0])  # 0 observations at t0
     assert raw["value"].iloc[1:].to_numpy() == pytest.approx(0.15)
@@ -202,7 +208,7 @@ def test_gpu_energy_is_the_counter_delta_with_resets(run_db):
     tel = from_long(pl.DataFrame(rows, schema=["name", "labels", "unit", "type", "ts_unix_s", "value"],
                                  orient="row"))
     with store.transaction(run_db):
-        write.write_telemetry(run_db, tel, kind="nvml", path="nvml", sha256=None, run_id="r1", label=None)
+        write_telemetry(run_db, tel, kind="nvml", path="nvml", sha256=None, run_id="r1", label=None)
     joules, gpus = T.gpu_energy_j(run_db, "r1")
     assert gpus == 2 and joules == pytest.approx((1250 - 1000 + 70) + 40)
 
@@ -213,7 +219,7 @@ def test_timeline_and_headline(run_db):
     assert figs["P99 latency"].endswith("(n=100)")
     assert figs["Mean GPU power"] == "no data" and figs["GPU energy"] == "no data"
     assert figs["Mean GPU utilization"].startswith("47.5 %")
-    fig = T.timeline_figure(frame)
+    fig = timeline_figure(frame)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts.count("no data (no GPU / not collected)") >= 3  # power, queue, batch, ...
 
@@ -224,7 +230,7 @@ def test_notebook_02_runs_under_papermill(run_db, tmp_db, tmp_path):
 
     run_db.close()
     out = tmp_path / "02.ipynb"
-    nb_path = Path(__file__).resolve().parents[2] / "notebooks" / "02_telemetry.ipynb"
+    nb_path = Path(__file__).resolve().parents[2] / "perfkit" / "notebooks" / "02_telemetry.ipynb"
     papermill.execute_notebook(str(nb_path), str(out), kernel_name="python3",
                                parameters={"db": str(tmp_db), "run_id": "r1", "step_s": 2.0},
                                progress_bar=False)

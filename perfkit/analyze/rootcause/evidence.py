@@ -1,47 +1,48 @@
-"""Gather what the root-cause rules look at, from the store (the I/O edge of rootcause).
+"""Gather what the root-cause rules look at, from the store (the I/O edge of root cause).
 
 Request-side numbers come from :mod:`perfkit.store.runs` (aggregated in SQL).
 Server-side numbers come from the telemetry that the live collector scraped
 from the demo server during the run (sources with ``run_id`` set), under the
-demo server's names: ``perfkit_demo_batch_size_{sum,count,bucket}``,
-``perfkit_demo_queue_wait_seconds_{sum,count}``,
-``perfkit_demo_inference_duration_seconds_{sum,count}``,
-``perfkit_demo_request_duration_seconds_{sum,count}``,
-``perfkit_demo_batch_rows_total``, ``perfkit_demo_batch_padding_rows_total`` and
-the gauges ``perfkit_demo_in_flight_requests``, ``perfkit_demo_queue_depth``.
+demo server's names (:mod:`perfkit.names`): the batch-size histogram's
+``_sum``/``_count``/``_bucket``, queue wait, inference and request duration
+``_sum``/``_count``, the rows and padding-rows counters and the gauges of
+requests in flight and queue depth.
 Counters and histogram parts are turned into per-scrape-interval increases
 (a negative step, a restart, is dropped); gauges are averaged per interval.
 The demo server's in-flight gauge counts every endpoint, so the scrape that
 reads it is always one of them: one request is taken off each reading
 (:data:`SCRAPE_SELF_COUNT`).
-GPU numbers come from NVML / dcgm-exporter / nvidia-smi series.
+GPU numbers come from NVML / dcgm-exporter / nvidia-smi series and, where a
+PyTorch or vLLM server exports them, allocator figures and out-of-memory,
+allocator-retry and preemption counters (:func:`gpu_frame`).
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from perfkit import names
 from perfkit.store import runs
 
-DEMO = "perfkit_demo_"
 _COUNTERS = {
-    "batch_sum": DEMO + "batch_size_sum",
-    "batch_count": DEMO + "batch_size_count",
-    "queue_wait_sum_s": DEMO + "queue_wait_seconds_sum",
-    "queue_wait_count": DEMO + "queue_wait_seconds_count",
-    "inference_sum_s": DEMO + "inference_duration_seconds_sum",
-    "inference_count": DEMO + "inference_duration_seconds_count",
-    "server_sum_s": DEMO + "request_duration_seconds_sum",
-    "server_count": DEMO + "request_duration_seconds_count",
-    "rows": DEMO + "batch_rows_total",
-    "padding_rows": DEMO + "batch_padding_rows_total",
+    "batch_sum": names.DEMO_BATCH_SIZE + "_sum",
+    "batch_count": names.DEMO_BATCH_SIZE + "_count",
+    "queue_wait_sum_s": names.DEMO_QUEUE_WAIT + "_sum",
+    "queue_wait_count": names.DEMO_QUEUE_WAIT + "_count",
+    "inference_sum_s": names.DEMO_INFERENCE_DURATION + "_sum",
+    "inference_count": names.DEMO_INFERENCE_DURATION + "_count",
+    "server_sum_s": names.DEMO_REQUEST_DURATION + "_sum",
+    "server_count": names.DEMO_REQUEST_DURATION + "_count",
+    "rows": names.DEMO_BATCH_ROWS + "_total",
+    "padding_rows": names.DEMO_BATCH_PADDING_ROWS + "_total",
 }
-_GAUGES = {"in_flight": DEMO + "in_flight_requests", "queue_depth": DEMO + "queue_depth"}
+_GAUGES = {"in_flight": names.DEMO_IN_FLIGHT, "queue_depth": names.DEMO_QUEUE_DEPTH}
 SCRAPE_SELF_COUNT = 1.0
 NON_WORKLOAD_ENDPOINTS = ("/metrics", "/health", "/demo/config", "unmatched")
 
@@ -153,7 +154,7 @@ def server_intervals(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]
 
 def batch_buckets(long: pd.DataFrame) -> dict[float, float]:
     """Whole-run increase of each ``perfkit_demo_batch_size_bucket{le}``."""
-    b = long[long["name"] == DEMO + "batch_size_bucket"]
+    b = long[long["name"] == names.DEMO_BATCH_SIZE + "_bucket"]
     if b.empty:
         return {}
     b = b.copy()
@@ -163,8 +164,6 @@ def batch_buckets(long: pd.DataFrame) -> dict[float, float]:
 
 
 def _label(labels: Any, key: str) -> str | None:
-    import json
-
     d = json.loads(labels) if isinstance(labels, str) else (labels or {})
     v = d.get(key)
     return None if v is None else str(v)
@@ -179,7 +178,7 @@ def load_run(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) 
     """Read one run's evidence (SQL aggregates, demo-server intervals)."""
     meta = runs.run_meta(con, run_id)
     rid = meta["run_id"]
-    long = run_series(con, rid, like=DEMO + "%")
+    long = run_series(con, rid, like=names.DEMO_PREFIX + "%")
     server, server_totals = server_intervals(long)
     return RunEvidence(
         run_id=rid, meta=meta, totals=runs.totals(con, rid), breakdown=runs.breakdown(con, rid),
@@ -223,75 +222,137 @@ def telemetry_windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: floa
     return wide.dropna(axis=1, how="all")
 
 
-def gpu_frame(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> tuple[pd.DataFrame, str]:
-    """Per GPU: utilization, framebuffer and (where present) allocator figures.
-
-    From the run's own NVML/dcgm series when it has them; otherwise from the
-    newest recorded GPU export in the store (dcgm, nvidia-smi, nvml). The second
-    value says which (``"run"``, ``"export <path>"`` or ``"none"``).
-    """
-    kinds = ["nvml", "dcgm", "nvidia-smi", "prometheus", "prom-range", "scrape"]
-    src_ids: list[int] = []
-    where = "none"
-    if run_id is not None:
-        src_ids = [r[0] for r in con.execute(
-            "SELECT source_id FROM sources WHERE run_id = ? AND list_contains(?::VARCHAR[], kind)",
-            [run_id, kinds]).fetchall()]
-        where = "run" if src_ids else "none"
-    frame = _gpu_from_sources(con, src_ids) if src_ids else pd.DataFrame()
-    if frame.empty:
-        row = con.execute(
-            "SELECT source_id, path FROM sources WHERE kind IN ('dcgm', 'nvidia-smi', 'nvml') "
-            "ORDER BY ingested_at DESC, source_id DESC LIMIT 1").fetchone()
-        if row is None:
-            return pd.DataFrame(), "none"
-        frame, where = _gpu_from_sources(con, [row[0]]), f"export {row[1]}"
-    return frame, where if not frame.empty else "none"
-
-
-# normalized names the ingest stage writes, and raw exporter names, per quantity
+# the run's own sources, and unattached exports inside its window, of these kinds may hold GPU series
+GPU_KINDS = ("nvml", "dcgm", "nvidia-smi", "prometheus", "prom-range", "scrape")
+# per quantity: the normalized name the ingest stage writes, then raw exporter names (a scrape keeps them)
 GPU_NAMES = {
-    "util_percent": ["gpu_utilization_percent", "DCGM_FI_DEV_GPU_UTIL", "nvml_gpu_utilization_percent"],
-    "fb_used_bytes": ["gpu_memory_used_bytes", "DCGM_FI_DEV_FB_USED", "nvml_memory_used_bytes"],
-    "fb_free_bytes": ["gpu_memory_free_bytes", "DCGM_FI_DEV_FB_FREE", "nvml_memory_free_bytes"],
-    "fb_total_bytes": ["gpu_memory_total_bytes", "DCGM_FI_DEV_FB_TOTAL", "nvml_memory_total_bytes"],
+    "util_percent": [names.GPU_UTILIZATION, "DCGM_FI_DEV_GPU_UTIL", "nvml_gpu_utilization_percent"],
+    "fb_used_bytes": [names.GPU_MEMORY_USED, "DCGM_FI_DEV_FB_USED", "nvml_memory_used_bytes"],
+    "fb_free_bytes": [names.GPU_MEMORY_FREE, "DCGM_FI_DEV_FB_FREE", "nvml_memory_free_bytes"],
+    "fb_total_bytes": [names.GPU_MEMORY_TOTAL, "DCGM_FI_DEV_FB_TOTAL", "nvml_memory_total_bytes"],
     "torch_reserved_bytes": ["torch_cuda_memory_reserved_bytes"],
     "torch_allocated_bytes": ["torch_cuda_memory_allocated_bytes"],
     "torch_inactive_split_bytes": ["torch_cuda_memory_inactive_split_bytes"],
+    "torch_peak_allocated_bytes": ["torch_cuda_max_memory_allocated_bytes"],
+}
+# counters whose increase over the run is evidence of memory pressure (torch.cuda.memory_stats, vLLM)
+GPU_COUNTERS = {
+    "ooms": ["torch_cuda_memory_num_ooms_total", "torch_cuda_memory_num_ooms"],
+    "alloc_retries": ["torch_cuda_memory_num_alloc_retries_total", "torch_cuda_memory_num_alloc_retries"],
+    "preemptions": ["vllm:num_preemptions_total", "vllm_num_preemptions_total"],
 }
 _MIB_NAMES = {"DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_TOTAL"}
+_PEAKS = {"torch_peak_allocated_bytes"}
 
 
-def _gpu_from_sources(con: duckdb.DuckDBPyConnection, source_ids: list[int]) -> pd.DataFrame:
-    import json
+def gpu_frame(con: duckdb.DuckDBPyConnection, run_id: str | None = None,
+              source_ids: Sequence[int] = ()) -> tuple[pd.DataFrame, str]:
+    """Per GPU: utilization, framebuffer and (where present) allocator figures and pressure counters.
 
-    all_names = [n for names in GPU_NAMES.values() for n in names]
+    From the sources named in ``source_ids`` when given (all their samples);
+    else from the run's own sources (recorded with it, or ingested with
+    ``--run``); else from GPU exports attached to no run whose samples fall
+    inside the run's time window (only those samples count). An export from
+    another time is never used, however recent. The second value says where
+    the figures come from (``"run"``, ``"export <paths>"``, ``"source <ids>"``
+    or ``"none"``).
+    """
+    if source_ids:
+        ids = [int(i) for i in source_ids]
+        frame = _gpu_from_sources(con, ids)
+        return frame, ("source " + ", ".join(map(str, ids))) if not frame.empty else "none"
+    if run_id is None:
+        return pd.DataFrame(), "none"
+    own = [r[0] for r in con.execute(
+        "SELECT source_id FROM sources WHERE run_id = ? AND list_contains(?::VARCHAR[], kind)",
+        [run_id, list(GPU_KINDS)]).fetchall()]
+    frame = _gpu_from_sources(con, own) if own else pd.DataFrame()
+    if not frame.empty:
+        return frame, "run"
+    try:
+        _, start, end = runs.run_window(con, run_id)
+    except ValueError:
+        return pd.DataFrame(), "none"
+    inside = con.execute(
+        "SELECT src.source_id, any_value(src.path) FROM sources src JOIN series s USING (source_id) "
+        "JOIN samples x USING (series_id) WHERE src.run_id IS NULL AND list_contains(?::VARCHAR[], src.kind) "
+        "AND list_contains(?::VARCHAR[], s.name) AND x.ts_unix_s BETWEEN ? AND ? "
+        "GROUP BY src.source_id ORDER BY src.source_id",
+        [list(GPU_KINDS), _all_gpu_names(), start, end]).fetchall()
+    if not inside:
+        return pd.DataFrame(), "none"
+    frame = _gpu_from_sources(con, [r[0] for r in inside], start, end)
+    return frame, ("export " + ", ".join(str(r[1]) for r in inside)) if not frame.empty else "none"
+
+
+def _all_gpu_names() -> list[str]:
+    return [n for group in (GPU_NAMES, GPU_COUNTERS) for ns in group.values() for n in ns]
+
+
+def _gpu_from_sources(con: duckdb.DuckDBPyConnection, source_ids: list[int],
+                      start: float | None = None, end: float | None = None) -> pd.DataFrame:
     long = con.execute(
-        "SELECT s.name, s.labels, s.unit, x.ts_unix_s, x.value FROM series s JOIN samples x USING (series_id) "
-        "WHERE list_contains(?::BIGINT[], s.source_id) AND list_contains(?::VARCHAR[], s.name)",
-        [source_ids, all_names]).df()
+        "SELECT s.series_id, s.name, s.labels, s.unit, x.ts_unix_s, x.value "
+        "FROM series s JOIN samples x USING (series_id) "
+        "WHERE list_contains(?::BIGINT[], s.source_id) AND list_contains(?::VARCHAR[], s.name) "
+        "AND x.ts_unix_s BETWEEN coalesce(?, -'infinity'::DOUBLE) AND coalesce(?, 'infinity'::DOUBLE)",
+        [source_ids, _all_gpu_names(), start, end]).df()
+    return gpu_figures(long)
+
+
+def _gpu_id(labels: Any) -> str:
+    """The GPU a series describes; "" for a process-wide one (a PyTorch or vLLM server's own metrics)."""
+    d = json.loads(labels) if isinstance(labels, str) else (labels or {})
+    return str(d.get("UUID") or d.get("uuid") or d.get("gpu") or d.get("index") or "")
+
+
+def _gpu_model(labels: Any) -> str:
+    d = json.loads(labels) if isinstance(labels, str) else (labels or {})
+    return str(d.get("modelName") or d.get("name") or d.get("model") or "")
+
+
+def _counter_increase(values: pd.Series) -> float:
+    """Increase of a counter over its samples; after a reset the new value counts from 0."""
+    v = values.to_numpy(float)
+    if v.size < 2:
+        return 0.0
+    steps = np.diff(v)
+    return float(np.where(steps >= 0, steps, v[1:]).sum())
+
+
+def gpu_figures(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per GPU from long samples (``series_id, name, labels, unit, ts_unix_s, value``).
+
+    Gauges are averaged, the allocator's peak is its maximum, and the pressure
+    counters (:data:`GPU_COUNTERS`) become their increase, summed over series.
+    Framebuffer figures that dcgm-exporter gives in MiB become bytes. Figures
+    without a GPU label (a server's allocator and counters) fill in every GPU
+    that lacks its own.
+    """
     if long.empty:
         return pd.DataFrame()
-    key_of = {n: k for k, names in GPU_NAMES.items() for n in names}
-    long["quantity"] = long["name"].map(key_of)
-
-    def gpu_id(labels: Any) -> str:
-        d = json.loads(labels) if isinstance(labels, str) else (labels or {})
-        return str(d.get("UUID") or d.get("uuid") or d.get("gpu") or d.get("index") or "0")
-
-    def model(labels: Any) -> str:
-        d = json.loads(labels) if isinstance(labels, str) else (labels or {})
-        return str(d.get("modelName") or d.get("name") or d.get("model") or "")
-
-    long["gpu"] = long["labels"].map(gpu_id)
-    long["model"] = long["labels"].map(model)
+    key_of = {n: k for group in (GPU_NAMES, GPU_COUNTERS) for k, ns in group.items() for n in ns}
+    long = long.assign(quantity=long["name"].map(key_of), gpu=long["labels"].map(_gpu_id),
+                       model=long["labels"].map(_gpu_model))
     mib = long["name"].isin(_MIB_NAMES) & ~long["unit"].fillna("").eq("bytes")
     long.loc[mib, "value"] = long.loc[mib, "value"] * 1024 * 1024
-    agg = long.groupby(["gpu", "quantity"])["value"].agg(["mean", "count"]).reset_index()
-    wide = agg.pivot(index="gpu", columns="quantity", values="mean")
+    counters = long["quantity"].isin(list(GPU_COUNTERS))
+    gauges = long[~counters]
+    agg = gauges.groupby(["gpu", "quantity"])["value"].agg(["mean", "max", "count"]).reset_index()
+    agg["value"] = np.where(agg["quantity"].isin(list(_PEAKS)), agg["max"], agg["mean"])
+    wide = agg.pivot(index="gpu", columns="quantity", values="value")
     wide["samples"] = agg.groupby("gpu")["count"].max()
+    if counters.any():
+        inc = (long[counters].sort_values("ts_unix_s").groupby(["gpu", "quantity", "series_id"])["value"]
+               .agg(_counter_increase).groupby(level=["gpu", "quantity"]).sum().unstack("quantity"))
+        wide = wide.join(inc, how="outer")
     wide["model"] = long.groupby("gpu")["model"].agg(lambda s: next((m for m in s if m), ""))
     if {"fb_used_bytes", "fb_free_bytes"} <= set(wide.columns):
         both = wide["fb_used_bytes"] + wide["fb_free_bytes"]
         wide["fb_total_bytes"] = wide["fb_total_bytes"].fillna(both) if "fb_total_bytes" in wide else both
-    return wide.reset_index()
+    wide.columns.name = None
+    if "" in wide.index:
+        shared, rest = wide.loc[""], wide.drop(index="")
+        wide = wide.rename(index={"": "0"}) if rest.empty else rest.fillna(
+            {c: shared[c] for c in wide.columns if c not in ("model", "samples") and pd.notna(shared[c])})
+    return wide.rename_axis("gpu").reset_index()

@@ -5,22 +5,24 @@ is compared with a run of the set labelled ``proxy=none`` or ``proxy=direct``
 (or, when no run says so, one without a proxy label at the same pattern and
 intended rate), preferring the one that shares most other labels, then the
 closest in time.
-GPU findings use each run's own NVML/dcgm series, or, when no run has any, the
-newest recorded GPU export in the store (said so in the finding).
+GPU findings use each run's own GPU series, else GPU exports attached to no
+run whose samples fall inside the run's time window, or the sources a caller
+names (see :func:`perfkit.analyze.rootcause.evidence.gpu_frame`); the finding
+says which.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import duckdb
-
-import math
-
 import pandas as pd
 
-from perfkit.analyze import abtest, evidence, rootcause, stats
-from perfkit.store import runs
+from perfkit.analyze import stats, twosample
+from perfkit.analyze.rootcause import evidence, gpu as gpu_rule, rules
+from perfkit.analyze.rootcause.finding import SEVERITY_RANK, Finding, rank
 from perfkit.errors import UsageError
+from perfkit.store import runs
 
 DIRECT = ("none", "direct")
 
@@ -38,8 +40,8 @@ def parse_pairs(text: str | None) -> list[tuple[str, str]]:
     return pairs
 
 
-def _proxy_pairs(metas: list[dict]) -> list[tuple[str, str]]:
-    def labels(m: dict) -> dict:
+def _proxy_pairs(metas: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    def labels(m: dict[str, Any]) -> dict[str, Any]:
         return m.get("labels") or {}
 
     direct_all = [m for m in metas if labels(m).get("proxy") in DIRECT]
@@ -53,7 +55,7 @@ def _proxy_pairs(metas: list[dict]) -> list[tuple[str, str]]:
             continue
         others = {k: v for k, v in labels(p).items() if k != "proxy"}
 
-        def score(d: dict) -> tuple:
+        def score(d: dict[str, Any]) -> tuple[int, float]:
             shared = sum(1 for k, v in others.items() if labels(d).get(k) == v)
             dt = abs((d.get("t0_unix_s") or 0) - (p.get("t0_unix_s") or 0))
             return (-shared, dt)
@@ -63,12 +65,12 @@ def _proxy_pairs(metas: list[dict]) -> list[tuple[str, str]]:
     return pairs
 
 
-def run_findings(con: duckdb.DuckDBPyConnection, run_id: str) -> list[rootcause.Finding]:
+def run_findings(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Finding]:
     """Single-run rules (a, b, e, f, availability, SLO)."""
     return findings_from_evidence(con, evidence.load_run(con, run_id))
 
 
-def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float | None = None) -> dict:
+def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float | None = None) -> dict[str, Any]:
     """Everything about one run, each figure with its n: percentiles with exact intervals,
     availability and MTTR, schedule lag, where the time goes, the SLO verdict and the findings.
 
@@ -86,8 +88,7 @@ def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float |
     scen = ev.meta.get("scenario") or {}
     slo_p99_ms = slo_p99_ms if slo_p99_ms is not None else (scen.get("slo_p99_ms") if isinstance(scen, dict) else None)
     if slo_p99_ms is not None:
-        over = int(con.execute("SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "
-                               "AND latency_ms > ?", [ev.run_id, float(slo_p99_ms)]).fetchone()[0])
+        over = runs.count_over(con, ev.run_id, float(slo_p99_ms))
         out["slo_p99"] = stats.slo_verdict_from_counts(pct[0.99].n, over, 0.99)
     bounds = scen.get("slo") if isinstance(scen, dict) else None
     if bounds:   # per-request bounds (perfkit bench --slo ttft_ms=...,tpot_ms=...): goodput and LLM SLOs
@@ -95,48 +96,45 @@ def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float |
         for key in ("ttft_ms", "tpot_ms"):
             if key in bounds:
                 p99 = runs.percentiles(con, ev.run_id, key, qs=(0.99,))[0.99]
-                over = int(con.execute(f"SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "
-                                       f"AND {runs.column_sql(key)} > ?", [ev.run_id, float(bounds[key])]).fetchone()[0])
+                over = runs.count_over(con, ev.run_id, float(bounds[key]), key)
                 out[f"slo_{key}_p99"] = {"p99": p99.to_dict(), "limit_ms": bounds[key],
                                          "verdict": stats.slo_verdict_from_counts(p99.n, over, 0.99)}
     out["findings"] = findings_from_evidence(con, ev)
     return out
 
 
-def findings_from_evidence(con: duckdb.DuckDBPyConnection, ev: evidence.RunEvidence) -> list[rootcause.Finding]:
+def findings_from_evidence(con: duckdb.DuckDBPyConnection, ev: evidence.RunEvidence) -> list[Finding]:
     """The single-run rules over already loaded evidence."""
     rid = ev.run_id
-    found: list[rootcause.Finding] = []
+    found: list[Finding] = []
     scen = ev.meta.get("scenario") or {}
     summary = ev.meta.get("summary") or {}
     slo_ms = (scen.get("slo_p99_ms") if isinstance(scen, dict) else None) or \
         (summary.get("slo_p99_ms") if isinstance(summary, dict) else None)
-    found += rootcause.schedule_lag(rid, ev.lag, ev.windows)
-    found += rootcause.availability(rid, ev.windows, p99_limit_ms=float(slo_ms) if slo_ms else None)
+    found += rules.schedule_lag(rid, ev.lag, ev.windows)
+    found += rules.availability(rid, ev.windows, p99_limit_ms=float(slo_ms) if slo_ms else None)
     if slo_ms:
         p99 = runs.percentiles(con, rid, qs=(0.99,))[0.99]
-        over = int(con.execute("SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "
-                               "AND latency_ms > ?", [rid, float(slo_ms)]).fetchone()[0])
-        found += rootcause.slo(rid, p99, float(slo_ms), over)
-    found += rootcause.queueing(rid, ev.breakdown, ev.server_totals)
-    found += rootcause.load_latency(rid, ev.windows)
-    found += rootcause.littles_law(rid, ev.totals["arrival_rate_rps"], ev.breakdown.get("mean_latency_ms") or 0.0,
+        found += rules.slo(rid, p99, float(slo_ms), runs.count_over(con, rid, float(slo_ms)))
+    found += rules.queueing(rid, ev.breakdown, ev.server_totals)
+    found += rules.load_latency(rid, ev.windows)
+    found += rules.littles_law(rid, ev.totals["arrival_rate_rps"], ev.breakdown.get("mean_latency_ms") or 0.0,
                                    ev.server_totals)
-    found += rootcause.fixed_batching(rid, ev.server, ev.server_totals, ev.max_batch)
-    found += rootcause.padding_waste(rid, ev.server_totals, ev.max_batch)
-    found += rootcause.regressions_in_time(rid, ev.windows)
-    found += rootcause.correlations(rid, ev.windows, ev.telemetry)
+    found += rules.fixed_batching(rid, ev.server, ev.server_totals, ev.max_batch)
+    found += rules.padding_waste(rid, ev.server_totals, ev.max_batch)
+    found += rules.regressions_in_time(rid, ev.windows)
+    found += rules.correlations(rid, ev.windows, ev.telemetry)
     return found
 
 
 def proxy_findings(con: duckdb.DuckDBPyConnection, direct_id: str, proxied_id: str,
-                   max_rows: int = 50_000) -> list[rootcause.Finding]:
+                   max_rows: int = 50_000) -> list[Finding]:
     qs = (0.5, 0.9, 0.99)
     direct = runs.percentiles(con, direct_id, qs=qs)
     proxied = runs.percentiles(con, proxied_id, qs=qs)
-    shift = abtest.hodges_lehmann(runs.values(con, proxied_id, max_rows=max_rows),
+    shift = twosample.hodges_lehmann(runs.values(con, proxied_id, max_rows=max_rows),
                                   runs.values(con, direct_id, max_rows=max_rows), 0.98)
-    return rootcause.proxy_overhead(direct_id, proxied_id, direct, proxied, shift)
+    return rules.proxy_overhead(direct_id, proxied_id, direct, proxied, shift)
 
 
 def proxy_pairs(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -146,38 +144,38 @@ def proxy_pairs(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | N
 
 
 def proxy_comparison(con: duckdb.DuckDBPyConnection, direct_id: str, proxied_id: str,
-                     qs: Sequence[float] = (0.5, 0.9, 0.99, 0.999)):
-    """The per-percentile table of a direct and a proxied run (see :func:`rootcause.proxy_table`)."""
-    return rootcause.proxy_table(runs.percentiles(con, direct_id, qs=qs), runs.percentiles(con, proxied_id, qs=qs))
+                     qs: Sequence[float] = (0.5, 0.9, 0.99, 0.999)) -> pd.DataFrame:
+    """The per-percentile table of a direct and a proxied run (see :func:`.rules.proxy_table`)."""
+    return rules.proxy_table(runs.percentiles(con, direct_id, qs=qs), runs.percentiles(con, proxied_id, qs=qs))
 
 
 def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None = None,
-             gpu: bool = True, proxy_pairs: Sequence[tuple[str, str]] = ()) -> list[rootcause.Finding]:
+             gpu: bool = True, proxy_pairs: Sequence[tuple[str, str]] = (),
+             gpu_sources: Sequence[int] = ()) -> list[Finding]:
     """Ranked findings over the runs (see :func:`perfkit.store.runs.resolve_run_ids`).
 
     ``proxy_pairs`` names (direct, proxied) runs explicitly; runs labelled
-    ``proxy=...`` are paired automatically as well.
+    ``proxy=...`` are paired automatically as well. GPU findings come from each
+    run's own GPU telemetry or exports inside its time window; ``gpu_sources``
+    names GPU export sources to use instead (``gpu=False``: no GPU rule).
     """
     ids = runs.resolve_run_ids(con, run_ids)
     metas = [runs.run_meta(con, r) for r in ids]
-    found: list[rootcause.Finding] = []
+    found: list[Finding] = []
     for rid in ids:
         found += run_findings(con, rid)
     pairs = [(runs.run_meta(con, d)["run_id"], runs.run_meta(con, p)["run_id"]) for d, p in proxy_pairs]
     pairs += [pair for pair in _proxy_pairs(metas) if pair not in pairs]
     for direct_id, proxied_id in pairs:
         found += proxy_findings(con, direct_id, proxied_id)
-    if gpu:
-        seen_run_gpu = False
+    if gpu and gpu_sources:
+        frame, where = evidence.gpu_frame(con, source_ids=gpu_sources)
+        found += gpu_rule.gpu_memory(frame, where, ids)
+    elif gpu:
         for rid in ids:
             frame, where = evidence.gpu_frame(con, rid)
-            if where == "run":
-                seen_run_gpu = True
-                found += rootcause.gpu_memory(frame, where, [rid])
-        if not seen_run_gpu:
-            frame, where = evidence.gpu_frame(con, None)
-            found += rootcause.gpu_memory(frame, where)
-    return rootcause.rank(found)
+            found += gpu_rule.gpu_memory(frame, where, [rid])
+    return rank(found)
 
 
 def runs_overview(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -233,11 +231,11 @@ def proxy_tables(con: duckdb.DuckDBPyConnection, pairs: Sequence[tuple[str, str]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def headline_figures(findings: Sequence[rootcause.Finding], batching: pd.DataFrame, proxy: pd.DataFrame,
+def headline_figures(findings: Sequence[Finding], batching: pd.DataFrame, proxy: pd.DataFrame,
                      gpu_source: str) -> dict[str, str]:
     """The root-cause report's index figures (strings with units and counts)."""
-    ranked = rootcause.rank(findings)
-    serious = sum(1 for f in ranked if rootcause.SEVERITY_RANK[f.severity] >= 3)
+    ranked = rank(findings)
+    serious = sum(1 for f in ranked if SEVERITY_RANK[f.severity] >= 3)
     out = {"Findings": f"{len(ranked)} ({serious} high or critical)",
            "Top finding": ranked[0].title if ranked else "none supported by the data"}
     if not batching.empty and batching["padding_share"].notna().any():

@@ -1,9 +1,10 @@
-"""Root cause: ranked findings, each backed by its numbers, a figure and an action.
+"""The root-cause rules over requests, server metrics and time (the GPU rule is in :mod:`.gpu`).
 
 Every rule is a pure function over small frames/dicts (what
-:mod:`perfkit.analyze.evidence` reads from the store) that returns a list of
-:class:`Finding`, empty when the data do not support the cause. Thresholds
-are module constants so that reports can state them:
+:mod:`perfkit.analyze.rootcause.evidence` reads from the store) that returns a
+list of :class:`~perfkit.analyze.rootcause.finding.Finding`, empty when the data
+do not support the cause. Thresholds are module constants so that reports can
+state them:
 
 a. queueing: queue wait >= 40% of the client's mean latency and >= 2 ms (high from
    60% and 20 ms, low under 10 ms); latency against
@@ -17,31 +18,28 @@ b. fixed batching: load varies >= 1.5x (p90/p10 of per-scrape-interval rate)
    rows >= 25% of computed rows.
 c. proxy overhead: Hodges–Lehmann shift of the proxied run over the direct run
    with its 98% interval above 0 and >= 3% of the direct median.
-d. GPU: mean utilization < 50% with memory pressure, i.e. fragmentation
-   ``1 - allocated/reserved`` (PyTorch allocator) >= 30% or framebuffer use >= 80%.
-   FB_USED alone cannot show fragmentation, so without allocator figures none is claimed.
+d. GPU: see :mod:`perfkit.analyze.rootcause.gpu`.
 e. lagged Spearman of per-window P99 with every series (lags -5..5 windows),
    Benjamini–Hochberg q < 0.01 over all series x lags and |rho| >= 0.5; change
    points by ruptures PELT (l2 cost via KernelCPD(linear) in C, penalty 2 sigma^2 ln n) on per-window mean
-   latency, kept when the level moves >= 20% and MWU p < 0.01.
+   latency, kept when the level moves >= 20% and MWU p < 0.01 (both tests in
+   :mod:`perfkit.analyze.stats`).
 f. schedule lag (sent - intended): P99 >= 10 ms or > 0.1% of requests never sent.
 Also: availability (1-s windows with success ratio >= 99%) below 99% with MTTR,
 and a stated P99 SLO missed.
 """
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from perfkit.analyze import figures, stats
-
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+from perfkit.analyze import stats
+from perfkit.analyze.rootcause.finding import Finding, chart
+from perfkit.quantiles import Estimate
 
 QUEUE_SHARE, QUEUE_MIN_MS = 0.40, 2.0
 LOAD_RHO, LOAD_P, LOAD_CV = 0.5, 0.01, 0.2
@@ -49,63 +47,10 @@ LITTLE_TOLERANCE, LITTLE_MIN_SAMPLES = 0.25, 10
 FIXED_LOAD_RATIO, FIXED_BATCH_SPREAD, FIXED_QUEUE_SHARE, FIXED_AT_MAX = 1.5, 0.10, 0.5, 0.9
 PADDING_SHARE = 0.25
 PROXY_SHARE = 0.03
-GPU_UTIL_PERCENT, GPU_FRAG, GPU_FB_SHARE = 50.0, 0.30, 0.80
 CORR_RHO, CORR_Q, CORR_MAX_LAG = 0.5, 0.01, 5
 CP_CHANGE, CP_P = 0.20, 0.01
 LAG_P99_MS, UNSENT_SHARE = 10.0, 0.001
 AVAIL_WINDOW_OK, AVAIL_TARGET = 0.99, 0.99
-
-
-@dataclass
-class Finding:
-    """One diagnosed cause."""
-
-    rule: str
-    title: str
-    severity: str                     # critical | high | medium | low
-    numbers: dict[str, Any]
-    action: str
-    run_ids: list[str] = field(default_factory=list)
-    impact: float = 0.0               # orders findings of equal severity (bigger first)
-    figure: Callable[[], Any] | None = None
-
-    def draw(self):
-        """The matplotlib figure that shows it (None when the finding has none)."""
-        return self.figure() if self.figure else None
-
-    def row(self) -> dict[str, Any]:
-        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in self.numbers.items() if not isinstance(v, (list, dict)))
-        return {"severity": self.severity, "title": self.title, "numbers": shown,
-                "action": self.action, "rule": self.rule, "runs": ",".join(self.run_ids)}
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}" if math.isfinite(v) else "n/a"
-    return str(v)
-
-
-def rank(findings: Sequence[Finding]) -> list[Finding]:
-    """Most severe first, then by impact."""
-    return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), -f.impact))
-
-
-def show_figures(findings: Sequence[Finding], limit: int = 8) -> int:
-    """Display the figures of the top ``limit`` findings (in a notebook); returns how many."""
-    from IPython.display import display
-
-    shown = 0
-    for f in rank(findings)[:limit]:
-        fig = f.draw()
-        if fig is not None:
-            display(fig)
-            shown += 1
-    return shown
-
-
-def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
-    return pd.DataFrame([f.row() for f in rank(findings)],
-                        columns=["severity", "title", "numbers", "action", "rule", "runs"])
 
 
 # --------------------------------------------------------------------------- a. queueing
@@ -141,8 +86,7 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
     return [Finding("queueing", f"Queue wait is {share:.0%} of latency ({qw:.1f} of {lat:.1f} ms)", sev,
                     numbers, "Requests wait for a batch or a worker more than they compute: shorten the "
                     "batch timeout / use dynamic batching, add workers, or lower the load.",
-                    [run_id], share, functools.partial(figures.time_breakdown, parts,
-                                                       f"Where the time goes ({run_id})"))]
+                    [run_id], share, chart("breakdown", parts_ms=parts, title=f"Where the time goes ({run_id})"))]
 
 
 def load_latency(run_id: str, windows: pd.DataFrame) -> list[Finding]:
@@ -164,8 +108,8 @@ def load_latency(run_id: str, windows: pd.DataFrame) -> list[Finding]:
     return [Finding("load_latency", f"P99 rises with load (Spearman ρ={rho:.2f}, {len(w)} windows)", "medium",
                     numbers, "The service saturates: find the knee with `perfkit sweep --find-max` and keep "
                     "the operating point below it, or add capacity.", [run_id], float(rho),
-                    functools.partial(figures.scatter_xy, rate, w["p99_ms"].to_numpy(), "arrival rate (req/s)",
-                                      "P99 (ms)", f"P99 against load ({run_id})"))]
+                    chart("scatter", x=rate, y=w["p99_ms"].to_numpy(), xlabel="arrival rate (req/s)",
+                          ylabel="P99 (ms)", title=f"P99 against load ({run_id})"))]
 
 
 def littles_law(run_id: str, arrival_rate_rps: float, mean_latency_ms: float,
@@ -192,8 +136,8 @@ def littles_law(run_id: str, arrival_rate_rps: float, mean_latency_ms: float,
         action = "The server counts work the client does not see (other traffic, retries, leaked requests)."
     numbers = {**check, "gauge_samples": int(n_g)}
     return [Finding("littles_law", title, "medium", numbers, action, [run_id], abs(gap),
-                    functools.partial(figures.bars, {"L measured": L, "λ·W predicted": check["L_predicted"]},
-                                      "requests in flight", f"Little's law ({run_id})"))]
+                    chart("bars", values={"L measured": L, "λ·W predicted": check["L_predicted"]},
+                          ylabel="requests in flight", title=f"Little's law ({run_id})"))]
 
 
 # --------------------------------------------------------------------------- b. batching
@@ -236,7 +180,7 @@ def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str
         not_following = pad_low >= PADDING_SHARE
     else:
         pad_low = math.nan
-        not_following = bool(max_batch) and s50 >= FIXED_AT_MAX * max_batch
+        not_following = max_batch is not None and max_batch > 0 and s50 >= FIXED_AT_MAX * max_batch
     if not (load_ratio >= FIXED_LOAD_RATIO and spread <= FIXED_BATCH_SPREAD and not_following
             and low_share >= FIXED_QUEUE_SHARE):
         return []
@@ -253,10 +197,10 @@ def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str
                     f"at low load queue wait is {low_share:.0%} of server time", "high", numbers,
                     "Use dynamic batching (max batch with a short timeout) so the batch follows the load.",
                     [run_id], low_share,
-                    functools.partial(figures.scatter_xy, rate.to_numpy(), executed.to_numpy(),
-                                      "arrival rate per scrape interval (req/s)", f"executed batch ({unit}/call)",
-                                      f"Batch shape against load ({run_id})", (100 * qshare).to_numpy(),
-                                      "queue wait share of server time (%)"))]
+                    chart("scatter", x=rate.to_numpy(), y=executed.to_numpy(),
+                          xlabel="arrival rate per scrape interval (req/s)", ylabel=f"executed batch ({unit}/call)",
+                          title=f"Batch shape against load ({run_id})", y2=(100 * qshare).to_numpy(),
+                          y2label="queue wait share of server time (%)"))]
 
 
 def padding_waste(run_id: str, server_totals: dict[str, float], max_batch: int | None) -> list[Finding]:
@@ -276,14 +220,14 @@ def padding_waste(run_id: str, server_totals: dict[str, float], max_batch: int |
                     f"(mean batch {eff['mean_batch_size']:.1f} of {max_batch})", "medium", numbers,
                     "Pad to the batch actually formed (ragged/dynamic batching) or to smaller shape buckets.",
                     [run_id], share,
-                    functools.partial(figures.bars, {"real rows": rows, "padding rows": pad}, "rows",
-                                      f"Computed rows ({run_id})"))]
+                    chart("bars", values={"real rows": rows, "padding rows": pad}, ylabel="rows",
+                          title=f"Computed rows ({run_id})"))]
 
 
 # --------------------------------------------------------------------------- c. proxy
 
-def proxy_overhead(direct_id: str, proxied_id: str, direct: dict[float, stats.Estimate],
-                   proxied: dict[float, stats.Estimate], shift: stats.Estimate) -> list[Finding]:
+def proxy_overhead(direct_id: str, proxied_id: str, direct: dict[float, Estimate],
+                   proxied: dict[float, Estimate], shift: Estimate) -> list[Finding]:
     """Added latency of a proxy/sidecar, per percentile, from a direct and a proxied run."""
     if not direct or not proxied or not math.isfinite(shift.value):
         return []
@@ -302,7 +246,7 @@ def proxy_overhead(direct_id: str, proxied_id: str, direct: dict[float, stats.Es
     numbers = {"hl_shift_ms": shift.value, "hl_lo_ms": shift.lo, "hl_hi_ms": shift.hi,
                "confidence": shift.confidence, "added_share_p50": share50,
                "added_share_p99": p99.get("added_share", math.nan),
-               "n_direct": p50.n if p50 else 0, "n_proxied": proxied.get(0.5).n if proxied.get(0.5) else 0,
+               "n_direct": p50.n if p50 else 0, "n_proxied": proxied[0.5].n if 0.5 in proxied else 0,
                "per_percentile": per}
     sev = "high" if share50 >= 0.2 else "medium"
     curves = {f"direct {direct_id}": _spectrum(direct), f"proxied {proxied_id}": _spectrum(proxied)}
@@ -312,10 +256,10 @@ def proxy_overhead(direct_id: str, proxied_id: str, direct: dict[float, stats.Es
                     "Remove the hop for latency-critical traffic, keep upstream connections alive, or move "
                     "the sidecar's work (TLS, auth, retries) off the request path.",
                     [direct_id, proxied_id], share50,
-                    functools.partial(figures.percentile_spectrum, curves, "Direct against proxied"))]
+                    chart("spectrum", curves=curves, title="Direct against proxied"))]
 
 
-def proxy_table(direct: dict[float, stats.Estimate], proxied: dict[float, stats.Estimate]) -> pd.DataFrame:
+def proxy_table(direct: dict[float, Estimate], proxied: dict[float, Estimate]) -> pd.DataFrame:
     """Per percentile: direct and proxied latency with their intervals, the added ms and its share.
 
     Shown whether or not the overhead is large enough to be a finding.
@@ -331,95 +275,11 @@ def proxy_table(direct: dict[float, stats.Estimate], proxied: dict[float, stats.
     return pd.DataFrame(rows)
 
 
-def _spectrum(est: dict[float, stats.Estimate]) -> pd.DataFrame:
+def _spectrum(est: dict[float, Estimate]) -> pd.DataFrame:
     return pd.DataFrame([{"quantile": q, "value": e.value, "lo": e.lo, "hi": e.hi} for q, e in sorted(est.items())])
 
 
-# --------------------------------------------------------------------------- d. GPU
-
-def gpu_memory(gpus: pd.DataFrame, where: str, run_ids: Sequence[str] = ()) -> list[Finding]:
-    """GPU under-use, and memory pressure where the data can show it (definitions in module doc)."""
-    if gpus.empty or "util_percent" not in gpus:
-        return []
-    out = []
-    for _, g in gpus.iterrows():
-        util = float(g.get("util_percent", math.nan))
-        if not math.isfinite(util) or util >= GPU_UTIL_PERCENT:
-            continue
-        total = g.get("fb_total_bytes", math.nan)
-        used = g.get("fb_used_bytes", math.nan)
-        fb_share = float(used / total) if total and math.isfinite(total) and total > 0 else math.nan
-        reserved = g.get("torch_reserved_bytes", math.nan)
-        allocated = g.get("torch_allocated_bytes", math.nan)
-        inactive = g.get("torch_inactive_split_bytes", math.nan)
-        frag = float(1 - allocated / reserved) if reserved and math.isfinite(reserved) and reserved > 0 \
-            and math.isfinite(allocated) else math.nan
-        split = float(inactive / reserved) if reserved and math.isfinite(reserved) and reserved > 0 \
-            and math.isfinite(inactive) else math.nan
-        numbers = {"gpu": g.get("gpu"), "model": g.get("model", ""), "util_percent": util,
-                   "fb_used_share": fb_share, "fragmentation_1_minus_alloc_over_reserved": frag,
-                   "inactive_split_share": split, "samples": int(g.get("samples", 0)), "data": where}
-        pressure = (math.isfinite(frag) and frag >= GPU_FRAG) or (math.isfinite(fb_share) and fb_share >= GPU_FB_SHARE)
-        label = f"GPU {g.get('gpu')} ({g.get('model') or 'unknown model'})"
-        fig_vals = {"utilization": util / 100, "FB used": fb_share if math.isfinite(fb_share) else 0.0}
-        if math.isfinite(frag):
-            fig_vals["fragmentation"] = frag
-        draw = functools.partial(figures.bars, fig_vals, "share (0-1)", label)
-        if pressure:
-            what = (f"fragmentation {frag:.0%} (1 - allocated/reserved)" if math.isfinite(frag)
-                    else f"framebuffer {fb_share:.0%} used (fragmentation not measurable without allocator figures)")
-            out.append(Finding("gpu_memory", f"{label}: utilization {util:.0f}% with memory pressure, {what}",
-                               "high", numbers,
-                               "Memory, not compute, limits the batch: release cached blocks, set "
-                               "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True, cap KV-cache share, "
-                               "or batch larger within memory.", list(run_ids), 1 - util / 100, draw))
-        else:
-            note = ("no allocator figures, so fragmentation is not assessed (FB_USED alone cannot show it)"
-                    if not math.isfinite(frag) else f"fragmentation {frag:.0%}")
-            out.append(Finding("gpu_underuse", f"{label}: utilization {util:.0f}% "
-                               f"(n={int(g.get('samples', 0))} samples, {where}); {note}", "low", numbers,
-                               "The GPU waits on something else (CPU pre-processing, batching, I/O): "
-                               "raise the batch or the load, or share the GPU (MIG, MPS).",
-                               list(run_ids), 1 - util / 100, draw))
-    return out
-
-
 # --------------------------------------------------------------------------- e. correlation, change points
-
-def benjamini_hochberg(p: Sequence[float]) -> np.ndarray:
-    """BH-adjusted q-values."""
-    p = np.asarray(p, float)
-    n = p.size
-    if n == 0:
-        return p
-    order = np.argsort(p)
-    ranked = p[order] * n / (np.arange(n) + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(q, 1.0)
-    return out
-
-
-def lagged_spearman(latency: pd.Series, others: pd.DataFrame, max_lag: int = CORR_MAX_LAG,
-                    min_overlap: int = 10) -> pd.DataFrame:
-    """Spearman rho of latency[t] with each series at t - lag, for lags -max_lag..max_lag, with BH q-values.
-
-    A positive lag means the series leads latency by ``lag`` windows.
-    """
-    rows = []
-    for col in others.columns:
-        s = others[col]
-        for lag in range(-max_lag, max_lag + 1):
-            pair = pd.concat([latency.rename("lat"), s.shift(lag).rename("x")], axis=1).dropna()
-            if len(pair) < min_overlap or pair["x"].nunique() < 3 or pair["lat"].nunique() < 3:
-                continue
-            rho, p = sps.spearmanr(pair["lat"], pair["x"])
-            if math.isfinite(rho):
-                rows.append({"series": col, "lag": lag, "rho": float(rho), "p": float(p), "n": len(pair)})
-    frame = pd.DataFrame(rows, columns=["series", "lag", "rho", "p", "n"])
-    frame["q"] = benjamini_hochberg(frame["p"].to_numpy()) if len(frame) else []
-    return frame
-
 
 def correlations(run_id: str, windows: pd.DataFrame, telemetry: pd.DataFrame, top: int = 3) -> list[Finding]:
     """Series whose (lagged) movement tracks per-window P99."""
@@ -427,7 +287,7 @@ def correlations(run_id: str, windows: pd.DataFrame, telemetry: pd.DataFrame, to
         return []
     lat = windows.set_index("window_s")["p99_ms"]
     tele = telemetry.reindex(lat.index)
-    scan = lagged_spearman(lat, tele)
+    scan = stats.lagged_spearman(lat, tele, CORR_MAX_LAG)
     if scan.empty:
         return []
     hits = scan[(scan["q"] < CORR_Q) & (scan["rho"].abs() >= CORR_RHO)]
@@ -442,30 +302,10 @@ def correlations(run_id: str, windows: pd.DataFrame, telemetry: pd.DataFrame, to
         out.append(Finding("correlation", f"P99 moves with {h['series']} (ρ={h['rho']:.2f}, lag {int(h['lag'])} s)",
                            "low", numbers, "A correlation, not a proof: check whether this resource is the "
                            "bottleneck (saturation) or a symptom of the same load.", [run_id], abs(h["rho"]),
-                           functools.partial(figures.timeline, lat.index.to_numpy(), {"P99 (ms)": lat.to_numpy()},
-                                             f"P99 and {h['series']} ({run_id})", ylabel="ms",
-                                             secondary={h["series"]: tele[h["series"]].to_numpy()})))
+                           chart("timeline", t=lat.index.to_numpy(), series={"P99 (ms)": lat.to_numpy()},
+                                 title=f"P99 and {h['series']} ({run_id})", ylabel="ms",
+                                 secondary={h["series"]: tele[h["series"]].to_numpy()})))
     return out
-
-
-def change_points(signal: np.ndarray, min_size: int = 3, pen: float | None = None) -> list[int]:
-    """PELT (l2 cost) breakpoints of a 1-D signal, penalty 2 sigma^2 ln n with sigma from the MAD of diffs."""
-    import ruptures as rpt
-
-    x = np.asarray(signal, float)
-    x = x[np.isfinite(x)]
-    n = x.size
-    if n < 2 * min_size + 1:
-        return []
-    sigma = float(np.median(np.abs(np.diff(x) - np.median(np.diff(x)))) * 1.4826 / math.sqrt(2))
-    if sigma <= 0:
-        sigma = float(np.std(x)) or 1.0
-    if pen is None:
-        pen = 2 * sigma ** 2 * math.log(n)
-    # ruptures' KernelCPD with the linear kernel is the l2 cost; with a penalty it is solved by
-    # PELT in C (rpt.Pelt(model="l2") gives the same breakpoints, ~500x slower on 1,000 windows)
-    algo = rpt.KernelCPD(kernel="linear", min_size=min_size).fit(x.reshape(-1, 1))
-    return [int(b) for b in algo.predict(pen=pen) if b < n]
 
 
 def regressions_in_time(run_id: str, windows: pd.DataFrame) -> list[Finding]:
@@ -474,7 +314,7 @@ def regressions_in_time(run_id: str, windows: pd.DataFrame) -> list[Finding]:
     if len(w) < 10:
         return []
     y = w["mean_latency_ms"].to_numpy(float)
-    cps = change_points(y)
+    cps = stats.change_points(y)
     kept, bounds = [], [0] + cps + [len(y)]
     for i, cp in enumerate(cps):
         before, after = y[bounds[i]:cp], y[cp:bounds[i + 2]]
@@ -493,9 +333,9 @@ def regressions_in_time(run_id: str, windows: pd.DataFrame) -> list[Finding]:
                            f"({k['before_ms']:.1f} → {k['after_ms']:.1f} ms)", sev, k,
                            "Line this instant up with deploys, config changes, stalls and the telemetry of "
                            "the same minute.", [run_id], abs(k["change"]),
-                           functools.partial(figures.timeline, w["window_s"].to_numpy(),
-                                             {"mean latency (ms)": y}, f"Change points ({run_id})",
-                                             [c["at_s"] for c in kept], "ms")))
+                           chart("timeline", t=w["window_s"].to_numpy(), series={"mean latency (ms)": y},
+                                 title=f"Change points ({run_id})", marks=[c["at_s"] for c in kept],
+                                 ylabel="ms")))
     return out
 
 
@@ -516,10 +356,10 @@ def schedule_lag(run_id: str, lag: dict[str, Any], windows: pd.DataFrame) -> lis
                     f"{unsent:.1%} never sent): this run's numbers are not to be trusted", "critical", numbers,
                     "Give the generator more workers/CPU (`--workers`), lower the rate, or run it on another "
                     "host; then re-run.", [run_id], p99 if math.isfinite(p99) else 1.0,
-                    functools.partial(figures.timeline, windows["window_s"].to_numpy(),
-                                      {"mean lag": windows["mean_schedule_lag_ms"].to_numpy(),
-                                       "max lag": windows["max_schedule_lag_ms"].to_numpy()},
-                                      f"Schedule lag ({run_id})", ylabel="ms"))]
+                    chart("timeline", t=windows["window_s"].to_numpy(),
+                          series={"mean lag": windows["mean_schedule_lag_ms"].to_numpy(),
+                                  "max lag": windows["max_schedule_lag_ms"].to_numpy()},
+                          title=f"Schedule lag ({run_id})", ylabel="ms"))]
 
 
 # --------------------------------------------------------------------------- availability, SLO
@@ -551,13 +391,12 @@ def availability(run_id: str, windows: pd.DataFrame, sustain_s: int = 3,
                     f"({av['request'].value:.2%} of requests ok); {mt}", "high", numbers,
                     "Find what fails in the shaded spans (errors by kind, server logs); add retries with "
                     "budgets or fail over faster to shorten recovery.", [run_id], 1 - av["window"].value,
-                    functools.partial(figures.timeline, marked["window_s"].to_numpy(),
-                                      {"success ratio": marked["success_ratio"].to_numpy()},
-                                      f"Success ratio per second ({run_id})", ylabel="ok / requests",
-                                      shade=shade))]
+                    chart("timeline", t=marked["window_s"].to_numpy(),
+                          series={"success ratio": marked["success_ratio"].to_numpy()},
+                          title=f"Success ratio per second ({run_id})", ylabel="ok / requests", shade=shade))]
 
 
-def slo(run_id: str, p99: stats.Estimate, threshold_ms: float | None, over: int) -> list[Finding]:
+def slo(run_id: str, p99: Estimate, threshold_ms: float | None, over: int) -> list[Finding]:
     """A stated P99 SLO that the run missed (the interval says so, not just the point)."""
     if threshold_ms is None or p99.n == 0:
         return []
