@@ -1,50 +1,23 @@
 """Figures of one benchmark run (notebook 01): latency over time, percentile spectrum, throughput, schedule lag.
 
-Each function takes the run's small frames (anything shaped like
-:class:`RunFrames`, e.g. :class:`perfkit.report.benchmark.RunData`) and returns a
-matplotlib ``Figure``; the frames were read and aggregated in SQL beforehand,
-so nothing here reads the store or computes a statistic. Every figure states
+Each function takes a run's small frames (:class:`perfkit.report.benchmark.RunData`:
+times in seconds from the run's t0, samples bounded) and returns a matplotlib
+``Figure``; the frames were read and aggregated in SQL beforehand, so nothing
+here reads the store or computes a statistic. Every figure states
 the number of requests behind it.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+if TYPE_CHECKING:
+    from perfkit.report.benchmark import RunData
+
 #: Below this many requests the dots are bigger and darker (there are few to see).
 FEW_POINTS = 1000
-
-
-class RunFrames(Protocol):
-    """What the figures read: the run's id, counts and small frames (times in s from the run's t0)."""
-
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def window_s(self) -> float: ...
-    @property
-    def n_requests(self) -> int: ...
-    @property
-    def n_ok(self) -> int: ...
-    @property
-    def n_errors(self) -> int: ...
-    @property
-    def n_lag(self) -> int: ...
-    @property
-    def rolling(self) -> pd.DataFrame: ...         # t_s, p50, p99
-    @property
-    def throughput(self) -> pd.DataFrame: ...      # t_s, intended_rps, achieved_rps, errors_rps
-    @property
-    def spectrum(self) -> pd.DataFrame: ...        # inv_tail, latency_ms
-    @property
-    def latency_sample(self) -> pd.DataFrame: ...  # t_s, latency_ms (ok requests)
-    @property
-    def error_sample(self) -> pd.DataFrame: ...    # t_s, latency_ms (failed requests)
-    @property
-    def lag_sample(self) -> pd.DataFrame: ...      # t_s, schedule_lag_ms
 
 
 def _figure(height: float, rows: int = 1, width: float = 10.0) -> tuple[Figure, list[Axes]]:
@@ -61,7 +34,7 @@ def _dots(n: int, alpha_many: float) -> tuple[float, float]:
     return (14.0, 0.7) if few else (4.0, alpha_many)
 
 
-def latency_over_time(data: RunFrames) -> Figure:
+def latency_over_time(data: RunData) -> Figure:
     """Every request's latency against its intended send time, with rolling P50/P99 per window.
 
     Long runs draw a bounded sample (every request above P99 plus a sample of
@@ -89,7 +62,7 @@ def latency_over_time(data: RunFrames) -> Figure:
     return fig
 
 
-def percentile_spectrum(data: RunFrames) -> Figure:
+def percentile_spectrum(data: RunData) -> Figure:
     """Latency by percentile on a 1/(1-q) log axis (the HdrHistogram view of the tail)."""
     fig, (ax,) = _figure(4.0)
     spec = data.spectrum
@@ -108,7 +81,7 @@ def percentile_spectrum(data: RunFrames) -> Figure:
     return fig
 
 
-def throughput_errors(data: RunFrames) -> Figure:
+def throughput_errors(data: RunData) -> Figure:
     """Intended vs achieved request rate, and errors, per time bin."""
     fig, (ax, ax_err) = _figure(5.0, rows=2)
     tp, w = data.throughput, data.window_s
@@ -128,7 +101,7 @@ def throughput_errors(data: RunFrames) -> Figure:
     return fig
 
 
-def schedule_lag(data: RunFrames) -> Figure:
+def schedule_lag(data: RunData) -> Figure:
     """Schedule lag per request over time: above a few ms the load generator, not the server, was slow."""
     fig, (ax,) = _figure(3.2)
     drawn = data.lag_sample

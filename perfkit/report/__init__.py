@@ -1,4 +1,30 @@
-"""Reports: notebooks executed by papermill, converted to self-contained HTML, and their index."""
+"""Reports: notebooks executed by papermill, converted to self-contained HTML, and their index.
+
+* :mod:`perfkit.report.render`: finding notebooks, executing them with their
+  parameters, HTML without code cells, ``index.html`` (the I/O edge).
+* :mod:`perfkit.report.index`: the records read back from executed notebooks and
+  the index page built from them (pure).
+* :mod:`perfkit.report.headline`: a notebook's headline figures, shown and recorded
+  for the index.
+* :mod:`perfkit.report.benchmark`: notebook 01's run, read through the store, and
+  its tables (figures in :mod:`perfkit.plots.benchmark`).
+
+Notebooks use :func:`headline` and :mod:`benchmark`. This package is imported
+when the command line registers ``perfkit report``, so only the light
+:mod:`~perfkit.report.headline` loads here; ``report.benchmark`` loads on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
 from perfkit.report.headline import HEADLINE_MIME, headline
 
-__all__ = ["HEADLINE_MIME", "headline"]
+__all__ = ["HEADLINE_MIME", "benchmark", "headline"]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``report.benchmark`` (pandas, the store) is imported when first used."""
+    if name == "benchmark":
+        return importlib.import_module("perfkit.report.benchmark")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
