@@ -1,9 +1,22 @@
-"""``perfkit serve-demo``: run the demo inference service (see :mod:`perfkit.demo.server`)."""
+"""``perfkit serve-demo``: run the demo inference service (see :mod:`perfkit.demo.server`).
+
+Each flag's destination is the :class:`perfkit.demo.options.DemoOptions` field of
+the same name, so the handler hands the parsed flags over as they are.
+"""
 from __future__ import annotations
 
 import argparse
 
 from perfkit.errors import UsageError
+
+_DESCRIPTION = (
+    "Serve a real ONNX digits classifier (POST /api/v1/infer, KServe v2 "
+    "/v2/models/NAME/infer) with dynamic/fixed/no batching, and a small "
+    "character-level language model behind an OpenAI-compatible API "
+    "(/v1/completions, /v1/chat/completions, streaming) with continuous or static "
+    "batching; Prometheus metrics at /metrics. Fault knobs: --stall, --error-rate, "
+    "--max-queue. Binds loopback only unless --allow-remote; with --require-token-env "
+    "every endpoint but /health wants the token.")
 
 
 def _positive_ints(text: str) -> tuple[int, ...]:
@@ -16,35 +29,35 @@ def _positive_ints(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _count(group: argparse._ArgumentGroup, flag: str, default: int, what: str) -> None:
+    """An ``N`` option whose help ends with its default."""
+    group.add_argument(flag, type=int, default=default, metavar="N", help=f"{what} (default {default})")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``serve-demo`` to ``perfkit``."""
-    p = sub.add_parser(
-        "serve-demo", help="run the demo inference server (ONNX classifier + char-level LLM)",
-        description=(
-            "Serve a real ONNX digits classifier (POST /api/v1/infer, KServe v2 "
-            "/v2/models/NAME/infer) with dynamic/fixed/no batching, and a small "
-            "character-level language model behind an OpenAI-compatible API "
-            "(/v1/completions, /v1/chat/completions, streaming) with continuous or static "
-            "batching; Prometheus metrics at /metrics. Fault knobs: --stall, --error-rate, "
-            "--max-queue. Binds loopback only unless --allow-remote."),
-    )
+    p = sub.add_parser("serve-demo", description=_DESCRIPTION,
+                       help="run the demo inference server (ONNX classifier + char-level LLM)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--allow-remote", action="store_true",
-                   help="allow a non-loopback --host (the server has no authentication)")
+                   help="allow a non-loopback --host (without --require-token-env the server "
+                        "has no authentication)")
+    p.add_argument("--require-token-env", default=None, metavar="VAR",
+                   help="answer 401 on every endpoint but /health unless the request sends "
+                        "'Authorization: Bearer $VAR' (or Basic auth with $VAR as password); "
+                        "the token is read from the environment variable VAR")
     g = p.add_argument_group("classifier batching (/api/v1/infer, KServe v2)")
     g.add_argument("--batching", choices=("dynamic", "fixed", "none"), default="dynamic",
                    help="dynamic: up to --max-batch or --batch-timeout-ms; fixed: wait to fill "
                         "--max-batch (padded); none: one request per model call (default dynamic)")
-    g.add_argument("--max-batch", type=int, default=16, metavar="N",
-                   help="requests per model call at most (default 16)")
+    _count(g, "--max-batch", 16, "requests per model call at most")
     g.add_argument("--batch-timeout-ms", type=float, default=5.0, metavar="MS",
                    help="dynamic batching: longest wait after the first queued request (default 5)")
     g.add_argument("--fixed-wait-ms", type=float, default=None, metavar="MS",
                    help="fixed batching: safety timeout releasing a partial batch "
                         "(default 10 x --batch-timeout-ms)")
-    g.add_argument("--max-queue", type=int, default=1024, metavar="N",
-                   help="queued requests at most; more are answered 503 (default 1024)")
+    _count(g, "--max-queue", 1024, "queued requests at most; more are answered 503")
     g.add_argument("--model-hidden", type=_positive_ints, default=(512, 512), metavar="W,W",
                    help="classifier hidden layer widths (default 512,512; built and cached)")
     g.add_argument("--threads", type=int, default=1,
@@ -59,32 +72,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     l.add_argument("--llm-batching", choices=("continuous", "static"), default="continuous",
                    help="continuous: new requests join the running batch at the next step; "
                         "static: a batch runs until all its sequences finish (default continuous)")
-    l.add_argument("--llm-max-batch", type=int, default=8, metavar="N",
-                   help="sequences per decode step at most (default 8)")
+    _count(l, "--llm-max-batch", 8, "sequences per decode step at most")
     l.add_argument("--llm-hidden", type=int, default=3072, metavar="H",
                    help="hidden width of the char model: the per-token compute cost "
                         "(default 3072: ~1.3 ms per step alone, ~2.2 ms for 8; built once and cached)")
-    l.add_argument("--llm-max-tokens", type=int, default=512, metavar="N",
-                   help="cap on max_tokens per request (default 512)")
-    l.add_argument("--llm-max-waiting", type=int, default=256, metavar="N",
-                   help="sequences waiting to start at most; more are answered 503 (default 256)")
+    _count(l, "--llm-max-tokens", 512, "cap on max_tokens per request")
+    _count(l, "--llm-max-waiting", 256, "sequences waiting to start at most; more are answered 503")
     p.set_defaults(func=_cmd_serve_demo)
 
 
 def _cmd_serve_demo(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
     from perfkit.demo.faults import parse_stall
     from perfkit.demo.options import DemoOptions
 
-    options = DemoOptions(
-        host=args.host, port=args.port, allow_remote=args.allow_remote,
-        batching=args.batching, max_batch=args.max_batch,
-        batch_timeout_ms=args.batch_timeout_ms, fixed_wait_ms=args.fixed_wait_ms,
-        max_queue=args.max_queue, stall=parse_stall(args.stall) if args.stall else None,
-        error_rate=args.error_rate, seed=args.seed, model_hidden=tuple(args.model_hidden),
-        threads=args.threads, llm_batching=args.llm_batching,
-        llm_max_batch=args.llm_max_batch, llm_hidden=args.llm_hidden,
-        llm_max_tokens=args.llm_max_tokens, llm_max_waiting=args.llm_max_waiting,
-    ).validate()
+    given = {f.name: getattr(args, f.name) for f in fields(DemoOptions) if hasattr(args, f.name)}
+    given["stall"] = parse_stall(args.stall) if args.stall else None
+    given["model_hidden"] = tuple(args.model_hidden)
+    options = DemoOptions(**given).validate()
     from perfkit.demo import server
 
     try:

@@ -60,11 +60,21 @@ class DemoServer:
         return [sys.executable, "-m", "perfkit", "serve-demo", "--host", self.host,
                 "--port", str(self.port), *option_flags(self.options)]
 
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The ``Authorization`` a server started with ``require_token_env`` wants (else none)."""
+        var = self.options.get("require_token_env")
+        if not var:
+            return {}
+        env = os.environ if self.env is None else self.env
+        return {"Authorization": f"Bearer {env[var]}"}
+
     def config(self) -> dict[str, Any]:
         """The running server's ``GET /demo/config``: options, ``stall_epoch_unix_s``, models."""
         import json
 
-        with urllib.request.urlopen(self.url + "/demo/config", timeout=10) as response:
+        request = urllib.request.Request(self.url + "/demo/config", headers=self.auth_headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
     def stderr_tail(self, max_chars: int = 4000) -> str:

@@ -7,7 +7,8 @@ Serving (all endpoints):
       ``499``: the client closed a stream before its end, as nginx logs it)
   ``perfkit_demo_errors_total{endpoint,kind}``                 errors by kind: ``injected``
       (``--error-rate``), ``overload`` (``--max-queue`` 503), ``bad_request`` (400),
-      ``not_found`` (an unknown KServe model name), ``internal`` (an unexpected exception)
+      ``not_found`` (an unknown KServe model name), ``unauthorized`` (401, without the
+      ``--require-token-env`` token), ``internal`` (an unexpected exception)
   ``perfkit_demo_request_duration_seconds{endpoint,status}``   histogram, arrival to
       response (includes stalls and queue wait)
   ``perfkit_demo_in_flight_requests``                          gauge

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ class DemoOptions:
     llm_max_tokens: int = 512
     llm_model_name: str = "perfkit-char-lm"
     llm_max_waiting: int = 256
+    require_token_env: str | None = None  # the variable holding the access token
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -39,8 +41,17 @@ class DemoOptions:
         wait_ms = self.fixed_wait_ms if self.fixed_wait_ms is not None else 10 * self.batch_timeout_ms
         return wait_ms / 1000.0
 
+    def token(self) -> str | None:
+        """The access token every request but ``/health`` must carry (None: open server)."""
+        if self.require_token_env is None:
+            return None
+        return os.environ.get(self.require_token_env) or None
+
     def validate(self) -> "DemoOptions":
         """Raise UsageError (one line, exit 2) on an impossible combination."""
+        if self.require_token_env is not None and self.token() is None:
+            raise UsageError(f"--require-token-env {self.require_token_env}: that environment "
+                             "variable is not set or empty; export the token in it first")
         if not self.allow_remote and not is_loopback(self.host):
             raise UsageError(f"--host {self.host}: not a loopback address; the demo server "
                              "binds loopback only unless --allow-remote is given")

@@ -15,7 +15,9 @@ Routes (see the module docs of :mod:`perfkit.demo.model`, :mod:`perfkit.demo.llm
 
 Every request passes the stall gate when it arrives and before its response is
 sent; inference requests may be failed on purpose (``--error-rate``) or shed when
-the queue is full (``--max-queue``, HTTP 503).
+the queue is full (``--max-queue``, HTTP 503). With ``--require-token-env VAR``
+every endpoint but ``/health`` answers 401 unless the request carries the token
+(:mod:`perfkit.demo.auth`).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import numpy as np
 from aiohttp import web
 
 from perfkit import __version__
+from perfkit.demo.auth import CHALLENGE, OPEN_PATHS, authorized
 from perfkit.demo.batcher import Batcher, BatchResult, QueueFull
 from perfkit.demo.faults import ErrorInjector, StallGate
 from perfkit.demo.metrics import DemoMetrics
@@ -50,8 +53,8 @@ def _endpoint(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjector
-                     ) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjector,
+                     token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
@@ -60,13 +63,19 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
         metrics.in_flight.inc()
         kind = None
         try:
+            if token is not None and request.path not in OPEN_PATHS and not authorized(
+                    request.headers.get("Authorization"), token):
+                raise ApiError(401, "this server requires a token: send 'Authorization: Bearer "
+                                    "TOKEN' (or Basic auth with the token as password)",
+                               "unauthorized", {"WWW-Authenticate": CHALLENGE})
             await gate.wait()
             if endpoint in INFERENCE_ENDPOINTS and injector.should_fail():
                 raise ApiError(500, f"injected fault (--error-rate {injector.rate})", "injected")
             response = await handler(request)
         except ApiError as exc:
             kind = exc.kind
-            response = web.json_response({"error": str(exc)}, status=exc.status)
+            response = web.json_response({"error": str(exc)}, status=exc.status,
+                                         headers=exc.headers)
         except web.HTTPException as exc:
             response = web.json_response({"error": exc.reason}, status=exc.status)
         except (asyncio.CancelledError, ConnectionResetError):
@@ -251,7 +260,7 @@ def create_app(options: DemoOptions, model: Any, llm_engine: Any = None) -> web.
 
     gate = StallGate(*(options.stall or (None, None)), on_stall=on_stall)
     injector = ErrorInjector(options.error_rate, options.seed)
-    app = web.Application(middlewares=[_make_middleware(metrics, gate, injector)],
+    app = web.Application(middlewares=[_make_middleware(metrics, gate, injector, options.token())],
                           client_max_size=64 * 1024 * 1024)
     descriptions = {options.model_name: model.description}
     app[STATE] = {"options": options, "metrics": metrics, "gate": gate, "model": model,
@@ -333,6 +342,8 @@ def run(options: DemoOptions) -> int:
     banner = (f"model {model.description}; batching {options.batching} max-batch "
               f"{options.max_batch}; llm {llm_engine.description}; models ready in "
               f"{time.monotonic() - started:.1f} s")
+    if options.require_token_env:
+        banner += f"; token required (${options.require_token_env})"
     try:
         import uvloop
 

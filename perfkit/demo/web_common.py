@@ -12,10 +12,12 @@ STATE = web.AppKey("state", dict)
 class ApiError(Exception):
     """An error answered as JSON ``{"error": message}`` with an HTTP status."""
 
-    def __init__(self, status: int, message: str, kind: str = "bad_request") -> None:
+    def __init__(self, status: int, message: str, kind: str = "bad_request",
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
+        self.headers = headers or {}
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:

@@ -2,38 +2,22 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
 
-from perfkit.errors import UsageError
+from perfkit.cliutil import add_db_argument
 
-
-def parse_time(text: str | float, flag: str) -> float:
-    """Epoch seconds from ``1732400000.5``, ``2024-11-23T22:13:20Z`` or ``now``/``now-15m``."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    text = text.strip()
-    if text == "now" or text.startswith("now-"):
-        from perfkit.ingest.promapi import parse_duration
-
-        now = datetime.now(timezone.utc).timestamp()
-        return now if text == "now" else now - parse_duration(text[4:], flag)
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{flag} {text!r}: expected epoch seconds, an ISO 8601 time "
-                         "(2024-11-23T22:13:20Z) or now[-DURATION]") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
+_INGEST = (
+    "Import exported telemetry or another tool's results. Each file is one transaction "
+    "(all or nothing); re-ingesting the same bytes is a no-op. Samples without a "
+    "timestamp (Prometheus text) are stamped with --at, else the time of the ingest (UTC).")
+_PROMETHEUS = (
+    "Query /api/v1/query_range in chunks of at most 11,000 points per series and "
+    "ingest the result as prom-range. Default range: the last hour; default step: "
+    "the smallest that keeps the range under 11,000 points, at least 1 s.")
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from perfkit import store
-    from perfkit.ingest import importers
+    from perfkit.ingest import importers, parse_time
 
     at = parse_time(args.at, "--at") if args.at else None
     with store.connect(args.db) as con:
@@ -44,11 +28,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_prometheus(args: argparse.Namespace) -> int:
     from perfkit import store
-    from perfkit.ingest import promapi
+    from perfkit.ingest import parse_duration, parse_time, promapi
 
     end = parse_time(args.end, "--end") if args.end else None
     start = parse_time(args.start, "--start") if args.start else None
-    step = promapi.parse_duration(args.step, "--step") if args.step else None
+    step = parse_duration(args.step, "--step") if args.step else None
     with store.connect(args.db) as con:
         result = promapi.pull(con, args.url, args.query, start=start, end=end, step_s=step,
                               label=args.label, run_id=args.run, timeout_s=args.timeout)
@@ -58,17 +42,10 @@ def _cmd_prometheus(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this stage's sub-commands to `perfkit`."""
-    from perfkit.cliutil import add_db_argument
-    from perfkit.ingest.importers import KINDS
+    from perfkit.ingest import KINDS
 
-    p = sub.add_parser(
-        "ingest", help="import telemetry/results files into the database",
-        description=(
-            "Import exported telemetry or another tool's results. Each file is one transaction "
-            "(all or nothing); re-ingesting the same bytes is a no-op. Samples without a "
-            "timestamp (Prometheus text) are stamped with --at, else the time of the ingest (UTC)."
-        ),
-    )
+    p = sub.add_parser("ingest", description=_INGEST,
+                       help="import telemetry/results files into the database")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
     p.add_argument("paths", nargs="+", metavar="PATH", help="files to import")
     add_db_argument(p)
@@ -79,14 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="timestamp for samples that carry none (default: now)")
     p.set_defaults(func=_cmd_ingest)
 
-    q = sub.add_parser(
-        "prometheus", help="pull a PromQL range from a Prometheus server into the database",
-        description=(
-            "Query /api/v1/query_range in chunks of at most 11,000 points per series and "
-            "ingest the result as prom-range. Default range: the last hour; default step: "
-            "the smallest that keeps the range under 11,000 points, at least 1 s."
-        ),
-    )
+    q = sub.add_parser("prometheus", description=_PROMETHEUS,
+                       help="pull a PromQL range from a Prometheus server into the database")
     q.add_argument("--url", required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9090")
     q.add_argument("--query", required=True, metavar="PROMQL")
     q.add_argument("--start", default=None, help="epoch seconds, ISO 8601 or now-1h")

@@ -7,21 +7,21 @@ bytes under the same kind is a no-op reported in one line.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import duckdb
 
 from perfkit import store
 from perfkit.errors import InputError, UsageError
-from perfkit.store import write
+from perfkit.ingest import KINDS
 from perfkit.ingest.frames import Telemetry
-
-KINDS = ("prometheus", "prom-range", "nvidia-smi", "dcgm", "locust", "mlperf")
+from perfkit.store import write
 
 
 @dataclass
@@ -109,26 +109,41 @@ def _blobs_sha256(blobs: Sequence[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """Turn a failure to read ``path`` into a one-line :class:`InputError`."""
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
+        yield
     except FileNotFoundError:
         raise InputError(path, None, "no such file") from None
     except IsADirectoryError:
         raise InputError(path, None, "is a directory, not a file") from None
     except OSError as exc:
         raise InputError(path, None, f"cannot read: {exc.strerror}") from None
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with _reading(path), open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
-def _check_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> None:
+def check_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> None:
+    """UsageError unless ``run_id`` (``--run``) is None or names a stored run."""
     if run_id is not None:
         exists = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
         if not exists:
             raise UsageError(f"--run {run_id}: no such run (see `perfkit runs`)")
+
+
+def write_telemetry(con: duckdb.DuckDBPyConnection, tel: Telemetry, *, kind: str,
+                    path: str | None, sha256: str | None, run_id: str | None,
+                    label: str | None) -> int:
+    """Store one importer's Telemetry as one source (caller holds the transaction)."""
+    return write.write_source(con, tel.series, tel.samples, kind=kind, path=path, sha256=sha256,
+                              run_id=run_id, label=label, run=tel.run)
 
 
 def ingest_prom_range(con: duckdb.DuckDBPyConnection, path: str, *, label: str | None = None,
@@ -144,7 +159,7 @@ def ingest_prom_range(con: duckdb.DuckDBPyConnection, path: str, *, label: str |
     earlier = write.find_source(con, kind, sha)
     if earlier is not None:
         return IngestResult(kind, path, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
-    _check_run(con, run_id)
+    check_run(con, run_id)
     n_series = n_samples = 0
     with store.transaction(con), open(path, "rb") as fh:
         source_id = write.new_source(con, kind=kind, path=path, sha256=sha, run_id=run_id,
@@ -158,7 +173,7 @@ def ingest_prom_range(con: duckdb.DuckDBPyConnection, path: str, *, label: str |
                 n_series += len(batch.series)
             n_samples += write.insert_samples(con, ids, pl.DataFrame(
                 {"key": batch.keys, "ts_unix_s": batch.ts, "value": batch.values}))
-        con.execute("UPDATE sources SET row_count = ? WHERE source_id = ?", [n_samples, source_id])
+        write.add_source_rows(con, source_id, n_samples)
     return IngestResult(kind, path, source_id, n_series, n_samples, run_id=run_id)
 
 
@@ -171,25 +186,19 @@ def ingest_group(con: duckdb.DuckDBPyConnection, kind: str, paths: Sequence[str]
     display = paths[0] if len(paths) == 1 else " + ".join(paths)
     blobs = []
     for p in paths:
-        try:
+        with _reading(p):
             blobs.append(Path(p).read_bytes())
-        except FileNotFoundError:
-            raise InputError(p, None, "no such file") from None
-        except IsADirectoryError:
-            raise InputError(p, None, "is a directory, not a file") from None
-        except OSError as exc:
-            raise InputError(p, None, f"cannot read: {exc.strerror}") from None
     # (hashing in a thread alongside the parse was measured slower: both want the cores)
     sha = _blobs_sha256(blobs)
     earlier = write.find_source(con, kind, sha)
     if earlier is not None:
         return IngestResult(kind, display, int(earlier[0]), 0, int(earlier[3] or 0), skipped=True)
     at = time.time() if at_unix_s is None else float(at_unix_s)
-    _check_run(con, run_id)
+    check_run(con, run_id)
     tel = _reader(kind)(list(paths), blobs, at)
     with store.transaction(con):
-        source_id = write.write_telemetry(con, tel, kind=kind, path=display, sha256=sha,
-                                           run_id=run_id, label=label)
+        source_id = write_telemetry(con, tel, kind=kind, path=display, sha256=sha,
+                                    run_id=run_id, label=label)
     return IngestResult(kind, display, source_id, tel.series.height, tel.samples.height,
                         run_id=run_id or (tel.run or {}).get("run_id"))
 

@@ -2,13 +2,19 @@
 
 Usage (the bench engine)::
 
-    live = LiveCollectors(run_id, target_url, target_pid=None)
+    live = LiveCollectors(run_id, target_url, target_pid=None, headers=None)
     live.start()                 # background threads begin sampling
     ...  live.write(con)  ...    # any time: store what was gathered since the last call
     live.stop(); live.write(con) # the last of it
 
 Each collector that cannot work here (no GPU/driver, target without /metrics,
 process gone) says so in ONE line on stderr and the run goes on without it.
+
+``target_url`` is the REAL target URL, credentials included, and ``headers``
+the real request headers for its ``/metrics`` (e.g. the run's
+``Authorization``): both stay in this object's memory and go on the wire only.
+Everything stored (``sources.path``) or printed names the target by its
+redacted URL (:func:`perfkit.redact.redact_url`).
 Rows land as ``sources`` (kind ``nvml`` | ``host`` | ``scrape``, one per
 collector per run, ``run_id`` set), ``series`` (created once, reused by later
 writes) and ``samples``; ``sources.row_count`` grows with every write.
@@ -20,14 +26,16 @@ import sys
 import threading
 import time
 import urllib.error
-from typing import Callable
+from typing import Callable, Mapping
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from perfkit.ingest import promtext, scrape
-from perfkit.store import write
 from perfkit.ingest.frames import labels_json
+from perfkit.redact import redact_text, redact_url
+from perfkit.store import write
 
 _LONG_SCHEMA = {"kind": pl.String, "name": pl.String, "labels": pl.String, "unit": pl.String,
                 "type": pl.String, "ts_unix_s": pl.Float64, "value": pl.Float64}
@@ -142,15 +150,20 @@ class _HostCollector(_Collector):
 
 
 class _ScrapeCollector(_Collector):
-    def __init__(self, interval_s: float, sink, target_url: str):
+    """GETs the target's /metrics with the real URL and headers; shows only ``self.shown``."""
+
+    def __init__(self, interval_s: float, sink: Callable[[pl.DataFrame], None], target_url: str,
+                 headers: Mapping[str, str] | None):
         super().__init__("scrape", interval_s, sink)
-        self.url = scrape.metrics_url(target_url)
-        self.shown = scrape.redact_url(self.url)
+        self._url = scrape.metrics_url(target_url)
+        self._headers = dict(headers or {})
+        self.shown = redact_url(self._url)
         self._told = False
 
     def sample(self) -> None:
         try:
-            text = scrape.fetch(self.url, timeout_s=max(1.0, self.interval_s))
+            text = scrape.fetch(self._url, timeout_s=max(1.0, self.interval_s),
+                                headers=self._headers)
             ts = time.time()
             expo = promtext.parse(text, self.shown)
         except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -158,8 +171,8 @@ class _ScrapeCollector(_Collector):
                 reason = getattr(exc, "reason", None) or getattr(exc, "problem", None) or exc
                 if isinstance(exc, urllib.error.HTTPError):
                     reason = f"HTTP {exc.code}"
-                _say(f"cannot scrape {self.shown} ({reason}); the run goes on without target "
-                     "metrics (will keep trying quietly)")
+                _say(f"cannot scrape {self.shown} ({redact_text(str(reason))}); the run goes on "
+                     "without target metrics (will keep trying quietly)")
                 self._told = True
             return
         meta = expo.series_meta()
@@ -175,13 +188,20 @@ class _ScrapeCollector(_Collector):
 
 
 class LiveCollectors:
-    """Background telemetry for one run; ``write(con)`` stores what was gathered so far."""
+    """Background telemetry for one run; ``write(con)`` stores what was gathered so far.
 
-    def __init__(self, run_id: str, target_url: str | None, target_pid: int | None = None,
-                 nvml_interval_s: float = 1.0, host_interval_s: float = 1.0,
-                 scrape_interval_s: float = 2.0) -> None:
+    ``target_url``: the real URL of the target (its ``/metrics`` is scraped; None:
+    no scrape), credentials included, as the load generator sends them;
+    ``headers``: real headers for the scrape (an ``Authorization`` among them wins
+    over the URL's user-info). Neither is stored or printed.
+    """
+
+    def __init__(self, run_id: str, target_url: str | None, target_pid: int | None = None, *,
+                 headers: Mapping[str, str] | None = None, nvml_interval_s: float = 1.0,
+                 host_interval_s: float = 1.0, scrape_interval_s: float = 2.0) -> None:
         self.run_id = run_id
-        self.target_url = target_url
+        #: the scraped URL as stored in ``sources.path`` and printed (redacted)
+        self.scrape_shown = redact_url(scrape.metrics_url(target_url)) if target_url else None
         self.target_pid = target_pid
         self._lock = threading.Lock()
         self._pending: list[pl.DataFrame] = []
@@ -192,7 +212,8 @@ class LiveCollectors:
             _HostCollector(host_interval_s, self._add, target_pid),
         ]
         if target_url:
-            self._collectors.append(_ScrapeCollector(scrape_interval_s, self._add, target_url))
+            self._collectors.append(_ScrapeCollector(scrape_interval_s, self._add, target_url,
+                                                     headers))
         self._running: list[_Collector] = []
 
     def _add(self, frame: pl.DataFrame) -> None:
@@ -222,8 +243,8 @@ class LiveCollectors:
             return sum(f.height for f in self._pending)
 
     def _path_for(self, kind: str) -> str:
-        if kind == "scrape" and self.target_url:
-            return scrape.redact_url(scrape.metrics_url(self.target_url))
+        if kind == "scrape" and self.scrape_shown:
+            return self.scrape_shown
         if kind == "host" and self.target_pid is not None:
             return f"psutil (pid {self.target_pid})"
         return {"nvml": "nvml", "host": "psutil"}.get(kind, kind)
@@ -264,12 +285,14 @@ class LiveCollectors:
             self._series.setdefault(kind, {}).update(mapping)
         return written
 
-    def _write_kind(self, con, kind: str, part: pl.DataFrame, new_sources: dict,
-                    new_series: dict) -> int:
+    def _write_kind(self, con: duckdb.DuckDBPyConnection, kind: str, part: pl.DataFrame,
+                    new_sources: dict[str, int],
+                    new_series: dict[str, dict[tuple[str, str], int]]) -> int:
+        """Write one collector's rows: its source once, series once, samples every time."""
         source_id = self._sources.get(kind)
         if source_id is None:
             source_id = write.new_source(con, kind=kind, path=self._path_for(kind), sha256=None,
-                                          run_id=self.run_id, label=None, row_count=0)
+                                         run_id=self.run_id, label=None, row_count=0)
             new_sources[kind] = source_id
         known = dict(self._series.get(kind, {}))
         distinct = part.select("name", "labels", "unit", "type").unique(
@@ -284,18 +307,14 @@ class LiveCollectors:
             added = {(r[0], r[1]): int(i) for r, i in zip(fresh, ids)}
             known.update(added)
             new_series.setdefault(kind, {}).update(added)
-        mapping = pl.DataFrame(
+        # samples keyed 0..n-1 over the known series, as the writer takes them
+        series_ids = np.fromiter(known.values(), dtype=np.int64, count=len(known))
+        keys = pl.DataFrame(
             {"name": [k[0] for k in known], "labels": [k[1] for k in known],
-             "series_id": list(known.values())},
-            schema={"name": pl.String, "labels": pl.String, "series_id": pl.Int64})
-        rows = part.join(mapping, on=["name", "labels"], how="left").select(
-            "series_id", "ts_unix_s", "value")
-        name = f"_pk_live_{kind}"
-        con.register(name, rows.to_arrow())
-        try:
-            con.execute(f"INSERT INTO samples SELECT series_id, ts_unix_s, value FROM {name}")
-        finally:
-            con.unregister(name)
-        con.execute("UPDATE sources SET row_count = row_count + ? WHERE source_id = ?",
-                    [rows.height, source_id])
-        return rows.height
+             "key": np.arange(len(known), dtype=np.int64)},
+            schema={"name": pl.String, "labels": pl.String, "key": pl.Int64})
+        samples = part.join(keys, on=["name", "labels"], how="left").select(
+            "key", "ts_unix_s", "value")
+        written = write.insert_samples(con, series_ids, samples)
+        write.add_source_rows(con, source_id, written)
+        return written

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import shutil
 import tempfile
 import time
@@ -29,31 +28,11 @@ import polars as pl
 from perfkit import store
 from perfkit.errors import UsageError
 from perfkit.ingest import promrange
+from perfkit.ingest.importers import IngestResult, check_run
+from perfkit.redact import redact_text, redact_url, split_userinfo
 from perfkit.store import write
-from perfkit.ingest.importers import IngestResult
-from perfkit.ingest.scrape import redact_url, split_userinfo
 
 MAX_POINTS = 11_000
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def parse_duration(text: str, flag: str = "duration") -> float:
-    """``15`` / ``15s`` / ``1m30s`` / ``250ms`` -> seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise UsageError(f"{flag} {text!r}: expected seconds or a duration like 15s, 1m30s, 2h")
-    return total
 
 
 def chunks(start: float, end: float, step_s: float, max_points: int = MAX_POINTS
@@ -93,10 +72,11 @@ def _fetch(url: str, params: dict, dest: Path, timeout_s: float, shown: str) -> 
             msg = f"{doc.get('errorType', 'error')}: {doc.get('error', '')}"
         except ValueError:
             msg = body.decode("utf-8", "replace").strip()[:200]
-        raise UsageError(f"{shown}: Prometheus answered HTTP {exc.code} ({msg})") from None
+        raise UsageError(f"{shown}: Prometheus answered HTTP {exc.code} ({redact_text(msg)})"
+                         ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise UsageError(f"{shown}: cannot reach Prometheus ({reason})") from None
+        raise UsageError(f"{shown}: cannot reach Prometheus ({redact_text(str(reason))})") from None
 
 
 @dataclass
@@ -141,9 +121,7 @@ def pull(con: duckdb.DuckDBPyConnection, url: str, query: str, *, start: float |
         if earlier is not None:
             return PullResult("prom-range", path, int(earlier[0]), 0, int(earlier[3] or 0),
                               skipped=True, chunks=len(parts))
-        if run_id is not None and not con.execute(
-                "SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]:
-            raise UsageError(f"--run {run_id}: no such run (see `perfkit runs`)")
+        check_run(con, run_id)
         n_samples = 0
         ids_by_series: dict[tuple[str, str], int] = {}
         with store.transaction(con):
@@ -167,7 +145,7 @@ def pull(con: duckdb.DuckDBPyConnection, url: str, query: str, *, start: float |
                                                            pl.DataFrame({"key": batch.keys,
                                                                          "ts_unix_s": batch.ts,
                                                                          "value": batch.values}))
-            con.execute("UPDATE sources SET row_count = ? WHERE source_id = ?", [n_samples, source_id])
+            write.add_source_rows(con, source_id, n_samples)
         return PullResult("prom-range", path, source_id, len(ids_by_series), n_samples,
                           run_id=run_id, chunks=len(parts))
     finally:

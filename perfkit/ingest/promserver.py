@@ -8,6 +8,11 @@ directory, listening on a free loopback port, so a Debian service (or another
 test's server) never matters. ``start()`` waits for ``/-/ready``; ``stop()``
 sends SIGTERM, then SIGKILL after a grace period, and removes the directory.
 
+A target URL's user-info (``http://user:pw@host:port``, or a bare token
+``http://TOKEN@host:port``) becomes the job's ``basic_auth``: Prometheus needs
+it in clear, so it is written only into the config file (mode 0600, in the
+private temporary directory) and never printed; every URL shown is redacted.
+
 For ``make prometheus``::
 
     python -m perfkit.ingest.promserver --target http://127.0.0.1:8000 [--port 9090]
@@ -15,6 +20,7 @@ For ``make prometheus``::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -25,8 +31,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import IO
+from urllib.parse import unquote, urlsplit
 
+from perfkit.redact import redact_text, redact_url
 from perfkit.subprocesses import free_port, stop_process_group
 
 DEFAULT_BINARY = "/usr/bin/prometheus"
@@ -36,37 +44,61 @@ class PrometheusError(RuntimeError):
     """The Prometheus server could not be started (message carries its log tail)."""
 
 
-def _target(url: str) -> tuple[str, str, str]:
-    """``http://h:p/path`` -> (scheme, "h:p", metrics path); a bare ``h:p`` means /metrics."""
+def _target(url: str) -> tuple[str, str, str, tuple[str, str] | None]:
+    """``http://u:p@h:p/path`` -> (scheme, "h:p", metrics path, (user, password) or None);
+    a bare ``h:p`` means http and /metrics."""
     if "://" not in url:
         url = "http://" + url
-    parts = urlsplit(url)
-    if not parts.hostname or not parts.port:
-        raise ValueError(f"scrape target {url!r}: expected host:port or http://host:port[/path]")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        port = None
+    if not port or not parts.hostname:
+        raise ValueError(f"scrape target {redact_url(url)!r}: expected host:port or "
+                         "http://host:port[/path]")
     path = parts.path if parts.path not in ("", "/") else "/metrics"
-    return parts.scheme, f"{parts.hostname}:{parts.port}", path
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    auth = None
+    if parts.username is not None:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    return parts.scheme, f"{host}:{port}", path, auth
 
 
 def render_config(scrape_targets: list[str], scrape_interval_s: float) -> str:
-    """prometheus.yml text: one job per (scheme, metrics path), static targets."""
+    """prometheus.yml text: one job per (scheme, metrics path, credentials), static targets.
+
+    Holds the targets' credentials in clear (``basic_auth``) when their URLs
+    carry any: write it to a private file, never print it.
+    """
     interval = f"{max(1, int(round(scrape_interval_s * 1000)))}ms"
-    jobs: dict[tuple[str, str], list[str]] = {}
+    jobs: dict[tuple[str, str, tuple[str, str] | None], list[str]] = {}
     for url in scrape_targets:
-        scheme, hostport, path = _target(url)
-        jobs.setdefault((scheme, path), []).append(hostport)
+        scheme, hostport, path, auth = _target(url)
+        jobs.setdefault((scheme, path, auth), []).append(hostport)
     lines = ["global:", f"  scrape_interval: {interval}", f"  evaluation_interval: {interval}",
              "scrape_configs:"]
-    for i, ((scheme, path), hosts) in enumerate(jobs.items()):
+    for i, ((scheme, path, auth), hosts) in enumerate(jobs.items()):
         lines += [
             f"  - job_name: perfkit{i if i else ''}",
             f"    scheme: {scheme}",
             f"    metrics_path: {path}",
             f"    scrape_interval: {interval}",
             f"    scrape_timeout: {interval}",
-            "    static_configs:",
-            "      - targets: [" + ", ".join(f"'{h}'" for h in hosts) + "]",
         ]
+        if auth is not None:  # JSON strings are YAML strings: any character is safe
+            lines += ["    basic_auth:", f"      username: {json.dumps(auth[0])}",
+                      f"      password: {json.dumps(auth[1])}"]
+        lines += ["    static_configs:",
+                  "      - targets: [" + ", ".join(f"'{h}'" for h in hosts) + "]"]
     return "\n".join(lines) + "\n"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only (it may hold credentials)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 class PrometheusServer:
@@ -83,7 +115,7 @@ class PrometheusServer:
         self.startup_timeout_s = startup_timeout_s
         self._dir: Path | None = None
         self._proc: subprocess.Popen | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -93,17 +125,29 @@ class PrometheusServer:
     def available(binary: str = DEFAULT_BINARY) -> bool:
         return Path(binary).is_file() and os.access(binary, os.X_OK)
 
+    @property
+    def config_path(self) -> Path | None:
+        """The running server's prometheus.yml (mode 0600: it may hold credentials)."""
+        return None if self._dir is None else self._dir / "prometheus.yml"
+
+    @property
+    def shown_targets(self) -> list[str]:
+        """The scrape targets as they may be printed (credentials redacted)."""
+        return [redact_url(t) for t in self.scrape_targets]
+
     def log_tail(self, max_chars: int = 3000) -> str:
+        """The end of Prometheus' log, redacted."""
         if self._dir is None or not (self._dir / "prometheus.log").exists():
             return ""
-        return (self._dir / "prometheus.log").read_text(errors="replace")[-max_chars:]
+        return redact_text((self._dir / "prometheus.log").read_text(errors="replace")[-max_chars:])
 
     def start(self) -> "PrometheusServer":
         if not self.available(self.binary):
             raise PrometheusError(f"{self.binary} not found: apt-get install -y prometheus")
-        self._dir = Path(tempfile.mkdtemp(prefix="perfkit-prometheus-"))
+        text = render_config(self.scrape_targets, self.scrape_interval_s)
+        self._dir = Path(tempfile.mkdtemp(prefix="perfkit-prometheus-"))  # mode 0700
         config = self._dir / "prometheus.yml"
-        config.write_text(render_config(self.scrape_targets, self.scrape_interval_s))
+        _write_private(config, text)
         self._log = open(self._dir / "prometheus.log", "wb")
         argv = [self.binary, f"--config.file={config}",
                 f"--storage.tsdb.path={self._dir / 'data'}",
@@ -113,10 +157,11 @@ class PrometheusServer:
                                       stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            code = self._proc.poll()
+            if code is not None:
                 tail = self.log_tail()
                 self.stop()
-                raise PrometheusError(f"prometheus exited with code {self._proc.returncode}: {tail}")
+                raise PrometheusError(f"prometheus exited with code {code}: {tail}")
             try:
                 with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as resp:
                     if resp.status == 200:
@@ -134,8 +179,6 @@ class PrometheusServer:
         Prometheus applies discovered targets in batches (about every 5 s), so the
         first scrape comes a few seconds after ``/-/ready``.
         """
-        import json
-
         deadline = time.monotonic() + timeout_s
         last: list[dict] = []
         while time.monotonic() < deadline:
@@ -147,8 +190,9 @@ class PrometheusServer:
             if len(last) >= len(self.scrape_targets) and all(t.get("health") == "up" for t in last):
                 return last
             time.sleep(0.25)
-        states = ", ".join(f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError', '')}"
-                           for t in last) or "no active targets"
+        states = redact_text(", ".join(
+            f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError', '')}"
+            for t in last)) or "no active targets"
         raise PrometheusError(f"targets not up after {timeout_s:.0f} s ({states})")
 
     def stop(self, grace_s: float = 10.0) -> None:
@@ -185,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     except (PrometheusError, ValueError) as exc:
         print(f"perfkit prometheus: {exc}", file=sys.stderr)
         return 2
-    print(f"Prometheus at {server.url} scraping {', '.join(args.target)} every "
+    print(f"Prometheus at {server.url} scraping {', '.join(server.shown_targets)} every "
           f"{args.interval:g} s; Ctrl-C stops it. Pull data with:\n"
           f"  perfkit prometheus --url {server.url} --query 'rate(perfkit_demo_requests_total[30s])'",
           flush=True)

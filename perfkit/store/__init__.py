@@ -12,9 +12,23 @@ The tables are described in ``docs/architecture.md``.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from perfkit.store.db import (StoreError, connect, migrate, migrations, parse_label, schema_version,
                               to_json, transaction)
-from perfkit.store.runs import get_run, list_runs
+
+if TYPE_CHECKING:
+    from perfkit.store.runs import get_run, list_runs
+
+
+def __getattr__(name: str) -> Any:
+    """``get_run`` and ``list_runs`` load the run reader on first use: it pulls in pandas
+    and scipy, which writers (``perfkit ingest``) never need."""
+    if name in ("get_run", "list_runs"):
+        from perfkit.store import runs
+
+        return getattr(runs, name)
+    raise AttributeError(f"module 'perfkit.store' has no attribute {name!r}")
 
 __all__ = ["StoreError", "connect", "get_run", "list_runs", "migrate", "migrations", "parse_label",
            "schema_version", "to_json", "transaction"]

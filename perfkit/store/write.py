@@ -16,8 +16,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from perfkit.ingest.frames import Telemetry
-
 _counter = itertools.count()
 
 
@@ -71,8 +69,8 @@ def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.Dat
     table = keyed.select("name", "labels", "unit", "type").to_arrow(
         compat_level=pl.CompatLevel.newest())
     # labels as Arrow's JSON extension type: DuckDB reads it as JSON, without the
-    # per-row parse of CAST(... AS JSON). Every producer writes them with
-    # json.dumps (frames.labels_json) or promtext's checked fast path.
+    # per-row parse of CAST(... AS JSON). Callers hand JSON object text (written with
+    # json.dumps, or by a parser that checked it), so no row needs the parse.
     labels = table.column("labels")
     json_type = pa.json_(labels.type)
     labels = pa.chunked_array([pa.ExtensionArray.from_storage(json_type, chunk)
@@ -124,15 +122,58 @@ def insert_run(con: duckdb.DuckDBPyConnection, run: dict[str, Any]) -> None:
                 [row[c] for c in cols])
 
 
-def write_telemetry(con: duckdb.DuckDBPyConnection, tel: Telemetry, *, kind: str,
-                    path: str | None, sha256: str | None, run_id: str | None,
-                    label: str | None) -> int:
-    """Write one source with its series and samples (caller holds the transaction)."""
-    if tel.run is not None:
-        insert_run(con, tel.run)
-        run_id = run_id or tel.run["run_id"]
+def write_source(con: duckdb.DuckDBPyConnection, series: pl.DataFrame, samples: pl.DataFrame,
+                 *, kind: str, path: str | None, sha256: str | None, run_id: str | None,
+                 label: str | None, run: dict[str, Any] | None = None) -> int:
+    """Write one source with its series and samples (caller holds the transaction).
+
+    ``series`` has ``key`` (0..n-1), ``name``, ``labels`` (JSON text), ``unit``,
+    ``type``; ``samples`` has ``key``, ``ts_unix_s``, ``value``. ``run`` is a
+    ``runs`` row for files that describe a whole run (Locust, MLPerf): it is
+    inserted first and the source attached to it unless ``run_id`` says otherwise.
+    """
+    if run is not None:
+        insert_run(con, run)
+        run_id = run_id or run["run_id"]
     source_id = new_source(con, kind=kind, path=path, sha256=sha256, run_id=run_id,
-                           label=label, row_count=tel.samples.height)
-    ids = insert_series(con, source_id, tel.series)
-    insert_samples(con, ids, tel.samples)
+                           label=label, row_count=samples.height)
+    ids = insert_series(con, source_id, series)
+    insert_samples(con, ids, samples)
     return source_id
+
+
+def add_source_rows(con: duckdb.DuckDBPyConnection, source_id: int, n: int) -> None:
+    """Grow a source's ``row_count`` by ``n`` (a source written in parts: streamed or live)."""
+    con.execute("UPDATE sources SET row_count = row_count + ? WHERE source_id = ?", [n, source_id])
+
+
+# --------------------------------------------------------------------------- benchmark runs
+
+def _append_run_rows(con: duckdb.DuckDBPyConnection, table_name: str, run_id: str, rows: pa.Table) -> int:
+    """Append an Arrow table's rows to a per-run table, columns matched by name, run_id added."""
+    if table_name not in ("requests", "token_gaps"):  # identifiers only from this allow-list
+        raise ValueError(f"not a per-run table: {table_name!r}")
+    view = f"_pk_{table_name}_{next(_counter)}"
+    con.register(view, rows)
+    try:
+        con.execute(f"INSERT INTO {table_name} BY NAME SELECT ?::VARCHAR AS run_id, * FROM {view}", [run_id])
+    finally:
+        con.unregister(view)
+    return rows.num_rows
+
+
+def insert_requests(con: duckdb.DuckDBPyConnection, run_id: str, rows: pa.Table) -> int:
+    """Append ``requests`` rows of one run (any subset of its columns but run_id); returns how many."""
+    return _append_run_rows(con, "requests", run_id, rows)
+
+
+def insert_token_gaps(con: duckdb.DuckDBPyConnection, run_id: str, rows: pa.Table) -> int:
+    """Append ``token_gaps`` rows (``seq``, ``gap_ms``) of one run; returns how many."""
+    return _append_run_rows(con, "token_gaps", run_id, rows)
+
+
+def finalize_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str, status_reason: str | None,
+                 ended_at: Any, summary: str) -> None:
+    """Close a ``runs`` row: final status and why, end time, and the summary (JSON text)."""
+    con.execute("UPDATE runs SET status = ?, status_reason = ?, ended_at = ?, summary = ? WHERE run_id = ?",
+                [status, status_reason, ended_at, summary, run_id])

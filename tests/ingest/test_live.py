@@ -1,15 +1,29 @@
-"""Live collectors: NVML conversions on recorded readings, the no-GPU path, a real scrape."""
+"""Live collectors: NVML conversions on recorded readings, the no-GPU path, real scrapes.
+
+The scraped servers answer 401 unless the request carries the token, so a
+passing scrape proves the credentials were sent (and the stored/printed URL
+proves they were not written down).
+"""
 from __future__ import annotations
 
+import http.server
 import json
+import os
+import threading
 import time
 import urllib.request
+from typing import Iterator
 
 import pytest
 
 from perfkit import store
+from perfkit.demo.auth import authorized
 from perfkit.ingest import nvml, scrape
 from perfkit.ingest.live import LiveCollectors
+from perfkit.subprocesses import free_port
+
+TOKEN = "s3cret-T0KEN"
+EXPOSITION = b"# TYPE up gauge\nup 1\n"
 
 # A reading as NVML returns it on an H100 SXM (values recorded from nvidia-smi -q / NVML
 # docs' units): utilization %, memory bytes, power mW, energy mJ, clocks MHz, PCIe KB/s.
@@ -52,16 +66,88 @@ def test_nvml_unavailable_is_one_clear_exception():
             reader.close()
 
 
-def test_redact_url_hides_secrets():
-    assert scrape.redact_url("http://u:pw@h:9/x?token=abc&a=1") == "http://u:***@h:9/x?token=***&a=1"
+def test_metrics_url_keeps_the_credentials_in_memory():
     assert scrape.metrics_url("http://h:8000/api/v1/infer") == "http://h:8000/metrics"
     assert scrape.metrics_url("http://h:8000/custom/metrics") == "http://h:8000/custom/metrics"
+    assert scrape.metrics_url("http://u:pw@h:8000/x?token=t") == "http://u:pw@h:8000/metrics"
+
+
+class _GuardedMetrics(http.server.BaseHTTPRequestHandler):
+    """/metrics for requests that carry TOKEN (Bearer or Basic), 401 for the others."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        if not authorized(self.headers.get("Authorization"), TOKEN):
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(EXPOSITION)))
+        self.end_headers()
+        self.wfile.write(EXPOSITION)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def guarded_port() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _GuardedMetrics)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("userinfo, headers", [
+    (f"user:{TOKEN}@", None),                                # Basic, token as password
+    (f"{TOKEN}@", None),                                     # a bare token as user
+    ("", {"Authorization": f"Bearer {TOKEN}"}),              # the run's own header
+    ("user:wrong@", {"Authorization": f"Bearer {TOKEN}"}),  # the header wins over user-info
+])
+def test_scrape_sends_the_real_credentials_and_stores_them_redacted(
+        guarded_port, tmp_db, capfd, userinfo, headers):
+    live = LiveCollectors("r", f"http://{userinfo}127.0.0.1:{guarded_port}/api/v1/infer",
+                          headers=headers, scrape_interval_s=0.1, host_interval_s=5)
+    live.start()
+    time.sleep(0.5)
+    live.stop()
+    with store.connect(tmp_db) as con:
+        live.write(con)
+        (path,), = con.execute("SELECT path FROM sources WHERE kind = 'scrape'").fetchall()
+        up = con.execute("SELECT count(*), min(value) FROM telemetry WHERE name = 'up'").fetchall()[0]
+    assert up[0] >= 1 and up[1] == 1.0  # the guarded server answered: the token was sent
+    assert path == (f"http://***@127.0.0.1:{guarded_port}/metrics" if userinfo
+                    else f"http://127.0.0.1:{guarded_port}/metrics")
+    err = capfd.readouterr().err
+    assert "cannot scrape" not in err and TOKEN not in err
+
+
+def test_wrong_credentials_are_said_once_with_the_redacted_url(guarded_port, tmp_db, capfd):
+    live = LiveCollectors("r", f"http://user:not-{TOKEN}@127.0.0.1:{guarded_port}",
+                          scrape_interval_s=0.1, host_interval_s=5)
+    live.start()
+    time.sleep(0.4)
+    live.stop()
+    err = capfd.readouterr().err
+    said = [ln for ln in err.splitlines() if "cannot scrape" in ln]
+    assert len(said) == 1 and TOKEN not in err
+    assert f"cannot scrape http://***@127.0.0.1:{guarded_port}/metrics (HTTP 401)" in said[0]
+
+
+DEMO_TOKEN_ENV = "PERFKIT_TEST_DEMO_TOKEN"
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("demo_server", [
+    {"require_token_env": DEMO_TOKEN_ENV, "env": {**os.environ, DEMO_TOKEN_ENV: TOKEN}}],
+    indirect=True)
 def test_live_collectors_against_the_demo_server(demo_server, tmp_db, capfd):
     run_id = "live-test-run"
-    url = f"http://user:s3cret@127.0.0.1:{demo_server.port}/api/v1/infer"
+    # the real URL, as the bench hands it over: the demo server wants the token on /metrics too
+    url = f"http://user:{TOKEN}@127.0.0.1:{demo_server.port}/api/v1/infer"
     live = LiveCollectors(run_id, url, target_pid=demo_server.pid, host_interval_s=0.2,
                           scrape_interval_s=0.3, nvml_interval_s=0.2)
     with store.connect(tmp_db) as con:
@@ -69,7 +155,8 @@ def test_live_collectors_against_the_demo_server(demo_server, tmp_db, capfd):
         body = json.dumps({"input_data": [[0.5] * 64]}).encode()
         for _ in range(20):
             req = urllib.request.Request(demo_server.url + "/api/v1/infer", data=body,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json",
+                                                  **demo_server.auth_headers})
             urllib.request.urlopen(req, timeout=10).read()
         time.sleep(1.0)
         first = live.write(con)
@@ -82,7 +169,7 @@ def test_live_collectors_against_the_demo_server(demo_server, tmp_db, capfd):
         kinds = {s[0]: s for s in sources}
         assert {"host", "scrape"} <= set(kinds)
         assert all(s[2] == run_id for s in sources)
-        assert "s3cret" not in kinds["scrape"][1] and "***" in kinds["scrape"][1]
+        assert TOKEN not in kinds["scrape"][1] and "***" in kinds["scrape"][1]
         total = con.execute("SELECT count(*) FROM samples").fetchall()[0][0]
         assert total == first + second == sum(s[3] for s in sources)
         # series are created once and reused by the second write
@@ -99,12 +186,10 @@ def test_live_collectors_against_the_demo_server(demo_server, tmp_db, capfd):
     err = capfd.readouterr().err
     if "NVML unavailable" in err:
         assert sum("perfkit: no GPU telemetry" in ln for ln in err.splitlines()) == 1
-    assert "s3cret" not in err
+    assert TOKEN not in err and "cannot scrape" not in err
 
 
 def test_unreachable_target_says_so_once_and_the_run_goes_on(tmp_db, capfd):
-    from perfkit.ingest.promserver import free_port
-
     live = LiveCollectors("r", f"http://127.0.0.1:{free_port()}", scrape_interval_s=0.1,
                           host_interval_s=0.1)
     live.start()
@@ -116,13 +201,3 @@ def test_unreachable_target_says_so_once_and_the_run_goes_on(tmp_db, capfd):
     err = capfd.readouterr().err
     assert sum("cannot scrape" in ln for ln in err.splitlines()) == 1
 
-
-def test_userinfo_becomes_basic_auth_and_leaves_the_url():
-    import base64
-
-    from perfkit.ingest.scrape import split_userinfo
-
-    bare, headers = split_userinfo("http://me:p%40ss%3Aw@127.0.0.1:9090/metrics?x=1")
-    assert bare == "http://127.0.0.1:9090/metrics?x=1"
-    assert base64.b64decode(headers["Authorization"].split()[1]) == b"me:p@ss:w"
-    assert split_userinfo("http://127.0.0.1:9090/metrics") == ("http://127.0.0.1:9090/metrics", {})
