@@ -64,3 +64,21 @@ def test_diagnose_fail_on_gates_a_pipeline(tmp_db):
     assert main(["diagnose", "late", "--db", str(tmp_db), "--fail-on", "critical"]) == 1
     assert main(["diagnose", "clean", "--db", str(tmp_db), "--fail-on", "low"]) == 0
     assert main(["diagnose", "late", "--db", str(tmp_db)]) == 0
+
+
+def test_diagnose_gpu_source_names_an_export(tmp_db, tmp_path):
+    """An export from another time is ignored unless named with --gpu-source."""
+    from pathlib import Path
+
+    fixture = Path(__file__).parent.parent / "data" / "analyze" / "dcgm-exporter_T4_A10G_datadog-fixture.txt"
+    with store.connect(tmp_db) as con:
+        insert_run(con, "run", np.random.default_rng(1).gamma(4, 1, 500), t0=1.7e9)
+    assert main(["ingest", "dcgm", str(fixture), "--db", str(tmp_db)]) == 0
+    with store.connect(tmp_db, read_only=True) as con:
+        (sid,), = con.execute("SELECT source_id FROM sources").fetchall()
+    plain, named = tmp_path / "plain.json", tmp_path / "named.json"
+    assert main(["diagnose", "run", "--db", str(tmp_db), "--json", str(plain)]) == 0
+    assert main(["diagnose", "run", "--db", str(tmp_db), "--gpu-source", str(sid), "--json", str(named)]) == 0
+    assert json.loads(plain.read_text()) == []
+    found = json.loads(named.read_text())
+    assert found and {f["rule"] for f in found} == {"gpu_underuse"} and found[0]["numbers"]["data"] == f"source {sid}"
