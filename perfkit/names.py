@@ -73,3 +73,22 @@ LABEL_DEVICES = "devices"     # how many of them served the run (rates and power
 LABEL_SUITE = "suite"         # the suite a run belongs to (UTC stamp of `perfkit report --suite`)
 LABEL_CASE = "case"           # the suite case (steady, burst, fixed-batching...)
 LABEL_VERSION = "version"     # the target's version or commit, when a pipeline gives it
+
+# --------------------------------------------------------------------------- more GPU and demo names
+# (written by one importer today; spelled here so every reader finds them by constant)
+GPU_POWER_AVERAGE = "gpu_power_average_w"
+GPU_POWER_LIMIT = "gpu_power_limit_w"
+GPU_POWER_LIMIT_ENFORCED = "gpu_power_limit_enforced_w"
+GPU_GRAPHICS_ENGINE_ACTIVE = "gpu_graphics_engine_active_ratio"
+GPU_SM_ACTIVE = "gpu_sm_active_ratio"
+GPU_SM_OCCUPANCY = "gpu_sm_occupancy_ratio"
+GPU_TENSOR_ACTIVE = "gpu_tensor_active_ratio"
+GPU_DRAM_ACTIVE = "gpu_dram_active_ratio"
+GPU_FP64_ACTIVE = "gpu_fp64_active_ratio"
+GPU_FP32_ACTIVE = "gpu_fp32_active_ratio"
+GPU_FP16_ACTIVE = "gpu_fp16_active_ratio"
+GPU_LAST_XID_ERROR = "gpu_last_xid_error"
+GPU_PCIE_REPLAYS_TOTAL = "gpu_pcie_replays_total"  # DCGM's counter (dmon's per-interval count: GPU_PCIE_REPLAYS)
+DEMO_LLM_TPOT = DEMO_PREFIX + "llm_time_per_output_token_seconds"
+DEMO_LLM_STEP_DURATION = DEMO_PREFIX + "llm_step_duration_seconds"
+DEMO_LLM_STEP_BATCH_SIZE = DEMO_PREFIX + "llm_step_batch_size"

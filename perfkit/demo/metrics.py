@@ -40,6 +40,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from perfkit import names as N
+
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
                      0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0)
 COMPUTE_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -58,57 +60,55 @@ def power_of_two_buckets(maximum: int) -> tuple[float, ...]:
 
 
 class DemoMetrics:
-    """All collectors of one server, registered in their own registry."""
+    """All collectors of one server, registered in their own registry (names: :mod:`perfkit.names`)."""
 
     def __init__(self, max_batch: int, llm_max_batch: int) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter("perfkit_demo_requests", "Requests answered.",
-                                ["endpoint", "status"], registry=r)
-        self.errors = Counter("perfkit_demo_errors", "Error responses by kind.",
-                              ["endpoint", "kind"], registry=r)
-        self.request_duration = Histogram(
-            "perfkit_demo_request_duration_seconds", "Arrival to response, seconds.",
-            ["endpoint", "status"], buckets=LATENCY_BUCKETS_S, registry=r)
-        self.in_flight = Gauge("perfkit_demo_in_flight_requests",
-                               "Requests being served now.", registry=r)
-        self.stalls = Counter("perfkit_demo_stalls", "Injected stalls begun.", registry=r)
-        self.stall_seconds = Counter("perfkit_demo_stall_seconds",
-                                     "Injected stall time, seconds.", registry=r)
-        self.queue_depth = Gauge("perfkit_demo_queue_depth",
-                                 "Requests waiting for a batch.", registry=r)
-        self.queue_wait = Histogram("perfkit_demo_queue_wait_seconds",
-                                    "Enqueue to batch start, seconds.",
-                                    buckets=LATENCY_BUCKETS_S, registry=r)
-        self.batch_size = Histogram("perfkit_demo_batch_size", "Requests per model batch.",
-                                    buckets=power_of_two_buckets(max_batch), registry=r)
-        self.batch_rows = Counter("perfkit_demo_batch_rows",
-                                  "Real input rows computed.", registry=r)
-        self.batch_padding_rows = Counter("perfkit_demo_batch_padding_rows",
-                                          "Padding rows computed (wasted).", registry=r)
-        self.inference_duration = Histogram("perfkit_demo_inference_duration_seconds",
-                                            "One model call, seconds.",
-                                            buckets=COMPUTE_BUCKETS_S, registry=r)
-        self.llm_prompt_tokens = Counter("perfkit_demo_llm_prompt_tokens",
-                                         "Prompt tokens received.", registry=r)
-        self.llm_tokens = Counter("perfkit_demo_llm_tokens_generated",
-                                  "Output tokens generated.", registry=r)
-        self.llm_running = Gauge("perfkit_demo_llm_running_sequences",
-                                 "Sequences in the decode batch.", registry=r)
-        self.llm_waiting = Gauge("perfkit_demo_llm_waiting_sequences",
-                                 "Sequences waiting to join a decode batch.", registry=r)
-        self.llm_ttft = Histogram("perfkit_demo_llm_time_to_first_token_seconds",
-                                  "Arrival to first output token, seconds.",
-                                  buckets=LATENCY_BUCKETS_S, registry=r)
-        self.llm_tpot = Histogram("perfkit_demo_llm_time_per_output_token_seconds",
+        counter, gauge, histogram = self._counter, self._gauge, self._histogram
+        served = ("endpoint", "status")
+        latency, compute = LATENCY_BUCKETS_S, COMPUTE_BUCKETS_S
+        # serving
+        self.requests = counter(N.DEMO_REQUESTS, "Requests answered.", served)
+        self.errors = counter(N.DEMO_ERRORS, "Error responses by kind.", ("endpoint", "kind"))
+        self.request_duration = histogram(N.DEMO_REQUEST_DURATION,
+                                          "Arrival to response, seconds.", latency, served)
+        self.in_flight = gauge(N.DEMO_IN_FLIGHT, "Requests being served now.")
+        self.stalls = counter(N.DEMO_STALLS, "Injected stalls begun.")
+        self.stall_seconds = counter(N.DEMO_STALL_SECONDS, "Injected stall time, seconds.")
+        # batched classifier
+        self.queue_depth = gauge(N.DEMO_QUEUE_DEPTH, "Requests waiting for a batch.")
+        self.queue_wait = histogram(N.DEMO_QUEUE_WAIT, "Enqueue to batch start, seconds.", latency)
+        self.batch_size = histogram(N.DEMO_BATCH_SIZE, "Requests per model batch.",
+                                    power_of_two_buckets(max_batch))
+        self.batch_rows = counter(N.DEMO_BATCH_ROWS, "Real input rows computed.")
+        self.batch_padding_rows = counter(N.DEMO_BATCH_PADDING_ROWS,
+                                          "Padding rows computed (wasted).")
+        self.inference_duration = histogram(N.DEMO_INFERENCE_DURATION,
+                                            "One model call, seconds.", compute)
+        # LLM
+        self.llm_prompt_tokens = counter(N.DEMO_LLM_PROMPT_TOKENS, "Prompt tokens received.")
+        self.llm_tokens = counter(N.DEMO_LLM_TOKENS_GENERATED, "Output tokens generated.")
+        self.llm_running = gauge(N.DEMO_LLM_RUNNING, "Sequences in the decode batch.")
+        self.llm_waiting = gauge(N.DEMO_LLM_WAITING, "Sequences waiting to join a decode batch.")
+        self.llm_ttft = histogram(N.DEMO_LLM_TTFT, "Arrival to first output token, seconds.",
+                                  latency)
+        self.llm_tpot = histogram(N.DEMO_LLM_TPOT,
                                   "Mean time per output token after the first, seconds.",
-                                  buckets=COMPUTE_BUCKETS_S + (2.5,), registry=r)
-        self.llm_step = Histogram("perfkit_demo_llm_step_duration_seconds",
-                                  "One batched decode step, seconds.",
-                                  buckets=COMPUTE_BUCKETS_S, registry=r)
-        self.llm_step_batch = Histogram("perfkit_demo_llm_step_batch_size",
-                                        "Sequences per decode step.",
-                                        buckets=power_of_two_buckets(llm_max_batch), registry=r)
+                                  compute + (2.5,))
+        self.llm_step = histogram(N.DEMO_LLM_STEP_DURATION, "One batched decode step, seconds.",
+                                  compute)
+        self.llm_step_batch = histogram(N.DEMO_LLM_STEP_BATCH_SIZE, "Sequences per decode step.",
+                                        power_of_two_buckets(llm_max_batch))
+
+    def _counter(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+        return Counter(name, doc, labels, registry=self.registry)
+
+    def _gauge(self, name: str, doc: str) -> Gauge:
+        return Gauge(name, doc, registry=self.registry)
+
+    def _histogram(self, name: str, doc: str, buckets: tuple[float, ...],
+                   labels: tuple[str, ...] = ()) -> Histogram:
+        return Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""

@@ -1,6 +1,6 @@
 """dcgm-exporter /metrics text -> Telemetry with perfkit's GPU names, units and labels.
 
-Units follow NVIDIA's field definitions (see REFERENCE.md): FB_* are MiB and
+Units follow NVIDIA's DCGM field definitions (dcgm_fields.h): FB_* are MiB and
 become bytes; POWER_USAGE is W; TOTAL_ENERGY_CONSUMPTION is a counter in mJ and
 becomes J; DCGM_FI_PROF_* are ratios 0-1 even where HELP says "(in %)";
 PROF_PCIE_*_BYTES are bytes/s; the deprecated DEV_PCIE_TX/RX_THROUGHPUT are KB/s
@@ -14,6 +14,7 @@ import json
 
 import polars as pl
 
+from perfkit import names as N
 from perfkit.ingest import promtext
 from perfkit.ingest.frames import Telemetry, from_long
 
@@ -21,39 +22,39 @@ MIB = 1024.0 * 1024.0
 
 # DCGM field -> (perfkit name, unit, factor to that unit, type or None to keep)
 FIELDS: dict[str, tuple[str, str, float, str | None]] = {
-    "DCGM_FI_DEV_GPU_UTIL": ("gpu_utilization_percent", "percent", 1.0, "gauge"),
-    "DCGM_FI_DEV_MEM_COPY_UTIL": ("gpu_memory_utilization_percent", "percent", 1.0, "gauge"),
-    "DCGM_FI_DEV_ENC_UTIL": ("gpu_encoder_utilization_percent", "percent", 1.0, "gauge"),
-    "DCGM_FI_DEV_DEC_UTIL": ("gpu_decoder_utilization_percent", "percent", 1.0, "gauge"),
-    "DCGM_FI_DEV_FB_USED": ("gpu_memory_used_bytes", "bytes", MIB, "gauge"),
-    "DCGM_FI_DEV_FB_FREE": ("gpu_memory_free_bytes", "bytes", MIB, "gauge"),
-    "DCGM_FI_DEV_FB_TOTAL": ("gpu_memory_total_bytes", "bytes", MIB, "gauge"),
-    "DCGM_FI_DEV_FB_RESERVED": ("gpu_memory_reserved_bytes", "bytes", MIB, "gauge"),
-    "DCGM_FI_DEV_FB_USED_PERCENT": ("gpu_memory_used_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_DEV_POWER_USAGE": ("gpu_power_w", "W", 1.0, "gauge"),
-    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": ("gpu_energy_j", "J", 1e-3, "counter"),
-    "DCGM_FI_DEV_SM_CLOCK": ("gpu_sm_clock_mhz", "MHz", 1.0, "gauge"),
-    "DCGM_FI_DEV_MEM_CLOCK": ("gpu_memory_clock_mhz", "MHz", 1.0, "gauge"),
-    "DCGM_FI_DEV_GPU_TEMP": ("gpu_temperature_c", "celsius", 1.0, "gauge"),
-    "DCGM_FI_DEV_MEMORY_TEMP": ("gpu_memory_temperature_c", "celsius", 1.0, "gauge"),
-    "DCGM_FI_DEV_PCIE_TX_THROUGHPUT": ("gpu_pcie_tx_bytes_per_s", "bytes/s", 1024.0, "gauge"),
-    "DCGM_FI_DEV_PCIE_RX_THROUGHPUT": ("gpu_pcie_rx_bytes_per_s", "bytes/s", 1024.0, "gauge"),
-    "DCGM_FI_PROF_PCIE_TX_BYTES": ("gpu_pcie_tx_bytes_per_s", "bytes/s", 1.0, "gauge"),
-    "DCGM_FI_PROF_PCIE_RX_BYTES": ("gpu_pcie_rx_bytes_per_s", "bytes/s", 1.0, "gauge"),
-    "DCGM_FI_PROF_GR_ENGINE_ACTIVE": ("gpu_graphics_engine_active_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_PROF_SM_ACTIVE": ("gpu_sm_active_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_PROF_SM_OCCUPANCY": ("gpu_sm_occupancy_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE": ("gpu_tensor_active_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_PROF_DRAM_ACTIVE": ("gpu_dram_active_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_PROF_PIPE_FP64_ACTIVE": ("gpu_fp64_active_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_PROF_PIPE_FP32_ACTIVE": ("gpu_fp32_active_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_PROF_PIPE_FP16_ACTIVE": ("gpu_fp16_active_ratio", "ratio", 1.0, "gauge"),
-    "DCGM_FI_DEV_XID_ERRORS": ("gpu_last_xid_error", "code", 1.0, "gauge"),
-    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": ("gpu_pcie_replays_total", "count", 1.0, "counter"),
-    "DCGM_FI_DEV_FAN_SPEED": ("gpu_fan_speed_percent", "percent", 1.0, "gauge"),
-    "DCGM_FI_DEV_PSTATE": ("gpu_pstate", "state", 1.0, "gauge"),
-    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": ("gpu_clock_event_reasons", "bitmask", 1.0, "gauge"),
-    "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": ("gpu_clock_event_reasons", "bitmask", 1.0, "gauge"),
+    "DCGM_FI_DEV_GPU_UTIL": (N.GPU_UTILIZATION, "percent", 1.0, "gauge"),
+    "DCGM_FI_DEV_MEM_COPY_UTIL": (N.GPU_MEMORY_UTILIZATION, "percent", 1.0, "gauge"),
+    "DCGM_FI_DEV_ENC_UTIL": (N.GPU_ENCODER_UTILIZATION, "percent", 1.0, "gauge"),
+    "DCGM_FI_DEV_DEC_UTIL": (N.GPU_DECODER_UTILIZATION, "percent", 1.0, "gauge"),
+    "DCGM_FI_DEV_FB_USED": (N.GPU_MEMORY_USED, "bytes", MIB, "gauge"),
+    "DCGM_FI_DEV_FB_FREE": (N.GPU_MEMORY_FREE, "bytes", MIB, "gauge"),
+    "DCGM_FI_DEV_FB_TOTAL": (N.GPU_MEMORY_TOTAL, "bytes", MIB, "gauge"),
+    "DCGM_FI_DEV_FB_RESERVED": (N.GPU_MEMORY_RESERVED, "bytes", MIB, "gauge"),
+    "DCGM_FI_DEV_FB_USED_PERCENT": (N.GPU_MEMORY_USED_RATIO, "ratio", 1.0, "gauge"),
+    "DCGM_FI_DEV_POWER_USAGE": (N.GPU_POWER, "W", 1.0, "gauge"),
+    "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": (N.GPU_ENERGY, "J", 1e-3, "counter"),
+    "DCGM_FI_DEV_SM_CLOCK": (N.GPU_SM_CLOCK, "MHz", 1.0, "gauge"),
+    "DCGM_FI_DEV_MEM_CLOCK": (N.GPU_MEMORY_CLOCK, "MHz", 1.0, "gauge"),
+    "DCGM_FI_DEV_GPU_TEMP": (N.GPU_TEMPERATURE, "celsius", 1.0, "gauge"),
+    "DCGM_FI_DEV_MEMORY_TEMP": (N.GPU_MEMORY_TEMPERATURE, "celsius", 1.0, "gauge"),
+    "DCGM_FI_DEV_PCIE_TX_THROUGHPUT": (N.GPU_PCIE_TX, "bytes/s", 1024.0, "gauge"),
+    "DCGM_FI_DEV_PCIE_RX_THROUGHPUT": (N.GPU_PCIE_RX, "bytes/s", 1024.0, "gauge"),
+    "DCGM_FI_PROF_PCIE_TX_BYTES": (N.GPU_PCIE_TX, "bytes/s", 1.0, "gauge"),
+    "DCGM_FI_PROF_PCIE_RX_BYTES": (N.GPU_PCIE_RX, "bytes/s", 1.0, "gauge"),
+    "DCGM_FI_PROF_GR_ENGINE_ACTIVE": (N.GPU_GRAPHICS_ENGINE_ACTIVE, "ratio", 1.0, "gauge"),
+    "DCGM_FI_PROF_SM_ACTIVE": (N.GPU_SM_ACTIVE, "ratio", 1.0, "gauge"),
+    "DCGM_FI_PROF_SM_OCCUPANCY": (N.GPU_SM_OCCUPANCY, "ratio", 1.0, "gauge"),
+    "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE": (N.GPU_TENSOR_ACTIVE, "ratio", 1.0, "gauge"),
+    "DCGM_FI_PROF_DRAM_ACTIVE": (N.GPU_DRAM_ACTIVE, "ratio", 1.0, "gauge"),
+    "DCGM_FI_PROF_PIPE_FP64_ACTIVE": (N.GPU_FP64_ACTIVE, "ratio", 1.0, "gauge"),
+    "DCGM_FI_PROF_PIPE_FP32_ACTIVE": (N.GPU_FP32_ACTIVE, "ratio", 1.0, "gauge"),
+    "DCGM_FI_PROF_PIPE_FP16_ACTIVE": (N.GPU_FP16_ACTIVE, "ratio", 1.0, "gauge"),
+    "DCGM_FI_DEV_XID_ERRORS": (N.GPU_LAST_XID_ERROR, "code", 1.0, "gauge"),
+    "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": (N.GPU_PCIE_REPLAYS_TOTAL, "count", 1.0, "counter"),
+    "DCGM_FI_DEV_FAN_SPEED": (N.GPU_FAN_SPEED, "percent", 1.0, "gauge"),
+    "DCGM_FI_DEV_PSTATE": (N.GPU_PSTATE, "state", 1.0, "gauge"),
+    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": (N.GPU_CLOCK_EVENT_REASONS, "bitmask", 1.0, "gauge"),
+    "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": (N.GPU_CLOCK_EVENT_REASONS, "bitmask", 1.0, "gauge"),
 }
 
 LABELS = {

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import psutil
 
+from perfkit import names as N
+
 Row = tuple[str, dict[str, str], str, str, float, float]
 
 
@@ -31,11 +33,11 @@ class HostReader:
         host: dict[str, str] = {}
         vm = psutil.virtual_memory()
         rows: list[Row] = [
-            ("host_cpu_utilization_percent", host, "percent", "gauge", ts_unix_s,
+            (N.HOST_CPU_UTILIZATION, host, "percent", "gauge", ts_unix_s,
              float(psutil.cpu_percent(interval=None))),
-            ("host_memory_used_bytes", host, "bytes", "gauge", ts_unix_s, float(vm.used)),
-            ("host_memory_available_bytes", host, "bytes", "gauge", ts_unix_s, float(vm.available)),
-            ("host_memory_total_bytes", host, "bytes", "gauge", ts_unix_s, float(vm.total)),
+            (N.HOST_MEMORY_USED, host, "bytes", "gauge", ts_unix_s, float(vm.used)),
+            (N.HOST_MEMORY_AVAILABLE, host, "bytes", "gauge", ts_unix_s, float(vm.available)),
+            (N.HOST_MEMORY_TOTAL, host, "bytes", "gauge", ts_unix_s, float(vm.total)),
         ]
         if self.process is not None:
             try:
@@ -47,8 +49,8 @@ class HostReader:
                 self.process = None
             else:
                 labels = {"pid": str(self.process.pid)}
-                rows.append(("process_cpu_utilization_percent", labels, "percent", "gauge",
+                rows.append((N.PROCESS_CPU_UTILIZATION, labels, "percent", "gauge",
                              ts_unix_s, float(cpu)))
-                rows.append(("process_memory_rss_bytes", labels, "bytes", "gauge",
+                rows.append((N.PROCESS_MEMORY_RSS, labels, "bytes", "gauge",
                              ts_unix_s, float(rss)))
         return rows

@@ -12,19 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from perfkit import names as N
+
 # raw key -> (perfkit name, unit, type, factor)
 CONVERSIONS: dict[str, tuple[str, str, str, float]] = {
-    "utilization_gpu_percent": ("gpu_utilization_percent", "percent", "gauge", 1.0),
-    "utilization_memory_percent": ("gpu_memory_utilization_percent", "percent", "gauge", 1.0),
-    "memory_used_bytes": ("gpu_memory_used_bytes", "bytes", "gauge", 1.0),
-    "memory_total_bytes": ("gpu_memory_total_bytes", "bytes", "gauge", 1.0),
-    "power_mw": ("gpu_power_w", "W", "gauge", 1e-3),
-    "total_energy_mj": ("gpu_energy_j", "J", "counter", 1e-3),
-    "clock_sm_mhz": ("gpu_sm_clock_mhz", "MHz", "gauge", 1.0),
-    "clock_mem_mhz": ("gpu_memory_clock_mhz", "MHz", "gauge", 1.0),
-    "pcie_tx_kbps": ("gpu_pcie_tx_bytes_per_s", "bytes/s", "gauge", 1024.0),
-    "pcie_rx_kbps": ("gpu_pcie_rx_bytes_per_s", "bytes/s", "gauge", 1024.0),
-    "temperature_c": ("gpu_temperature_c", "celsius", "gauge", 1.0),
+    "utilization_gpu_percent": (N.GPU_UTILIZATION, "percent", "gauge", 1.0),
+    "utilization_memory_percent": (N.GPU_MEMORY_UTILIZATION, "percent", "gauge", 1.0),
+    "memory_used_bytes": (N.GPU_MEMORY_USED, "bytes", "gauge", 1.0),
+    "memory_total_bytes": (N.GPU_MEMORY_TOTAL, "bytes", "gauge", 1.0),
+    "power_mw": (N.GPU_POWER, "W", "gauge", 1e-3),
+    "total_energy_mj": (N.GPU_ENERGY, "J", "counter", 1e-3),
+    "clock_sm_mhz": (N.GPU_SM_CLOCK, "MHz", "gauge", 1.0),
+    "clock_mem_mhz": (N.GPU_MEMORY_CLOCK, "MHz", "gauge", 1.0),
+    "pcie_tx_kbps": (N.GPU_PCIE_TX, "bytes/s", "gauge", 1024.0),
+    "pcie_rx_kbps": (N.GPU_PCIE_RX, "bytes/s", "gauge", 1024.0),
+    "temperature_c": (N.GPU_TEMPERATURE, "celsius", "gauge", 1.0),
 }
 
 
