@@ -1,7 +1,7 @@
 """Where built demo models live, and how a build is shared between processes.
 
-Models are built on first use and cached under ``data/cache/`` (gitignored) of the
-project checkout, or ``$PERFKIT_CACHE_DIR`` when set. The file name carries a hash
+Models are built on first use and cached in :func:`perfkit.paths.cache_dir`
+(``data/cache/`` of the checkout, gitignored, or ``$PERFKIT_CACHE_DIR``). The file name carries a hash
 of the build recipe and the library versions, so a changed recipe or an upgraded
 scikit-learn/onnx rebuilds instead of loading a stale artefact. Several servers may
 start at once (tests, ``make report``): an exclusive file lock makes one build and
@@ -18,20 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-
-def cache_dir() -> Path:
-    """The cache directory: ``$PERFKIT_CACHE_DIR``, else ``<checkout>/data/cache``."""
-    env = os.environ.get("PERFKIT_CACHE_DIR")
-    if env:
-        path = Path(env)
-    else:
-        checkout = Path(__file__).resolve().parents[2]
-        if (checkout / "pyproject.toml").exists():
-            path = checkout / "data" / "cache"
-        else:
-            path = Path.home() / ".cache" / "perfkit"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+from perfkit.paths import cache_dir
 
 
 def recipe_key(recipe: dict[str, Any]) -> str:
