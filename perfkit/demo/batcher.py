@@ -23,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import numpy as np
 
 from perfkit.demo.metrics import DemoMetrics
+from perfkit.demo.worker import LoopWorker
 
 MODES = ("dynamic", "fixed", "none")
 Predict = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -82,7 +82,7 @@ def assemble(jobs_rows: list[np.ndarray], mode: str, max_batch: int) -> tuple[np
     return np.concatenate(jobs_rows) if len(jobs_rows) > 1 else jobs_rows[0], offsets, 0
 
 
-class Batcher:
+class Batcher(LoopWorker):
     """The queue, the batch-forming loop and the one model worker thread."""
 
     def __init__(self, predict: Predict, *, mode: str, max_batch: int, batch_timeout_s: float,
@@ -90,6 +90,7 @@ class Batcher:
                  gate: Callable[[], Awaitable[None]]) -> None:
         if mode not in MODES:
             raise ValueError(f"batching mode {mode!r} not in {MODES}")
+        super().__init__("model")
         self.predict = predict
         self.mode = mode
         self.max_batch = 1 if mode == "none" else max_batch
@@ -100,23 +101,13 @@ class Batcher:
         self._queue: collections.deque[_Job] = collections.deque()
         self._forming = 0  # requests taken into the batch being formed (still waiting)
         self._arrived = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        """Stop the loop and the model thread; requests still queued are cancelled."""
+        await super().stop()
         for job in self._queue:
             if not job.future.done():
                 job.future.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def depth(self) -> int:

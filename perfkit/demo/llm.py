@@ -20,7 +20,6 @@ import collections
 import itertools
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -30,6 +29,7 @@ from perfkit.demo.batcher import QueueFull
 from perfkit.demo.charlm import CharLM, decode, load_charlm, sample
 from perfkit.demo.metrics import DemoMetrics
 from perfkit.demo.options import DemoOptions
+from perfkit.demo.worker import LoopWorker
 
 log = logging.getLogger("perfkit.demo.llm")
 
@@ -63,13 +63,14 @@ class Sequence:
         return int(len(self.prompt_ids))
 
 
-class LLMEngine:
+class LLMEngine(LoopWorker):
     """Admission, batched prefill/decode, and per-sequence token queues."""
 
     def __init__(self, model: CharLM, *, batching: str, max_batch: int, max_waiting: int,
                  description: str, seed: int = 0) -> None:
         if batching not in ("continuous", "static"):
             raise ValueError(f"llm batching {batching!r}")
+        super().__init__("llm")
         self.model = model
         self.batching = batching
         self.max_batch = max_batch
@@ -80,8 +81,6 @@ class LLMEngine:
         self.waiting: collections.deque[Sequence] = collections.deque()
         self.running: list[Sequence] = []
         self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
-        self._task: asyncio.Task | None = None
         self.metrics: DemoMetrics | None = None
         self.gate: Callable[[], Awaitable[None]] | None = None
 
@@ -101,17 +100,9 @@ class LLMEngine:
         self.metrics, self.gate = metrics, gate
 
     def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="llm-engine")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Start the decode loop on the running event loop."""
+        self._wake = asyncio.Event()  # bound to this loop
+        super().start()
 
     def new_sequence(self, prompt_ids: np.ndarray, max_tokens: int, temperature: float,
                      seed: int | None, arrival: float) -> Sequence:
@@ -157,7 +148,7 @@ class LLMEngine:
         new_states = model.advance(states, tokens)
         return tokens, new_states
 
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         assert self.metrics is not None and self.gate is not None
         m = self.metrics

@@ -24,6 +24,20 @@ from perfkit.ingest.frames import Telemetry, from_rows, labels_json
 
 SUFFIXES = ("_stats_history.csv", "_stats.csv", "_failures.csv", "_exceptions.csv")
 _PCT = re.compile(r"^(\d+(?:\.\d+)?)%$")
+# Series read from both files: ``locust_<suffix>`` per second and endpoint from
+# _stats_history.csv, ``locust_final_<suffix>`` per endpoint from _stats.csv; the
+# percentile columns (``50%``...) become ``<prefix>response_time_ms{quantile}``.
+# (suffix, unit, type, _stats_history.csv column, _stats.csv column)
+COLUMNS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
+    ("requests_per_s", "requests/s", "gauge", "Requests/s", "Requests/s"),
+    ("failures_per_s", "requests/s", "gauge", "Failures/s", None),
+    ("requests_total", "count", "counter", "Total Request Count", "Request Count"),
+    ("failures_total", "count", "counter", "Total Failure Count", "Failure Count"),
+    ("response_time_mean_ms", "ms", "gauge", "Total Average Response Time", "Average Response Time"),
+    ("response_time_min_ms", "ms", "gauge", None, "Min Response Time"),
+    ("response_time_max_ms", "ms", "gauge", "Total Max Response Time", "Max Response Time"),
+)
+HISTORY, FINAL = "locust_", "locust_final_"
 
 
 def group(paths: list[str]) -> list[list[str]]:
@@ -71,6 +85,27 @@ def _num(value: str, path: str, line: int, column: str) -> float | None:
         raise InputError(path, line, f"column {column!r}: not a number: {value!r}") from None
 
 
+def _row_samples(row: dict[str, str], path: str, line: int, ts: float, labels: dict[str, str],
+                 prefix: str) -> list[tuple]:
+    """One CSV row's samples (:data:`COLUMNS`, then each ``NN%`` column as a quantile)."""
+    out: list[tuple] = []
+    for suffix, unit, typ, history_col, final_col in COLUMNS:
+        col = history_col if prefix == HISTORY else final_col
+        if col is not None and col in row:
+            v = _num(row[col], path, line, col)
+            if v is not None:
+                out.append((prefix + suffix, labels_json(labels), unit, typ, ts, v))
+    for col, cell in row.items():
+        m = _PCT.match(col)
+        if m:
+            v = _num(cell, path, line, col)
+            if v is not None:
+                out.append((prefix + "response_time_ms",
+                            labels_json({**labels, "quantile": repr(float(m.group(1)) / 100.0)}),
+                            "ms", "summary", ts, v))
+    return out
+
+
 def read(files: dict[str, str]) -> Telemetry:
     """One Locust run from its files (path -> text)."""
     stats_path = next(p for p in files if p.endswith("_stats.csv"))
@@ -89,61 +124,21 @@ def read(files: dict[str, str]) -> Telemetry:
                 raise InputError(hist_path, line, "missing Timestamp")
             t_start = ts if t_start is None else min(t_start, ts)
             t_end = ts if t_end is None else max(t_end, ts)
-            labels = labels_json({"type": row.get("Type", ""), "name": row["Name"]})
             users = _num(row["User Count"], hist_path, line, "User Count")
             if users is not None:
                 max_users = max(max_users, users)
                 if row["Name"] == "Aggregated":
                     long.append(("locust_users", labels_json({}), "count", "gauge", ts, users))
-            for col, name, unit, typ in (
-                ("Requests/s", "locust_requests_per_s", "requests/s", "gauge"),
-                ("Failures/s", "locust_failures_per_s", "requests/s", "gauge"),
-                ("Total Request Count", "locust_requests_total", "count", "counter"),
-                ("Total Failure Count", "locust_failures_total", "count", "counter"),
-                ("Total Average Response Time", "locust_response_time_mean_ms", "ms", "gauge"),
-                ("Total Max Response Time", "locust_response_time_max_ms", "ms", "gauge"),
-            ):
-                if col in row:
-                    v = _num(row[col], hist_path, line, col)
-                    if v is not None:
-                        long.append((name, labels, unit, typ, ts, v))
-            for col, cell in row.items():
-                m = _PCT.match(col)
-                if m:
-                    v = _num(cell, hist_path, line, col)
-                    if v is not None:
-                        q = float(m.group(1)) / 100.0
-                        long.append(("locust_response_time_ms",
-                                     labels_json({"type": row.get("Type", ""), "name": row["Name"],
-                                                  "quantile": repr(q)}),
-                                     "ms", "summary", ts, v))
+            long += _row_samples(row, hist_path, line, ts,
+                                 {"type": row.get("Type", ""), "name": row["Name"]}, HISTORY)
     agg = next((r for _, r in stats if r["Name"] == "Aggregated"), None)
     if agg is None:
         raise InputError(stats_path, None, "no 'Aggregated' row")
     agg_line = next(i for i, r in stats if r is agg)
     end_ts = t_end if t_end is not None else datetime.now(timezone.utc).timestamp()
     for line, row in stats:
-        labels = {"type": row.get("Type", ""), "name": row["Name"]}
-        for col, name, unit, typ in (
-            ("Request Count", "locust_final_requests_total", "count", "counter"),
-            ("Failure Count", "locust_final_failures_total", "count", "counter"),
-            ("Average Response Time", "locust_final_response_time_mean_ms", "ms", "gauge"),
-            ("Min Response Time", "locust_final_response_time_min_ms", "ms", "gauge"),
-            ("Max Response Time", "locust_final_response_time_max_ms", "ms", "gauge"),
-            ("Requests/s", "locust_final_requests_per_s", "requests/s", "gauge"),
-        ):
-            if col in row:
-                v = _num(row[col], stats_path, line, col)
-                if v is not None:
-                    long.append((name, labels_json(labels), unit, typ, end_ts, v))
-        for col, cell in row.items():
-            m = _PCT.match(col)
-            if m:
-                v = _num(cell, stats_path, line, col)
-                if v is not None:
-                    long.append(("locust_final_response_time_ms",
-                                 labels_json({**labels, "quantile": repr(float(m.group(1)) / 100)}),
-                                 "ms", "summary", end_ts, v))
+        long += _row_samples(row, stats_path, line, end_ts,
+                             {"type": row.get("Type", ""), "name": row["Name"]}, FINAL)
     failures_by_error: dict[str, float] = {}
     if fail_path:
         for line, row in _rows(files[fail_path], fail_path, ("Method", "Name", "Error", "Occurrences")):
