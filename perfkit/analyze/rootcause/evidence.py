@@ -83,16 +83,16 @@ class RunEvidence:
         return None
 
 
-def run_series(con: duckdb.DuckDBPyConnection, run_id: str, names: list[str] | None = None,
+def run_series(con: duckdb.DuckDBPyConnection, run_id: str, metric_names: Sequence[str] | None = None,
                like: str | None = None) -> pd.DataFrame:
     """Samples of the series that belong to a run (sources.run_id), long form."""
     sql = ("SELECT s.series_id, s.name, s.labels, s.unit, s.type, x.ts_unix_s, x.value "
            "FROM series s JOIN sources src USING (source_id) JOIN samples x USING (series_id) "
            "WHERE src.run_id = ?")
     params: list[Any] = [run_id]
-    if names is not None:
+    if metric_names is not None:
         sql += " AND list_contains(?::VARCHAR[], s.name)"
-        params.append(list(names))
+        params.append(list(metric_names))
     if like is not None:
         sql += " AND s.name LIKE ?"
         params.append(like)
