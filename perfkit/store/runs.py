@@ -415,6 +415,41 @@ def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, fl
             "requests": int(n), "span_s": span, "good_fraction": share.to_dict(), "bounds_ms": dict(bounds_ms)}
 
 
+def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The newest run started no later than ``run_id`` (itself excluded), or None."""
+    started = get_run(con, run_id)["started_at"]
+    row = con.execute("SELECT run_id FROM runs WHERE run_id <> ? AND (started_at <= ? OR ? IS NULL) "
+                      "ORDER BY started_at DESC NULLS LAST LIMIT 1", [run_id, started, started]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def count_over(con: duckdb.DuckDBPyConnection, run_id: str, limit_ms: float,
+               metric: str = "latency_ms") -> int:
+    """Successful requests whose ``metric`` exceeds ``limit_ms`` (for SLO verdicts from counts)."""
+    row = con.execute(f"SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "
+                      f"AND {column_sql(metric)} > ?", [run_id, float(limit_ms)]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def latency_by_step(con: duckdb.DuckDBPyConnection, run_id: str, step_s: float, t0: float) -> pd.DataFrame:
+    """Per step of ``step_s`` from ``t0`` by intended send time: requests, errors, p50/p90/p99 latency (ms).
+
+    Every request with a latency counts, failed ones too; percentiles are the
+    inverted CDF (``quantile_disc``), :mod:`perfkit.quantiles`' definition.
+    """
+    return con.execute(
+        """
+        SELECT floor((intended_unix_s - ?) / ?) * ? AS t_s,
+               count(*) AS requests,
+               count(*) FILTER (WHERE error_kind IS NOT NULL) AS errors,
+               quantile_disc(latency_ms, 0.5) AS latency_p50_ms,
+               quantile_disc(latency_ms, 0.9) AS latency_p90_ms,
+               quantile_disc(latency_ms, 0.99) AS latency_p99_ms
+        FROM requests WHERE run_id = ? AND intended_unix_s IS NOT NULL
+        GROUP BY 1 ORDER BY 1
+        """, [t0, step_s, step_s, run_id]).df()
+
+
 def run_meta(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """The runs row (JSON decoded)."""
     return get_run(con, run_id)
