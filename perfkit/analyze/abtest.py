@@ -28,6 +28,10 @@ the P50 and P99 differences. Verdict: **fail** if any metric is High (a
 regression); otherwise **pass** if the Kayenta score — 100 x the share of
 classified metrics that are Pass or Low — is at least ``pass_score`` and every
 metric was classified (none Nodata or Inconclusive); otherwise **inconclusive**.
+
+The estimators are :mod:`perfkit.analyze.twosample`'s, Holm's correction
+:mod:`perfkit.analyze.stats`'; this module classifies and decides, and reads
+the two runs through :mod:`perfkit.store.runs`.
 """
 from __future__ import annotations
 

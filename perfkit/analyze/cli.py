@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "diagnose", help="ranked root-cause findings for runs",
         description=("Run the root-cause rules (queueing, fixed batching, proxy overhead, GPU memory, "
                      "lagged correlation and change points, schedule lag, availability/MTTR, SLO) "
-                     "over runs and print the ranked findings."))
+                     "over runs and print the ranked findings. GPU findings use each run's own GPU "
+                     "telemetry or GPU exports whose samples fall inside its time window."))
     diag.add_argument("runs", nargs="*", help="run ids (default: every run of the newest suite)")
     add_db_argument(diag)
     diag.add_argument("--json", metavar="PATH", help="write the findings as JSON here ('-' for stdout)")
