@@ -2,11 +2,10 @@
 
 The command line is built from explicit option data (``{"rate": 200}`` ->
 ``--rate 200``, :func:`perfkit.subprocesses.option_flags`); the run's result is
-its summary JSON, read back from a temporary file.
+its summary JSON, read back from a temporary file through the summary contract.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from typing import Any, Mapping
 
 from perfkit.redact import redact_text
 from perfkit.subprocesses import option_flags
+from perfkit.summary import RunSummary, load
 
 
 class BenchFailed(RuntimeError):
@@ -37,8 +37,9 @@ def bench_command(target: str, options: Mapping[str, Any], summary_json: Path, *
 
 def run_bench(target: str, options: Mapping[str, Any], *, label: str = "", db: str | None = None,
               target_pid: int | None = None, log: Path | None = None,
-              timeout_s: float | None = None) -> dict[str, Any]:
-    """Run ``perfkit bench`` once and return its summary; :class:`BenchFailed` when it wrote none.
+              timeout_s: float | None = None) -> RunSummary:
+    """Run ``perfkit bench`` once and return its summary (the typed contract of
+    :mod:`perfkit.summary`); :class:`BenchFailed` when it wrote none.
 
     With ``log`` the (redacted) command line, bench's output and its stderr are
     appended there; otherwise the output is captured and only the reason of a
@@ -63,8 +64,7 @@ def run_bench(target: str, options: Mapping[str, Any], *, label: str = "", db: s
         if not summary_path.exists():
             last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
             raise BenchFailed(f"perfkit bench exited {res.returncode}: {last}")
-        summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
-        return summary
+        return load(summary_path.read_text(encoding="utf-8"))
 
 
 def choose_run(db: str | None, run_id: str, target: str, rate_rps: float, duration_s: float,

@@ -12,13 +12,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from perfkit.names import LABEL_SUITE
 from perfkit.paths import DEFAULT_REPORTS, db_path as default_db_path
 from perfkit.pipeline.bench import BenchFailed, run_bench
 from perfkit.pipeline.capabilities import comparison_problem, missing
 from perfkit.pipeline.suite import Case, Suite, case_label, fill_parameters, server_key, suite_stamp
+from perfkit.summary import RunSummary
 
 if TYPE_CHECKING:
     from perfkit.demo.launch import DemoServer
@@ -31,7 +32,7 @@ class CaseResult:
 
     case: Case
     run_id: str | None = None
-    summary: dict[str, Any] | None = None
+    summary: RunSummary | None = None
     skipped: str | None = None
     failed: str | None = None
 
@@ -69,12 +70,13 @@ def one_line(result: CaseResult) -> str:
         return f"  {name}: skipped ({result.skipped})"
     if result.failed:
         return f"  {name}: FAILED ({result.failed})"
-    s = result.summary or {}
-    p99 = (s.get("latency_ms") or {}).get("p99")
-    p99_text = f"{p99:,.1f} ms" if isinstance(p99, (int, float)) else "n/a"
-    errors = sum((s.get("errors") or {}).values())
-    return (f"  {name}: run {result.run_id}, {s.get('requests', 0):,} requests, {errors:,} errors, "
-            f"P99 {p99_text}, {s.get('achieved_rate_rps') or 0:,.1f} req/s achieved")
+    s = result.summary
+    if s is None:
+        return f"  {name}: run {result.run_id}"
+    p99 = s["latency_ms"]["p99"]
+    p99_text = f"{p99:,.1f} ms" if p99 is not None else "n/a"
+    return (f"  {name}: run {result.run_id}, {s['requests']:,} requests, {sum(s['errors'].values()):,} errors, "
+            f"P99 {p99_text}, {s['achieved_rate_rps'] or 0:,.1f} req/s achieved")
 
 
 def run_cases(cases: Sequence[Case], db: str | None, stamp: str, log: Path, progress: bool = True,

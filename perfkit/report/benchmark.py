@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from perfkit.quantiles import SUMMARY_PERCENTILES, Estimate
+from perfkit.summary import RunSummary, load as load_summary
 
 #: Quantiles of the rolling lines in the latency-over-time figure.
 ROLLING_PERCENTILES = {"p50": 0.5, "p99": 0.99}
@@ -44,6 +45,7 @@ class RunData:
     """A run's metadata and the small frames notebook 01 shows, times in seconds from the run's t0."""
 
     run: dict[str, Any]                           # the runs row, JSON decoded
+    summary: RunSummary | None                    # perfkit bench's summary (None: imported or unfinished run)
     totals: dict[str, Any]                        # requests, ok, errors by kind (perfkit.store.runs.totals)
     latency: dict[float, Estimate]                # SUMMARY_PERCENTILES of the ok requests' latency
     lag: dict[float, Estimate]                    # LAG_PERCENTILES of the schedule lag (every sent request)
@@ -108,7 +110,7 @@ def load_run(db: str | None = None, run_id: str = "latest", window_s: float = 1.
             return pd.DataFrame({"t_s": frame["intended_unix_s"] - t0, metric: frame[metric]})
 
         return RunData(
-            run=run, totals=totals, latency=latency, tokens=tokens,
+            run=run, summary=bench_summary(run), totals=totals, latency=latency, tokens=tokens,
             lag=runs.percentiles(con, rid, "schedule_lag_ms", LAG_PERCENTILES.values(), ok_only=False),
             lag_max_ms=float(lag_max[0]) if lag_max.size else math.nan,
             window_s=window_s,
@@ -120,6 +122,15 @@ def load_run(db: str | None = None, run_id: str = "latest", window_s: float = 1.
         )
     finally:
         con.close()
+
+
+def bench_summary(run: Mapping[str, Any]) -> RunSummary | None:
+    """The run's summary under the typed contract (:mod:`perfkit.summary`) when ``perfkit bench``
+    wrote it; None for runs imported from other tools (their summaries have other fields) or
+    runs that never finished."""
+    if run.get("tool") != "perfkit" or not run.get("summary"):
+        return None
+    return load_summary(run["summary"])
 
 
 # ---- pure: frames from counts and quantiles ------------------------------------------------------
@@ -190,7 +201,7 @@ def overview(data: RunData) -> pd.DataFrame:
         ("started (UTC)", started.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
          if started is not None else ""),
         ("status", f"{run.get('status')}" + (f" ({run['status_reason']})" if run.get("status_reason") else "")),
-        ("valid", validity_text(run.get("summary") or {})),
+        ("valid", validity_text(data.summary)),
         ("requests", f"{data.n_requests:,} ({data.n_errors:,} errors)"),
         ("tool", f"{run.get('tool') or ''} {run.get('tool_version') or ''}".strip()),
         ("machine", f"{machine.get('hostname', '?')}: {machine.get('cpu_model', '?')}, "
@@ -244,8 +255,7 @@ def headline_figures(data: RunData) -> dict[str, str]:
     ci = ""
     if p99 is not None and math.isfinite(p99.lo) and math.isfinite(p99.hi):
         ci = f", {p99.confidence:.0%} CI {p99.lo:,.1f}–{p99.hi:,.1f}"
-    summary = data.run.get("summary") or {}
-    achieved = summary.get("achieved_rate_rps")
+    achieved = data.summary["achieved_rate_rps"] if data.summary is not None else None
     errors = n - n_ok
     figures = {
         "P50": f"{_fmt_ms(p50.value if p50 is not None else None)} (n={n_ok:,})",
@@ -257,18 +267,17 @@ def headline_figures(data: RunData) -> dict[str, str]:
     figures["achieved rate"] = (f"{achieved:,.1f} of {data.run.get('intended_rate_rps') or 0:,.1f} req/s"
                                 if achieved is not None else "n/a")
     figures["errors"] = f"{errors:,} of {n:,} ({100.0 * errors / max(n, 1):.2f}%)"
-    figures["valid"] = validity_text(summary)
+    figures["valid"] = validity_text(data.summary)
     return figures
 
 
-def validity_text(summary: Mapping[str, Any]) -> str:
+def validity_text(summary: RunSummary | None) -> str:
     """``yes``, or ``no (generator_kept_up, ...)`` naming the checks that failed."""
-    valid = summary.get("valid")
-    if valid is None:
+    if summary is None:
         return "not recorded"
-    if valid:
+    if summary["valid"]:
         return "yes"
-    failed = [k.removesuffix("_met") for k, v in (summary.get("validity") or {}).items() if v is False]
+    failed = [k.removesuffix("_met") for k, v in summary["validity"].items() if v is False]
     return f"no ({', '.join(failed)})" if failed else "no"
 
 

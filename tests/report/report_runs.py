@@ -9,6 +9,8 @@ import pandas as pd
 from factories import make_run
 
 from perfkit import store
+from perfkit.bench.summary import summary_from_frame
+from perfkit.jsonsafe import json_safe
 
 
 def add_requests(con, run_id: str, frame: pd.DataFrame) -> None:
@@ -19,7 +21,8 @@ def add_requests(con, run_id: str, frame: pd.DataFrame) -> None:
 
 def write_run(db: Path, run_id: str = "20261125T030000Z-abc123", n: int = 2000, rate_rps: float = 100.0,
               labels: dict[str, str] | None = None, error_every: int = 97, seed: int = 7) -> dict:
-    """Record a constant-rate run with lognormal latencies, a 1 s stall and some 5xx errors."""
+    """Record a constant-rate run with lognormal latencies, a 1 s stall and some 5xx errors, summarized
+    as ``perfkit bench`` does."""
     rng = np.random.default_rng(seed)
     t0 = 1_795_000_000.0
     intended = t0 + np.arange(n) / rate_rps
@@ -31,11 +34,12 @@ def write_run(db: Path, run_id: str = "20261125T030000Z-abc123", n: int = 2000, 
     latency_ms = (done - intended) * 1000.0
     err = np.zeros(n, dtype=bool)
     err[::error_every] = True
-    summary = {"format_version": 1, "run_id": run_id, "status": "completed", "requests": n,
-               "ok": int((~err).sum()), "errors": {"http_5xx": int(err.sum())},
-               "intended_rate_rps": rate_rps, "achieved_rate_rps": rate_rps * (~err).mean(),
-               "duration_s": n / rate_rps, "valid": True,
-               "validity": {"min_duration_met": True, "early_stopping_met": True}}
+    cols = {"ok": ~err, "seq": np.arange(n), "latency_ms": latency_ms, "service_ms": (done - sent) * 1000.0,
+            "connect_ms": np.full(n, np.nan), "intended_unix_s": intended, "sent_unix_s": sent,
+            "done_unix_s": done, "errors": {"http_5xx": int(err.sum())}}
+    summary = json_safe(summary_from_frame(cols, {
+        "run_id": run_id, "status": "completed", "protocol": "http-json", "pattern": "constant", "t0_unix_s": t0,
+        "intended_rate_rps": rate_rps, "scenario": {"workers": 1, "scheduled": n}}))
     machine = {"hostname": "testhost", "cpu_model": "Test CPU", "cpu_cores_logical": 2,
                "memory_bytes": 8 * 2**30, "gpus": [], "perfkit_version": "0.1.0", "git_commit": None}
     started = dt.datetime.fromtimestamp(t0, dt.timezone.utc)

@@ -138,6 +138,18 @@ def test_load_run_and_tables(run_db):
     assert benchmark.token_table(data).empty
 
 
+def test_validity_and_rate_come_from_the_bench_summary(run_db, tmp_path):
+    summary = benchmark.load_run(str(run_db[0])).summary
+    assert summary is not None and summary["valid"]
+    late = {**summary, "valid": False, "validity": {**summary["validity"], "generator_kept_up": False}}
+    assert benchmark.validity_text(late) == "no (generator_kept_up)"
+    imported = small_run(tmp_path / "i.duckdb", pd.DataFrame({"t_s": [0.0, 1.0], "latency_ms": 5.0,
+                                                              "error_kind": None}))
+    assert imported.summary is None  # not written by perfkit bench: no contract to read
+    figs = benchmark.headline_figures(imported)
+    assert figs["valid"] == "not recorded" and figs["achieved rate"] == "n/a"
+
+
 def test_token_table_for_llm_runs(tmp_path):
     t = np.arange(50) / 10.0
     db = tmp_path / "llm.duckdb"
