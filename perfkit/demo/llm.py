@@ -21,7 +21,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, cast
 
 import numpy as np
 
@@ -125,7 +125,7 @@ class LLMEngine(LoopWorker):
     def _admit(self) -> list[Sequence]:
         if self.batching == "static" and self.running:
             return []
-        admitted = []
+        admitted: list[Sequence] = []
         while self.waiting and len(self.running) + len(admitted) < self.max_batch:
             sequence = self.waiting.popleft()
             if not sequence.cancelled:
@@ -140,7 +140,7 @@ class LLMEngine(LoopWorker):
             states = model.prefill([s.prompt_ids for s in admitted])
             for sequence, state in zip(admitted, states):
                 sequence.state = state
-        states = np.stack([s.state for s in running])
+        states = np.stack([cast(np.ndarray, s.state) for s in running])  # all prefilled
         temperature = np.array([max(s.temperature, 1e-6) for s in running])
         greedy = np.array([s.temperature == 0 for s in running])
         uniforms = np.array([s.rng.random() for s in running])

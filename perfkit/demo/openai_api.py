@@ -61,11 +61,12 @@ def parse_request(data: dict[str, Any], kind: str, max_tokens_cap: int) -> dict[
         prompt = chat_prompt(data.get("messages"))
         max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
     else:
-        prompt = data.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1:
-            prompt = prompt[0]
-        if not isinstance(prompt, str):
+        given = data.get("prompt")
+        if isinstance(given, list) and len(given) == 1:
+            given = given[0]
+        if not isinstance(given, str):
             raise _error("'prompt' must be a string")
+        prompt = given
         max_tokens = data.get("max_tokens")
     if max_tokens is None:
         max_tokens = min(DEFAULT_MAX_TOKENS[kind], max_tokens_cap)
@@ -128,7 +129,8 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     options: DemoOptions = state["options"]
     data = await read_json(request)
     params = parse_request(data, kind, options.llm_max_tokens)
-    model = data.get("model") if isinstance(data.get("model"), str) else options.llm_model_name
+    asked = data.get("model")
+    model = asked if isinstance(asked, str) else options.llm_model_name
     sequence = engine.new_sequence(encode(params["prompt"]), params["max_tokens"],
                                    params["temperature"], params["seed"],
                                    request["t_arrival"])

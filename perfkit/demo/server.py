@@ -180,7 +180,7 @@ async def handle_kserve_infer(request: web.Request) -> web.Response:
     rows = kserve_rows(data)
     wanted = {"label", "probabilities"}
     if isinstance(data.get("outputs"), list):
-        wanted = {o.get("name") for o in data["outputs"] if isinstance(o, dict)}
+        wanted = {str(o.get("name")) for o in data["outputs"] if isinstance(o, dict)}
         unknown = wanted - {"label", "probabilities"}
         if unknown:
             raise ApiError(400, f"unknown output(s) {sorted(map(str, unknown))}; "
@@ -258,7 +258,8 @@ def create_app(options: DemoOptions, model: Any, llm_engine: Any = None) -> web.
         metrics.stalls.inc()
         metrics.stall_seconds.inc(for_s)
 
-    gate = StallGate(*(options.stall or (None, None)), on_stall=on_stall)
+    every_s, for_s = options.stall or (None, None)
+    gate = StallGate(every_s, for_s, on_stall=on_stall)
     injector = ErrorInjector(options.error_rate, options.seed)
     app = web.Application(middlewares=[_make_middleware(metrics, gate, injector, options.token())],
                           client_max_size=64 * 1024 * 1024)

@@ -81,7 +81,7 @@ def read(text: str, path: str, at_unix_s: float) -> Telemetry:
                                   ensure_ascii=False)
                   for lab in samples.get_column("labels").unique().to_list()}
     names = samples.get_column("name").unique().to_list()
-    rows = []
+    rows: list[tuple[str, str, str | None, float, str]] = []
     for name in names:
         spec = FIELDS.get(name)
         fam_type = meta.filter(pl.col("name") == name).get_column("type")[0]

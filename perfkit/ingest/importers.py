@@ -87,16 +87,16 @@ def _reader(kind: str) -> Callable[..., Telemetry]:
 
 def group_paths(kind: str, paths: Sequence[str | Path]) -> list[list[str]]:
     """Files that form one source: Locust's per-prefix CSVs, MLPerf's per-directory logs."""
-    paths = [str(p) for p in paths]
+    names = [str(p) for p in paths]
     if kind == "locust":
         from perfkit.ingest import locust
 
-        return locust.group(paths)
+        return locust.group(names)
     if kind == "mlperf":
         from perfkit.ingest import mlperf
 
-        return mlperf.group(paths)
-    return [[p] for p in paths]
+        return mlperf.group(names)
+    return [[p] for p in names]
 
 
 def _blobs_sha256(blobs: Sequence[bytes]) -> str:

@@ -37,8 +37,9 @@ from perfkit.ingest.frames import labels_json
 from perfkit.redact import redact_text, redact_url
 from perfkit.store import write
 
-_LONG_SCHEMA = {"kind": pl.String, "name": pl.String, "labels": pl.String, "unit": pl.String,
-                "type": pl.String, "ts_unix_s": pl.Float64, "value": pl.Float64}
+_LONG_SCHEMA = pl.Schema({"kind": pl.String, "name": pl.String, "labels": pl.String,
+                          "unit": pl.String, "type": pl.String, "ts_unix_s": pl.Float64,
+                          "value": pl.Float64})
 
 
 def _say(message: str) -> None:

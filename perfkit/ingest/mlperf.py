@@ -70,10 +70,13 @@ def parse_detail(text: str, path: str) -> dict[str, object]:
     return out
 
 
-def _float(value) -> float | None:
+def _float(value: object) -> float | None:
+    """A log value as a number (numbers and numeric text), None for anything else."""
+    if not isinstance(value, (int, float, str)):
+        return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 
@@ -83,7 +86,7 @@ def read(files: dict[str, str]) -> Telemetry:
     detail_path = next((p for p in files if p.endswith(NAMES[1])), None)
     s = parse_summary(files[summary_path], summary_path) if summary_path else {}
     d = parse_detail(files[detail_path], detail_path) if detail_path else {}
-    first = summary_path or detail_path
+    first = str(summary_path or detail_path)  # group() gives at least one of them
     scenario = d.get("effective_scenario") or s.get("Scenario")
     if not scenario:
         raise InputError(first, None, "no scenario found")
@@ -94,13 +97,13 @@ def read(files: dict[str, str]) -> Telemetry:
            or _float(s.get("Completed samples per second")) or _float(s.get("Samples per second")))
     latency_ns: dict[str, float] = {}
     for key, value in d.items():
-        m = _PCT_DETAIL.match(key)
-        if m and _float(value) is not None:
-            latency_ns[m.group(1)] = float(value)
-    for key, value in s.items():
-        m = _PCT_SUMMARY.match(key)
-        if m and _float(value) is not None:
-            latency_ns.setdefault(m.group(1), float(value))
+        m, v = _PCT_DETAIL.match(key), _float(value)
+        if m and v is not None:
+            latency_ns[m.group(1)] = v
+    for key, text in s.items():
+        m, v = _PCT_SUMMARY.match(key), _float(text)
+        if m and v is not None:
+            latency_ns.setdefault(m.group(1), v)
 
     def pick(dkey: str, skey: str) -> float | None:
         return _float(d.get(dkey)) if d.get(dkey) is not None else _float(s.get(skey))
@@ -109,8 +112,9 @@ def read(files: dict[str, str]) -> Telemetry:
                                   pick("result_max_latency_ns", "Max latency (ns)"),
                                   pick("result_mean_latency_ns", "Mean latency (ns)"))
     started = None
-    if isinstance(d.get("test_datetime"), str):
-        started = datetime.fromisoformat(d["test_datetime"].replace("Z", "+00:00"))
+    stamp = d.get("test_datetime")
+    if isinstance(stamp, str):
+        started = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     duration_s = (_float(d.get("generated_query_duration")) or 0.0) / 1e9 or None
     t0 = started.timestamp() if started else datetime.now(timezone.utc).timestamp()
     t_end = t0 + (duration_s or 0.0)

@@ -188,7 +188,7 @@ def read_dmon(text: str, path: str, at_unix_s: float | None) -> Telemetry:
     long = []
     round_no = -1
     seen_in_round: set[str] = set()
-    notes = []
+    notes: list[str] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

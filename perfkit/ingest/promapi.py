@@ -83,7 +83,7 @@ def _fetch(url: str, params: dict, dest: Path, timeout_s: float, shown: str) -> 
 class PullResult(IngestResult):
     chunks: int = 1
 
-    def line(self) -> str:  # type: ignore[override]
+    def line(self) -> str:
         if self.skipped:
             return f"{self.path}: same answer already ingested (source {self.source_id}); nothing to do"
         return (f"{self.path}: {self.samples:,} samples in {self.series:,} series from "

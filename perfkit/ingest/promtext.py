@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -185,7 +186,7 @@ def parse(text: str | bytes, path: str = "<text>", openmetrics: bool | None = No
             raise not_utf8(text, path) from None
     else:
         whole = pa.array([text], pa.large_string())
-    lines = pl.from_arrow(pc.split_pattern(whole, "\n").flatten()).alias("text")
+    lines = cast(pl.Series, pl.from_arrow(pc.split_pattern(whole, "\n").flatten())).alias("text")
     frame = pl.DataFrame([lines]).with_row_index("line", offset=1)
     col = frame.get_column("text")
     # Candidates for the fast path: lines that start like a sample. str.find gives
@@ -196,28 +197,29 @@ def parse(text: str | bytes, path: str = "<text>", openmetrics: bool | None = No
     other = frame.filter(~fast_mask)
 
     # The few lines off the fast path: comments, blanks, escapes, odd spacing, errors.
-    comment_rows, careful_rows = [], []
+    comment_rows: list[tuple[int, str]] = []
+    careful_rows: list[tuple[int, str]] = []
+    blank_lines: list[int] = []  # inside OpenMetrics text: checked below
     for line, text_ in other.iter_rows():
         if text_.startswith("#"):
             comment_rows.append((line, text_))
         elif not text_.strip(" \t\r"):
             if om and line < frame.height:
-                careful_rows.append((line, None))  # blank line inside OpenMetrics: checked below
+                blank_lines.append(line)
         else:
             careful_rows.append((line, text_))
     families, eof_line = _read_comments(comment_rows, path, om)
     if om:
         if eof_line is None:
             raise InputError(path, frame.height, "OpenMetrics text must end with '# EOF'")
-        after = [line for line, t in comment_rows + careful_rows if line > eof_line and t is not None]
-        if fast.height and int(fast.get_column("line").max()) > eof_line:
-            after.append(int(fast.filter(pl.col("line") > eof_line).get_column("line").min()))
+        after = [line for line, _ in comment_rows + careful_rows if line > eof_line]
+        if fast.height and int(fast.item(-1, "line")) > eof_line:  # fast rows are in file order
+            after.append(int(fast.filter(pl.col("line") > eof_line).item(0, "line")))
         if after:
             raise InputError(path, min(after), "content after '# EOF'")
-        for line, text_ in careful_rows:
-            if text_ is None and line < eof_line:
+        for line in blank_lines:
+            if line < eof_line:
                 raise InputError(path, line, "blank line in OpenMetrics text")
-    careful_rows = [(line, t) for line, t in careful_rows if t is not None]
 
     good, redo, distinct = fast_columns(fast, om)
     careful_rows = sorted(careful_rows + redo)  # so the first bad line is the one reported

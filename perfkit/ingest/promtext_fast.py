@@ -92,9 +92,9 @@ def fast_columns(fast: pl.DataFrame, om: bool) -> tuple[pl.DataFrame, list[tuple
         t=parts.struct.field("field_1"),
         ts_unix_s=parts.struct.field("field_1").cast(pl.Float64, strict=False),
         tail_ok=tail_ok)
-    ok = (pl.col("value").is_not_null() & (pl.col("t").is_null() | pl.col("ts_unix_s").is_finite())
+    line_ok = (pl.col("value").is_not_null() & (pl.col("t").is_null() | pl.col("ts_unix_s").is_finite())
           & pl.col("tail_ok") & pl.col("leaf_ok")).fill_null(False)
-    rows = rows.with_columns(ok=ok)
+    rows = rows.with_columns(ok=line_ok)
     prefix = rows.get_column("prefix")
     starts = prefix.ne_missing(prefix.shift(1))
     run = (starts.cum_sum() - 1).cast(pl.UInt32)
