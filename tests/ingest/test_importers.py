@@ -13,7 +13,7 @@ from perfkit.cli import main
 from perfkit.ingest import dcgm, nvsmi, promrange
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
-DCGM = DATA / "shared_dcgm-exporter_T4_A10G_datadog-fixture.txt"
+DCGM = DATA.parent / "analyze" / "dcgm-exporter_T4_A10G_datadog-fixture.txt"  # the one copy
 NVSMI = DATA / "nvidia-smi_query_aau_2020.csv"
 LOCUST = sorted((DATA / "locust").glob("demo_*.csv"))
 MLPERF = sorted((DATA / "mlperf").glob("*/mlperf_log_*.txt"))

@@ -12,13 +12,14 @@ from prometheus_client.parser import text_string_to_metric_families as text_fami
 from perfkit.errors import InputError
 from perfkit.ingest import promtext
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
-TEXT_FILES = [
-    "shared_node_exporter_e2e-output.txt",
-    "shared_prometheus_alltypes.237mfs.prom.txt",
-    "shared_node_exporter_textfile_histogram.prom",
-    "shared_node_exporter_client_side_timestamp.prom",
-    "shared_dcgm-exporter_T4_A10G_datadog-fixture.txt",
+DATA_ROOT = Path(__file__).resolve().parents[1] / "data"
+DATA = DATA_ROOT / "ingest"
+TEXT_FILES = [  # under tests/data
+    "ingest/shared_node_exporter_e2e-output.txt",
+    "ingest/shared_prometheus_alltypes.237mfs.prom.txt",
+    "ingest/shared_node_exporter_textfile_histogram.prom",
+    "ingest/shared_node_exporter_client_side_timestamp.prom",
+    "analyze/dcgm-exporter_T4_A10G_datadog-fixture.txt",  # one copy, shared with analyze's tests
 ]
 
 
@@ -52,7 +53,7 @@ def perfkit_samples(expo: promtext.Exposition) -> list[tuple]:
 
 @pytest.mark.parametrize("name", TEXT_FILES)
 def test_equal_to_prometheus_client_sample_for_sample(name):
-    text = (DATA / name).read_text()
+    text = (DATA_ROOT / name).read_text()
     expo = promtext.parse(text, name)
     assert not expo.openmetrics
     mine, theirs = perfkit_samples(expo), client_samples(text, om=False)
@@ -61,9 +62,9 @@ def test_equal_to_prometheus_client_sample_for_sample(name):
 
 
 def test_sample_counts_match_the_shared_readme():
-    assert len(promtext.parse((DATA / TEXT_FILES[0]).read_text())) == 3027
-    assert len(promtext.parse((DATA / TEXT_FILES[1]).read_text())) == 1857
-    assert len(promtext.parse((DATA / TEXT_FILES[4]).read_text())) == 38
+    assert len(promtext.parse((DATA_ROOT / TEXT_FILES[0]).read_text())) == 3027
+    assert len(promtext.parse((DATA_ROOT / TEXT_FILES[1]).read_text())) == 1857
+    assert len(promtext.parse((DATA_ROOT / TEXT_FILES[4]).read_text())) == 38
 
 
 def test_openmetrics_histogram_with_exemplars_equals_client():
@@ -165,6 +166,6 @@ def test_distinct_series_flag_is_never_wrong(text, distinct):
 
 @pytest.mark.parametrize("name", TEXT_FILES)
 def test_distinct_series_flag_on_real_files(name):
-    expo = promtext.parse((DATA / name).read_text(), name)
+    expo = promtext.parse((DATA_ROOT / name).read_text(), name)
     keys = {(n, json.dumps(lab, sort_keys=True)) for n, lab, _, _ in expo.as_records()}
     assert expo.distinct_series == (len(keys) == len(expo))
