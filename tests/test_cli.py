@@ -38,3 +38,21 @@ def test_runs_on_empty_database(tmp_path):
     res = perfkit("runs", "--db", str(tmp_path / "p.duckdb"))
     assert res.returncode == 0
     assert "no runs yet" in res.stdout
+
+
+def test_report_list_suite_prints_the_plan():
+    res = perfkit("report", "--list-suite")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "suite default:"
+    assert any(line.startswith("  case   steady ") for line in lines)
+    assert any(line.startswith("  report 06_tco ") for line in lines)
+
+
+def test_report_suite_errors_are_one_line_exit_2():
+    unknown = perfkit("report", "--suite", "nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == ["perfkit report: unknown suite 'nope' (known: default)"]
+    both = perfkit("report", "01", "--suite", "default")
+    assert both.returncode == 2
+    assert "give either NOTEBOOK or --suite" in both.stderr and len(both.stderr.strip().splitlines()) == 1
