@@ -33,6 +33,14 @@ _COLUMN_SQL = {
 }
 
 
+def _row(cur: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The one row of an aggregate query (DuckDB always returns one for these)."""
+    row = cur.fetchone()
+    if row is None:  # pragma: no cover - an aggregate without GROUP BY always yields a row
+        raise RuntimeError("aggregate query returned no row")
+    return row
+
+
 def list_runs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Runs, newest first, as a pandas frame."""
     return con.execute(
@@ -125,8 +133,8 @@ def _where(ok_only: bool) -> str:
 def count(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
           ok_only: bool = True) -> int:
     expr = column_sql(metric)
-    return int(con.execute(
-        f"SELECT count({expr}) FROM requests WHERE run_id = ?{_where(ok_only)}", [run_id]).fetchone()[0])
+    return int(_row(con.execute(
+        f"SELECT count({expr}) FROM requests WHERE run_id = ?{_where(ok_only)}", [run_id]))[0])
 
 
 def percentiles(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
@@ -153,9 +161,9 @@ def percentiles(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "late
         ranks.update(r for r in (point, lo, hi) if 1 <= r <= n)
     ordered = sorted(ranks)
     fractions = [(k - 0.5) / n for k in ordered]
-    values = con.execute(
+    values = _row(con.execute(
         f"SELECT quantile_disc({expr}, ?::DOUBLE[]) FROM requests WHERE run_id = ?"
-        f" AND {expr} IS NOT NULL{_where(ok_only)}", [fractions, run_id]).fetchone()[0]
+        f" AND {expr} IS NOT NULL{_where(ok_only)}", [fractions, run_id]))[0]
     by_rank = dict(zip(ordered, values))
 
     def at(rank: int) -> float:
@@ -287,8 +295,8 @@ def windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -
                count(*) FILTER (WHERE error_kind IS NULL) AS ok,
                count(*) FILTER (WHERE error_kind IS NOT NULL) AS errors,
                avg(latency_ms) FILTER (WHERE error_kind IS NULL) AS mean_latency_ms,
-               quantile_cont(latency_ms, 0.5) FILTER (WHERE error_kind IS NULL) AS p50_ms,
-               quantile_cont(latency_ms, 0.99) FILTER (WHERE error_kind IS NULL) AS p99_ms,
+               quantile_disc(latency_ms, 0.5) FILTER (WHERE error_kind IS NULL) AS p50_ms,
+               quantile_disc(latency_ms, 0.99) FILTER (WHERE error_kind IS NULL) AS p99_ms,
                avg(service_ms) FILTER (WHERE error_kind IS NULL) AS mean_service_ms,
                avg((sent_unix_s - intended_unix_s) * 1000.0) AS mean_schedule_lag_ms,
                max((sent_unix_s - intended_unix_s) * 1000.0) AS max_schedule_lag_ms
@@ -303,7 +311,7 @@ def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     ``ttfb_ms`` = first byte - sent (network + server until the first byte),
     ``transfer_ms`` = done - first byte, ``service_ms`` = done - sent.
     """
-    row = con.execute(
+    row = _row(con.execute(
         """
         SELECT count(*) AS n,
                avg(latency_ms), avg(service_ms),
@@ -312,7 +320,7 @@ def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
                avg((done_unix_s - first_byte_unix_s) * 1000.0),
                min(intended_unix_s), max(intended_unix_s), max(done_unix_s)
         FROM requests WHERE run_id = ? AND error_kind IS NULL
-        """, [run_id]).fetchone()
+        """, [run_id]))
     keys = ("n", "mean_latency_ms", "mean_service_ms", "mean_schedule_lag_ms", "mean_ttfb_ms",
             "mean_transfer_ms", "first_intended_unix_s", "last_intended_unix_s", "last_done_unix_s")
     return {k: (float(v) if v is not None and k != "n" else (int(v) if k == "n" else None))
@@ -321,13 +329,13 @@ def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
 
 def totals(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """Request counts, errors by kind, the run's span and arrival rate."""
-    row = con.execute(
+    row = _row(con.execute(
         """
         SELECT count(*), count(*) FILTER (WHERE error_kind IS NULL),
                count(*) FILTER (WHERE sent_unix_s IS NULL),
                min(intended_unix_s), max(intended_unix_s), max(done_unix_s)
         FROM requests WHERE run_id = ?
-        """, [run_id]).fetchone()
+        """, [run_id]))
     n, ok, unsent, first, last, done = row
     errors = dict(con.execute(
         "SELECT error_kind, count(*) FROM requests WHERE run_id = ? AND error_kind IS NOT NULL "
@@ -341,14 +349,14 @@ def totals(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
 
 def schedule_lag(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """How far the load generator fell behind its schedule: sent - intended, in ms."""
-    row = con.execute(
+    row = _row(con.execute(
         """
         SELECT count(*), count(sent_unix_s),
-               quantile_cont((sent_unix_s - intended_unix_s) * 1000.0, [0.5, 0.99]),
+               quantile_disc((sent_unix_s - intended_unix_s) * 1000.0, [0.5, 0.99]),
                max((sent_unix_s - intended_unix_s) * 1000.0),
                avg((sent_unix_s - intended_unix_s) * 1000.0)
         FROM requests WHERE run_id = ?
-        """, [run_id]).fetchone()
+        """, [run_id]))
     n, sent, q, mx, mean = row
     q = q or [math.nan, math.nan]
     return {"requests": int(n), "sent": int(sent), "p50_ms": _f(q[0]), "p99_ms": _f(q[1]),
@@ -364,7 +372,7 @@ def stage_rates(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.Da
                (count(*) - 1) / nullif(max(intended_unix_s) - min(intended_unix_s), 0) AS arrival_rate_rps,
                count(*) FILTER (WHERE error_kind IS NULL)
                  / nullif(max(done_unix_s) - min(intended_unix_s), 0) AS achieved_rate_rps,
-               quantile_cont(latency_ms, 0.99) FILTER (WHERE error_kind IS NULL) AS p99_ms
+               quantile_disc(latency_ms, 0.99) FILTER (WHERE error_kind IS NULL) AS p99_ms
         FROM requests WHERE list_contains(?::VARCHAR[], run_id)
         GROUP BY 1, 2 ORDER BY 1, 2
         """, [list(run_ids)]).df()
@@ -406,9 +414,9 @@ def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, fl
             raise ValueError(f"unknown SLO key {key!r}; one of {', '.join(_SLO_COLUMN)}")
         conds.append(f"{_SLO_COLUMN[key]} <= ?")
         params.append(float(limit))
-    n, good, first, last_done = con.execute(
+    n, good, first, last_done = _row(con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(conds)}), min(intended_unix_s), max(done_unix_s) "
-        "FROM requests WHERE run_id = ?", [*params, run_id]).fetchone()
+        "FROM requests WHERE run_id = ?", [*params, run_id]))
     span = (last_done - first) if n and last_done is not None else math.nan
     share = proportion_ci(int(good), int(n), confidence)
     return {"goodput_rps": good / span if span and span > 0 else math.nan, "good_requests": int(good),
