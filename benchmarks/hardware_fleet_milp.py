@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perfkit.analyze.fleet import WorkloadClass, solve_fleet  # noqa: E402
+from perfkit.analyze.hardware.fleet import WorkloadClass, solve_fleet  # noqa: E402
 
 
 def enumerate_fleets(cost: np.ndarray, cap: np.ndarray, demand: np.ndarray, limit: int) -> float:

@@ -22,7 +22,7 @@ COMMAND_MODULES = (
     "perfkit.bench.cli",
     "perfkit.ingest.cli",
     "perfkit.analyze.cli",
-    "perfkit.analyze.tco_cli",
+    "perfkit.analyze.hardware.cli",
     "perfkit.report.cli",
 )
 

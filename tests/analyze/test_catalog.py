@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from perfkit.analyze.catalog import (NUMERIC_COLUMNS, REQUIRED_COLUMNS, catalog_row, load_catalog,
-                                     match_hardware)
+from perfkit.analyze.hardware.catalog import (NUMERIC_COLUMNS, REQUIRED_COLUMNS, catalog_row, load_catalog,
+                                              match_hardware)
 from perfkit.cli import main
 from perfkit.errors import InputError, UsageError
+from perfkit.paths import PACKAGED_CATALOG
 
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "data" / "hardware.csv"
+SHIPPED = PACKAGED_CATALOG
 HEADER = ",".join(REQUIRED_COLUMNS)
 
 
@@ -92,3 +92,12 @@ def test_match_hardware_by_name_and_regex():
     assert match_hardware(cat, "cpu-demo") is None
     with pytest.raises(UsageError):
         catalog_row(cat, "cpu-demo")
+
+
+def test_default_catalog_is_found_by_perfkit_paths(tmp_path, monkeypatch):
+    mine = _write(tmp_path, _row())
+    monkeypatch.setenv("PERFKIT_HARDWARE_CSV", str(mine))
+    assert load_catalog().attrs["path"] == str(mine)
+    monkeypatch.delenv("PERFKIT_HARDWARE_CSV")
+    monkeypatch.chdir(tmp_path)                          # no data/hardware.csv here or above
+    assert load_catalog().attrs["path"] == str(PACKAGED_CATALOG)

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from perfkit.analyze import fleet
-from perfkit.analyze.catalog import load_catalog
+from perfkit.analyze.hardware import fleet
+from perfkit.analyze.hardware.catalog import load_catalog
 from perfkit.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
+from perfkit.paths import PACKAGED_CATALOG
 
 
 def _brute_dedicated(cost, cap, demand, limit):
@@ -108,7 +105,7 @@ def test_offline_demand_and_headroom():
 
 def test_article_example_a100_realtime_t4_offline():
     """A100 for real-time perception, T4 for offline planning, with the catalog's prices."""
-    catalog = load_catalog(REPO / "data" / "hardware.csv")
+    catalog = load_catalog(PACKAGED_CATALOG)
     classes = [fleet.WorkloadClass.realtime("perception", 2000, 50),
                fleet.WorkloadClass.offline("planning", 50e6, 8)]
     hw = ["A100 80GB", "T4"]
@@ -119,10 +116,10 @@ def test_article_example_a100_realtime_t4_offline():
     assert cap.loc["A100 80GB", "perception"] == pytest.approx(150 * 312 / 65)
     prices = catalog.set_index("name").loc[hw, "price_hour_usd"].to_numpy()
     out = fleet.compare_fleets(hw, prices, cap, classes)
-    mixed, single = out["mixed"], out["single"]
-    assert out["single_name"] == "A100 80GB"
+    mixed, single = out.mixed, out.single
+    assert out.single_name == "A100 80GB"
     assert mixed.devices["A100 80GB"] > 0 and mixed.devices["T4"] > 0
-    assert mixed.cost_usd_per_h < single.cost_usd_per_h and out["saving_percent"] > 0
+    assert mixed.cost_usd_per_h < single.cost_usd_per_h and out.saving_percent > 0
 
 
 def test_cli_fleet(capsys):

@@ -10,21 +10,22 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from analyze_synth import insert_series
+from factories import make_run
 from perfkit import store
 from perfkit.analyze import hardware as hw
-from perfkit.analyze.catalog import load_catalog
 from perfkit.cli import main
-from perfkit.errors import InputError
+from perfkit.errors import InputError, UsageError
+from perfkit.paths import PACKAGED_CATALOG, PACKAGED_NOTEBOOKS
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "data" / "hardware"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "hardware"
 MLPERF_JSON = FIXTURES / "mlperf_v4.1_summary_results_excerpt.json"
 MLPERF_CSV = FIXTURES / "mlperf_v4.1_GigaComputing_summary_excerpt.csv"
 
 
 @pytest.fixture(scope="module")
 def catalog():
-    return load_catalog(REPO / "data" / "hardware.csv")
+    return hw.load_catalog(PACKAGED_CATALOG)
 
 
 # -- ratings ---------------------------------------------------------------------------
@@ -152,25 +153,15 @@ def _add_run(con, run_id, hardware, rate, p99, ok=1000, power_w=None, devices=No
     summary = {"run_id": run_id, "status": "completed", "requests": 1000, "ok": ok,
                "achieved_rate_rps": rate, "latency_ms": {"p50": p99 / 3, "p99": p99}}
     labels = {"hardware": hardware, **({"devices": str(devices)} if devices else {})}
-    con.execute("INSERT INTO runs (run_id, label, labels, status, intended_rate_rps, duration_s, "
-                "started_at, t0_unix_s, summary) VALUES (?, ?, ?, 'completed', ?, 60, now(), 0, ?)",
-                [run_id, ",".join(f"{k}={v}" for k, v in labels.items()), json.dumps(labels), rate,
-                 json.dumps(summary)])
+    make_run(con, run_id, labels=labels, summary=summary, intended_rate_rps=rate, duration_s=60, t0_unix_s=0)
     if power_w is not None:
-        sid = con.execute("SELECT nextval('source_id_seq')").fetchone()[0]
-        con.execute("INSERT INTO sources (source_id, kind, path, sha256, run_id) VALUES (?, 'nvml', ?, ?, ?)",
-                    [sid, "nvml", f"sha-{run_id}", run_id])
+        rows = []
         for gpu, watts in enumerate(power_w):
-            ser = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
-            con.execute("INSERT INTO series (series_id, source_id, name, labels, unit, type) "
-                        "VALUES (?, ?, 'gpu_power_w', ?, 'W', 'gauge')", [ser, sid, json.dumps({"gpu": gpu})])
-            con.executemany("INSERT INTO samples VALUES (?, ?, ?)",
-                            [[ser, float(t), float(w)] for t, w in enumerate(watts)] + [[ser, 500.0, 999.0]])
-            for other in ("gpu_power_limit_w", "gpu_power_average_w"):   # same unit, not counted
-                extra = con.execute("SELECT nextval('series_id_seq')").fetchone()[0]
-                con.execute("INSERT INTO series (series_id, source_id, name, unit) VALUES (?, ?, ?, 'W')",
-                            [extra, sid, other])
-                con.execute("INSERT INTO samples VALUES (?, 0, 70)", [extra])
+            rows += [("gpu_power_w", {"gpu": gpu}, float(t), float(w)) for t, w in enumerate(watts)]
+            rows.append(("gpu_power_w", {"gpu": gpu}, 500.0, 999.0))      # after the run's window
+            rows += [(other, {"gpu": gpu}, 0.0, 70.0)                      # same unit, not counted
+                     for other in ("gpu_power_limit_w", "gpu_power_average_w")]
+        insert_series(con, run_id, "nvml", rows, path=f"nvml-{run_id}")
 
 
 def test_runs_from_the_store(tmp_db, catalog, capsys):
@@ -181,7 +172,7 @@ def test_runs_from_the_store(tmp_db, catalog, capsys):
         _add_run(con, "r4", "cpu-demo", 5, 30)
         _add_run(con, "r5", "cpu-demo", 8, 60)
         _add_run(con, "r7", "H100 SXM", 800, 30, power_w=[[600, 600]] * 8, devices=8)
-        con.execute("INSERT INTO runs (run_id, label, labels) VALUES ('r6', 'batching=fixed', '{\"batching\": \"fixed\"}')")
+        make_run(con, "r6", labels={"batching": "fixed"})
         runs = hw.measured_runs(con)
     assert set(runs["run_id"]) == {"r1", "r2", "r3", "r4", "r5", "r7"}
     t4 = runs.set_index("run_id")
@@ -227,8 +218,8 @@ def test_notebook_05_with_runs_and_mlperf(tmp_db, tmp_path):
         _add_run(con, "r4", "cpu-demo", 8, 60)
     out = tmp_path / "05.ipynb"
     papermill.execute_notebook(
-        str(REPO / "notebooks" / "05_hardware_comparison.ipynb"), str(out), kernel_name="python3",
-        progress_bar=False, cwd=str(REPO),
+        str(PACKAGED_NOTEBOOKS / "05_hardware_comparison.ipynb"), str(out), kernel_name="python3",
+        progress_bar=False, cwd=str(tmp_path),
         parameters={"db": str(tmp_db), "slo_p99_ms": 50.0, "load_rps": 6.0, "price_overrides": "cpu-demo:0.1",
                     "mlperf_paths": f"{MLPERF_JSON},{MLPERF_CSV}", "mlperf_model": "llama2-70b-99"})
     head = _headline(out)
@@ -260,3 +251,24 @@ def test_article_table_recomputed_among_its_three_devices(catalog):
     # no public rent for MI250X / Gaudi2 and no latency from a datasheet: not rated, not guessed
     assert math.isnan(table.loc["MI250X", ("our_stars", "cost-sensitive")])
     assert table.loc["MI250X", ("our_basis", "latency-sensitive")] == "not rated (metric missing)"
+
+
+def test_cli_and_notebook_rate_the_catalog_alike(catalog, capsys):
+    """`perfkit hardware --compare catalog --price ...` and notebook 05's calls: the same table."""
+    assert main(["hardware", "--compare", "catalog", "--price", "T4=0.2", "--price", "MI300X=3", "--json"]) == 0
+    cli = pd.DataFrame(json.loads(capsys.readouterr().out)).set_index("name")
+    nb = hw.comparison_table(hw.catalog_metrics(catalog, "fp16", hw.parse_overrides("T4:0.2,MI300X=3")))
+    assert cli.loc["T4", "perf_per_usd_hour"] == pytest.approx(65 / 0.2)
+    assert cli["perf_per_usd_hour"].to_numpy() == pytest.approx(nb["perf_per_usd_hour"].to_numpy(), nan_ok=True)
+    assert list(cli["cost-sensitive"]) == list(nb["cost-sensitive"])
+
+
+def test_one_parser_for_flags_and_notebook_parameters():
+    assert hw.parse_overrides("cpu-demo:0.1, T4=0.5,") == {"cpu-demo": 0.1, "T4": 0.5}
+    assert hw.parse_overrides(["A100 80GB=2"], "--price", separators="=") == {"A100 80GB": 2.0}
+    for bad in ("T4", "T4:-1", "=3", "T4:inf"):
+        with pytest.raises(UsageError, match="expected NAME=NUMBER or NAME:NUMBER"):
+            hw.parse_overrides(bad)
+    with pytest.raises(UsageError, match=r"^--price: expected NAME=NUMBER \(>= 0\), got 'T4:1'$"):
+        hw.parse_overrides(["T4:1"], "--price", separators="=")
+    assert hw.parse_names(" T4, L4,,A100 80GB") == ["T4", "L4", "A100 80GB"]

@@ -4,12 +4,25 @@ from __future__ import annotations
 import json
 import math
 
+import nbformat
 import numpy as np
 import pandas as pd
+import papermill
 import pytest
 
-from perfkit.analyze import tco
+from factories import make_run
+from perfkit import store
+from perfkit.analyze import hardware as hw
+from perfkit.analyze.hardware import tco
 from perfkit.cli import main
+from perfkit.errors import UsageError
+from perfkit.paths import PACKAGED_CATALOG, PACKAGED_NOTEBOOKS
+from perfkit.report.headline import HEADLINE_MIME
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return hw.load_catalog(PACKAGED_CATALOG)
 
 
 def test_cost_per_query_and_per_1k():
@@ -79,21 +92,57 @@ def test_cli_tco_json(capsys):
     assert main(["tco", "--hardware", "nope"]) == 2
 
 
-def test_notebook_06_small_parameters(tmp_path):
-    import nbformat
-    import papermill
+# The notebook's parameters in the small test below, and the same inputs as flags.
+NB_PARAMS = {"hardware_names": "T4,L4,MI250X", "mode": "own", "purchase_overrides": "T4:2000,L4:2500",
+             "utilization": 0.4, "realtime_rps": 300.0, "offline_items_per_day": 1000000.0,
+             "fleet_hardware": "A100 80GB,T4", "rent_offline_window_only": True}
 
-    from perfkit.report.headline import HEADLINE_MIME
 
+def _tco_cli(capsys, *extra: str) -> pd.DataFrame:
+    """`perfkit tco` for the notebook's devices, throughput and costs, as a frame by name."""
+    qps = hw.throughput_for_tco(hw.load_catalog(PACKAGED_CATALOG), ["T4", "L4", "MI250X"], None, "T4", 100.0)
+    args = ["tco", "--mode", "own", "--purchase", "T4=2000", "--purchase", "L4=2500", "--utilization", "0.4",
+            "--json", *extra]
+    for name, rate in zip(qps["name"], qps["qps_at_slo"]):
+        args += ["--hardware", name, "--qps", f"{name}={rate!r}"]
+    assert main(args) == 0
+    return pd.DataFrame(json.loads(capsys.readouterr().out)).set_index("name")
+
+
+def test_cli_and_notebook_cost_the_same(catalog, capsys):
+    """Notebook 06's calls and `perfkit tco` / `perfkit fleet` on the same inputs give the same figures."""
+    params = hw.CostParams(mode="own", utilization=0.4)
+    overrides = {"price_hour_usd": hw.parse_overrides(""),
+                 "price_purchase_usd": hw.parse_overrides(NB_PARAMS["purchase_overrides"])}
+    throughput = hw.throughput_for_tco(catalog, hw.parse_names(NB_PARAMS["hardware_names"]), None, "T4", 100.0)
+    table = hw.tco_table(hw.devices_frame(catalog, throughput["name"], overrides, throughput), params, 720.0)
+    cli = _tco_cli(capsys)
+    nb = hw.tco_view(table, hw.TCO_DETAIL_COLUMNS)
+    for column in ("total_usd_per_h", "cost_per_1k_queries_usd", "energy_kwh"):
+        assert cli[column].to_numpy() == pytest.approx(nb[column].to_numpy(), rel=1e-12, nan_ok=True)
+    assert cli.loc["L4", "cost_per_1k_queries_usd"] > 0 and math.isnan(cli.loc["MI250X", "total_usd_per_h"])
+
+    classes = [hw.WorkloadClass.realtime("perception", 300.0, 50.0),
+               hw.WorkloadClass.offline("planning", 1e6, 8.0)]
+    names = hw.parse_names(NB_PARAMS["fleet_hardware"])
+    caps = hw.scaled_capacities(catalog, names, classes, "T4", {"perception": 150.0, "planning": 200.0},
+                                {"perception": 80.0})
+    # rent mode (the fleet command takes no purchase prices; in rent mode they do not count)
+    plan = hw.plan_fleet(hw.devices_frame(catalog, names, overrides), caps, classes, params.with_mode("rent"),
+                         window_rent=True)
+    assert main(["fleet", "--hardware", "A100 80GB", "--hardware", "T4", "--realtime", "perception=300@50",
+                 "--offline", "planning=1000000@8", "--reference", "T4", "--ref-capacity", "perception=150@80",
+                 "--ref-capacity", "planning=200", "--window-rent"]) == 0
+    out = capsys.readouterr().out
+    assert plan.mixed.feasible and f"mixed fleet:  {plan.mixed.describe()}" in out
+    assert f"${plan.mixed.cost_usd_per_h:,.2f}/h" in out
+
+
+def test_notebook_06_small_parameters(tmp_path, capsys):
     out = tmp_path / "06.ipynb"
-    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
     papermill.execute_notebook(
-        str(repo / "notebooks" / "06_tco.ipynb"), str(out), kernel_name="python3", progress_bar=False,
-        cwd=str(repo),
-        parameters={"db": str(tmp_path / "absent.duckdb"), "hardware_names": "T4,L4,MI250X",
-                    "mode": "own", "purchase_overrides": "T4:2000,L4:2500", "utilization": 0.4,
-                    "realtime_rps": 300.0, "offline_items_per_day": 1000000.0, "fleet_hardware": "A100 80GB,T4",
-                    "rent_offline_window_only": True})
+        str(PACKAGED_NOTEBOOKS / "06_tco.ipynb"), str(out), kernel_name="python3", progress_bar=False,
+        cwd=str(tmp_path), parameters={"db": str(tmp_path / "absent.duckdb"), **NB_PARAMS})
     nb = nbformat.read(out, as_version=4)
     heads = [o["data"][HEADLINE_MIME] for c in nb.cells for o in c.get("outputs", [])
              if HEADLINE_MIME in o.get("data", {})]
@@ -103,35 +152,30 @@ def test_notebook_06_small_parameters(tmp_path):
     # reference T4, scaled by 121/65 TFLOPS for the L4
     per_h = 2500 / (4 * 8760) + 0.072 * 1.4 * 0.12
     expected = per_h / (3600 * 100 * 121 / 65 * 0.4) * 1000
-    assert head["figures"]["cheapest per 1k queries"].startswith("L4: $")
-    assert float(head["figures"]["cheapest per 1k queries"].split("$")[1].split()[0]) == pytest.approx(expected, rel=2e-3)
+    cheapest = head["figures"]["cheapest per 1k queries"]
+    assert cheapest.startswith("L4: $")
+    assert float(cheapest.split("$")[1].split()[0]) == pytest.approx(expected, rel=2e-3)
     assert head["figures"]["devices costed"] == "2 of 3"        # MI250X: no public purchase price
+    # the command line on the same inputs prints the same figure
+    assert f"${_tco_cli(capsys).loc['L4', 'cost_per_1k_queries_usd']:.3g}" in cheapest
 
 
 def test_cli_tco_from_measured_runs(tmp_db, capsys):
-    from perfkit import store
-
     with store.connect(tmp_db) as con:
         for run_id, rate, p99 in (("a", 30.0, 20.0), ("b", 60.0, 45.0), ("c", 90.0, 120.0)):
             summary = {"requests": 600, "ok": 600, "achieved_rate_rps": rate, "latency_ms": {"p99": p99}}
-            con.execute("INSERT INTO runs (run_id, label, labels, summary) VALUES (?, ?, ?, ?)",
-                        [run_id, "hardware=cpu-demo", json.dumps({"hardware": "cpu-demo"}), json.dumps(summary)])
+            make_run(con, run_id, labels={"hardware": "cpu-demo"}, summary=summary)
     args = ["tco", "--db", str(tmp_db), "--slo-p99-ms", "50", "--hardware", "cpu-demo",
             "--price", "cpu-demo=0.36", "--json"]
     assert main(args) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["qps_at_slo"] == 60.0                                   # the 90 req/s run missed the SLO
     assert row["cost_per_1k_queries_usd"] == pytest.approx(0.36 / (3600 * 60) * 1000)
+    # outside the catalog and without a price, a measured device cannot be costed on the command line
+    assert main(args[:-3]) == 2
 
 
-def test_throughput_for_tco_measured_scaled_and_outside_the_catalog():
-    from pathlib import Path
-
-    from perfkit.analyze import hardware as hw
-    from perfkit.analyze.catalog import load_catalog
-    from perfkit.errors import UsageError
-
-    catalog = load_catalog(Path(__file__).resolve().parents[2] / "data" / "hardware.csv")
+def test_throughput_for_tco_measured_scaled_and_outside_the_catalog(catalog):
     capacity = pd.DataFrame({"hardware": ["cpu-demo", "t4"], "qps_at_slo": [60.0, 20.0], "runs": [3, 2],
                              "output_tokens_per_s": [np.nan, 400.0], "mean_power_w": [np.nan, 65.0]})
     thr = hw.throughput_for_tco(catalog, ["T4", "L4"], capacity, "T4", 100.0).set_index("name")
@@ -139,7 +183,7 @@ def test_throughput_for_tco_measured_scaled_and_outside_the_catalog():
     assert thr.loc["T4", "qps_at_slo"] == 20.0 and thr.loc["T4", "qps_basis"] == "measured (2 runs)"
     assert thr.loc["L4", "qps_at_slo"] == pytest.approx(100.0 * 121 / 65)
     assert thr.loc["cpu-demo", "qps_basis"] == "measured (3 runs), not in the catalog"
-    devices = tco.devices_frame(catalog, list(thr.index), {"cpu-demo": 0.2}, None, thr.reset_index())
+    devices = tco.devices_frame(catalog, list(thr.index), {"price_hour_usd": {"cpu-demo": 0.2}}, thr.reset_index())
     table = tco.tco_table(devices, tco.CostParams(), hours=1).set_index("name")
     assert table.loc["cpu-demo", "cost_per_1k_queries_usd"] == pytest.approx(0.2 / (3600 * 60) * 1000)
     assert table.loc["T4", "cost_per_1m_tokens_usd"] == pytest.approx(0.526 / (3600 * 400) * 1e6)
@@ -147,3 +191,18 @@ def test_throughput_for_tco_measured_scaled_and_outside_the_catalog():
     assert table.loc["cpu-demo", "power_basis"] == "unknown"
     with pytest.raises(UsageError):
         hw.throughput_for_tco(catalog, ["T5"], capacity, "T4", 100.0)
+    # without a reference, what was not measured stays unknown (the command line's case)
+    plain = hw.throughput_for_tco(catalog, ["L4", "cpu-demo"], capacity, append_measured=False)
+    assert list(plain["qps_basis"]) == ["not measured", "measured (3 runs), not in the catalog"]
+
+
+def test_devices_frame_overrides():
+    catalog = hw.load_catalog(PACKAGED_CATALOG)
+    frame = tco.devices_frame(catalog, ["t4", "L4"], {"qps_at_slo": {"*": 5.0}, "price_hour_usd": {"l4": 1.0},
+                                                      "mean_power_w": {"MI300X": 9.0}})
+    assert list(frame["name"]) == ["T4", "L4"] and list(frame["qps_at_slo"]) == [5.0, 5.0]
+    assert frame.loc[1, "price_hour_usd"] == 1.0 and frame["mean_power_w"].isna().all()
+    with pytest.raises(UsageError, match="'MI300X' is not among the compared hardware"):
+        tco.devices_frame(catalog, ["T4"], {"mean_power_w": {"MI300X": 9.0}}, strict=True)
+    with pytest.raises(UsageError, match="not in the catalog"):
+        tco.devices_frame(catalog, ["cpu-demo"])

@@ -23,16 +23,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from perfkit.analyze.hardware.catalog import catalog_row, match_hardware, rate_column
+from perfkit.errors import UsageError
+
 HOURS_PER_YEAR = 8760.0
 
+#: What the formulas return: a float for scalar arguments, else an array.
+FloatOrArray = Any
 
-def _scalar_or_array(values: np.ndarray):
+
+def _scalar_or_array(values: np.ndarray) -> FloatOrArray:
     """A float for a 0-d result, else the array (so scalars in give scalars out)."""
     return float(values) if np.ndim(values) == 0 else values
 
@@ -42,7 +48,8 @@ def _check_fraction(utilization: float) -> None:
         raise ValueError(f"utilization must be in (0, 1], got {utilization}")
 
 
-def cost_per_query_usd(hourly_price_usd: ArrayLike, qps_at_slo: ArrayLike, utilization: float = 1.0):
+def cost_per_query_usd(hourly_price_usd: ArrayLike, qps_at_slo: ArrayLike,
+                       utilization: float = 1.0) -> FloatOrArray:
     """USD per query: ``hourly_price / (3600 × qps_at_slo × utilization)``."""
     _check_fraction(utilization)
     qps = np.asarray(qps_at_slo, dtype=float)
@@ -51,44 +58,46 @@ def cost_per_query_usd(hourly_price_usd: ArrayLike, qps_at_slo: ArrayLike, utili
     return _scalar_or_array(np.where(qps > 0, out, np.nan))
 
 
-def cost_per_1k_queries_usd(hourly_price_usd: ArrayLike, qps_at_slo: ArrayLike, utilization: float = 1.0):
+def cost_per_1k_queries_usd(hourly_price_usd: ArrayLike, qps_at_slo: ArrayLike,
+                            utilization: float = 1.0) -> FloatOrArray:
     """USD per 1,000 queries: ``hourly_price / (3600 × qps_at_slo × utilization) × 1000``."""
     return cost_per_query_usd(hourly_price_usd, qps_at_slo, utilization) * 1000.0
 
 
 def cost_per_1m_tokens_usd(hourly_price_usd: ArrayLike, output_tokens_per_s: ArrayLike,
-                           utilization: float = 1.0):
+                           utilization: float = 1.0) -> FloatOrArray:
     """USD per million output tokens: ``hourly_price / (3600 × tokens_per_s × utilization) × 1e6``."""
     return cost_per_query_usd(hourly_price_usd, output_tokens_per_s, utilization) * 1e6
 
 
-def energy_kwh(mean_power_w: ArrayLike, hours: float, pue: float = 1.0):
+def energy_kwh(mean_power_w: ArrayLike, hours: float, pue: float = 1.0) -> FloatOrArray:
     """Facility energy: ``mean_power_w × hours / 1000 × PUE`` (kWh)."""
     if pue < 1:
         raise ValueError(f"PUE is at least 1.0, got {pue}")
     return _scalar_or_array(np.asarray(mean_power_w, dtype=float) * hours / 1000.0 * pue)
 
 
-def energy_cost_usd(mean_power_w: ArrayLike, hours: float, price_per_kwh_usd: float, pue: float = 1.0):
+def energy_cost_usd(mean_power_w: ArrayLike, hours: float, price_per_kwh_usd: float,
+                    pue: float = 1.0) -> FloatOrArray:
     """``energy_kwh(mean_power_w, hours, pue) × price_per_kwh_usd``."""
     return energy_kwh(mean_power_w, hours, pue) * price_per_kwh_usd
 
 
-def capex_per_hour_usd(price_purchase_usd: ArrayLike, life_years: float):
+def capex_per_hour_usd(price_purchase_usd: ArrayLike, life_years: float) -> FloatOrArray:
     """Straight-line amortization: ``price_purchase_usd / (life_years × 8760)``."""
     if life_years <= 0:
         raise ValueError(f"life_years must be positive, got {life_years}")
     return _scalar_or_array(np.asarray(price_purchase_usd, dtype=float) / (life_years * HOURS_PER_YEAR))
 
 
-def joules_per_token(mean_power_w: ArrayLike, output_tokens_per_s: ArrayLike):
+def joules_per_token(mean_power_w: ArrayLike, output_tokens_per_s: ArrayLike) -> FloatOrArray:
     """Energy per output token: ``mean_power_w / output_tokens_per_s`` (J)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(mean_power_w, dtype=float) / np.asarray(output_tokens_per_s, dtype=float)
     return _scalar_or_array(out)
 
 
-def gflops_per_w(tflops: ArrayLike, power_w: ArrayLike):
+def gflops_per_w(tflops: ArrayLike, power_w: ArrayLike) -> FloatOrArray:
     """Peak efficiency: ``tflops × 1000 / power_w`` (GFLOPS per W, or GOPS/W for TOPS)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(tflops, dtype=float) * 1000.0 / np.asarray(power_w, dtype=float)
@@ -120,6 +129,7 @@ class CostParams:
         return CostParams(**{**self.__dict__, "mode": mode})
 
     def validate(self) -> None:
+        """ValueError naming the first knob out of range."""
         if self.mode not in ("rent", "own"):
             raise ValueError(f"mode must be 'rent' or 'own', got {self.mode!r}")
         _check_fraction(self.utilization)
@@ -189,28 +199,100 @@ def tco_table(devices: pd.DataFrame, params: CostParams, hours: float = 24 * 30)
     return table
 
 
-def devices_frame(catalog: pd.DataFrame, names: Sequence[str],
-                  price_hour_overrides: Mapping[str, float] | None = None,
-                  purchase_overrides: Mapping[str, float] | None = None,
-                  throughput: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Catalog rows for ``names`` (in that order) with price overrides and throughput attached.
+#: The TCO table's columns a person reads first (the command line's text view).
+TCO_COLUMNS = ("name", "total_usd_per_h", "rent_usd_per_h", "capex_usd_per_h", "energy_usd_per_h",
+               "mean_power_w", "power_basis", "energy_kwh", "cost_per_1k_queries_usd",
+               "cost_per_1m_tokens_usd", "fp16_gflops_per_w")
+#: :data:`TCO_COLUMNS` with the throughput and energy per token beside the costs (the notebook's view).
+TCO_DETAIL_COLUMNS = (*TCO_COLUMNS[:8], "qps_at_slo", *TCO_COLUMNS[8:10], "joules_per_token", TCO_COLUMNS[10])
+#: Per-device figures a caller may set by name (``--price``, ``--qps``... on the command line).
+OVERRIDE_COLUMNS = ("price_hour_usd", "price_purchase_usd", "mean_power_w", "qps_at_slo", "output_tokens_per_s")
 
-    A name outside the catalog is kept, with unknown figures, when ``throughput``
-    lists it (a measured label such as ``cpu-demo``); otherwise it is a UsageError.
+
+def tco_view(table: pd.DataFrame, columns: Sequence[str] = TCO_COLUMNS) -> pd.DataFrame:
+    """The TCO table cut to ``columns``, indexed by device name."""
+    return table[list(columns)].set_index("name")
+
+
+def throughput_for_tco(catalog: pd.DataFrame, names: Sequence[str], capacity: pd.DataFrame | None,
+                       reference: str | None = None, reference_qps: float = math.nan,
+                       precision: str = "fp16", append_measured: bool = True) -> pd.DataFrame:
+    """Per device, the throughput within the SLO that costs are computed at, and where it came from.
+
+    Measured (``capacity`` from :func:`~perfkit.analyze.hardware.compare.capacity_at_slo`)
+    wins, and brings its output tokens/s (LLM runs) and mean power where measured;
+    otherwise, given a ``reference`` device, the rate is scaled from ``reference_qps``
+    on it by the ratio of peak dense rates in the catalog (compute-bound assumption,
+    stated in ``qps_basis``); without one it is left unknown. Measured hardware
+    labels that are not in ``names`` (e.g. ``cpu-demo``) are appended after them
+    when ``append_measured``.
     """
-    from perfkit.analyze.catalog import catalog_row, match_hardware
+    column = rate_column(precision)
+    ref_rate = float(catalog_row(catalog, reference)[column]) if reference else math.nan
+    # names as the catalog spells them; unknown names are kept only if measured (else UsageError below)
+    canonical = [match_hardware(catalog, n) or str(n) for n in names]
+    measured: dict[str, tuple[str, float, int, float, float]] = {}
+    for _, row in (capacity if capacity is not None else pd.DataFrame()).iterrows():
+        if np.isfinite(row["qps_at_slo"]):
+            name = match_hardware(catalog, row["hardware"]) or str(row["hardware"])
+            measured[name.casefold()] = (name, float(row["qps_at_slo"]), int(row["runs"]),
+                                         float(row.get("output_tokens_per_s", math.nan)),
+                                         float(row.get("mean_power_w", math.nan)))
+    wanted = {n.casefold() for n in canonical}
+    extra = [m[0] for key, m in measured.items() if key not in wanted] if append_measured else []
+    rows = []
+    for name in canonical + extra:
+        tokens = power = math.nan
+        if name.casefold() in measured:
+            _, qps, n, tokens, power = measured[name.casefold()]
+            in_catalog = match_hardware(catalog, name) is not None
+            basis = f"measured ({n} runs)" + ("" if in_catalog else ", not in the catalog")
+        elif reference:
+            rate = float(catalog_row(catalog, name)[column])   # an unknown name: UsageError
+            qps = reference_qps * rate / ref_rate if rate > 0 else math.nan
+            basis = f"scaled from {reference} by {column}" if rate > 0 else f"no {column}"
+        else:
+            qps, basis = math.nan, "not measured"
+        rows.append({"name": name, "qps_at_slo": qps, "qps_basis": basis,
+                     "output_tokens_per_s": tokens, "mean_power_w": power})
+    return pd.DataFrame(rows, columns=["name", "qps_at_slo", "qps_basis", "output_tokens_per_s", "mean_power_w"])
 
-    known = set(throughput["name"]) if throughput is not None else set()
-    rows = [catalog_row(catalog, n) if (match_hardware(catalog, n) is not None or n not in known)
+
+def devices_frame(catalog: pd.DataFrame, names: Sequence[str],
+                  overrides: Mapping[str, Mapping[str, float]] | None = None,
+                  throughput: pd.DataFrame | None = None, strict: bool = False) -> pd.DataFrame:
+    """Catalog rows for ``names`` (in that order) with ``throughput`` and per-device overrides.
+
+    ``overrides`` maps a column of :data:`OVERRIDE_COLUMNS` to ``{device: value}``
+    (device names case-insensitive, ``*`` for every device); they win over the
+    catalog and over ``throughput`` (e.g. from :func:`throughput_for_tco`, merged on
+    ``name``, where a value is not given). A name outside the catalog (e.g. the
+    demo server's ``cpu-demo``) is kept, with unknown figures, when it has an
+    hourly price or (unless ``strict``) a measured throughput; otherwise it is a
+    UsageError. ``strict`` (the command line): an override naming no compared
+    device is a UsageError too, where a notebook's shared price list just skips it.
+    """
+    overrides = overrides or {}
+    known = {k.casefold() for k in overrides.get("price_hour_usd", {})}
+    if throughput is not None and not strict:
+        known |= {str(n).casefold() for n in throughput.loc[throughput["qps_at_slo"].notna(), "name"]}
+    rows = [catalog_row(catalog, n) if match_hardware(catalog, n) is not None or n.casefold() not in known
             else pd.Series({"name": n, "kind": "measured"}) for n in names]
     frame = pd.DataFrame(rows).reset_index(drop=True).reindex(columns=catalog.columns)
     for column in ("tdp_w", "fp16_tflops_dense", "int8_tops_dense", "price_hour_usd", "price_purchase_usd"):
         frame[column] = frame[column].astype(float)
-    for column, overrides in (("price_hour_usd", price_hour_overrides), ("price_purchase_usd", purchase_overrides)):
-        for key, value in (overrides or {}).items():
-            frame.loc[frame["name"].str.casefold() == key.casefold(), column] = float(value)
     if throughput is not None:
         frame = frame.merge(throughput, on="name", how="left")
+    for column, values in overrides.items():
+        if column not in OVERRIDE_COLUMNS:
+            raise ValueError(f"cannot override {column!r}; one of {', '.join(OVERRIDE_COLUMNS)}")
+        if column not in frame:
+            frame[column] = np.nan
+        for key, value in values.items():
+            hit = (frame["name"].str.casefold() == key.casefold()) | (key == "*")
+            if strict and not hit.any():
+                raise UsageError(f"{key!r} is not among the compared hardware ({', '.join(frame['name'])})")
+            frame.loc[hit, column] = float(value)
     return frame
 
 
@@ -232,7 +314,7 @@ def rent_vs_own(devices: pd.DataFrame, params: CostParams) -> pd.DataFrame:
     return out
 
 
-def headline_figures(table: pd.DataFrame, params: CostParams) -> dict[str, str]:
+def tco_headline(table: pd.DataFrame, params: CostParams) -> dict[str, str]:
     """The TCO report's index figures: cheapest device per 1k queries and its basis."""
     costed = table.dropna(subset=["cost_per_1k_queries_usd"])
     figures = {"mode": f"{params.mode}, utilization {params.utilization:g}, PUE {params.pue:g}"}

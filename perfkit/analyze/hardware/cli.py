@@ -1,14 +1,23 @@
-"""Sub-commands for hardware and TCO: ``perfkit hardware``, ``perfkit tco``, ``perfkit fleet``."""
+"""``perfkit hardware``, ``perfkit tco`` and ``perfkit fleet``: flags in, tables out.
+
+Only argument parsing and printing live here; every figure comes from the
+functions the notebooks call (:mod:`perfkit.analyze.hardware`). Heavy imports
+happen inside the handlers, so registering the commands stays cheap.
+"""
 from __future__ import annotations
 
 import argparse
 import math
 import re
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
+from perfkit.cliutil import add_db_argument
 from perfkit.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from perfkit.analyze.hardware.fleet import WorkloadClass
 
 _HARDWARE_HELP = """\
 List and validate the hardware catalog (data/hardware.csv), or compare hardware.
@@ -77,28 +86,22 @@ classes only and cost cost_h x window_h / 24 per hour averaged over the day.
 """
 
 
-def _catalog(args):
-    from perfkit.analyze.catalog import load_catalog
+def _catalog(args: argparse.Namespace) -> "pd.DataFrame":
+    from perfkit.analyze.hardware.catalog import load_catalog
 
     return load_catalog(args.catalog)
 
 
-def _pairs(items, what: str) -> dict[str, float]:
-    """``["A=1.5", "B=2"]`` -> ``{"A": 1.5, "B": 2.0}``."""
-    out = {}
-    for item in items or []:
-        key, sep, value = item.rpartition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not sep or not key.strip() or not math.isfinite(number) or number < 0:
-            raise UsageError(f"{what}: expected NAME=NUMBER (>= 0), got {item!r}")
-        out[key.strip()] = number
-    return out
+def _pairs(items: list[str] | None, flag: str) -> dict[str, float]:
+    """``["A=1.5", "B=2"]`` -> ``{"A": 1.5, "B": 2.0}`` (a repeated ``NAME=NUMBER`` flag)."""
+    from perfkit.analyze.hardware.options import parse_overrides
+
+    return parse_overrides(items, flag, separators="=")
 
 
-def _print(frame: pd.DataFrame, as_json: bool) -> None:
+def _print(frame: "pd.DataFrame", as_json: bool) -> None:
+    import pandas as pd
+
     if as_json:
         print(frame.reset_index().to_json(orient="records", double_precision=15))
     else:
@@ -107,7 +110,7 @@ def _print(frame: pd.DataFrame, as_json: bool) -> None:
             print(frame.to_string())
 
 
-def _cmd_hardware(args) -> int:
+def _cmd_hardware(args: argparse.Namespace) -> int:
     from perfkit.analyze import hardware as hw
 
     catalog = _catalog(args)
@@ -115,13 +118,11 @@ def _cmd_hardware(args) -> int:
         print(f"{catalog.attrs['path']}: ok, {len(catalog)} devices")
         return 0
     if not args.compare:
-        cols = ["name", "vendor", "kind", "memory_gib", "tdp_w", "fp16_tflops_dense", "int8_tops_dense",
-                "price_hour_usd", "price_purchase_usd", "as_of"]
-        _print(catalog[cols].set_index("name"), args.json)
+        _print(hw.catalog_view(catalog), args.json)
         return 0
     prices = _pairs(args.price, "--price")
     if args.compare == "catalog":
-        metrics = hw.catalog_metrics(catalog, args.precision)
+        metrics = hw.catalog_metrics(catalog, args.precision, prices)
     elif args.compare == "runs":
         from perfkit import store
 
@@ -137,85 +138,50 @@ def _cmd_hardware(args) -> int:
     else:
         if not args.mlperf or not args.model:
             raise UsageError("--compare mlperf needs --mlperf PATH (repeatable) and --model NAME")
-        results = pd.concat([hw.load_mlperf_results(path) for path in args.mlperf], ignore_index=True)
+        results = hw.load_mlperf_files(args.mlperf)
         metrics = hw.mlperf_metrics(results, catalog, args.model, prices)
         if metrics.empty:
             raise UsageError(f"{', '.join(args.mlperf)}: no result for model {args.model!r} on a catalog device "
                              f"(models: {', '.join(sorted(results['model'].dropna().unique()))})")
-    if args.compare == "catalog" and prices:
-        for name, price in prices.items():
-            if name in metrics.index:
-                metrics.loc[name, "price_hour_usd"] = price
-        metrics["perf_per_usd_hour"] = metrics["peak_throughput"] / metrics["price_hour_usd"]
     table = hw.comparison_table(metrics)
     _print(hw.summary_view(table) if not args.json else table, args.json)
     return 0
 
 
-def _cmd_tco(args) -> int:
-    from perfkit.analyze.catalog import catalog_row, match_hardware
-    from perfkit.analyze.tco import CostParams, tco_table
+def _cmd_tco(args: argparse.Namespace) -> int:
+    from perfkit.analyze import hardware as hw
 
     catalog = _catalog(args)
     names = args.hardware or list(catalog["name"])
-    priced = {k.casefold() for k in _pairs(args.price, "--price")}
-    # a device outside the catalog (e.g. the demo server's cpu-demo) is costed when given a price
-    rows = [catalog_row(catalog, n) if match_hardware(catalog, n) is not None or n.casefold() not in priced
-            else pd.Series({"name": n, "tdp_w": np.nan, "price_hour_usd": np.nan,
-                            "price_purchase_usd": np.nan, "fp16_tflops_dense": np.nan})
-            for n in names]
-    devices = pd.DataFrame(rows).reset_index(drop=True)
-    for column, values in (("price_hour_usd", _pairs(args.price, "--price")),
-                           ("price_purchase_usd", _pairs(args.purchase, "--purchase")),
-                           ("mean_power_w", _pairs(args.power_w, "--power-w")),
-                           ("qps_at_slo", _pairs(args.qps, "--qps")),
-                           ("output_tokens_per_s", _pairs(args.tokens_per_s, "--tokens-per-s"))):
-        if column not in devices:
-            devices[column] = np.nan
-        for key, value in values.items():
-            hit = devices["name"].str.casefold() == key.casefold()
-            if key == "*":
-                hit[:] = True
-            if not hit.any():
-                raise UsageError(f"{key!r} is not among the compared hardware ({', '.join(devices['name'])})")
-            devices.loc[hit, column] = value
+    overrides = {column: _pairs(items, flag) for column, items, flag in (
+        ("price_hour_usd", args.price, "--price"), ("price_purchase_usd", args.purchase, "--purchase"),
+        ("mean_power_w", args.power_w, "--power-w"), ("qps_at_slo", args.qps, "--qps"),
+        ("output_tokens_per_s", args.tokens_per_s, "--tokens-per-s"))}
+    throughput = None
     if args.slo_p99_ms is not None:
-        _fill_from_runs(devices, catalog, args)
-    params = CostParams(mode=args.mode, utilization=args.utilization, pue=args.pue,
-                        price_per_kwh_usd=args.kwh_price, life_years=args.life_years,
-                        power_fraction_of_tdp=args.power_fraction)
+        capacity = hw.capacity_from_store(args.db, args.slo_p99_ms, args.label_key)
+        if capacity is None:
+            raise UsageError(f"no runs labelled {args.label_key}=NAME in the database for --slo-p99-ms")
+        throughput = hw.throughput_for_tco(catalog, names, capacity, append_measured=False)
+    devices = hw.devices_frame(catalog, names, overrides, throughput, strict=True)
+    params = hw.CostParams(mode=args.mode, utilization=args.utilization, pue=args.pue,
+                           price_per_kwh_usd=args.kwh_price, life_years=args.life_years,
+                           power_fraction_of_tdp=args.power_fraction)
     try:
-        table = tco_table(devices, params, hours=args.hours)
+        table = hw.tco_table(devices, params, hours=args.hours)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    keep = ["name", "total_usd_per_h", "rent_usd_per_h", "capex_usd_per_h", "energy_usd_per_h",
-            "mean_power_w", "power_basis", "energy_kwh", "cost_per_1k_queries_usd",
-            "cost_per_1m_tokens_usd", "fp16_gflops_per_w"]
-    _print(table[keep].set_index("name") if not args.json else table.set_index("name"), args.json)
+    _print(hw.tco_view(table) if not args.json else table.set_index("name"), args.json)
     return 0
 
 
-def _fill_from_runs(devices: pd.DataFrame, catalog: pd.DataFrame, args) -> None:
-    """Measured throughput within the SLO (and power) from runs tagged hardware=NAME, where not given."""
-    from perfkit.analyze import hardware as hw
-
-    runs = hw.runs_from_store(args.db, args.label_key)
-    if runs.empty:
-        raise UsageError(f"no runs labelled {args.label_key}=NAME in the database for --slo-p99-ms")
-    capacity = hw.capacity_at_slo(runs, args.slo_p99_ms)
-    for _, row in capacity.iterrows():
-        name = hw.match_hardware(catalog, row["hardware"]) or row["hardware"]
-        hit = devices["name"].str.casefold() == str(name).casefold()
-        for column in ("qps_at_slo", "output_tokens_per_s", "mean_power_w"):
-            fill = hit & devices[column].isna()
-            devices.loc[fill, column] = row[column]
-
-
 _CLASS_RE = re.compile(r"^(?P<name>[^=]+)=(?P<a>[0-9.eE+]+)@(?P<b>[0-9.eE+]+)$")
+_CAPACITY_RE = re.compile(r"^(?P<hw>[^:]+):(?P<cls>[^=]+)=(?P<rps>[0-9.eE+]+)$")
 
 
-def _classes(args):
-    from perfkit.analyze.fleet import WorkloadClass
+def _classes(args: argparse.Namespace) -> list["WorkloadClass"]:
+    """``--realtime NAME=RPS@P99MS`` and ``--offline NAME=ITEMS_PER_DAY@HOURS`` as workload classes."""
+    from perfkit.analyze.hardware.fleet import WorkloadClass
 
     classes = []
     for spec in args.realtime or []:
@@ -236,69 +202,78 @@ def _classes(args):
     return classes
 
 
-def _cmd_fleet(args) -> int:
-    from perfkit.analyze import fleet
-    from perfkit.analyze.catalog import catalog_row
-    from perfkit.analyze.tco import CostParams, hourly_cost_breakdown
+def _reference_capacity(items: list[str] | None,
+                        classes: list["WorkloadClass"]) -> tuple[dict[str, float], dict[str, float]]:
+    """``--ref-capacity CLASS=RPS[@P99MS]`` as (capacity, P99) per class; every class needs one."""
+    caps, p99s = {}, {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        rate, _, p99 = value.partition("@")
+        try:
+            caps[key] = float(rate)
+            p99s[key] = float(p99) if p99 else math.nan
+        except ValueError:
+            raise UsageError(f"--ref-capacity: expected CLASS=RPS[@P99MS], got {item!r}") from None
+    missing = [c.name for c in classes if c.name not in caps]
+    missing += [c.name for c in classes if c.kind == "realtime" and not math.isfinite(p99s.get(c.name, math.nan))]
+    if missing:
+        raise UsageError("--ref-capacity needs CLASS=RPS (and @P99MS for real-time) for: "
+                         + ", ".join(sorted(set(missing))))
+    return caps, p99s
+
+
+def _measured_capacity(items: list[str] | None, catalog: "pd.DataFrame", names: list[str],
+                       classes: list["WorkloadClass"]) -> "pd.DataFrame":
+    """``--capacity HW:CLASS=RPS`` as a capacity frame (hardware among ``names``, class defined)."""
+    from perfkit.analyze.hardware.catalog import catalog_row
+    from perfkit.analyze.hardware.fleet import capacity_frame
+
+    measured: dict[tuple[str, str], float] = {}
+    for item in items or []:
+        m = _CAPACITY_RE.match(item)
+        if not m:
+            raise UsageError(f"--capacity: expected HW:CLASS=RPS, got {item!r}")
+        hw_name = str(catalog_row(catalog, m["hw"])["name"])
+        if hw_name not in names or m["cls"] not in [c.name for c in classes]:
+            raise UsageError(f"--capacity {item!r}: hardware must be among --hardware and the class defined")
+        measured[hw_name, m["cls"]] = float(m["rps"])
+    capacity = capacity_frame(names, classes, measured)
+    if not (capacity.to_numpy() > 0).any():
+        raise UsageError("give --capacity HW:CLASS=RPS for some hardware, or --reference with --ref-capacity")
+    return capacity
+
+
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    from perfkit.analyze import hardware as hw
 
     catalog = _catalog(args)
     classes = _classes(args)
-    class_names = [c.name for c in classes]
-    names = [catalog_row(catalog, n)["name"] for n in (args.hardware or catalog["name"])]
+    names = [str(hw.catalog_row(catalog, n)["name"]) for n in (args.hardware or catalog["name"])]
     if args.reference:
-        ref = catalog_row(catalog, args.reference)["name"]
-        caps, p99s = {}, {}
-        for item in args.ref_capacity or []:
-            key, _, value = item.partition("=")
-            rate, _, p99 = value.partition("@")
-            try:
-                caps[key] = float(rate)
-                p99s[key] = float(p99) if p99 else math.nan
-            except ValueError:
-                raise UsageError(f"--ref-capacity: expected CLASS=RPS[@P99MS], got {item!r}") from None
-        missing = [c.name for c in classes if c.name not in caps]
-        missing += [c.name for c in classes
-                    if c.kind == "realtime" and not math.isfinite(p99s.get(c.name, math.nan))]
-        if missing:
-            raise UsageError("--ref-capacity needs CLASS=RPS (and @P99MS for real-time) for: "
-                             + ", ".join(sorted(set(missing))))
-        capacity = fleet.scaled_capacities(catalog, names, classes, ref, caps, p99s, args.precision)
+        caps, p99s = _reference_capacity(args.ref_capacity, classes)
+        reference = str(hw.catalog_row(catalog, args.reference)["name"])
+        capacity = hw.scaled_capacities(catalog, names, classes, reference, caps, p99s, args.precision)
     else:
-        capacity = pd.DataFrame(0.0, index=names, columns=class_names)
-        for item in args.capacity or []:
-            m = re.match(r"^(?P<hw>[^:]+):(?P<cls>[^=]+)=(?P<rps>[0-9.eE+]+)$", item)
-            if not m:
-                raise UsageError(f"--capacity: expected HW:CLASS=RPS, got {item!r}")
-            hw_name = catalog_row(catalog, m["hw"])["name"]
-            if hw_name not in capacity.index or m["cls"] not in class_names:
-                raise UsageError(f"--capacity {item!r}: hardware must be among --hardware and the class defined")
-            capacity.at[hw_name, m["cls"]] = float(m["rps"])
-        if not (capacity.to_numpy() > 0).any():
-            raise UsageError("give --capacity HW:CLASS=RPS for some hardware, or --reference with --ref-capacity")
-    devices = catalog.set_index("name").loc[names].reset_index()
-    for key, value in _pairs(args.price, "--price").items():
-        devices.loc[devices["name"].str.casefold() == key.casefold(), "price_hour_usd"] = value
-    params = CostParams(mode=args.mode, pue=args.pue, price_per_kwh_usd=args.kwh_price,
-                        life_years=args.life_years)
+        capacity = _measured_capacity(args.capacity, catalog, names, classes)
     if not (0 < args.target_utilization <= 1):
         raise UsageError(f"--target-utilization must be in (0, 1], got {args.target_utilization}")
+    params = hw.CostParams(mode=args.mode, pue=args.pue, price_per_kwh_usd=args.kwh_price,
+                           life_years=args.life_years)
+    devices = hw.devices_frame(catalog, names, {"price_hour_usd": _pairs(args.price, "--price")})
     try:
-        cost = hourly_cost_breakdown(devices, params)["total_usd_per_h"].to_numpy(dtype=float)
+        result = hw.plan_fleet(devices, capacity, classes, params, split=not args.no_split,
+                               window_rent=args.window_rent)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    window = fleet.offline_window_fraction(classes) if args.window_rent else None
-    result = fleet.compare_fleets(names, cost, capacity, classes, split=not args.no_split,
-                                  window_fraction=window)
-    costs = dict(zip(names, cost))
     print("capacity per device (req/s):")
     print(capacity.to_string())
-    print(f"\nmixed fleet:  {result['mixed'].describe()}")
-    if result["mixed"].feasible:
-        print(fleet.fleet_table(result["mixed"], costs).to_string(index=False))
-    print(f"\ncheapest single type: {result['single_name'] or 'none'}: {result['single'].describe()}")
-    if math.isfinite(result["saving_percent"]):
-        print(f"saving of the mix over the cheapest single type: {result['saving_percent']:.1f} %")
-    return 0 if result["mixed"].feasible else 1
+    print(f"\nmixed fleet:  {result.mixed.describe()}")
+    if result.mixed.feasible:
+        print(hw.fleet_table(result.mixed, result.costs).to_string(index=False))
+    print(f"\ncheapest single type: {result.single_name or 'none'}: {result.single.describe()}")
+    if math.isfinite(result.saving_percent):
+        print(f"saving of the mix over the cheapest single type: {result.saving_percent:.1f} %")
+    return 0 if result.mixed.feasible else 1
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -317,13 +292,23 @@ def _cost_flags(parser: argparse.ArgumentParser) -> None:
                         help="override a device's hourly price (repeatable)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``hardware``, ``tco`` and ``fleet`` to `perfkit`."""
-    from perfkit.cliutil import add_db_argument
+def _cost_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, summary: str,
+                  description: str, *repeatable: tuple[str, str, str]) -> argparse.ArgumentParser:
+    """A costing command (``tco``, ``fleet``): the shared flags, then its repeatable
+    (flag, metavar, help) ones."""
+    parser = sub.add_parser(name, help=summary, description=description,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(parser)
+    _cost_flags(parser)
+    for flag, metavar, text in repeatable:
+        parser.add_argument(flag, action="append", metavar=metavar, help=text)
+    return parser
 
-    fmt = argparse.RawDescriptionHelpFormatter
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``hardware``, ``tco`` and ``fleet`` to `perfkit`."""
     p = sub.add_parser("hardware", help="list/validate the hardware catalog; compare and rate hardware",
-                       description=_HARDWARE_HELP, formatter_class=fmt)
+                       description=_HARDWARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     add_db_argument(p)
     p.add_argument("--validate", action="store_true", help="only check the catalog (exit 2 on a bad row)")
@@ -342,15 +327,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price", action="append", metavar="HW=USD_PER_H", help="override an hourly price")
     p.set_defaults(func=_cmd_hardware)
 
-    t = sub.add_parser("tco", help="cost per query / 1k queries / 1M tokens, energy, FLOPS per W",
-                       description=_TCO_HELP, formatter_class=fmt)
-    _common(t)
-    _cost_flags(t)
-    t.add_argument("--hardware", action="append", metavar="NAME", help="devices to cost (default: all)")
-    t.add_argument("--qps", action="append", metavar="HW=RPS", help="throughput within the SLO ('*=RPS' for all)")
-    t.add_argument("--tokens-per-s", action="append", metavar="HW=TOK_S", help="output tokens/s within the SLO")
-    t.add_argument("--power-w", action="append", metavar="HW=W", help="measured mean power")
-    t.add_argument("--purchase", action="append", metavar="HW=USD", help="override a purchase price")
+    t = _cost_command(sub, "tco", "cost per query / 1k queries / 1M tokens, energy, FLOPS per W", _TCO_HELP,
+                      ("--hardware", "NAME", "devices to cost (default: all)"),
+                      ("--qps", "HW=RPS", "throughput within the SLO ('*=RPS' for all)"),
+                      ("--tokens-per-s", "HW=TOK_S", "output tokens/s within the SLO"),
+                      ("--power-w", "HW=W", "measured mean power"),
+                      ("--purchase", "HW=USD", "override a purchase price"))
     add_db_argument(t)
     t.add_argument("--slo-p99-ms", type=float,
                    help="take qps_at_slo, tokens/s and power from runs labelled hardware=NAME in --db")
@@ -360,14 +342,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--hours", type=float, default=24 * 30, help="period for totals (default 720 h)")
     t.set_defaults(func=_cmd_tco)
 
-    f = sub.add_parser("fleet", help="cheapest mixed fleet for real-time and offline classes (MILP)",
-                       description=_FLEET_HELP, formatter_class=fmt)
-    _common(f)
-    _cost_flags(f)
-    f.add_argument("--realtime", action="append", metavar="NAME=RPS@P99MS", help="a real-time class")
-    f.add_argument("--offline", action="append", metavar="NAME=ITEMS_PER_DAY@HOURS", help="an offline class")
-    f.add_argument("--hardware", action="append", metavar="NAME", help="candidate devices (default: all)")
-    f.add_argument("--capacity", action="append", metavar="HW:CLASS=RPS", help="measured capacity per device")
+    f = _cost_command(sub, "fleet", "cheapest mixed fleet for real-time and offline classes (MILP)", _FLEET_HELP,
+                      ("--realtime", "NAME=RPS@P99MS", "a real-time class"),
+                      ("--offline", "NAME=ITEMS_PER_DAY@HOURS", "an offline class"),
+                      ("--hardware", "NAME", "candidate devices (default: all)"),
+                      ("--capacity", "HW:CLASS=RPS", "measured capacity per device"))
     f.add_argument("--reference", metavar="HW", help="scale capacities from this device by peak TFLOPS")
     f.add_argument("--ref-capacity", action="append", metavar="CLASS=RPS[@P99MS]",
                    help="the reference device's capacity (and P99 there) per class")

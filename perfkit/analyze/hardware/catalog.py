@@ -1,4 +1,4 @@
-"""The hardware catalog (``data/hardware.csv``): loading, validation and look-up.
+"""The hardware catalog (``perfkit/data/hardware.csv``): loading, validation and look-up.
 
 The catalog is a file that people edit by hand, so it is checked row by row on
 load: a missing column, a number that is not a number or is negative, an empty
@@ -15,10 +15,12 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from perfkit.errors import InputError
+from perfkit.errors import InputError, UsageError
+from perfkit.paths import catalog_path
 
 #: Numeric columns, with their unit in the name. Empty cells become NaN.
 NUMERIC_COLUMNS = (
@@ -33,22 +35,10 @@ NUMERIC_COLUMNS = (
 TEXT_COLUMNS = ("name", "vendor", "kind", "match_regex", "source", "as_of")
 REQUIRED_COLUMNS = ("name", "vendor", "kind", *NUMERIC_COLUMNS, "match_regex", "source", "as_of")
 KINDS = ("gpu", "accelerator", "cpu")
+#: The columns a listing shows (``perfkit hardware``), name first.
+LISTING_COLUMNS = ("name", "vendor", "kind", "memory_gib", "tdp_w", "fp16_tflops_dense", "int8_tops_dense",
+                   "price_hour_usd", "price_purchase_usd", "as_of")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
-ENV_CATALOG = "PERFKIT_HARDWARE_CSV"
-
-
-def default_catalog_path() -> Path:
-    """``$PERFKIT_HARDWARE_CSV``, else the nearest ``data/hardware.csv`` above the cwd,
-    else the one in the perfkit source tree."""
-    env = os.environ.get(ENV_CATALOG)
-    if env:
-        return Path(env)
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "data" / "hardware.csv"
-        if candidate.is_file():
-            return candidate
-    return Path(__file__).resolve().parents[2] / "data" / "hardware.csv"
 
 
 def _parse_number(text: str, column: str, path: str, line: int) -> float:
@@ -69,15 +59,16 @@ def _parse_number(text: str, column: str, path: str, line: int) -> float:
 def load_catalog(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Read and validate the catalog; one row per device, NaN for empty numbers.
 
-    Raises :class:`InputError` naming the file and line of the first bad row.
+    ``path`` defaults to :func:`perfkit.paths.catalog_path`. Raises
+    :class:`InputError` naming the file and line of the first bad row.
     """
-    path = Path(path) if path is not None else default_catalog_path()
+    path = Path(path) if path else catalog_path()
     spath = str(path)
     try:
         handle = open(path, newline="", encoding="utf-8")
     except OSError as exc:
         raise InputError(spath, None, f"cannot read the hardware catalog: {exc.strerror}") from None
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     with handle:
         reader = csv.reader(handle)
@@ -101,7 +92,7 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
             if len(cells) != len(header):
                 raise InputError(spath, start_line,
                                  f"{len(cells)} cells, expected {len(header)} (one per column)")
-            row: dict = {}
+            row: dict[str, Any] = {}
             for column in TEXT_COLUMNS:
                 row[column] = cells[index[column]].strip()
             for column in NUMERIC_COLUMNS:
@@ -136,7 +127,12 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     return frame
 
 
-def match_hardware(catalog: pd.DataFrame, text: str) -> str | None:
+def catalog_view(catalog: pd.DataFrame, columns: tuple[str, ...] = LISTING_COLUMNS) -> pd.DataFrame:
+    """The catalog cut to ``columns`` (name first), indexed by device name."""
+    return catalog[list(columns)].set_index("name")
+
+
+def match_hardware(catalog: pd.DataFrame, text: object) -> str | None:
     """The catalog name that ``text`` (a run label, an MLPerf ``Accelerator``) refers to.
 
     An exact, case-insensitive name match wins; otherwise the first row whose
@@ -159,8 +155,6 @@ RATE_COLUMNS = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}
 
 def rate_column(precision: str) -> str:
     """The catalog column of a precision's peak dense rate (``fp16`` or ``int8``)."""
-    from perfkit.errors import UsageError
-
     try:
         return RATE_COLUMNS[precision]
     except KeyError:
@@ -169,8 +163,6 @@ def rate_column(precision: str) -> str:
 
 def catalog_row(catalog: pd.DataFrame, name: str) -> pd.Series:
     """One device's row by name or alias; :class:`UsageError` if it is not in the catalog."""
-    from perfkit.errors import UsageError
-
     found = match_hardware(catalog, name)
     if found is None:
         known = ", ".join(catalog["name"])

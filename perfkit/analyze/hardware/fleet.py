@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from perfkit.analyze.catalog import rate_column
+from perfkit.analyze.hardware.catalog import rate_column
+from perfkit.analyze.hardware.tco import CostParams, hourly_cost_breakdown
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class WorkloadClass:
 
     @staticmethod
     def realtime(name: str, rate_rps: float, p99_ms: float, target_utilization: float = 1.0) -> "WorkloadClass":
+        """``rate_rps`` all day, each request within ``p99_ms`` at the 99th percentile."""
         return WorkloadClass(name, float(rate_rps), "realtime", float(p99_ms), target_utilization)
 
     @staticmethod
@@ -99,6 +101,7 @@ class FleetResult:
         return out
 
     def describe(self) -> str:
+        """One line: devices per type and the hourly cost (or why there is no fleet)."""
         if not self.feasible:
             return f"infeasible ({self.message})"
         used = ", ".join(f"{n}× {h}" for h, n in self.devices.items() if n) or "no always-on device"
@@ -138,6 +141,7 @@ def solve_fleet(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capaci
         if demand[j] > 0 and not (eff[:, j] > 0).any():
             return FleetResult(False, math.nan, message=f"no hardware can serve class {c.name!r}")
     offline = np.array([c.kind == "offline" for c in classes], dtype=bool)
+    window = window_fraction if window_fraction is not None else 0.0
     windowed = window_fraction is not None
     # variable layout: n[H], x[H*C], then (windowed) m[H], z[H*C]
     n_at, x_at = 0, H
@@ -147,7 +151,7 @@ def solve_fleet(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capaci
     objective = np.zeros(nvar)
     objective[n_at:n_at + H] = safe_cost
     if windowed:
-        objective[m_at:m_at + H] = safe_cost * window_fraction
+        objective[m_at:m_at + H] = safe_cost * window
     rows, lo, hi = [], [], []
     for j in range(C):                      # demand: sum_i eff[i,j] (x[i,j] + z[i,j]) >= D_j
         row = np.zeros(nvar)
@@ -195,7 +199,7 @@ def solve_fleet(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capaci
         result.window_fraction = window_fraction
         result.window_shares = pd.DataFrame(res.x[z_at:z_at + H * C].reshape(H, C), index=hardware,
                                             columns=names).clip(lower=0.0)
-        result.cost_usd_per_h = total + float(np.dot(safe_cost, m)) * window_fraction
+        result.cost_usd_per_h = total + float(np.dot(safe_cost, m)) * window
     return result
 
 
@@ -248,10 +252,32 @@ def scaled_capacities(catalog: pd.DataFrame, hardware: Sequence[str], classes: S
     return out
 
 
+@dataclass
+class FleetComparison:
+    """The cheapest mixed fleet beside the cheapest one-type fleet.
+
+    ``fleets``: the feasible ones by title (for a figure); ``costs``: USD per hour
+    of one device of each type; ``single_table``: every one-type fleet;
+    ``saving_percent``: how much cheaper the mix is per hour (NaN if either is infeasible).
+    """
+
+    mixed: FleetResult
+    single_name: str | None
+    single: FleetResult
+    single_table: pd.DataFrame
+    saving_percent: float
+    fleets: dict[str, FleetResult]
+    costs: dict[str, float]
+    capacity: pd.DataFrame
+
+
 def compare_fleets(hardware: Sequence[str], cost_usd_per_h: Sequence[float], capacity: pd.DataFrame,
                    classes: Sequence[WorkloadClass], split: bool = True,
-                   window_fraction: float | None = None) -> dict:
-    """Mixed optimum vs. cheapest single type, with the saving in percent."""
+                   window_fraction: float | None = None) -> FleetComparison:
+    """Mixed optimum vs. cheapest single type, with the saving in percent.
+
+    ``capacity``: requests/s of one device (rows: ``hardware``) on each class (columns).
+    """
     cap = capacity.loc[list(hardware), [c.name for c in classes]].to_numpy(dtype=float)
     mixed = solve_fleet(hardware, cost_usd_per_h, cap, classes, split=split, window_fraction=window_fraction)
     single_name, single, table = cheapest_single_type(hardware, cost_usd_per_h, cap, classes, split=split,
@@ -261,8 +287,37 @@ def compare_fleets(hardware: Sequence[str], cost_usd_per_h: Sequence[float], cap
     fleets = {"mixed (optimized)": mixed}
     if single.feasible:
         fleets[f"only {single_name}"] = single
-    return {"mixed": mixed, "single_name": single_name, "single": single, "single_table": table,
-            "saving_percent": saving, "fleets": fleets, "costs": dict(zip(hardware, cost_usd_per_h))}
+    return FleetComparison(mixed, single_name, single, table, saving, fleets,
+                           {h: float(c) for h, c in zip(hardware, cost_usd_per_h)}, capacity)
+
+
+def plan_fleet(devices: pd.DataFrame, capacity: pd.DataFrame, classes: Sequence[WorkloadClass],
+               params: CostParams, split: bool = True, window_rent: bool = False) -> FleetComparison:
+    """The cheapest fleet of ``devices`` (rows of the catalog, with any price overrides).
+
+    Each device type costs its ``total_usd_per_h`` under ``params`` (rent, or capex +
+    energy); ``window_rent`` also allows devices rented only for the longest offline
+    window (:func:`offline_window_fraction`). The command line and the TCO notebook
+    both plan through here.
+    """
+    cost = hourly_cost_breakdown(devices, params)["total_usd_per_h"].to_numpy(dtype=float)
+    window = offline_window_fraction(classes) if window_rent else None
+    return compare_fleets(list(devices["name"]), list(cost), capacity, classes, split=split,
+                          window_fraction=window)
+
+
+def capacity_frame(hardware: Sequence[str], classes: Sequence[WorkloadClass],
+                   measured_rps: Mapping[tuple[str, str], float]) -> pd.DataFrame:
+    """Capacities from measurements: ``measured_rps[(hardware, class)]``, 0 where not measured.
+
+    A pair whose hardware or class is not among ``hardware`` / ``classes`` is a KeyError.
+    """
+    out = pd.DataFrame(0.0, index=list(hardware), columns=[c.name for c in classes])
+    for (hw, cls), rps in measured_rps.items():
+        if hw not in out.index or cls not in out.columns:
+            raise KeyError((hw, cls))
+        out.at[hw, cls] = float(rps)
+    return out
 
 
 def fleet_table(result: FleetResult, cost_usd_per_h: Mapping[str, float]) -> pd.DataFrame:
@@ -285,15 +340,15 @@ def fleet_table(result: FleetResult, cost_usd_per_h: Mapping[str, float]) -> pd.
     return frame[["hardware", "devices", *result.shares.columns, "cost_usd_per_h"]].reset_index(drop=True)
 
 
-def summary_line(result: dict, claimed_percent: float | None = None) -> str:
+def summary_line(result: FleetComparison, claimed_percent: float | None = None) -> str:
     """One sentence: the mix, the cheapest single type, the saving (and a claim to compare)."""
-    mixed, single = result["mixed"], result["single"]
+    mixed, single = result.mixed, result.single
     if not mixed.feasible:
         return f"No feasible fleet: {mixed.message}."
     text = f"Optimized mix: {mixed.describe()}."
     if single.feasible:
         text += (f" Cheapest single type: {single.describe()}."
-                 f" Our numbers give a {result['saving_percent']:.1f} % lower hourly cost for the mix")
+                 f" Our numbers give a {result.saving_percent:.1f} % lower hourly cost for the mix")
         text += f" (the article claims {claimed_percent:g} %)." if claimed_percent is not None else "."
     else:
         text += " No single type can serve every class."

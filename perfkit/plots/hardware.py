@@ -1,14 +1,23 @@
-"""Figures for the hardware-comparison and TCO notebooks (matplotlib, one function per figure)."""
+"""Figures for hardware comparison, TCO and fleets (notebooks 05 and 06), one function per figure.
+
+Each takes the frames or results that :mod:`perfkit.analyze.hardware` computes
+and returns a matplotlib ``Figure``; nothing here reads the store or computes.
+"""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from perfkit.analyze.fleet import FleetResult
+if TYPE_CHECKING:
+    from perfkit.analyze.hardware.fleet import FleetResult
 
 
-def _note(ax, text: str | None) -> None:
+def _note(ax: Axes, text: str | None) -> None:
     """A caveat under the plot (kept clear of the bars; inline figures are saved 'tight')."""
     if text:
         ax.text(0.0, -0.18, text, transform=ax.transAxes, va="top", ha="left", fontsize=8,
@@ -16,7 +25,7 @@ def _note(ax, text: str | None) -> None:
 
 
 def per_dollar_bars(metrics: pd.DataFrame, column: str = "perf_per_usd_hour", title: str = "",
-                    unit: str = "", note: str | None = None):
+                    unit: str = "", note: str | None = None) -> Figure:
     """Horizontal bars of a per-dollar (or per-watt) metric, best first; devices without it listed."""
     values = metrics[column].astype(float)
     have = values.dropna().sort_values()
@@ -36,7 +45,8 @@ def per_dollar_bars(metrics: pd.DataFrame, column: str = "perf_per_usd_hour", ti
     return fig
 
 
-def latency_throughput(runs: pd.DataFrame, slo_p99_ms: float, load_rps: float, note: str | None = None):
+def latency_throughput(runs: pd.DataFrame | None, slo_p99_ms: float, load_rps: float,
+                       note: str | None = None) -> Figure:
     """P99 against achieved rate, one line per hardware label, with the SLO and the fixed load."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     if runs is None or runs.empty:
@@ -71,7 +81,7 @@ def latency_throughput(runs: pd.DataFrame, slo_p99_ms: float, load_rps: float, n
     return fig
 
 
-def cost_breakdown(table: pd.DataFrame, per: str = "usd", title: str = "", note: str | None = None):
+def cost_breakdown(table: pd.DataFrame, per: str = "usd", title: str = "", note: str | None = None) -> Figure:
     """Stacked bars of rent / amortized capex / energy per device (``per``: usd or usd_per_h)."""
     parts = [("rent", "#4c72b0"), ("capex", "#dd8452"), ("energy", "#55a868")]
     data = table.set_index("name")
@@ -99,7 +109,7 @@ def cost_breakdown(table: pd.DataFrame, per: str = "usd", title: str = "", note:
     return fig
 
 
-def fleet_composition(fleets: dict[str, FleetResult], costs: dict[str, float], title: str = ""):
+def fleet_composition(fleets: Mapping[str, "FleetResult"], costs: Mapping[str, float], title: str = "") -> Figure:
     """Stacked bars of hourly cost by hardware type, one bar per fleet (mixed vs single types)."""
     names = [k for k, r in fleets.items() if r.feasible]
     parts = {k: fleets[k].parts(costs) for k in names}
