@@ -184,8 +184,8 @@ def parse(text: str | bytes, path: str = "<text>", openmetrics: bool | None = No
             whole = whole.cast(pa.large_string())
         except pa.ArrowInvalid:
             raise not_utf8(text, path) from None
-    else:
-        whole = pa.array([text], pa.large_string())
+    else:  # through polars: pyarrow's pa.array() would import pandas on first use
+        whole = pl.Series([text], dtype=pl.String).to_arrow(compat_level=pl.CompatLevel.oldest())
     lines = cast(pl.Series, pl.from_arrow(pc.split_pattern(whole, "\n").flatten())).alias("text")
     frame = pl.DataFrame([lines]).with_row_index("line", offset=1)
     col = frame.get_column("text")

@@ -76,7 +76,8 @@ def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.Dat
     labels = pa.chunked_array([pa.ExtensionArray.from_storage(json_type, chunk)
                                for chunk in labels.chunks], type=json_type)
     table = table.set_column(table.schema.get_field_index("labels"), "labels", labels)
-    table = table.append_column("series_id", pa.array(ids))
+    # (Arrow arrays built by polars: pyarrow's own pa.array() would import pandas)
+    table = table.append_column("series_id", pl.Series(ids).to_arrow())
     name = f"_pk_series_{next(_counter)}"
     con.register(name, table)
     try:
@@ -96,11 +97,11 @@ def insert_samples(con: duckdb.DuckDBPyConnection, series_ids: np.ndarray,
     if samples.height == 0:
         return 0
     keys = samples.get_column("key").to_numpy()
-    table = pa.table({
-        "series_id": pa.array(series_ids[keys]),
-        "ts_unix_s": samples.get_column("ts_unix_s").to_arrow(),
-        "value": samples.get_column("value").to_arrow(),
-    })
+    table = pl.DataFrame({
+        "series_id": series_ids[keys],
+        "ts_unix_s": samples.get_column("ts_unix_s"),
+        "value": samples.get_column("value"),
+    }).to_arrow()
     name = f"_pk_samples_{next(_counter)}"
     con.register(name, table)
     try:
