@@ -10,6 +10,12 @@ still counts from its intended send time).
 
 Every request ends exactly once, in :meth:`Pool.finish`, with an error code from
 :data:`ERRORS` (0 = ok).
+
+Timing: a request's ``sent`` stamp is taken when it goes out on an idle connection
+or, when it needs a new one, *before* the connect (whose duration is kept apart in
+``connect``): connection set-up is the server's time (service time), not the
+generator's schedule lag. Only a request queued at the ``max_connections`` cap is
+stamped when a connection frees up.
 """
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ class Req:
 
     __slots__ = ("seq", "stage", "intended", "deadline", "sent", "first", "done", "status", "err",
                  "bytes_out", "bytes_in", "body", "conn", "retried", "tokens", "last_tok", "itl_max",
-                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter", "gaps")
+                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter", "gaps", "connect")
 
     def __init__(self, seq: int, stage: int, intended: int, body: int):
         self.seq = seq
@@ -49,7 +55,7 @@ class Req:
         self.bytes_out = 0
         self.bytes_in = 0
         self.body = body
-        self.conn = None
+        self.conn: _Conn | None = None
         self.retried = False
         self.tokens = 0
         self.last_tok = 0
@@ -58,8 +64,9 @@ class Req:
         self.usage_out = -1
         self.sse = b""
         self.done_seen = False
-        self.waiter = None
+        self.waiter: asyncio.Future[None] | None = None
         self.gaps: list[int] | None = None  # inter-token gaps (ns) of a streamed response
+        self.connect = -1                   # ns spent opening a connection for it; -1: none opened
 
 
 class _Conn(asyncio.Protocol):
@@ -75,8 +82,8 @@ class _Conn(asyncio.Protocol):
         self.headers_done = False
 
     # asyncio.Protocol
-    def connection_made(self, transport):  # type: ignore[override]
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         req = self.req
@@ -126,7 +133,8 @@ class _Conn(asyncio.Protocol):
         self.uses += 1
         data = self.pool.requests[req.body]
         req.bytes_out = len(data)
-        req.sent = monotonic_ns()
+        if not req.sent:  # a request that opened this connection was stamped before the connect
+            req.sent = monotonic_ns()
         self.transport.write(data)  # type: ignore[union-attr]
 
     def _close(self) -> None:
@@ -225,19 +233,27 @@ class Pool:
         self._dispatch(req)
 
     def _dispatch(self, req: Req) -> None:
+        conn = self._idle_conn()
+        if conn is not None:
+            conn.send(req)
+        elif self.n_conns < self.max_connections:
+            self.n_conns += 1
+            if self.n_conns > self.peak_conns:
+                self.peak_conns = self.n_conns
+            if not req.sent:  # the send starts with the connect (see the module doc)
+                req.sent = monotonic_ns()
+            self.loop.create_task(self._connect(req))
+        else:
+            self.queued.append(req)
+
+    def _idle_conn(self) -> _Conn | None:
+        """An open idle connection, dropping closed ones on the way; None if there is none."""
         idle = self.idle
         while idle:
             conn = idle.pop()
             if not conn.closed:
-                conn.send(req)
-                return
-        if self.n_conns < self.max_connections:
-            self.n_conns += 1
-            if self.n_conns > self.peak_conns:
-                self.peak_conns = self.n_conns
-            self.loop.create_task(self._connect(req))
-        else:
-            self.queued.append(req)
+                return conn
+        return None
 
     async def prewarm(self, n: int, timeout_s: float) -> int:
         """Open up to ``n`` keep-alive connections now and park them idle; returns how many.
@@ -267,6 +283,7 @@ class Pool:
         return len(self.idle)
 
     async def _connect(self, req: Req) -> None:
+        start = monotonic_ns()
         try:
             _, conn = await self.loop.create_connection(lambda: self._proto(self), self.host, self.port,
                                                         ssl=self.ssl)
@@ -278,6 +295,7 @@ class Pool:
             self.n_conns -= 1
             self.finish(req, E_CONNECT)
             return
+        req.connect = monotonic_ns() - start
         if req.done:  # timed out while connecting: keep the connection for the next one
             self.release(conn)
         else:

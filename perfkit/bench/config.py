@@ -1,9 +1,10 @@
 """What a run is asked to do (:class:`BenchConfig`), its validation, and its secret-free form.
 
-Secrets never leave this module's in-memory objects: a bearer token is read from
-the environment variable named by ``bearer_env`` when the request bytes are
-built, URL passwords are redacted, and header values that look like credentials
-are masked in :meth:`BenchConfig.public`.
+Secrets stay in this module's in-memory objects: a bearer token is read from the
+environment variable named by ``bearer_env`` and URL user-info becomes an
+``Authorization: Basic`` header only when the request bytes are built
+(:meth:`BenchConfig.request_headers`); everything stored or printed goes through
+:mod:`perfkit.redact` (:attr:`Target.public_url`, :meth:`BenchConfig.public`).
 """
 from __future__ import annotations
 
@@ -11,43 +12,32 @@ import math
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
+from perfkit.bench.choices import PATTERNS, PROTOCOLS, SLO_KEYS
 from perfkit.bench.payload import PayloadSpec
-from perfkit.bench.schedule import PATTERNS, Stage
+from perfkit.bench.schedule import Stage
 from perfkit.errors import UsageError
+from perfkit.redact import redact_headers, redact_text, redact_url, split_userinfo
 
-PROTOCOLS = ("http-json", "kserve-v2", "openai")
 DEFAULT_PATHS = {"http-json": "/api/v1/infer", "kserve-v2": "/v2/models/{model}/infer",
                  "openai": "/v1/chat/completions"}
-_SECRET_HEADER = re.compile(r"authorization|token|secret|password|api[-_]?key|cookie", re.I)
 DEFAULT_MODELS = {"http-json": "demo", "kserve-v2": "digits", "openai": "perfkit-char-lm"}
-SLO_KEYS = ("latency_ms", "ttft_ms", "tpot_ms", "itl_ms")
 
 
 @dataclass(frozen=True)
 class Target:
+    """``--target`` split for the wire. ``path`` (its query may hold a key) and ``url`` (the
+    URL as given, credentials included, for the live collectors) stay in memory and out
+    of ``repr``; ``public_url`` is what is stored and printed."""
+
     scheme: str
     host: str
     port: int
-    path: str        # path + query, as sent on the request line
-    public_url: str  # password redacted
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (user names are kept)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if "@" not in parts.netloc:
-        return url
-    userinfo, hostport = parts.netloc.rsplit("@", 1)
-    if ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(SplitResult(parts.scheme, f"{user}:***@{hostport}", parts.path, parts.query,
-                                  parts.fragment))
+    path: str = field(repr=False)  # path + query, as sent on the request line
+    public_url: str = ""           # redacted (perfkit.redact)
+    url: str = field(default="", repr=False)
 
 
 def parse_target(url: str, protocol: str, model: str) -> Target:
@@ -58,7 +48,7 @@ def parse_target(url: str, protocol: str, model: str) -> Target:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"malformed --target URL {redact_url(url)!r}: {exc}") from None
+        raise UsageError(f"malformed --target URL {redact_url(url)!r}: {redact_text(str(exc))}") from None
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"malformed --target URL {redact_url(url)!r}: scheme must be http or https")
     if not parts.hostname:
@@ -70,7 +60,7 @@ def parse_target(url: str, protocol: str, model: str) -> Target:
         path = DEFAULT_PATHS[protocol].format(model=model)
     if parts.query:
         path += "?" + parts.query
-    return Target(parts.scheme, parts.hostname, port, path, redact_url(url))
+    return Target(parts.scheme, parts.hostname, port, path, redact_url(url), url)
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -110,36 +100,37 @@ def parse_slo(text: str | None) -> dict[str, float]:
 class BenchConfig:
     """Everything one run needs. ``stages`` run back to back."""
 
-    target: str = ""
-    protocol: str = "http-json"
+    target: str = ""             # URL as given, credentials included (in memory only)
+    protocol: str = "http-json"  # one of PROTOCOLS
     method: str = "POST"
     stages: list[Stage] = field(default_factory=lambda: [Stage()])
-    workers: int = 1
+    workers: int = 1             # load processes sharing the one schedule
     payload: PayloadSpec = field(default_factory=PayloadSpec)
     model: str | None = None     # None: the protocol's demo-server model (DEFAULT_MODELS)
-    max_tokens: int = 64
+    max_tokens: int = 64         # openai bodies
     headers: list[tuple[str, str]] = field(default_factory=list)
-    bearer_env: str | None = None
-    timeout_s: float = 30.0
-    max_connections: int = 20000
+    bearer_env: str | None = None  # name of the variable holding a bearer token
+    timeout_s: float = 30.0      # per request, connect included
+    max_connections: int = 20000  # per worker
     slo_p99_ms: float | None = None
-    slo: dict[str, float] = field(default_factory=dict)
-    label: str | None = None
+    slo: dict[str, float] = field(default_factory=dict)  # goodput bounds, SLO_KEYS
+    label: str | None = None     # free text; k=v pairs become runs.labels
     db: str | None = None
     summary_json: str | None = None
-    quiet: bool = False
+    quiet: bool = False          # no progress bar
     seed: int = 0
-    collect: bool = True
-    target_pid: int | None = None
+    collect: bool = True         # live telemetry collectors
+    target_pid: int | None = None  # server process whose CPU and memory are sampled
+    # Validity thresholds (summary["validity"])
     min_duration_s: float = 10.0
     min_queries: int = 100
-    lag_p99_limit_ms: float = 10.0
-    late_fraction_limit: float = 0.01
-    late_threshold_ms: float = 5.0
-    confidence: float = 0.95
-    scenario_path: str | None = None
-    pattern_name: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    lag_p99_limit_ms: float = 10.0    # generator kept up: schedule-lag p99 at most this
+    late_fraction_limit: float = 0.01  # ... and at most this share of requests late
+    late_threshold_ms: float = 5.0    # "late" means sent more than this after intended
+    confidence: float = 0.95          # of the latency percentile intervals
+    scenario_path: str | None = None  # where the stages came from, if a file
+    pattern_name: str | None = None   # overrides the pattern shown (scenario)
+    tags: dict[str, str] = field(default_factory=dict)  # labels added by sweep
 
     @property
     def pattern(self) -> str:
@@ -190,23 +181,30 @@ class BenchConfig:
             raise UsageError("--max-connections must be >= 1")
         if self.bearer_env and self.bearer_env not in os.environ:
             raise UsageError(f"--bearer-env {self.bearer_env}: no such environment variable")
+        given = [k for k, _ in self.headers if k.lower() == "authorization"]
+        given += ["--bearer-env"] if self.bearer_env else []
+        given += ["user-info in --target"] if "@" in urlsplit(self.target).netloc else []
+        if len(given) > 1:
+            raise UsageError(f"credentials given more than once ({', '.join(given)}); give one of them")
         if not re.fullmatch(r"[A-Z]+", self.method):
             raise UsageError(f"--method {self.method!r} is not an HTTP method")
         self.payload.validate()
         return target
 
     def request_headers(self) -> list[tuple[str, str]]:
-        """Headers as sent, bearer token included (in memory only, never stored)."""
+        """Headers as sent, credentials included (in memory only, never stored): the
+        bearer token of ``bearer_env``, or the target URL's user-info as Basic auth."""
         out = list(self.headers)
         if self.bearer_env:
             out.append(("Authorization", f"Bearer {os.environ[self.bearer_env]}"))
+        out.extend(split_userinfo(self.target)[1].items())
         return out
 
-    def public(self) -> dict:
+    def public(self) -> dict[str, Any]:
         """The secret-free configuration stored as ``runs.scenario``."""
         d = asdict(self)
         d["target"] = redact_url(self.target)
-        d["headers"] = [[k, "***" if _SECRET_HEADER.search(k) else v] for k, v in self.headers]
+        d["headers"] = redact_headers(self.headers)
         d.pop("db", None)
         d.pop("quiet", None)
         d["pattern"] = self.pattern

@@ -8,7 +8,8 @@ the one schedule. Before t0 it opens as many keep-alive connections as the first
 5 ms of its share will need; from t0 each wake-up sends every request whose time
 has come (see :meth:`Engine._dispatch_open`). Finished requests are shipped to the
 coordinating process as int64 batches (:data:`COLUMNS`) every ``flush_s``; the
-worker keeps no history, so memory stays flat however long the run.
+worker keeps no history, so memory stays flat however long the run. Its first send
+is reported once (``"sent"``), so the coordinator can say that the run has started.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import signal
 import traceback
 from dataclasses import dataclass
 from time import monotonic_ns
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from perfkit.bench import timer as timer_mod
 from perfkit.bench.client import E_INTR, Pool, Req
 
 COLUMNS = ("seq", "stage", "intended_ns", "sent_ns", "first_ns", "done_ns", "status", "err",
-           "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns")
+           "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns", "connect_ns")
 SPIN_NS = 1_500_000   # without timerfd: closer than this to a send, yield instead of sleeping (1 ms timers)
 MAX_SLEEP_NS = 100_000_000  # wake at least every 100 ms to notice a stop
 TIMER_MIN_NS = 20_000  # with timerfd: closer than this, just yield once (a wake-up costs about as much)
@@ -79,23 +80,32 @@ def _raise_fd_limit() -> int:
 class Engine:
     """The event-loop side of a worker (also usable in-process by tests)."""
 
-    def __init__(self, job: WorkerJob, t0_ns: int, emit, stop_flag):
+    def __init__(self, job: WorkerJob, t0_ns: int, emit: Callable[[str, Any], None],
+                 stop_flag: Callable[[], bool]):
         self.job = job
         self.t0 = t0_ns
-        self.emit = emit                # callable(kind, payload)
-        self.stop_flag = stop_flag      # callable() -> bool
+        self.emit = emit                # (kind, payload) to the coordinator
+        self.stop_flag = stop_flag
         self.rows: list[int] = []                 # finished requests, flat, len(COLUMNS) ints each
         self.packed: list[np.ndarray] = []        # rows already packed, not yet emitted
         self.gap_rows: list[tuple[int, int]] = []
         self.stopping = False
-        self.pool: Pool | None = None
+        self.announced = False                    # the first send was reported
+        self.pool: Pool                           # made in run(), on the running loop
+
+    def _announce(self) -> None:
+        """Tell the coordinator, once, that a request has left."""
+        if not self.announced:
+            self.announced = True
+            self.emit("sent", None)
 
     def _on_done(self, req: Req) -> None:
         out = req.usage_out if req.usage_out >= 0 else (req.tokens if self.job.stream else -1)
         # One flat list of ints (len(COLUMNS) per request): cheaper to append to and to
         # turn into an int64 matrix than a list of row tuples.
         self.rows += (req.seq, req.stage, req.intended, req.sent, req.first, req.done, req.status,
-                      req.err, req.bytes_out, req.bytes_in, req.body, req.prompt_tokens, out, req.itl_max)
+                      req.err, req.bytes_out, req.bytes_in, req.body, req.prompt_tokens, out, req.itl_max,
+                      req.connect)
         if req.gaps:
             seq = req.seq
             self.gap_rows.extend((seq, g) for g in req.gaps)
@@ -143,7 +153,8 @@ class Engine:
             if timer is not None:
                 timer.close()
 
-    async def _dispatch_open(self, job: WorkerJob, pool: Pool, t0: int, timer) -> None:
+    async def _dispatch_open(self, job: WorkerJob, pool: Pool, t0: int,
+                             timer: timer_mod.MonotonicTimer | None) -> None:
         """Send every request at its intended instant, or as soon after it as we can.
 
         One wake-up sends every request whose time has come, each timed (and measured)
@@ -160,6 +171,7 @@ class Engine:
         window = job.batch_window_ns
         burst = 0
         last_wake = 0
+        announced = False
         for start in range(0, n, chunk):
             offs = job.offsets_ns[start:start + chunk].tolist()
             seqs = job.seqs[start:start + chunk].tolist()
@@ -188,6 +200,9 @@ class Engine:
                         await asyncio.sleep(0)
                 seq = seqs[j]
                 pool.submit(Req(seq, stages[j], due, seq % nbodies))
+                if not announced:
+                    announced = True
+                    self._announce()
                 burst += 1
                 if burst >= 64:  # behind schedule: let responses in now and then
                     burst = 0
@@ -210,6 +225,7 @@ class Engine:
                 req = Req(seq, 0, now, seq % nbodies)  # closed loop: intended = issued
                 req.waiter = loop.create_future()
                 pool.submit(req)
+                self._announce()
                 await req.waiter
                 if job.think_s > 0:
                     await asyncio.sleep(job.think_s)
@@ -248,12 +264,13 @@ class Engine:
         return {"peak_connections": self.pool.peak_conns, "stopped": self.stopping}
 
 
-def worker_main(job: WorkerJob, t0_value, go, stop, queue) -> None:
+def worker_main(job: WorkerJob, t0_value: Any, go: Any, stop: Any, queue: Any) -> None:
     """Process entry point: handshake, run the engine, report. Never raises."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator decides when to stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         _raise_fd_limit()
+        loop_factory: Callable[[], asyncio.AbstractEventLoop]
         try:
             import uvloop
             loop_factory = uvloop.new_event_loop

@@ -20,6 +20,7 @@ from pathlib import Path
 from perfkit.bench.config import BenchConfig
 from perfkit.bench.schedule import Stage
 from perfkit.errors import UsageError
+from perfkit.redact import redact_url, secret_name
 
 
 def rate_at(stage: Stage, t: float) -> float:
@@ -111,10 +112,11 @@ def render(cfg: BenchConfig, per_user_rps: float = 1.0, scenario_name: str = "th
     target = cfg.validate()
     host = f"{target.scheme}://{target.host}:{target.port}"
     headers = [(k, v) for k, v in cfg.headers]
-    from perfkit.bench.config import _SECRET_HEADER
-
-    if any(_SECRET_HEADER.search(k) for k, _ in headers):
+    if any(secret_name(k) for k, _ in headers):
         raise UsageError("a credential header would be written into the locustfile; pass it with --bearer-env")
+    if redact_url(cfg.target) != cfg.target:
+        raise UsageError(f"the target {redact_url(cfg.target)} carries credentials (user-info or a secret query "
+                         "parameter) that would be written into the locustfile; pass them with --bearer-env")
     if cfg.protocol == "openai":
         headers.append(("Accept", "text/event-stream"))
     headers.append(("Content-Type", "application/json"))
@@ -127,6 +129,7 @@ def render(cfg: BenchConfig, per_user_rps: float = 1.0, scenario_name: str = "th
 
 
 def write(scenario_path: str, out: str, per_user_rps: float = 1.0) -> Path:
+    """Render the scenario file's locustfile and write it to ``out`` (only if it compiles)."""
     from perfkit.bench import scenario
 
     cfg = scenario.load(scenario_path)

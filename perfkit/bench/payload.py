@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from perfkit.bench.inputs import read_text
 from perfkit.errors import InputError, UsageError
 
 KSERVE_ROW = 64  # features per row of the demo classifier's input tensor
@@ -40,14 +41,14 @@ class PayloadSpec:
     """How bodies are drawn; ``kind`` is one of KINDS or a path to a .jsonl file."""
 
     kind: str = "fixed"
-    mean: float = 64.0
-    sd: float = 16.0
-    sigma: float = 1.0
+    mean: float = 64.0            # elements per body (floats, or prompt words)
+    sd: float = 16.0              # normal, outliers
+    sigma: float = 1.0            # longtail: lognormal sigma
     outlier_fraction: float = 0.01
-    outlier_factor: float = 16.0
-    max_size: int = 65536
-    template: str | None = None
-    pool: int = 4096
+    outlier_factor: float = 16.0  # outlier size = mean x factor
+    max_size: int = 65536         # sizes are clipped to [1, max_size]
+    template: str | None = None   # path of a JSON template
+    pool: int = 4096              # distinct bodies at most; request i uses body i % pool
     seed: int = 0
 
     def validate(self) -> None:
@@ -113,24 +114,16 @@ def _fill(node: Any, values: dict[str, Any]) -> Any:
 
 
 def load_template(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read payload template: {exc.strerror}") from exc
+    text = read_text(path, "payload template")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(path, exc.lineno, f"not valid JSON: {exc.msg}") from None
+        raise InputError(str(path), exc.lineno, f"not valid JSON: {exc.msg}") from None
 
 
 def load_jsonl(path: str | Path) -> list[bytes]:
     """Bodies from a JSON-lines file, validated, re-encoded compactly, in file order."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read payload file: {exc.strerror}") from exc
+    lines = read_text(path, "payload file").splitlines()
     bodies = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -138,10 +131,10 @@ def load_jsonl(path: str | Path) -> list[bytes]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(path, lineno, f"not valid JSON: {exc.msg}") from None
+            raise InputError(str(path), lineno, f"not valid JSON: {exc.msg}") from None
         bodies.append(json.dumps(obj, separators=(",", ":")).encode())
     if not bodies:
-        raise InputError(path, None, "no JSON lines in payload file")
+        raise InputError(str(path), None, "no JSON lines in payload file")
     return bodies
 
 

@@ -2,9 +2,11 @@
 
 Workers send int64 matrices (columns :data:`perfkit.bench.engine.COLUMNS`, times
 in monotonic ns). :func:`to_table` maps them to the schema's columns (UTC
-``*_unix_s`` via the one monotonic→wall mapping taken at t0, ``latency_ms`` from
-the intended send) as an Arrow table; :class:`RowWriter` appends such tables in
-batches (every ``flush_s`` or ``max_rows``), so memory stays flat over long runs.
+``*_unix_s`` via the one monotonic→wall mapping taken at t0; ``latency_ms`` and
+``ttft_intended_ms`` from the intended send, ``service_ms`` and ``ttft_ms`` from
+the actual send) as an Arrow table; :class:`RowWriter` batches such tables (every
+``flush_s`` or ``max_rows``, so memory stays flat over long runs) and hands them to
+the store's writer (:func:`perfkit.store.write.insert_requests`).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pyarrow as pa
 
 from perfkit.bench.client import ERRORS
 from perfkit.bench.engine import COLUMNS
+from perfkit.store import write
 
 _C = {name: i for i, name in enumerate(COLUMNS)}
 _ERR_NAMES = np.array(list(ERRORS), dtype=object)
@@ -37,6 +40,7 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
 
     intended, sent, first, done = col("intended_ns"), col("sent_ns"), col("first_ns"), col("done_ns")
     has_sent, has_first = sent > 0, first > 0
+    connect = col("connect_ns")
     status = col("status")
     err = col("err")
     body = col("body")
@@ -52,6 +56,7 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
         "done_unix_s": pa.array(unix(done)),
         "latency_ms": pa.array((done - intended) / 1e6),
         "service_ms": _nullable((done - sent) / 1e6, has_sent, pa.float64()),
+        "connect_ms": _nullable(connect / 1e6, connect >= 0, pa.float64()),
         "status_code": _nullable(status.astype(np.int32), status > 0, pa.int32()),
         "error_kind": pa.array(_ERR_NAMES[err], type=pa.string()),
         "bytes_out": _nullable(col("bytes_out"), has_sent, pa.int64()),
@@ -69,6 +74,7 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
             "prompt_tokens": _nullable(prompt.astype(np.int32), prompt >= 0, pa.int32()),
             "output_tokens": _nullable(out_tok.astype(np.int32), out_tok >= 0, pa.int32()),
             "ttft_ms": _nullable((first - sent) / 1e6, tok_ok & has_sent, pa.float64()),
+            "ttft_intended_ms": _nullable((first - intended) / 1e6, tok_ok, pa.float64()),
             "tpot_ms": _nullable(tpot, tok_ok & (out_tok > 1), pa.float64()),
             "itl_ms_max": _nullable(col("itl_max_ns") / 1e6, tok_ok & (out_tok > 1), pa.float64()),
         })
@@ -81,8 +87,8 @@ def gaps_table(batch: np.ndarray) -> pa.Table:
 
 
 class RowWriter:
-    """Buffers Arrow tables and appends them to ``requests`` (and ``token_gaps``) in one
-    INSERT per table per flush."""
+    """Buffers Arrow tables and appends them to ``requests`` (and ``token_gaps``) through
+    the store's writer, one INSERT per table per flush."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, flush_s: float = 0.5,
                  max_rows: int = 50_000):
@@ -112,18 +118,8 @@ class RowWriter:
         if self.pending:
             table = pa.concat_tables(self.pending, promote_options="default")
             self.pending, self.pending_rows = [], 0
-            self._insert("requests", table)
-            self.written += table.num_rows
+            self.written += write.insert_requests(self.con, self.run_id, table)
         if self.pending_gaps:
             table = pa.concat_tables(self.pending_gaps)
             self.pending_gaps = []
-            self._insert("token_gaps", table)
-
-    def _insert(self, into: str, table: pa.Table) -> None:
-        self.con.register("_perfkit_batch", table)
-        try:
-            sql = {"requests": "INSERT INTO requests BY NAME SELECT ?::VARCHAR AS run_id, * FROM _perfkit_batch",
-                   "token_gaps": "INSERT INTO token_gaps BY NAME SELECT ?::VARCHAR AS run_id, * FROM _perfkit_batch"}
-            self.con.execute(sql[into], [self.run_id])
-        finally:
-            self.con.unregister("_perfkit_batch")
+            write.insert_token_gaps(self.con, self.run_id, table)

@@ -1,43 +1,56 @@
-"""Running a benchmark end to end: workers, the row writer, progress, signals, the run row.
+"""Running a benchmark end to end: plan, workers, the row writer, signals, the run row.
 
-The coordinating process (this module) never sends a request. It builds the
-schedule and the request bytes, forks ``workers`` load processes
-(:mod:`perfkit.bench.engine`), gives them one t0, and then only receives their
-batches: it writes rows to DuckDB as the run goes, feeds a live HdrHistogram
-for the progress bar, drives the live telemetry collectors when available, and
-on SIGINT/SIGTERM tells the workers to stop and still finalizes the run
-(status ``interrupted``, rows kept, summary written).
+The coordinating process (this module) never sends a request. :func:`run` goes
+
+1. :func:`plan_run`: the schedule and the request bytes, built before any process starts;
+2. :class:`Workers`: forks ``workers`` load processes (:mod:`perfkit.bench.engine`),
+   each waiting, connections open, for the one t0;
+3. :func:`_prepare`: the store, the live telemetry collectors (handed the real target
+   URL, in memory only) and the other slow starts, all before t0 so that the workers
+   get their full lead; then the ``runs`` row (status ``running``);
+4. :class:`_Drain`: receives the workers' batches and writes them as the run goes, feeds
+   the progress bar and the collectors, and says when the first request has left;
+5. :func:`_finalize`: the summary (checked against :mod:`perfkit.summary`) and the
+   final status, from the stored rows.
+
+SIGINT/SIGTERM (:mod:`perfkit.bench.signals`): before the ``runs`` row exists a signal
+ends the run with nothing recorded; afterwards the workers are told to stop and the
+run is still finalized (status ``interrupted``, rows kept, summary written).
 """
 from __future__ import annotations
 
-import json
-import math
-import multiprocessing as mp
 import os
 import queue as queue_mod
 import secrets
-import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 
-from perfkit import __version__, machine, store
+from perfkit import __version__, jsonsafe, machine, store
 from perfkit.bench import payload as payload_mod
 from perfkit.bench import schedule as schedule_mod
-from perfkit.bench.config import BenchConfig
-from perfkit.bench.engine import COLUMNS, WorkerJob, worker_main
+from perfkit.bench.config import BenchConfig, Target
+from perfkit.bench.engine import COLUMNS, WorkerJob
+from perfkit.bench.progress import Progress, announce_start
+from perfkit.bench.queries import load_columns
 from perfkit.bench.recorder import RowWriter, gaps_table, to_table
-from perfkit.bench.summary import decide_status, dumps, load_columns, summary_from_frame
+from perfkit.bench.signals import StopSignals
+from perfkit.bench.summary import decide_status, summary_from_frame
 from perfkit.bench.wire import encode_requests
+from perfkit.bench.workers import Workers
 from perfkit.errors import UsageError
-from perfkit.summary import validate
+from perfkit.redact import redact_text, secret_name
+from perfkit.store import write
+from perfkit.summary import RunSummary, validate
 
-_LAT = COLUMNS.index("done_ns"), COLUMNS.index("intended_ns"), COLUMNS.index("err")
+START_LEAD_NS = 200_000_000  # t0 is this far after the run row: every worker is waiting by then
 
 
 def new_run_id() -> str:
@@ -47,66 +60,222 @@ def new_run_id() -> str:
 
 def _clock_pair() -> tuple[int, float]:
     """(monotonic_ns, unix_s) read as close together as we can (best of 5)."""
-    best = None
+    best = (1 << 62, 0, 0.0)
     for _ in range(5):
         a = time.monotonic_ns()
         w = time.time_ns()
         b = time.monotonic_ns()
-        if best is None or b - a < best[0]:
+        if b - a < best[0]:
             best = (b - a, (a + b) // 2, w / 1e9)
     return best[1], best[2]
 
 
-class _Progress:
-    """tqdm bar on stderr with live P50/P99 from an HdrHistogram (3 significant digits)."""
-
-    def __init__(self, total: int | None, quiet: bool):
-        self.bar = None
-        self.hist = None
-        if quiet or not sys.stderr.isatty():
-            return
-        from hdrh.histogram import HdrHistogram
-        from tqdm import tqdm
-
-        self.hist = HdrHistogram(1, 3_600_000_000, 3)  # microseconds, 1 us .. 1 h
-        self.bar = tqdm(total=total, unit="req", file=sys.stderr, leave=False)
-        self.last = 0.0
-
-    def update(self, batch: np.ndarray) -> None:
-        if self.bar is None:
-            return
-        done_i, int_i, err_i = _LAT
-        lat_us = (batch[:, done_i] - batch[:, int_i]) // 1000
-        record = self.hist.record_value
-        for v in lat_us[batch[:, err_i] == 0].tolist():
-            record(max(1, v))
-        self.bar.update(len(batch))
-        now = time.monotonic()
-        if now - self.last > 0.5 and self.hist.get_total_count():
-            self.last = now
-            self.bar.set_postfix_str(f"p50 {self.hist.get_value_at_percentile(50) / 1000:.1f} ms "
-                                     f"p99 {self.hist.get_value_at_percentile(99) / 1000:.1f} ms")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+def _say(message: str) -> None:
+    print(f"perfkit bench: {redact_text(message)}", file=sys.stderr, flush=True)
 
 
-def _live_collectors(config: BenchConfig, run_id: str, target_public: str):
-    """perfkit.ingest.live.LiveCollectors when that module exists and collection is on."""
-    if not config.collect:
+@dataclass
+class Plan:
+    """Everything a run sends, decided before any process starts."""
+
+    config: BenchConfig
+    target: Target
+    run_id: str
+    requests: list[bytes]             # encoded requests, one per body
+    classes: list[str]                # payload class of each body
+    payload_bytes: np.ndarray         # body sizes
+    offsets_ns: np.ndarray            # intended send offsets from t0 (open loop)
+    stage_idx: np.ndarray
+    total_s: float
+    intended_rate_rps: float | None
+    public: dict[str, Any] = field(default_factory=dict)  # the secret-free scenario (runs.scenario)
+
+    @property
+    def stream(self) -> bool:
+        return self.config.protocol == "openai"
+
+    @property
+    def scheduled(self) -> int | None:
+        """Sends in the schedule (None: closed loop, where users decide)."""
+        return None if self.config.closed else len(self.offsets_ns)
+
+
+def plan_run(config: BenchConfig, run_id: str | None = None) -> Plan:
+    """Validate ``config`` and build the schedule and the request bytes.
+
+    Raises :class:`perfkit.errors.UsageError` on bad input, before anything is written.
+    """
+    target = config.validate()
+    assert config.model is not None  # validate() filled in the protocol's default
+    offsets, stage_idx, total_s = schedule_mod.build(config.stages, config.seed)
+    n_sched = len(offsets)
+    if not config.closed and n_sched == 0:
+        raise UsageError("the schedule holds no requests (rate x duration < 1)")
+    bodies, classes = payload_mod.generate(config.payload, config.payload.pool if config.closed else n_sched,
+                                           config.protocol, config.model, config.max_tokens)
+    stream = config.protocol == "openai"
+    reqs = encode_requests(config.method, target, bodies, config.request_headers(), stream)
+    rate = None
+    if not config.closed and total_s > 0:
+        rate = sum((st.mean_rate_rps() or 0.0) * st.length_s() for st in config.stages) / total_s
+    p = Plan(config, target, run_id or new_run_id(), reqs, classes,
+             np.array([len(b) for b in bodies], dtype=np.int64), np.rint(offsets * 1e9).astype(np.int64),
+             stage_idx, total_s, rate)
+    p.public = {**config.public(), "scheduled": p.scheduled, "schedule_s": total_s, "payload_pool": len(bodies)}
+    return p
+
+
+def _jobs(p: Plan) -> list[WorkerJob]:
+    """Each worker's share: every n-th send of the one schedule (closed loop: of the users)."""
+    cfg, t = p.config, p.target
+    nw, st, closed = cfg.workers, cfg.stages[0], cfg.closed
+    seqs = np.arange(len(p.offsets_ns), dtype=np.int64)
+    jobs = []
+    for k in range(nw):
+        users = (st.concurrency // nw + (1 if k < st.concurrency % nw else 0)) if closed else 0
+        if closed and users == 0:
+            continue
+        jobs.append(WorkerJob(
+            index=k, n_workers=nw, host=t.host, port=t.port, use_ssl=t.scheme == "https", stream=p.stream,
+            requests=p.requests, offsets_ns=p.offsets_ns[k::nw], seqs=seqs[k::nw], stages=p.stage_idx[k::nw],
+            timeout_s=cfg.timeout_s, max_connections=cfg.max_connections, closed_concurrency=users,
+            think_s=st.think_s, duration_s=st.duration_s if closed else p.total_s))
+    return jobs
+
+
+def _start_collectors(p: Plan) -> Any:
+    """perfkit.ingest.live.LiveCollectors when collection is on and that module loads.
+
+    They are handed the real target URL and its credential headers (in memory only);
+    what they store or print is redacted by them."""
+    if not p.config.collect:
         return None
     try:
-        from perfkit.ingest.live import LiveCollectors  # written by the ingest stage
+        from perfkit.ingest.live import LiveCollectors
     except ImportError:
         return None
+    secrets_only = {k: v for k, v in p.config.request_headers() if secret_name(k)}
     try:
-        col = LiveCollectors(run_id, target_public, target_pid=config.target_pid)
+        col = LiveCollectors(p.run_id, p.target.url, target_pid=p.config.target_pid, headers=secrets_only)
         col.start()
         return col
     except Exception as exc:  # telemetry must never sink the benchmark
-        print(f"perfkit bench: live telemetry disabled: {exc}", file=sys.stderr)
+        _say(f"live telemetry disabled: {exc}")
         return None
+
+
+@dataclass
+class _Session:
+    """The coordinator's side of a run between its ``runs`` row and its summary."""
+
+    con: duckdb.DuckDBPyConnection
+    progress: Progress
+    collectors: Any
+    t0_mono: int = 0
+    t0_unix: float = 0.0
+    recorded: bool = False            # the runs row exists: the run will be finalized
+    crashed: str | None = None
+
+
+def _warm_up(p: Plan) -> dict[str, Any]:
+    """Slow starts, done before t0 so that the workers get their full lead; returns the
+    machine's description. The first row conversion makes pyarrow import pandas (~0.5 s
+    of CPU that would otherwise land in the run's first second)."""
+    to_table(np.zeros((0, len(COLUMNS)), dtype=np.int64), 0, 0, 0.0, p.classes, p.payload_bytes, p.stream)
+    return machine.describe()
+
+
+def _record(p: Plan, session: _Session, described: dict[str, Any]) -> None:
+    """Pick t0 (a short lead from now) and write the run's row (status ``running``)."""
+    t0_mono, t0_unix = _clock_pair()
+    session.t0_mono, session.t0_unix = t0_mono + START_LEAD_NS, t0_unix + START_LEAD_NS / 1e9
+    cfg = p.config
+    row = {"run_id": p.run_id, "label": cfg.label, "labels": {**store.parse_label(cfg.label), **cfg.tags},
+           "target": p.target.public_url, "protocol": cfg.protocol, "pattern": cfg.pattern,
+           "scenario": p.public, "started_at": datetime.fromtimestamp(session.t0_unix, tz=timezone.utc),
+           "t0_unix_s": session.t0_unix, "status": "running", "intended_rate_rps": p.intended_rate_rps,
+           "duration_s": p.total_s, "tool": "perfkit", "tool_version": __version__, "machine": described}
+    with store.transaction(session.con):
+        write.insert_run(session.con, row)
+    session.recorded = True
+
+
+class _Drain:
+    """Receives the workers' batches and writes them until every worker is done."""
+
+    def __init__(self, p: Plan, workers: Workers, session: _Session):
+        self.p, self.workers, self.s = p, workers, session
+        self.writer = RowWriter(session.con, p.run_id)
+        self.finished: set[int] = set()
+        self.started = False
+        self.last_collect = time.monotonic()
+
+    def _receive(self, kind: str | None, k: int, payload: Any) -> None:
+        s, p = self.s, self.p
+        if kind == "rows":
+            self.writer.add(to_table(payload, k, s.t0_mono, s.t0_unix, p.classes, p.payload_bytes, p.stream))
+            s.progress.update(payload)
+        elif kind == "gaps":
+            self.writer.add_gaps(gaps_table(payload))
+        elif kind == "sent" and not self.started:
+            self.started = True
+            announce_start(p.run_id, p.target.public_url)
+        elif kind == "done":
+            self.finished.add(k)
+        elif kind == "error":
+            self.finished.add(k)
+            s.crashed = s.crashed or redact_text(payload.strip().splitlines()[-1])
+            self.workers.stop.set()
+
+    def _reap(self) -> None:
+        """Workers that exited without saying so (killed) count as finished, and crashed."""
+        for i, proc in self.workers.procs.items():
+            if not proc.is_alive() and i not in self.finished and self.workers.queue.empty():
+                self.finished.add(i)
+                self.s.crashed = self.s.crashed or f"worker {i} exited with code {proc.exitcode}"
+
+    def _collect(self) -> None:
+        if self.s.collectors is None or time.monotonic() - self.last_collect < 1.0:
+            return
+        self.last_collect = time.monotonic()
+        try:
+            self.s.collectors.write(self.s.con)
+        except Exception as exc:  # telemetry must never sink the benchmark
+            _say(f"live telemetry stopped: {exc}")
+            self.s.collectors = None
+
+    def loop(self) -> None:
+        _lower_priority()
+        while len(self.finished) < len(self.workers.procs):
+            try:
+                kind, k, payload = self.workers.queue.get(timeout=0.2)
+            except queue_mod.Empty:
+                kind, k, payload = None, -1, None
+                self._reap()
+            self._receive(kind, k, payload)
+            self.writer.maybe_flush()
+            self._collect()
+        self.writer.flush()
+
+    def run(self) -> None:
+        """Drain on a thread of lower priority (Linux: nice is per thread): when it shares a
+        core with a worker, the worker's sends come first. This thread only waits, so that
+        SIGINT/SIGTERM are still handled here; a failure in the drain is raised here."""
+        failure: list[BaseException] = []
+
+        def guarded() -> None:
+            try:
+                self.loop()
+            except BaseException as exc:
+                failure.append(exc)
+                self.workers.stop.set()
+
+        drainer = threading.Thread(target=guarded, name="perfkit-bench-writer", daemon=True)
+        drainer.start()
+        while drainer.is_alive():
+            drainer.join(0.2)
+        if failure:
+            raise failure[0]
 
 
 def _lower_priority(nice: int = 10) -> None:
@@ -119,242 +288,90 @@ def _lower_priority(nice: int = 10) -> None:
             pass
 
 
-def _widen_pipe(q: Any) -> None:
-    """Give the workers' queue a 1 MiB pipe (Linux; 64 KiB by default): a worker's row
-    batch then goes through in one write instead of a chain of 64 KiB writes, each of which
-    makes the worker's sending thread and its event loop trade the GIL."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(q._writer.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
-    except (ImportError, AttributeError, OSError):
-        pass  # not Linux, or a lower pipe-max-size: the default pipe still works
-
-
-def _write_summary_json(path: str | None, summary: dict[str, Any]) -> None:
-    if path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(dumps(summary), encoding="utf-8")
-        os.replace(tmp, p)
+def _close(session: _Session | None) -> None:
+    """Stop the collectors (their last rows are kept when the run is recorded) and the bar."""
+    if session is None:
+        return
+    session.progress.close()
+    if session.collectors is not None:
+        try:
+            session.collectors.stop()
+            if session.recorded:
+                session.collectors.write(session.con)
+        except Exception as exc:
+            _say(f"live telemetry: {exc}")
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def run(config: BenchConfig, run_id: str | None = None) -> dict[str, Any]:
-    """Run one benchmark and return its summary dict (also stored and, if asked, written).
-
-    Raises :class:`perfkit.errors.UsageError` on bad input before anything is written.
-    The summary carries ``status`` and, where asked, ``slo``; the CLI maps them to
-    exit codes.
-    """
-    target = config.validate()
-    assert config.model is not None  # validate() filled in the protocol's default
-    stream = config.protocol == "openai"
-    closed = config.closed
-    offsets, stage_idx, total_s = schedule_mod.build(config.stages, config.seed)
-    n_sched = len(offsets)
-    if not closed and n_sched == 0:
-        raise UsageError("the schedule holds no requests (rate x duration < 1)")
-    bodies, classes = payload_mod.generate(config.payload, n_sched if not closed else config.payload.pool,
-                                           config.protocol, config.model, config.max_tokens)
-    reqs = encode_requests(config.method, target, bodies, config.request_headers(), stream)
-    payload_bytes = np.array([len(b) for b in bodies], dtype=np.int64)
-    offsets_ns = np.rint(offsets * 1e9).astype(np.int64)
-    seqs = np.arange(n_sched, dtype=np.int64)
-
-    run_id = run_id or new_run_id()
-    intended_rate = None
-    if not closed and total_s > 0:
-        intended_rate = sum((st.mean_rate_rps() or 0.0) * st.length_s() for st in config.stages) / total_s
-    public = config.public()
-    public["scheduled"] = None if closed else int(n_sched)
-    public["schedule_s"] = total_s
-    public["payload_pool"] = len(bodies)
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
-    q = ctx.Queue()
-    _widen_pipe(q)
-    go, stop = ctx.Event(), ctx.Event()
-    t0_value = ctx.Value("q", 0)
-    procs = []
-    nw = config.workers
-    for k in range(nw):
-        st = config.stages[0]
-        job = WorkerJob(
-            index=k, n_workers=nw, host=target.host, port=target.port, use_ssl=target.scheme == "https",
-            stream=stream, requests=reqs, offsets_ns=offsets_ns[k::nw], seqs=seqs[k::nw],
-            stages=stage_idx[k::nw], timeout_s=config.timeout_s, max_connections=config.max_connections,
-            closed_concurrency=(st.concurrency // nw + (1 if k < st.concurrency % nw else 0)) if closed else 0,
-            think_s=st.think_s, duration_s=st.duration_s if closed else total_s)
-        if closed and job.closed_concurrency == 0:
-            continue
-        p = ctx.Process(target=worker_main, args=(job, t0_value, go, stop, q), daemon=True,
-                        name=f"perfkit-bench-{k}")
-        p.start()
-        procs.append(p)
-
-    interrupted = {"sig": None}
-
-    def on_signal(signum, _frame):
-        interrupted["sig"] = signum
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    con = None
-    collectors = None
-    progress = None
-    crashed = None
-    try:
-        ready = 0
-        deadline = time.monotonic() + 60
-        while ready < len(procs):
-            try:
-                kind, k, payload = q.get(timeout=0.5)
-            except queue_mod.Empty:
-                if time.monotonic() > deadline or not all(p.is_alive() for p in procs):
-                    crashed = "a worker did not start"
-                    break
-                continue
-            if kind == "ready":
-                ready += 1
-            elif kind == "error":
-                crashed = payload.strip().splitlines()[-1]
-                break
-
-        con = store.connect(config.db, quiet=config.quiet)
-        # While requests fly, DuckDB inserts on one thread: its default (one per core) would
-        # take the worker's core for the length of a checkpoint.
-        con.execute("SET threads = 1")
-        # Slow starts happen before t0 is picked, so that the workers get their full lead:
-        # telemetry collectors, and the first row conversion (pyarrow imports pandas on its
-        # first use: ~0.5 s of CPU that would otherwise land in the run's first second).
-        collectors = _live_collectors(config, run_id, target.public_url)
-        progress = _Progress(None if closed else n_sched, config.quiet)
-        to_table(np.zeros((0, len(COLUMNS)), dtype=np.int64), 0, 0, 0.0, classes, payload_bytes, stream)
-        machine_json = json.dumps(machine.describe(), default=str)
-        t0_mono, t0_unix = _clock_pair()
-        t0_mono += 200_000_000   # start 200 ms from now, so every worker is waiting at t0
-        t0_unix += 0.2
-        started_at = datetime.fromtimestamp(t0_unix, tz=timezone.utc)
-        with store.transaction(con):
-            con.execute(
-                "INSERT INTO runs (run_id, label, labels, target, protocol, pattern, scenario, started_at,"
-                " t0_unix_s, status, status_reason, intended_rate_rps, duration_s, tool, tool_version, machine)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?, ?, 'perfkit', ?, ?)",
-                [run_id, config.label, json.dumps({**store.parse_label(config.label), **config.tags}),
-                 target.public_url, config.protocol, config.pattern, json.dumps(public, default=str),
-                 started_at, t0_unix, intended_rate, total_s, __version__, machine_json])
-        writer = RowWriter(con, run_id)
-
-        t0_value.value = t0_mono
-        if crashed:
-            stop.set()
-        go.set()
-        finished: set[int] = set()
-        llm = stream
-
-        def drain() -> None:
-            """Receive the workers' batches and write them until every worker is done."""
-            nonlocal crashed, collectors
-            _lower_priority()
-            last_collect = time.monotonic()
-            while len(finished) < len(procs):
-                try:
-                    kind, k, payload = q.get(timeout=0.2)
-                except queue_mod.Empty:
-                    kind = None
-                if kind == "rows":
-                    writer.add(to_table(payload, k, t0_mono, t0_unix, classes, payload_bytes, llm))
-                    progress.update(payload)
-                elif kind == "gaps":
-                    writer.add_gaps(gaps_table(payload))
-                elif kind == "done":
-                    finished.add(k)
-                elif kind == "error":
-                    finished.add(k)
-                    crashed = crashed or payload.strip().splitlines()[-1]
-                    stop.set()
-                elif kind is None:
-                    for i, p in enumerate(procs):
-                        if not p.is_alive() and i not in finished and q.empty():
-                            finished.add(i)
-                            crashed = crashed or f"worker {i} exited with code {p.exitcode}"
-                writer.maybe_flush()
-                if collectors is not None and time.monotonic() - last_collect >= 1.0:
-                    last_collect = time.monotonic()
-                    try:
-                        collectors.write(con)
-                    except Exception as exc:  # telemetry must never sink the benchmark
-                        print(f"perfkit bench: live telemetry stopped: {exc}", file=sys.stderr)
-                        collectors = None
-
-        # The batches are drained on a thread of lower priority (Linux: nice is per thread):
-        # when it shares a core with a worker, the worker's sends come first. This thread
-        # only waits, so that SIGINT/SIGTERM are still handled here.
-        failure: list[BaseException] = []
-
-        def guarded() -> None:
-            try:
-                drain()
-            except BaseException as exc:  # re-raised below, on the caller's thread
-                failure.append(exc)
-                stop.set()
-
-        drainer = threading.Thread(target=guarded, name="perfkit-bench-writer", daemon=True)
-        drainer.start()
-        while drainer.is_alive():
-            drainer.join(0.2)
-        if failure:
-            raise failure[0]
-        writer.flush()
-        con.execute("RESET threads")
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        if progress is not None:
-            progress.close()
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join()
-        if collectors is not None:
-            try:
-                collectors.stop()
-                collectors.write(con)
-            except Exception as exc:
-                print(f"perfkit bench: live telemetry: {exc}", file=sys.stderr)
-
-    cols = load_columns(con, run_id)
-    status, reason = decide_status(cols["ok"], cols["conn_err"], cols["seq"], interrupted["sig"] is not None,
-                                   crashed, cols["errors"])
+def _finalize(p: Plan, session: _Session, signal_name: str | None) -> RunSummary:
+    """Summary and final status from the stored rows; stored, checked against the contract."""
+    con = session.con
+    cols = load_columns(con, p.run_id)
+    status, reason = decide_status(cols["ok"], cols["conn_err"], cols["seq"], signal_name is not None,
+                                   session.crashed, cols["errors"])
     ended_at = datetime.now(timezone.utc)
-    run_row = store.get_run(con, run_id)
+    run_row = store.get_run(con, p.run_id)
     run_row.update(status=status, status_reason=reason)
-    summary = _clean(summary_from_frame(cols, run_row))
+    summary: dict[str, Any] = jsonsafe.json_safe(summary_from_frame(cols, run_row))
     summary["started_at"] = run_row["started_at"].isoformat() if run_row.get("started_at") else None
     summary["ended_at"] = ended_at.isoformat()
-    if interrupted["sig"] is not None:
-        summary["signal"] = signal.Signals(interrupted["sig"]).name
-    validate(summary)
+    if signal_name is not None:
+        summary["signal"] = signal_name
+    checked = validate(summary)
     with store.transaction(con):
-        con.execute("UPDATE runs SET status = ?, status_reason = ?, ended_at = ?, summary = ? WHERE run_id = ?",
-                    [status, reason, ended_at, json.dumps(summary), run_id])
-    con.close()
+        write.finalize_run(con, p.run_id, status=status, status_reason=reason, ended_at=ended_at,
+                           summary=jsonsafe.dumps(checked))
+    return checked
+
+
+def _write_summary_json(path: str | None, summary: RunSummary) -> None:
+    if path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(jsonsafe.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, out)
+
+
+def run(config: BenchConfig, run_id: str | None = None, stop: StopSignals | None = None) -> RunSummary:
+    """Run one benchmark and return its summary (also stored and, if asked, written).
+
+    Raises :class:`perfkit.errors.UsageError` on bad input before anything is written,
+    and :class:`perfkit.bench.signals.Interrupted` when a signal arrives before the run
+    is recorded. ``stop``: signal handling already installed by the caller (the CLI
+    installs it first thing); otherwise it is installed here for the run.
+    """
+    if stop is None:
+        with StopSignals() as own:
+            return run(config, run_id, own)
+    p = plan_run(config, run_id)
+    workers = Workers(_jobs(p))
+    stop.on_stop(workers.stop)
+    session = None
+    drained = False
+    try:
+        workers.start()
+        crashed = workers.wait_ready()
+        # While requests fly, DuckDB inserts on one thread: its default (one per core) would
+        # take the worker's core for the length of a checkpoint.
+        session = _Session(store.connect(config.db, quiet=config.quiet).execute("SET threads = 1"),
+                           Progress(p.scheduled, config.quiet), None, crashed=crashed)
+        session.collectors = _start_collectors(p)
+        described = _warm_up(p)
+        stop.hold()  # from here on a signal stops the run instead of abandoning it
+        _record(p, session, described)
+        if crashed:
+            workers.stop.set()
+        workers.release(session.t0_mono)
+        _Drain(p, workers, session).run()
+        session.con.execute("RESET threads")
+        drained = True
+    finally:
+        workers.close()
+        _close(session)
+        if session is not None and not drained:
+            session.con.close()
+    assert session is not None  # drained
+    summary = _finalize(p, session, stop.name)
+    session.con.close()
     _write_summary_json(config.summary_json, summary)
     return summary

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from perfkit.bench.config import BenchConfig, parse_slo
+from perfkit.bench.inputs import read_text
 from perfkit.bench.payload import PayloadSpec
 from perfkit.bench.schedule import PATTERNS, Stage
 from perfkit.errors import InputError, UsageError
@@ -42,114 +43,132 @@ _TOP = {"target", "protocol", "method", "workers", "model", "max_tokens", "heade
 _STAGE_ALIASES = {"rate": "rate_rps", "duration": "duration_s", "think": "think_s"}
 
 
-def _fields(cls) -> dict[str, Any]:
+def _fields(cls: Any) -> dict[str, Any]:
     return {f.name: f.type for f in dataclasses.fields(cls)}
 
 
-def _line_of(text: str, key: str, occurrence: int = 0) -> int | None:
-    """Best-effort line number of the n-th ``key =`` (for error messages)."""
-    hits = [i + 1 for i, line in enumerate(text.splitlines()) if re.match(rf"\s*{re.escape(key)}\s*=", line)]
-    return hits[occurrence] if occurrence < len(hits) else (hits[0] if hits else None)
+class _Source:
+    """The scenario file's text, for errors that name the file and the line of a key."""
+
+    def __init__(self, path: Path, text: str):
+        self.path, self.text = path, text
+
+    def line_of(self, key: str, occurrence: int = 0) -> int | None:
+        """Best-effort line number of the n-th ``key =``."""
+        hits = [i + 1 for i, line in enumerate(self.text.splitlines())
+                if re.match(rf"\s*{re.escape(key)}\s*=", line)]
+        return hits[occurrence] if occurrence < len(hits) else (hits[0] if hits else None)
+
+    def error(self, key: str | None, problem: str, occurrence: int = 0) -> InputError:
+        return InputError(str(self.path), None if key is None else self.line_of(key, occurrence), problem)
+
+    def typed(self, where: str, key: str, value: Any, want: Any) -> Any:
+        """``value`` checked against the field's annotation (ints accepted as floats)."""
+        t = str(want)
+        ok = True
+        if "float" in t:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif "int" in t and "str" not in t:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif "str" in t:
+            ok = isinstance(value, str)
+        if not ok:
+            raise self.error(key, f"{where}{key}: expected {t.replace(' | None', '')}, "
+                             f"got {type(value).__name__} {value!r}")
+        return value
+
+    def table(self, where: str, raw: dict[str, Any], cls: Any, aliases: dict[str, str] | None = None
+              ) -> dict[str, Any]:
+        """A TOML table as keyword arguments for ``cls`` (a dataclass); unknown keys are errors."""
+        known = _fields(cls)
+        kw = {}
+        for k, v in raw.items():
+            name = (aliases or {}).get(k, k)
+            if name not in known:
+                raise self.error(k, f"{where}{k}: unknown key (known: {', '.join(known)})")
+            kw[name] = self.typed(where, k, v, known[name])
+        return kw
 
 
-def _typed(path: Path, text: str, where: str, key: str, value: Any, want: Any) -> Any:
-    t = str(want)
-    ok = True
-    if "float" in t:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif "int" in t and "str" not in t:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif "str" in t:
-        ok = isinstance(value, str)
-    if not ok:
-        raise InputError(path, _line_of(text, key), f"{where}{key}: expected {t.replace(' | None', '')}, "
-                         f"got {type(value).__name__} {value!r}")
-    return value
-
-
-def load(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:
-    """Parse and validate a scenario file into a :class:`BenchConfig` (nothing runs)."""
-    path = Path(path)
+def _parse(src: _Source) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read scenario: {exc.strerror}") from None
-    try:
-        doc = tomllib.loads(text)
+        doc = tomllib.loads(src.text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
-        raise InputError(path, int(m.group(1)) if m else None, f"not valid TOML: {exc}") from None
+        raise InputError(str(src.path), int(m.group(1)) if m else None, f"not valid TOML: {exc}") from None
     unknown = set(doc) - _TOP
     if unknown:
         key = sorted(unknown)[0]
-        raise InputError(path, _line_of(text, key), f"unknown key {key!r} (known: {', '.join(sorted(_TOP))})")
-    cfg = base or BenchConfig()
-    cfg = dataclasses.replace(cfg)
-    cfg.scenario_path = str(path)
-    cfg.pattern_name = "scenario"
-    fields = _fields(BenchConfig)
-    for key, value in doc.items():
-        if key in ("payload", "stage", "headers", "slo"):
-            continue
-        setattr(cfg, key, _typed(path, text, "", key, value, fields[key]))
+        raise src.error(key, f"unknown key {key!r} (known: {', '.join(sorted(_TOP))})")
+    return doc
+
+
+def _apply_tables(src: _Source, doc: dict[str, Any], cfg: BenchConfig) -> None:
+    """``headers``, ``slo`` and ``[payload]`` onto ``cfg``."""
     if "headers" in doc:
         hdrs = doc["headers"]
         if not isinstance(hdrs, dict) or not all(isinstance(v, str) for v in hdrs.values()):
-            raise InputError(path, _line_of(text, "headers"), "headers: expected a table of strings")
+            raise src.error("headers", "headers: expected a table of strings")
         cfg.headers = list(hdrs.items())
     if "slo" in doc:
         slo = doc["slo"]
         if not isinstance(slo, dict):
-            raise InputError(path, _line_of(text, "slo"), "slo: expected a table like {ttft_ms = 500}")
+            raise src.error("slo", "slo: expected a table like {ttft_ms = 500}")
         try:
             cfg.slo = parse_slo(",".join(f"{k}={v}" for k, v in slo.items()))
         except UsageError as exc:
-            raise InputError(path, _line_of(text, "slo"), f"slo: {exc}") from None
+            raise src.error("slo", f"slo: {exc}") from None
     if "payload" in doc:
-        pay = doc["payload"]
-        if not isinstance(pay, dict):
-            raise InputError(path, _line_of(text, "payload"), "payload: expected a table")
-        pf = _fields(PayloadSpec)
-        kw = {}
-        for k, v in pay.items():
-            if k not in pf:
-                raise InputError(path, _line_of(text, k), f"payload.{k}: unknown key (known: {', '.join(pf)})")
-            kw[k] = _typed(path, text, "payload.", k, v, pf[k])
+        if not isinstance(doc["payload"], dict):
+            raise src.error("payload", "payload: expected a table")
+        kw = src.table("payload.", doc["payload"], PayloadSpec)
         kw.setdefault("seed", cfg.seed)
         cfg.payload = PayloadSpec(**kw)
-    stages = doc.get("stage")
-    if not isinstance(stages, list) or not stages:
-        raise InputError(path, None, "no [[stage]] tables: a scenario needs at least one stage")
-    sf = _fields(Stage)
+
+
+def _stages(src: _Source, tables: Any) -> list[Stage]:
+    if not isinstance(tables, list) or not tables:
+        raise src.error(None, "no [[stage]] tables: a scenario needs at least one stage")
     out = []
-    for i, st in enumerate(stages):
-        kw = {}
-        for k, v in st.items():
-            name = _STAGE_ALIASES.get(k, k)
-            if name not in sf:
-                raise InputError(path, _line_of(text, k), f"stage[{i}].{k}: unknown key (known: {', '.join(sf)})")
-            kw[name] = _typed(path, text, f"stage[{i}].", k, v, sf[name])
+    for i, st in enumerate(tables):
+        kw = src.table(f"stage[{i}].", st, Stage, _STAGE_ALIASES)
         pattern = kw.get("pattern", "constant")
         if pattern not in PATTERNS:
-            raise InputError(path, _line_of(text, "pattern", i), f"stage[{i}].pattern: {pattern!r} unknown "
-                             f"(choose from {', '.join(PATTERNS)})")
+            raise src.error("pattern", f"stage[{i}].pattern: {pattern!r} unknown (choose from "
+                            f"{', '.join(PATTERNS)})", occurrence=i)
         if "trace" in kw and not Path(kw["trace"]).is_absolute():
-            kw["trace"] = str(path.parent / kw["trace"])
+            kw["trace"] = str(src.path.parent / kw["trace"])
         stage = Stage(**kw)
         try:
             stage.offsets(0)
             if stage.pattern not in ("step", "replay", "closed") and not stage.duration_s > 0:
                 raise UsageError(f"duration_s must be > 0, got {stage.duration_s:g}")
         except UsageError as exc:
-            raise InputError(path, None, f"stage[{i}]: {exc}") from None
+            raise src.error(None, f"stage[{i}]: {exc}") from None
         out.append(stage)
-    cfg.stages = out
-    if len(out) == 1:
-        cfg.pattern_name = out[0].pattern
+    return out
+
+
+def load(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:
+    """Parse and validate a scenario file into a :class:`BenchConfig` (nothing runs)."""
+    path = Path(path)
+    src = _Source(path, read_text(path, "scenario"))
+    doc = _parse(src)
+    cfg = dataclasses.replace(base or BenchConfig())
+    cfg.scenario_path = str(path)
+    cfg.pattern_name = "scenario"
+    fields = _fields(BenchConfig)
+    for key, value in doc.items():
+        if key not in ("payload", "stage", "headers", "slo"):
+            setattr(cfg, key, src.typed("", key, value, fields[key]))
+    _apply_tables(src, doc, cfg)
+    cfg.stages = _stages(src, doc.get("stage"))
+    if len(cfg.stages) == 1:
+        cfg.pattern_name = cfg.stages[0].pattern
     if cfg.target:
         try:
             cfg.validate()
         except UsageError as exc:
-            raise InputError(path, None, str(exc)) from None
+            raise src.error(None, str(exc)) from None
     return cfg

@@ -15,9 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
+from perfkit.bench.choices import PATTERNS
+from perfkit.bench.inputs import read_text
 from perfkit.errors import InputError, UsageError
 
-PATTERNS = ("constant", "poisson", "gamma", "burst", "step", "ramp", "replay", "closed")
 
 
 def _rng(seed: int | None) -> np.random.Generator:
@@ -141,17 +142,13 @@ def ramp(from_rps: float, to_rps: float, duration_s: float) -> np.ndarray:
 def replay(path: str | Path, speed: float = 1.0) -> np.ndarray:
     """Offsets (seconds) read from a trace CSV: one number per line, or a header naming
     ``offset_s`` (other columns ignored). Divided by ``speed``; sorted; must be >= 0."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read trace: {exc.strerror}") from exc
+    lines = read_text(path, "trace").splitlines()
     col = 0
     start = 0
     if lines and not _is_number(lines[0].split(",")[0]):
         header = [h.strip() for h in lines[0].split(",")]
         if "offset_s" not in header:
-            raise InputError(path, 1, "header has no offset_s column")
+            raise InputError(str(path), 1, "header has no offset_s column")
         col, start = header.index("offset_s"), 1
     values = []
     for lineno, line in enumerate(lines[start:], start=start + 1):
@@ -161,12 +158,12 @@ def replay(path: str | Path, speed: float = 1.0) -> np.ndarray:
         try:
             v = float(cells[col])
         except (ValueError, IndexError):
-            raise InputError(path, lineno, f"offset is not a number: {line.strip()[:40]!r}") from None
+            raise InputError(str(path), lineno, f"offset is not a number: {line.strip()[:40]!r}") from None
         if not np.isfinite(v) or v < 0:
-            raise InputError(path, lineno, f"offset must be a finite number >= 0, got {v}")
+            raise InputError(str(path), lineno, f"offset must be a finite number >= 0, got {v}")
         values.append(v)
     if not values:
-        raise InputError(path, None, "trace holds no offsets")
+        raise InputError(str(path), None, "trace holds no offsets")
     _check_positive("replay speed", speed)
     return np.sort(np.asarray(values, dtype=np.float64)) / speed
 
@@ -183,20 +180,20 @@ def _is_number(text: str) -> bool:
 class Stage:
     """One stage of a run: its pattern and knobs (units in the names)."""
 
-    pattern: str = "constant"
+    pattern: str = "constant"     # one of PATTERNS
     duration_s: float = 10.0
-    rate_rps: float = 10.0
-    burstiness: float = 1.0
-    spike_rps: float = 0.0
-    spike_period_s: float = 10.0
-    spike_s: float = 1.0
-    step_rps: float = 0.0
-    step_s: float = 10.0
-    steps: int = 1
-    from_rps: float = 0.0
-    to_rps: float = 0.0
-    trace: str | None = None
-    speed: float = 1.0
+    rate_rps: float = 10.0        # the (base, start) rate
+    burstiness: float = 1.0       # gamma shape
+    spike_rps: float = 0.0        # burst: rate added during a spike
+    spike_period_s: float = 10.0  # burst
+    spike_s: float = 1.0          # burst
+    step_rps: float = 0.0         # step: rate added per step
+    step_s: float = 10.0          # step
+    steps: int = 1                # step
+    from_rps: float = 0.0         # ramp
+    to_rps: float = 0.0           # ramp
+    trace: str | None = None      # replay: CSV of offsets
+    speed: float = 1.0            # replay
     concurrency: int = 0          # closed loop only
     think_s: float = 0.0          # closed loop only
 

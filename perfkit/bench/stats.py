@@ -1,56 +1,19 @@
-"""Exact percentiles, their confidence intervals, and MLPerf-LoadGen-style validity.
+"""MLPerf-LoadGen-style validity of a run: early stopping, and the generator's schedule lag.
 
-Percentile definition used everywhere in perfkit's bench summaries: the
-*inverted CDF* (Hyndman–Fan type 1), i.e. the smallest observed value x with
-ECDF(x) >= p. It is what DuckDB's ``quantile_disc`` returns and numpy's
-``method="inverted_cdf"``; every reported percentile is an observed latency.
+Percentiles and their intervals are :mod:`perfkit.quantiles` (one definition for
+every stage); this module holds what only the bench summary needs: LoadGen's
+early-stopping arithmetic (is a P99 claim backed by enough queries?) and the
+schedule-lag digest that says whether the load generator kept up.
 """
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
-PERCENTILE_DEFINITION = ("inverted_cdf: the smallest observed value x with ECDF(x) >= p "
-                         "(Hyndman-Fan type 1, same as DuckDB quantile_disc), computed over every stored row")
-SUMMARY_PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p999": 0.999}
-
-
-def percentiles(values: np.ndarray, which: dict[str, float] | None = None) -> dict[str, float | int | None]:
-    """``{"n", "mean", "p50", ..., "max"}`` of ``values`` (NaNs dropped), exact, inverted CDF."""
-    which = SUMMARY_PERCENTILES if which is None else which
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    out: dict[str, float | int | None] = {"n": int(v.size)}
-    if v.size == 0:
-        out.update({"mean": None, **{k: None for k in which}, "max": None})
-        return out
-    out["mean"] = float(v.mean())
-    qs = np.quantile(v, list(which.values()), method="inverted_cdf")
-    for key, q in zip(which, qs):
-        out[key] = float(q)
-    out["max"] = float(v.max())
-    return out
-
-
-def order_statistic_ci(values: np.ndarray, p: float, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Distribution-free interval for the p-quantile from order statistics (binomial).
-
-    Uses :func:`scipy.stats.quantile_test` (its ``confidence_interval``), which picks
-    the order statistics x_(l), x_(u) with P(l <= Binomial(n, p) < u) >= confidence.
-    An end the data cannot support (too few samples in the tail) comes back as NaN:
-    we report it as None rather than invent a bound.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size < 2:
-        return None
-    res = stats.quantile_test(v, q=float(np.quantile(v, p, method="inverted_cdf")), p=p)
-    ci = res.confidence_interval(confidence_level=confidence)
-    lo, hi = float(ci.low), float(ci.high)
-    return (None if math.isnan(lo) else lo, None if math.isnan(hi) else hi)  # type: ignore[return-value]
+from perfkit.quantiles import percentiles
 
 
 def early_stopping_odds(h: int, t: int, p: float, d: float = 0.0) -> float:
@@ -89,7 +52,7 @@ def min_queries(t: int, p: float, confidence: float = 0.99) -> int:
     return min_passing_queries(t, p, confidence) + t
 
 
-def early_stopping_estimate(values: np.ndarray, p: float, confidence: float = 0.99) -> dict:
+def early_stopping_estimate(values: np.ndarray, p: float, confidence: float = 0.99) -> dict[str, Any]:
     """LoadGen's early-stopping percentile estimate (results.cc, SingleStream), exactly.
 
     t is the largest count (t >= 1) of "overlatency" queries with n >= h_min(t) + t;
@@ -102,7 +65,7 @@ def early_stopping_estimate(values: np.ndarray, p: float, confidence: float = 0.
     v = np.sort(v[~np.isnan(v)])
     n = int(v.size)
     need = min_queries(1, p, confidence)
-    out = {"percentile": p, "confidence": confidence, "n": n, "min_queries": need}
+    out: dict[str, Any] = {"percentile": p, "confidence": confidence, "n": n, "min_queries": need}
     if n < need:
         out.update({"met": False, "discarded": None, "bound": None})
         return out
@@ -117,7 +80,7 @@ def early_stopping_estimate(values: np.ndarray, p: float, confidence: float = 0.
     return out
 
 
-def slo_early_stopping(values: np.ndarray, p: float, slo: float, confidence: float = 0.99) -> dict:
+def slo_early_stopping(values: np.ndarray, p: float, slo: float, confidence: float = 0.99) -> dict[str, Any]:
     """Does the run show, with confidence c, that the p-quantile is within ``slo``?
 
     t = number of values over the SLO; met when n >= h_min(t) + t (LoadGen's server test).
@@ -130,18 +93,11 @@ def slo_early_stopping(values: np.ndarray, p: float, slo: float, confidence: flo
             "over_slo": t, "queries_needed": need, "met": bool(v.size >= need)}
 
 
-def lag_summary(lag_ms: np.ndarray, late_ms: float = 5.0) -> dict:
+def lag_summary(lag_ms: np.ndarray, late_ms: float = 5.0) -> dict[str, Any]:
     """p50/p99/max of schedule lag (actual minus intended send) and the share late by > late_ms."""
     v = np.asarray(lag_ms, dtype=np.float64)
     v = v[~np.isnan(v)]
-    out = percentiles(v, {"p50": 0.5, "p99": 0.99})
+    out: dict[str, Any] = percentiles(v, {"p50": 0.5, "p99": 0.99})
     out["late_fraction"] = float((v > late_ms).mean()) if v.size else None
     out["late_threshold_ms"] = late_ms
-    return out
-
-
-def merge(dicts: Iterable[dict]) -> dict:
-    out: dict = {}
-    for d in dicts:
-        out.update(d)
     return out

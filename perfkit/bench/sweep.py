@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -22,26 +21,27 @@ from typing import Any, Callable
 import duckdb
 import pandas as pd
 
+from perfkit import jsonsafe
 from perfkit.bench.config import BenchConfig
+from perfkit.bench.queries import sweep_summaries
 from perfkit.bench.runner import new_run_id, run
-from perfkit.bench.summary import FORMAT_VERSION
 from perfkit.errors import UsageError
+from perfkit.summary import FORMAT_VERSION, RunSummary, SummaryError
 
 KEEP_UP_FRACTION = 0.95
 MAX_ERROR_FRACTION = 0.01
 KNEE_P99_FACTOR = 2.0
 
 
-def point(summary: dict[str, Any]) -> dict[str, Any]:
+def point(summary: RunSummary) -> dict[str, Any]:
     """One curve point from a run summary."""
-    lat = summary.get("latency_ms") or {}
-    n = summary.get("requests") or 0
-    err = n - (summary.get("ok") or 0)
-    return {"run_id": summary["run_id"], "intended_rps": summary.get("intended_rate_rps"),
-            "achieved_rps": summary.get("achieved_rate_rps"), "requests": n,
-            "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "p99_n": lat.get("n"),
-            "error_fraction": (err / n) if n else 1.0, "valid": summary.get("valid"),
-            "status": summary.get("status")}
+    lat = summary["latency_ms"]
+    n = summary["requests"]
+    return {"run_id": summary["run_id"], "intended_rps": summary["intended_rate_rps"],
+            "achieved_rps": summary["achieved_rate_rps"], "requests": n,
+            "p50_ms": lat["p50"], "p99_ms": lat["p99"], "p99_n": lat["n"],
+            "error_fraction": (n - summary["ok"]) / n if n else 1.0, "valid": summary["valid"],
+            "status": summary["status"]}
 
 
 def kept_up(p: dict[str, Any]) -> bool:
@@ -79,7 +79,7 @@ def _with_rate(cfg: BenchConfig, rate: float, sweep_id: str) -> BenchConfig:
 
 
 def sweep_rates(cfg: BenchConfig, rates: list[float], sweep_id: str | None = None,
-                on_point: Callable[[dict], None] | None = None) -> dict[str, Any]:
+                on_point: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run ``cfg`` at each rate in turn; the points and the knee."""
     sweep_id = sweep_id or new_run_id()
     points = []
@@ -92,7 +92,8 @@ def sweep_rates(cfg: BenchConfig, rates: list[float], sweep_id: str | None = Non
 
 
 def find_max(cfg: BenchConfig, slo_p99_ms: float, start_rps: float, max_rps: float, tolerance: float = 0.05,
-             sweep_id: str | None = None, on_point: Callable[[dict], None] | None = None) -> dict[str, Any]:
+             sweep_id: str | None = None, on_point: Callable[[dict[str, Any]], None] | None = None
+             ) -> dict[str, Any]:
     """Highest rate whose P99 meets ``slo_p99_ms``: bracket by doubling, then bisect."""
     if not slo_p99_ms or slo_p99_ms <= 0:
         raise UsageError("--find-max needs --slo-p99-ms MS")
@@ -136,18 +137,10 @@ def find_max(cfg: BenchConfig, slo_p99_ms: float, start_rps: float, max_rps: flo
 
 def curve(con: duckdb.DuckDBPyConnection, sweep_id: str) -> pd.DataFrame:
     """The latency-throughput curve of a stored sweep, one row per run, by intended rate."""
-    rows = con.execute(
-        "SELECT run_id, summary FROM runs WHERE json_extract_string(labels, '$.sweep') = ? ORDER BY started_at",
-        [sweep_id]).fetchall()
-    pts = []
-    for run_id, text in rows:
-        if not text:
-            continue
-        summary = json.loads(text)
-        if summary.get("format_version") != FORMAT_VERSION:
-            raise UsageError(f"run {run_id}: summary format_version {summary.get('format_version')!r} is not "
-                             f"{FORMAT_VERSION}; upgrade perfkit to read it")
-        pts.append(point(summary))
+    try:
+        pts = [point(s) for s in sweep_summaries(con, sweep_id)]
+    except SummaryError as exc:
+        raise UsageError(f"sweep {sweep_id}: {exc}") from None
     frame = pd.DataFrame(pts, columns=["run_id", "intended_rps", "achieved_rps", "requests", "p50_ms", "p99_ms",
                                        "p99_n", "error_fraction", "valid", "status"])
     return frame.sort_values("intended_rps", kind="stable").reset_index(drop=True)
@@ -198,5 +191,5 @@ def cli_sweep(cfg: BenchConfig, args: argparse.Namespace) -> int:
           f"  [sweep={result['sweep_id']}]")
     if summary_json:
         Path(summary_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(summary_json).write_text(json.dumps({"format_version": 1, **result}, indent=2, default=str) + "\n")
+        Path(summary_json).write_text(jsonsafe.dumps({"format_version": FORMAT_VERSION, **result}, indent=2) + "\n")
     return code

@@ -8,10 +8,13 @@ Run as ``python fake_target.py PORT [CERT.pem KEY.pem]`` (with a certificate: HT
   POST /slow                 answers after 3 s
   POST /die                  answers, but the whole server exits after 40 requests
   POST /echo-headers         answers 200 with the request headers it saw (JSON)
+  POST /auth/{sha256}        200 when sha256(the request's Authorization header) is {sha256},
+                             else 401 (the path proves a credential was sent without holding it)
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -73,6 +76,14 @@ async def echo_headers(request: web.Request) -> web.Response:
     return web.json_response(dict(request.headers))
 
 
+async def auth(request: web.Request) -> web.Response:
+    await request.read()
+    sent = hashlib.sha256(request.headers.get("Authorization", "").encode()).hexdigest()
+    if sent != request.match_info["sha"]:
+        return web.json_response({"error": "unauthorized"}, status=401)
+    return web.json_response({"ok": True})
+
+
 app = web.Application()
 app.router.add_post("/v1/chat/completions", chat)
 app.router.add_post("/truncate", truncate)
@@ -80,6 +91,7 @@ app.router.add_post("/status/{code}", status)
 app.router.add_post("/slow", slow)
 app.router.add_post("/die", die)
 app.router.add_post("/echo-headers", echo_headers)
+app.router.add_post("/auth/{sha}", auth)
 
 if __name__ == "__main__":
     ssl_context = None

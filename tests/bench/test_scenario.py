@@ -46,7 +46,7 @@ def test_good_scenario(tmp_path):
     assert cfg.payload.outlier_fraction == 0.1 and cfg.payload.seed == 3
     assert cfg.headers == [("X-Team", "perf")] and cfg.slo == {"latency_ms": 250.0}
     assert cfg.pattern == "scenario"
-    assert cfg.public()["target"] == "http://user:***@127.0.0.1:8000"
+    assert cfg.public()["target"] == "http://***@127.0.0.1:8000"
 
 
 @pytest.mark.parametrize("text,message", [

@@ -1,4 +1,5 @@
-"""Percentile definition, order-statistic CI coverage, LoadGen early-stopping arithmetic."""
+"""Summary percentiles (perfkit.quantiles) against DuckDB, the summary's CI coverage,
+LoadGen early-stopping arithmetic, the status rules."""
 from __future__ import annotations
 
 import duckdb
@@ -6,11 +7,13 @@ import numpy as np
 import pytest
 
 from perfkit.bench import stats
+from perfkit.bench.summary import latency_ci
+from perfkit.quantiles import percentiles
 
 
-def test_percentiles_match_duckdb_quantile_disc():
+def test_summary_percentiles_match_duckdb_quantile_disc():
     x = np.random.default_rng(0).lognormal(size=1001)
-    ours = stats.percentiles(x)
+    ours = percentiles(x)
     con = duckdb.connect()
     con.register("t", {"x": x})
     row = con.execute("SELECT quantile_disc(x, 0.5), quantile_disc(x, 0.99), quantile_disc(x, 0.999) FROM t").fetchone()
@@ -81,15 +84,22 @@ def test_early_stopping_matches_mlcommons_loadgen(tmp_path, n, p):
         assert ours["met"] and ours["discarded"] == int(m.group(1))
 
 
-def test_order_statistic_ci_covers_the_true_quantile():
+def test_summary_ci_covers_the_true_quantile():
     rng = np.random.default_rng(5)
     truth = -np.log(1 - 0.99)  # Exp(1) P99
     hits = 0
     trials = 300
     for _ in range(trials):
-        lo, hi = stats.order_statistic_ci(rng.exponential(size=2000), 0.99, 0.95)
+        lo, hi = latency_ci(rng.exponential(size=2000), 0.95)["p99"]
         hits += lo <= truth <= hi
     assert 0.92 <= hits / trials <= 0.995
+
+
+def test_summary_ci_says_none_where_the_sample_cannot_support_a_bound():
+    ci = latency_ci(np.arange(100.0), 0.95)
+    assert ci["p50"][0] is not None and ci["p50"][1] is not None
+    assert ci["p999"][1] is None                 # 100 values cannot bound P99.9 from above
+    assert latency_ci(np.array([1.0]), 0.95)["p99"] is None
 
 
 def test_lag_summary_late_fraction():

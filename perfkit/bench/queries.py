@@ -1,0 +1,59 @@
+"""The bench stage's reads of the store: a run's rows for its summary, a sweep's runs.
+
+The only SQL in :mod:`perfkit.bench` besides the writer (:mod:`perfkit.store.write`);
+values are bound parameters, column names come from the fixed lists below.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from perfkit.summary import RunSummary, load
+
+#: Error kinds that mean the request failed at the connection level (no HTTP answer).
+CONNECTION_ERRORS = ("connection_refused", "connect_error", "connection_reset", "timeout")
+#: The numeric ``requests`` columns the summary is computed from (NULL -> NaN).
+SUMMARY_COLUMNS = ("seq", "intended_unix_s", "sent_unix_s", "done_unix_s", "latency_ms", "service_ms",
+                   "connect_ms", "ttft_ms", "ttft_intended_ms", "tpot_ms", "itl_ms_max", "output_tokens")
+
+
+def _counts(con: duckdb.DuckDBPyConnection, column: str, run_id: str) -> dict[str, int]:
+    """``{value: count}`` of a text column (from SUMMARY's fixed list) over a run's rows."""
+    assert column in ("error_kind", "payload_class")
+    rows = con.execute(f"SELECT {column}, count(*) FROM requests WHERE run_id = ? AND {column} IS NOT NULL "
+                       "GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
+    return {str(k): int(c) for k, c in rows}
+
+
+def load_columns(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """A run's rows column-wise, numeric only (NULL -> NaN), in seq order, plus the
+    per-request booleans ``ok``/``conn_err``, the inter-token gaps of successful requests
+    (``gap_ms``) and the ``errors``/``payload_classes`` counts (computed in SQL, so that
+    no per-row strings are held in Python)."""
+    conn_list = ", ".join("?" for _ in CONNECTION_ERRORS)
+    sql = (f"SELECT {', '.join(SUMMARY_COLUMNS)}, error_kind IS NULL AS ok, "
+           f"coalesce(error_kind IN ({conn_list}), false) AS conn_err "
+           "FROM requests WHERE run_id = ? ORDER BY seq")
+    res = con.execute(sql, [*CONNECTION_ERRORS, run_id]).fetchnumpy()
+    out: dict[str, Any] = {}
+    for k, v in res.items():
+        if isinstance(v, np.ma.MaskedArray):
+            v = v.filled(False) if k in ("ok", "conn_err") else np.ma.filled(v.astype(np.float64), np.nan)
+        out[k] = np.asarray(v)
+    out["errors"] = _counts(con, "error_kind", run_id)
+    out["payload_classes"] = _counts(con, "payload_class", run_id)
+    out["gap_ms"] = con.execute(
+        "SELECT g.gap_ms FROM token_gaps g JOIN requests r ON r.run_id = g.run_id AND r.seq = g.seq "
+        "WHERE g.run_id = ? AND r.error_kind IS NULL", [run_id]).fetchnumpy()["gap_ms"]
+    return out
+
+
+def sweep_summaries(con: duckdb.DuckDBPyConnection, sweep_id: str) -> list[RunSummary]:
+    """The summaries of a sweep's runs (label ``sweep=<id>``), oldest first, checked
+    against the summary contract; runs without a summary (still running) are left out."""
+    rows = con.execute(
+        "SELECT summary FROM runs WHERE json_extract_string(labels, '$.sweep') = ? AND summary IS NOT NULL "
+        "ORDER BY started_at", [sweep_id]).fetchall()
+    return [load(text) for (text,) in rows]
