@@ -400,7 +400,7 @@ def qps_at_slo(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str], p99
             "run_id": best["run_id"], "stage": int(best["stage"])}
 
 
-_SLO_COLUMN = {"latency_ms": "latency_ms", "ttft_ms": "ttft_ms", "tpot_ms": "tpot_ms", "itl_ms": "itl_ms_max"}
+_SLO_COLUMN = {"latency_ms": "latency_ms", "ttft_ms": "coalesce(ttft_intended_ms, ttft_ms)", "tpot_ms": "tpot_ms", "itl_ms": "itl_ms_max"}
 
 
 def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, float],
