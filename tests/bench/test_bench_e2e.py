@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from perfkit.bench import BenchConfig, PayloadSpec, Stage, run
+from perfkit.bench.summary import summarize
 from perfkit.demo.launch import DemoServer, free_port
+from perfkit.jsonsafe import json_safe
 
 
 def perfkit_cmd(*args: str) -> list[str]:
@@ -38,8 +40,12 @@ def test_constant_run_rows_match_summary(demo, tmp_path):
     s = run(cfg(demo.url, db, summary_json=str(out), label="hardware=cpu,case=constant",
                 payload=PayloadSpec("outliers", outlier_fraction=0.05)))
     assert s["status"] == "completed" and s["requests"] == s["scheduled"] == 200 and s["ok"] == 200
+    assert s["never_sent"] == 0 and 1 <= s["connect_ms"]["n"] <= 200 and "tpot_ms" in s["definitions"]
     assert json.loads(out.read_text()) == s and s["format_version"] == 1
     con = duckdb.connect(str(db), read_only=True)
+    # The stored rows give back the same summary (what the runner adds at the end aside).
+    again = json_safe(summarize(con, s["run_id"]))
+    assert again == {k: v for k, v in s.items() if k not in ("started_at", "ended_at")}
     n, p99, p50, classes, mx = con.execute(
         "SELECT count(*), quantile_disc(latency_ms, 0.99), quantile_disc(latency_ms, 0.5),"
         " count(DISTINCT payload_class), max(seq) FROM requests WHERE run_id = ? AND error_kind IS NULL",
@@ -90,7 +96,12 @@ def test_openai_stream_gives_ttft_tpot_and_goodput(fake, tmp_path):
     assert 13 <= s["tpot_ms"]["p50"] < 60                   # 15 ms between tokens
     assert s["output_tokens"] == 200 and s["output_tokens_per_s"] > 0
     assert s["goodput"]["good"] == 0                        # tpot 15 ms > 5 ms SLO
+    assert s["ttft_intended_ms"]["n"] == 20 and s["ttft_intended_ms"]["p50"] >= s["ttft_ms"]["p50"]
     con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    # TTFT from the intended send is TTFT from the actual send plus the schedule lag, row by row.
+    gap = con.execute("SELECT max(abs(ttft_intended_ms - ttft_ms - (sent_unix_s - intended_unix_s) * 1000)) "
+                      "FROM requests").fetchone()[0]
+    assert gap < 1e-3
     row = con.execute("SELECT min(prompt_tokens), min(output_tokens), min(itl_ms_max) FROM requests").fetchone()
     assert row[0] == 7 and row[1] == 10 and row[2] >= 13
     # ITL over every gap: 9 gaps per request of 10 tokens, each ~15 ms

@@ -71,3 +71,30 @@ def test_prewarm_counts_only_connections_made():
         return await pool.prewarm(8, 2.0), pool.n_conns
 
     assert asyncio.run(main(free_port())) == (0, 0)  # nothing listens: no error, nothing parked
+
+
+def test_a_new_connection_is_timed_from_before_its_connect(fake):
+    # The request that opens a connection is stamped sent before the connect, whose time it
+    # carries (so connect time is service time, not schedule lag); the next one reuses it.
+    from time import monotonic_ns
+
+    from perfkit.bench.client import Req
+
+    req = (b"POST /status/200 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           b"Content-Length: 2\r\n\r\n{}")
+
+    async def main():
+        finished: list[Req] = []
+        pool = Pool("127.0.0.1", fake.port, [req], timeout_s=5.0, on_done=finished.append)
+        for seq in range(2):
+            r = Req(seq, 0, monotonic_ns(), 0)
+            r.waiter = asyncio.get_running_loop().create_future()
+            pool.submit(r)
+            await r.waiter
+        pool.close()
+        return finished
+
+    first, second = asyncio.run(main())
+    assert first.err == second.err == 0
+    assert first.connect >= 0 and first.done - first.sent > first.connect
+    assert second.connect == -1 and second.conn is first.conn
