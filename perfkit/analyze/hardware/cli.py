@@ -307,6 +307,8 @@ def _cost_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", na
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add ``hardware``, ``tco`` and ``fleet`` to `perfkit`."""
+    from perfkit.names import LABEL_HARDWARE  # constants only: registering stays light
+
     p = sub.add_parser("hardware", help="list/validate the hardware catalog; compare and rate hardware",
                        description=_HARDWARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
@@ -320,7 +322,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                    help="a run meets the SLO only if the upper end of its P99 95%% interval does")
     p.add_argument("--require-valid", action="store_true",
                    help="ignore runs the engine marked valid: false (too short, generator behind)")
-    p.add_argument("--label-key", default="hardware", help="run label key naming the hardware (default hardware)")
+    p.add_argument("--label-key", default=LABEL_HARDWARE,
+                   help=f"run label key naming the hardware (default {LABEL_HARDWARE})")
     p.add_argument("--mlperf", metavar="PATH", action="append",
                    help="MLPerf summary_results.json or summary.csv (repeatable)")
     p.add_argument("--model", help="MLPerf model to compare, e.g. llama2-70b-99")
@@ -336,7 +339,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     add_db_argument(t)
     t.add_argument("--slo-p99-ms", type=float,
                    help="take qps_at_slo, tokens/s and power from runs labelled hardware=NAME in --db")
-    t.add_argument("--label-key", default="hardware", help="run label key naming the hardware")
+    t.add_argument("--label-key", default=LABEL_HARDWARE, help="run label key naming the hardware")
     t.add_argument("--utilization", type=float, default=1.0, help="fraction of paid hours serving (default 1.0)")
     t.add_argument("--power-fraction", type=float, default=1.0, help="mean power / TDP when not measured (default 1.0)")
     t.add_argument("--hours", type=float, default=24 * 30, help="period for totals (default 720 h)")

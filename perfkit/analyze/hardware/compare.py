@@ -120,7 +120,7 @@ def p99_at_load(runs: pd.DataFrame, load_rps: float) -> pd.Series:
     return pd.Series(out, name="p99_at_load_ms", dtype=float)
 
 
-def override_values(names: Sequence[Sequence[object]], current: np.ndarray,
+def _override_values(names: Sequence[Sequence[object]], current: np.ndarray,
                     overrides: Mapping[str, float] | None) -> np.ndarray:
     """``current`` with ``overrides`` applied: row i takes the value of a key equal
     (case-insensitively) to any of ``names[i]`` (e.g. its run label and its catalog name)."""
@@ -145,7 +145,7 @@ def _attach_catalog(frame: pd.DataFrame, catalog: pd.DataFrame, throughput_col: 
 
     frame["tdp_w"] = col("tdp_w")
     frame["fp16_tflops_dense"] = col("fp16_tflops_dense")
-    price = override_values([[hw, n] for hw, n in zip(frame.index, names)], col("price_hour_usd"),
+    price = _override_values([[hw, n] for hw, n in zip(frame.index, names)], col("price_hour_usd"),
                             price_hour_overrides)
     frame["price_hour_usd"] = price
     if "mean_power_w" not in frame:
@@ -188,7 +188,7 @@ def catalog_metrics(catalog: pd.DataFrame, precision: str = "fp16",
     column = rate_column(precision)
     frame = catalog.set_index("name")[[column, "tdp_w", "price_hour_usd"]].copy()
     frame = frame.rename(columns={column: "peak_throughput"})
-    frame["price_hour_usd"] = override_values([[n] for n in frame.index], frame["price_hour_usd"].to_numpy(),
+    frame["price_hour_usd"] = _override_values([[n] for n in frame.index], frame["price_hour_usd"].to_numpy(),
                                               price_hour_overrides)
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["perf_per_w"] = frame["peak_throughput"] / frame["tdp_w"]

@@ -18,7 +18,8 @@ from perfkit.analyze.hardware.compare import RUN_COLUMNS, capacity_at_slo, per_d
 from perfkit.names import GPU_POWER, LABEL_DEVICES, LABEL_HARDWARE
 from perfkit.paths import db_path
 
-# Summary fields by their JSON path in runs.summary (the bench engine's summary JSON).
+# Run-summary fields by their JSON paths, which the summary contract (perfkit.summary.RunSummary)
+# keeps stable for SQL readers; a run imported without a field reads NULL there.
 _RUNS_SQL = """
 SELECT run_id,
        json_extract_string(labels, '$.' || ?) AS hardware,
