@@ -28,7 +28,7 @@ from perfkit.demo.batcher import QueueFull
 from perfkit.demo.charlm import encode
 from perfkit.demo.llm import LLMEngine, Sequence
 from perfkit.demo.options import DemoOptions
-from perfkit.demo.web_common import STATE, ApiError, read_json
+from perfkit.demo.web_common import ARRIVAL, CLIENT_GONE, STATE, ApiError, read_json
 
 DEFAULT_MAX_TOKENS = {"completion": 16, "chat": 128}
 
@@ -133,7 +133,7 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
     model = asked if isinstance(asked, str) else options.llm_model_name
     sequence = engine.new_sequence(encode(params["prompt"]), params["max_tokens"],
                                    params["temperature"], params["seed"],
-                                   request["t_arrival"])
+                                   request[ARRIVAL])
     try:
         engine.submit(sequence)
     except QueueFull as exc:
@@ -186,7 +186,7 @@ async def _generate(request: web.Request, kind: str) -> web.StreamResponse:
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except ConnectionResetError:  # the client went away mid-stream
-            request["client_gone"] = True
+            request[CLIENT_GONE] = True
         return response
     finally:
         if sequence.generated < sequence.max_tokens:

@@ -38,7 +38,7 @@ from perfkit.demo.faults import ErrorInjector, StallGate
 from perfkit.demo.metrics import DemoMetrics
 from perfkit.demo.model import CLASSES, FEATURES, MAX_ROWS_PER_REQUEST, PayloadError, rows_from_input
 from perfkit.demo.options import DemoOptions
-from perfkit.demo.web_common import STATE, ApiError, read_json
+from perfkit.demo.web_common import ARRIVAL, CLIENT_GONE, STATE, ApiError, read_json
 
 log = logging.getLogger("perfkit.demo")
 
@@ -58,7 +58,7 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
-        request["t_arrival"] = time.monotonic()
+        request[ARRIVAL] = time.monotonic()
         endpoint = _endpoint(request)
         metrics.in_flight.inc()
         kind = None
@@ -88,12 +88,12 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
         if not response.prepared:
             await gate.wait()
         metrics.in_flight.dec()
-        status = "499" if request.get("client_gone") else str(response.status)
+        status = "499" if request.get(CLIENT_GONE) else str(response.status)
         if kind is not None:
             metrics.errors.labels(endpoint, kind).inc()
         metrics.requests.labels(endpoint, status).inc()
         metrics.request_duration.labels(endpoint, status).observe(
-            time.monotonic() - request["t_arrival"])
+            time.monotonic() - request[ARRIVAL])
         return response
 
     return middleware
@@ -120,7 +120,7 @@ async def handle_infer(request: web.Request) -> web.Response:
     except PayloadError as exc:
         raise ApiError(400, str(exc)) from None
     result = await _submit(request, rows)
-    total_ms = (time.monotonic() - request["t_arrival"]) * 1000.0
+    total_ms = (time.monotonic() - request[ARRIVAL]) * 1000.0
     return web.json_response({
         "model_id": model_id,
         "predictions": result.labels.tolist(),

@@ -1,4 +1,4 @@
-"""What the demo server's route modules share: app state key, JSON errors, body parsing."""
+"""What the demo server's route modules share: app and request keys, JSON errors, body parsing."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,10 @@ from typing import Any
 from aiohttp import web
 
 STATE = web.AppKey("state", dict)
+#: ``time.monotonic()`` when the request arrived (set by the middleware).
+ARRIVAL = web.RequestKey("t_arrival", float)
+#: Set when a streaming client closed the connection before the end (logged as 499).
+CLIENT_GONE = web.RequestKey("client_gone", bool)
 
 
 class ApiError(Exception):
