@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import polars as pl
 import pyarrow as pa
+
+if TYPE_CHECKING:  # imported where used: ~0.5 s that `perfkit bench` would pay before its first request
+    import polars as pl
 
 _counter = itertools.count()
 
@@ -58,6 +60,8 @@ def _series_ids(con: duckdb.DuckDBPyConnection, n: int) -> np.ndarray:
 
 def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.DataFrame) -> np.ndarray:
     """Insert the series frame (key order); return the new series ids indexed by key."""
+    import polars as pl
+
     n = series.height
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -94,6 +98,8 @@ def insert_series(con: duckdb.DuckDBPyConnection, source_id: int, series: pl.Dat
 def insert_samples(con: duckdb.DuckDBPyConnection, series_ids: np.ndarray,
                    samples: pl.DataFrame) -> int:
     """Insert samples, translating each row's key through ``series_ids``."""
+    import polars as pl
+
     if samples.height == 0:
         return 0
     keys = samples.get_column("key").to_numpy()
