@@ -16,6 +16,6 @@ from __future__ import annotations
 from perfkit.ingest.times import parse_duration, parse_time
 
 #: The file kinds ``perfkit ingest KIND`` reads.
-KINDS = ("prometheus", "prom-range", "nvidia-smi", "dcgm", "locust", "mlperf")
+KINDS = ("prometheus", "prom-range", "nvidia-smi", "dcgm", "locust", "mlperf", "mlperf-results")
 
 __all__ = ["KINDS", "parse_duration", "parse_time"]

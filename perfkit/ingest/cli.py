@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from perfkit.cliutil import add_db_argument
 
@@ -20,10 +22,28 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from perfkit.ingest import importers, parse_time
 
     at = parse_time(args.at, "--at") if args.at else None
+    if args.kind == "mlperf-results" or (args.kind == "mlperf" and any(map(os.path.isdir, args.paths))):
+        return _ingest_trees(args)
     with store.connect(args.db) as con:
         importers.ingest_paths(con, args.kind, args.paths, label=args.label, run_id=args.run,
                                at_unix_s=at)
     return 0
+
+
+def _ingest_trees(args: argparse.Namespace) -> int:
+    """MLPerf results trees: a line per skipped run, a count per tree; exit 1 if any run was skipped."""
+    from perfkit import store
+    from perfkit.ingest import mlperf_results
+
+    skipped = 0
+    with store.connect(args.db) as con:
+        for path in args.paths:
+            result = mlperf_results.ingest_tree(con, path, label=args.label)
+            for problem in result.problems:
+                print(problem, file=sys.stderr)
+            print(result.line())
+            skipped += len(result.problems)
+    return 1 if skipped else 0
 
 
 def _cmd_prometheus(args: argparse.Namespace) -> int:
@@ -47,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ingest", description=_INGEST,
                        help="import telemetry/results files into the database")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help=" | ".join(KINDS))
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files to import")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files to import (mlperf-results: results tree folders)")
     add_db_argument(p)
     p.add_argument("--label", default=None, help="free text stored with the source, e.g. hardware=T4")
     p.add_argument("--run", default=None, metavar="RUN_ID",

@@ -80,12 +80,65 @@ def _float(value: object) -> float | None:
         return None
 
 
+_FIGURES = (  # summary key -> figure; "ns" keys are read in ms
+    ("Samples per second", "samples_per_s"), ("Completed samples per second", "completed_samples_per_s"),
+    ("Scheduled samples per second", "scheduled_samples_per_s"), ("Tokens per second", "tokens_per_s"),
+    ("Tokens per second (inferred)", "tokens_per_s_inferred"),
+    ("Completed tokens per second", "completed_tokens_per_s"),
+    ("Completed tokens per second (inferred)", "completed_tokens_per_s_inferred"),
+    ("target_qps", "target_qps"), ("QPS w/o loadgen overhead", "qps_without_overhead"),
+    ("90th percentile latency (ns)", "p90_latency_ms"), ("99th percentile latency (ns)", "p99_latency_ms"),
+    ("target_latency (ns)", "latency_bound_ms"), ("ttft_latency (ns)", "ttft_bound_ms"),
+    ("tpot_latency (ns)", "tpot_bound_ms"), ("samples_per_query", "samples_per_query"),
+)
+_TOKEN_PCT = re.compile(r"^(\d+(?:\.\d+)?) percentile (first token latency|time to output token) \(ns\)$")
+_EARLY = re.compile(r"^\s*\*\s*Early stopping (\d+)th percentile estimate\s*:\s*(\S+)", re.MULTILINE)
+
+
+def summary_figures(text: str, summary: dict[str, str]) -> dict[str, object]:
+    """Every figure of a LoadGen summary that :func:`read` leaves out, by name.
+
+    ``text`` is the summary file, ``summary`` its :func:`parse_summary`. Rates are
+    per second, latencies in ms; ``ttft_ms``/``tpot_ms`` map a percentile key
+    (``p99``) to ms; ``early_stopping_ms`` maps ``p90``/``p99`` to LoadGen's
+    early-stopping estimate (the first one printed: the latency one).
+    """
+    out: dict[str, object] = {}
+    for key, name in _FIGURES:
+        value = _float(summary.get(key))
+        if value is not None:
+            out[name] = value / 1e6 if key.endswith("(ns)") else value
+    tokens: dict[str, dict[str, float]] = {"first token latency": {}, "time to output token": {}}
+    for key, text_value in summary.items():
+        m, v = _TOKEN_PCT.match(key), _float(text_value)
+        if m and v is not None:
+            tokens[m.group(2)][f"p{float(m.group(1)):g}".replace(".", "")] = v / 1e6
+    if tokens["first token latency"]:
+        out["ttft_ms"] = tokens["first token latency"]
+        out["tpot_ms"] = tokens["time to output token"]
+    early: dict[str, float] = {}
+    for pct, value in _EARLY.findall(text):
+        number = _float(value)
+        if number is not None:
+            early.setdefault(f"p{pct}", number / 1e6)
+    if early:
+        out["early_stopping_ms"] = early
+    return out
+
+
 def read(files: dict[str, str]) -> Telemetry:
     """One LoadGen run from its summary and/or detail log."""
     summary_path = next((p for p in files if p.endswith(NAMES[0])), None)
     detail_path = next((p for p in files if p.endswith(NAMES[1])), None)
     s = parse_summary(files[summary_path], summary_path) if summary_path else {}
     d = parse_detail(files[detail_path], detail_path) if detail_path else {}
+    return read_parsed(files, s, d)
+
+
+def read_parsed(files: dict[str, str], s: dict[str, str], d: dict[str, object]) -> Telemetry:
+    """:func:`read` once the summary (``s``) and detail log (``d``) are parsed."""
+    summary_path = next((p for p in files if p.endswith(NAMES[0])), None)
+    detail_path = next((p for p in files if p.endswith(NAMES[1])), None)
     first = str(summary_path or detail_path)  # group() gives at least one of them
     scenario = d.get("effective_scenario") or s.get("Scenario")
     if not scenario:
@@ -190,6 +243,11 @@ def read(files: dict[str, str]) -> Telemetry:
             "valid": str(validity).upper() == "VALID" if validity else None,
             "validity": validity_flags,
             "mlperf_scenario": scenario,
+            **(summary_figures(files[summary_path], s) if summary_path else {}),
         },
     }
+    figures = tel.run["summary"]
+    tokens = figures.get("completed_tokens_per_s") or figures.get("tokens_per_s")
+    if tokens is not None:
+        figures["output_tokens_per_s"] = tokens
     return tel
