@@ -92,3 +92,24 @@ GPU_PCIE_REPLAYS_TOTAL = "gpu_pcie_replays_total"  # DCGM's counter (dmon's per-
 DEMO_LLM_TPOT = DEMO_PREFIX + "llm_time_per_output_token_seconds"
 DEMO_LLM_STEP_DURATION = DEMO_PREFIX + "llm_step_duration_seconds"
 DEMO_LLM_STEP_BATCH_SIZE = DEMO_PREFIX + "llm_step_batch_size"
+
+# --------------------------------------------------------------------------- canonical server signals
+# What the root-cause rules read from any inference server's metrics; each server's own names and
+# units are mapped onto these by perfkit.analyze.vocabulary (times in seconds, usage as a ratio).
+SIGNAL_QUEUE_DEPTH = "queue_depth"        # requests waiting for the model (level)
+SIGNAL_QUEUE_TIME = "queue_time"          # seconds a request waits before it is computed
+SIGNAL_COMPUTE_TIME = "compute_time"      # seconds of model computation per request
+SIGNAL_SERVER_TIME = "server_time"        # seconds from a request's arrival to its answer, in the server
+SIGNAL_IN_FLIGHT = "in_flight"            # requests inside the server, queued or computing (level)
+SIGNAL_EXECUTIONS = "executions"          # model executions (batches run)
+SIGNAL_INFERENCES = "inferences"          # requests (or items) computed; per execution: the batch size
+SIGNAL_BATCH_ROWS = "batch_rows"          # real rows computed (servers that pad batches to a shape)
+SIGNAL_PADDING_ROWS = "padding_rows"      # padding rows computed for nothing
+SIGNAL_KV_CACHE_USAGE = "kv_cache_usage"  # share of the KV cache in use (ratio 0..1)
+SIGNAL_PREEMPTIONS = "preemptions"        # sequences preempted (evicted from the KV cache)
+SIGNAL_MODEL_LOADS = "model_loads"        # model or worker loads (cold starts)
+SIGNAL_MODEL_LOAD_TIME = "model_load_time"  # seconds the latest model or worker load took (level)
+SIGNAL_REQUESTS = "requests"              # requests answered
+SIGNAL_ERRORS = "errors"                  # requests failed
+SIGNAL_TTFT = "ttft"                      # seconds to the first token (LLM servers)
+SIGNAL_TPOT = "tpot"                      # seconds per output token after the first (LLM servers)
