@@ -276,6 +276,21 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
     return 0 if result.mixed.feasible else 1
 
 
+def _cmd_reference(args: argparse.Namespace) -> int:
+    import sys
+
+    from perfkit.analyze.hardware.reference import build_reference, write_reference
+
+    frame, problems = build_reference(args.tree, args.round)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if frame.empty:
+        raise UsageError(f"{args.tree}: no MLPerf performance run found")
+    write_reference(frame, args.out)
+    print(f"{args.out}: {len(frame)} runs ({len(problems)} skipped)")
+    return 1 if problems else 0
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--catalog", metavar="CSV", default=None,
                         help="hardware catalog (default: $PERFKIT_HARDWARE_CSV or data/hardware.csv)")
@@ -306,7 +321,7 @@ def _cost_command(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", na
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add ``hardware``, ``tco`` and ``fleet`` to `perfkit`."""
+    """Add ``hardware``, ``tco``, ``fleet`` and ``reference`` to `perfkit`."""
     from perfkit.names import LABEL_HARDWARE  # constants only: registering stays light
 
     p = sub.add_parser("hardware", help="list/validate the hardware catalog; compare and rate hardware",
@@ -360,3 +375,15 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     f.add_argument("--window-rent", action="store_true",
                    help="also allow devices rented only for the offline window (cost x window/24)")
     f.set_defaults(func=_cmd_fleet)
+
+    r = sub.add_parser("reference", help="rebuild a reference table from published results",
+                       description="Rebuild the MLPerf reference table (one row per performance run) "
+                                   "from a results tree laid out as MLCommons publishes it.")
+    rsub = r.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    m = rsub.add_parser("mlperf", help="an MLPerf Inference results tree",
+                        description="Read every performance run of TREE (see `perfkit ingest mlperf-results`) "
+                                    "and write one row per run to --out (CSV or Parquet by its extension).")
+    m.add_argument("tree", metavar="TREE", help="results tree: <division>/<submitter>/results/...")
+    m.add_argument("--out", required=True, metavar="PATH", help="output file, .csv or .parquet")
+    m.add_argument("--round", default=None, help="round name (default: the vN.M in TREE's path)")
+    m.set_defaults(func=_cmd_reference)
