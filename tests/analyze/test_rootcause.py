@@ -31,11 +31,11 @@ BREAKDOWN = {"n": 1000, "mean_latency_ms": 40.0, "mean_service_ms": 39.0, "mean_
 
 
 def test_queueing_present_and_absent():
-    queued = {"queue_wait_sum_s": 30.0, "queue_wait_count": 1000, "inference_sum_s": 5.0,
-              "inference_count": 1000, "server_sum_s": 36.0, "server_count": 1000}
+    queued = {"queue_time_sum": 30.0, "queue_time_count": 1000, "compute_time_sum": 5.0,
+              "compute_time_count": 1000, "server_time_sum": 36.0, "server_time_count": 1000}
     f = _check(rules.queueing("r", BREAKDOWN, queued), "queueing")
     assert f.numbers["queue_share"] == pytest.approx(0.75) and f.severity == "high"
-    computing = dict(queued, queue_wait_sum_s=2.0)
+    computing = dict(queued, queue_time_sum=2.0)
     assert rules.queueing("r", BREAKDOWN, computing) == []
     assert rules.queueing("r", BREAKDOWN, {}) == []   # no server data: no claim
 
@@ -70,10 +70,11 @@ def _intervals(rate, executed_rows_per_call, real_per_call, qwait_ms, server_ms,
     rows = reqs
     pad = np.asarray(executed_rows_per_call, float) * calls - rows
     frame = pd.DataFrame({"ts_unix_s": 1000 + dt * np.arange(len(rate) + 1)})
-    data = {"batch_sum": reqs, "batch_count": calls, "queue_wait_sum_s": reqs * np.asarray(qwait_ms) / 1000,
-            "queue_wait_count": reqs, "server_sum_s": reqs * np.asarray(server_ms) / 1000, "server_count": reqs}
+    data = {"inferences": reqs, "executions": calls, "queue_time_sum": reqs * np.asarray(qwait_ms) / 1000,
+            "queue_time_count": reqs, "server_time_sum": reqs * np.asarray(server_ms) / 1000,
+            "server_time_count": reqs}
     if padding:
-        data.update(rows=rows, padding_rows=pad)
+        data.update(batch_rows=rows, padding_rows=pad)
     for k, v in data.items():
         frame[k] = np.concatenate([[np.nan], v])
     return frame
@@ -96,10 +97,10 @@ def test_fixed_batching_present_and_dynamic_absent():
 
 
 def test_padding_waste_present_and_absent():
-    f = _check(rules.padding_waste("r", {"rows": 250.0, "padding_rows": 550.0, "batch_sum": 250.0,
-                                             "batch_count": 100.0}, 8), "padding")
+    f = _check(rules.padding_waste("r", {"batch_rows": 250.0, "padding_rows": 550.0, "inferences": 250.0,
+                                             "executions": 100.0}, 8), "padding")
     assert f.numbers["padding_share"] == pytest.approx(550 / 800)
-    assert rules.padding_waste("r", {"rows": 250.0, "padding_rows": 0.0}, 8) == []
+    assert rules.padding_waste("r", {"batch_rows": 250.0, "padding_rows": 0.0}, 8) == []
 
 
 # c. proxy ---------------------------------------------------------------------------------------

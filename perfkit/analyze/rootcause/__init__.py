@@ -2,7 +2,7 @@
 
 Four parts, each with one job:
 
-* :mod:`.rules` and :mod:`.gpu`: the rules, pure functions from small frames to
+* :mod:`.rules`, :mod:`.serving` and :mod:`.gpu`: the rules, pure functions from small frames to
   :class:`Finding` lists (thresholds stated in their module docs);
 * :mod:`.evidence`: the gathering of their inputs from the store (SQL);
 * :mod:`.runner`: applies every rule to a set of runs and ranks the findings

@@ -1,17 +1,17 @@
 """Gather what the root-cause rules look at, from the store (the I/O edge of root cause).
 
 Request-side numbers come from :mod:`perfkit.store.runs` (aggregated in SQL).
-Server-side numbers come from the telemetry that the live collector scraped
-from the demo server during the run (sources with ``run_id`` set), under the
-demo server's names (:mod:`perfkit.names`): the batch-size histogram's
-``_sum``/``_count``/``_bucket``, queue wait, inference and request duration
-``_sum``/``_count``, the rows and padding-rows counters and the gauges of
-requests in flight and queue depth.
+Server-side numbers come from the telemetry scraped from the server during the
+run (sources with ``run_id`` set), read by canonical signal through
+:mod:`perfkit.analyze.vocabulary`: whatever the server (the demo, Triton, vLLM,
+TGI, TorchServe, SGLang, MLServer, KServe), its queue time, compute and server
+time, executions and inferences, queue depth, requests in flight, KV-cache
+usage, preemptions and model loads land in the same columns, in seconds and
+ratios. The server kind is detected from the run's series names unless given.
 Counters and histogram parts are turned into per-scrape-interval increases
-(a negative step, a restart, is dropped); gauges are averaged per interval.
-The demo server's in-flight gauge counts every endpoint, so the scrape that
-reads it is always one of them: one request is taken off each reading
-(:data:`SCRAPE_SELF_COUNT`).
+(a negative step, a restart, is dropped); levels are summed over their series
+and averaged per interval (a level given as a histogram of observations, such
+as MLServer's queue size, is its interval's ``Δsum / Δcount``).
 GPU numbers come from NVML / dcgm-exporter / nvidia-smi series and, where a
 PyTorch or vLLM server exports them, allocator figures and out-of-memory,
 allocator-retry and preemption counters (:func:`gpu_frame`).
@@ -28,23 +28,8 @@ import numpy as np
 import pandas as pd
 
 from perfkit import names
+from perfkit.analyze import vocabulary
 from perfkit.store import runs
-
-_COUNTERS = {
-    "batch_sum": names.DEMO_BATCH_SIZE + "_sum",
-    "batch_count": names.DEMO_BATCH_SIZE + "_count",
-    "queue_wait_sum_s": names.DEMO_QUEUE_WAIT + "_sum",
-    "queue_wait_count": names.DEMO_QUEUE_WAIT + "_count",
-    "inference_sum_s": names.DEMO_INFERENCE_DURATION + "_sum",
-    "inference_count": names.DEMO_INFERENCE_DURATION + "_count",
-    "server_sum_s": names.DEMO_REQUEST_DURATION + "_sum",
-    "server_count": names.DEMO_REQUEST_DURATION + "_count",
-    "rows": names.DEMO_BATCH_ROWS + "_total",
-    "padding_rows": names.DEMO_BATCH_PADDING_ROWS + "_total",
-}
-_GAUGES = {"in_flight": names.DEMO_IN_FLIGHT, "queue_depth": names.DEMO_QUEUE_DEPTH}
-SCRAPE_SELF_COUNT = 1.0
-NON_WORKLOAD_ENDPOINTS = ("/metrics", "/health", "/demo/config", "unmatched")
 
 
 @dataclass
@@ -60,6 +45,9 @@ class RunEvidence:
     server: pd.DataFrame            # per scrape interval: increases and gauge means (may be empty)
     server_totals: dict[str, float]  # increases over the whole run
     batch_buckets: dict[float, float] = field(default_factory=dict)
+    server_kind: str | None = None   # the vocabulary's kind the server series were read as
+    server_metrics: dict[str, list[str]] = field(default_factory=dict)  # evidence column -> exposed names
+    loads: pd.DataFrame = field(default_factory=pd.DataFrame)  # model loads seen: ts_unix_s, load_s
     telemetry: pd.DataFrame = field(default_factory=pd.DataFrame)  # window_s x series (means)
 
     @property
@@ -100,56 +88,126 @@ def run_series(con: duckdb.DuckDBPyConnection, run_id: str, metric_names: Sequen
 
 
 def _increases(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per series, the increase between consecutive scrapes (resets dropped).
+    """Per series and column, the increase between consecutive scrapes (resets dropped).
 
     A labelled series born after the first scrape (prometheus_client creates a
     child on its first use) counts from 0 at its first reading.
     """
-    frame = frame.sort_values(["series_id", "ts_unix_s"])
-    frame["inc"] = frame.groupby("series_id")["value"].diff()
+    frame = frame.sort_values(["series_id", "key", "ts_unix_s"])
+    frame["inc"] = frame.groupby(["series_id", "key"])["value"].diff()
     first = frame["inc"].isna() & (frame["ts_unix_s"] > frame["ts_unix_s"].min())
     frame.loc[first, "inc"] = frame.loc[first, "value"]
-    frame = frame[frame["inc"].notna() & (frame["inc"] >= 0)]
-    return frame
+    return frame[frame["inc"].notna() & (frame["inc"] >= 0)]
 
 
-def server_intervals(long: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per-scrape-interval server figures and whole-run increases from demo-server series."""
-    if long.empty:
+def canonical_long(long: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The samples a server kind's terms accept, one row per (sample, term), in canonical units.
+
+    Adds ``key`` (the evidence column), ``signal`` and ``part``; a series that
+    feeds several columns (Triton's request counter) appears once per column.
+    """
+    by_metric: dict[str, list[vocabulary.Term]] = {}
+    for term in vocabulary.terms(kind):
+        by_metric.setdefault(term.metric, []).append(term)
+    ids = long.groupby("series_id")[["name", "labels"]].first()
+    pairs = [(sid, term) for sid, name, labels in ids.itertuples()
+             for term in by_metric.get(name, ()) if term.accepts(_labels(labels))]
+    if not pairs:
+        return long.iloc[0:0].assign(key="", signal="", part="")
+    terms = pd.DataFrame({"series_id": [s for s, _ in pairs], "term": [t for _, t in pairs]})
+    out = long.merge(terms, on="series_id")
+    out["value"] = [term.canonical(v) for term, v in zip(out["term"], out["value"])]
+    out["key"] = [term.key for term in out["term"]]
+    out["signal"] = [term.signal for term in out["term"]]
+    out["part"] = [term.part for term in out["term"]]
+    return out.drop(columns="term")
+
+
+def server_intervals(long: pd.DataFrame, kind: str | None = "demo") -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per-scrape-interval server figures and whole-run increases, in canonical columns.
+
+    Amounts (``total``, ``sum``, ``count`` parts) become increases per
+    interval and over the run; levels (``gauge`` parts) are summed over their
+    series per scrape, floored at 0, and averaged (``mean_<signal>``,
+    ``n_<signal>`` readings, ``max_<signal>``).
+    """
+    if long.empty or kind is None:
         return pd.DataFrame(), {}
-    by_name = {v: k for k, v in _COUNTERS.items()}
-    counters = long[long["name"].isin(list(_COUNTERS.values()))].copy()
-    # server time of the model endpoints only: the scrape and health checks are not the workload
-    endpoint = counters["labels"].map(lambda v: _label(v, "endpoint"))
-    counters = counters[~endpoint.isin(NON_WORKLOAD_ENDPOINTS)]
+    can = canonical_long(long, kind)
+    counters = can[can["part"] != vocabulary.GAUGE]
     out = pd.DataFrame()
     totals: dict[str, float] = {}
     if not counters.empty:
-        inc = _increases(counters)
-        inc["key"] = inc["name"].map(by_name)
+        inc = _increases(counters.copy())
         out = inc.pivot_table(index="ts_unix_s", columns="key", values="inc", aggfunc="sum")
-        first_last = counters.sort_values("ts_unix_s").groupby(["series_id", "name"])["value"]
-        t_first = counters.groupby(["series_id", "name"])["ts_unix_s"].min()
-        start = first_last.first().where(t_first <= counters["ts_unix_s"].min(), 0.0)
-        run_inc = (first_last.last() - start).clip(lower=0).groupby(level="name").sum()
-        totals = {by_name[n]: float(v) for n, v in run_inc.items()}
-    gauges = long[long["name"].isin(list(_GAUGES.values()))]
+        t_min = counters["ts_unix_s"].min()
+        per = counters.sort_values("ts_unix_s").groupby(["series_id", "key"])
+        start = per["value"].first().where(per["ts_unix_s"].min() <= t_min, 0.0)
+        run_inc = (per["value"].last() - start).clip(lower=0).groupby(level="key").sum()
+        totals = {str(k): float(v) for k, v in run_inc.items()}
+    gauges = can[can["part"] == vocabulary.GAUGE]
     if not gauges.empty:
-        g = gauges.pivot_table(index="ts_unix_s", columns="name", values="value", aggfunc="sum")
-        g.columns = [{v: k for k, v in _GAUGES.items()}[c] for c in g.columns]
-        if "in_flight" in g:
-            g["in_flight"] = (g["in_flight"] - SCRAPE_SELF_COUNT).clip(lower=0)
+        g = gauges.pivot_table(index="ts_unix_s", columns="key", values="value", aggfunc="sum").clip(lower=0)
         out = g if out.empty else out.join(g, how="outer")
         for col in g.columns:
             totals[f"mean_{col}"] = float(g[col].mean())
             totals[f"n_{col}"] = float(g[col].count())
+            totals[f"max_{col}"] = float(g[col].max())
     out = out.sort_index().reset_index()
-    if "batch_sum" in out and "batch_count" in out:
-        out["mean_batch_size"] = out["batch_sum"] / out["batch_count"].where(out["batch_count"] > 0)
-    if "queue_wait_sum_s" in out and "queue_wait_count" in out:
-        out["mean_queue_wait_ms"] = 1000 * out["queue_wait_sum_s"] / out["queue_wait_count"].where(
-            out["queue_wait_count"] > 0)
+    for signal in vocabulary.LEVELS:   # a level observed as a histogram: its mean per observation
+        s, c = f"{signal}_sum", f"{signal}_count"
+        if s in totals and c in totals and f"mean_{signal}" not in totals and totals[c] > 0:
+            out[signal] = out[s] / out[c].where(out[c] > 0)
+            totals[f"mean_{signal}"], totals[f"n_{signal}"] = totals[s] / totals[c], totals[c]
+    if "inferences" in out and "executions" in out:
+        out["mean_batch_size"] = out["inferences"] / out["executions"].where(out["executions"] > 0)
+    if "queue_time_sum" in out and "queue_time_count" in out:
+        out["mean_queue_wait_ms"] = 1000 * out["queue_time_sum"] / out["queue_time_count"].where(
+            out["queue_time_count"] > 0)
     return out, totals
+
+
+def model_loads(long: pd.DataFrame, kind: str | None) -> pd.DataFrame:
+    """Model or worker loads seen during the run: ``ts_unix_s`` and ``load_s`` (NaN when unknown).
+
+    A load counter's increase is that many loads; a load-time gauge
+    (TorchServe's ``WorkerLoadTime``, SGLang's ``engine_load_weights_time``)
+    shows a load when its series appears after the run's first scrape or its
+    value changes.
+    """
+    empty = pd.DataFrame({"ts_unix_s": pd.Series(dtype=float), "load_s": pd.Series(dtype=float)})
+    if long.empty or kind is None:
+        return empty
+    can = canonical_long(long, kind)
+    can = can[can["signal"].isin([names.SIGNAL_MODEL_LOADS, names.SIGNAL_MODEL_LOAD_TIME])]
+    if can.empty:
+        return empty
+    t_min = long["ts_unix_s"].min()
+    can = can.sort_values(["series_id", "ts_unix_s"])
+    step = can.groupby("series_id")["value"].diff()
+    born = step.isna() & (can["ts_unix_s"] > t_min)
+    timed = can["signal"] == names.SIGNAL_MODEL_LOAD_TIME
+    seen = timed & (born | (step.fillna(0) != 0))
+    counted = ~timed & (step.fillna(0) > 0)
+    rows = [(ts, v) for ts, v in can.loc[seen, ["ts_unix_s", "value"]].itertuples(index=False)]
+    rows += [(ts, math.nan) for ts, k in zip(can.loc[counted, "ts_unix_s"], step[counted]) for _ in range(int(k))]
+    return pd.DataFrame(rows, columns=["ts_unix_s", "load_s"]).sort_values("ts_unix_s", ignore_index=True) \
+        if rows else empty
+
+
+def server_metrics(long: pd.DataFrame, kind: str | None) -> dict[str, list[str]]:
+    """Per evidence column, the exposed names that fed it (for findings to cite)."""
+    if long.empty or kind is None:
+        return {}
+    can = canonical_long(long, kind)
+    return {str(k): sorted(set(g)) for k, g in can.groupby("key")["name"]}
+
+
+def run_server_kind(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The vocabulary's server kind that the run's series names match (None: none)."""
+    found = con.execute("SELECT DISTINCT s.name FROM series s JOIN sources src USING (source_id) "
+                        "WHERE src.run_id = ?", [run_id]).fetchall()
+    return vocabulary.detect(r[0] for r in found)
 
 
 def batch_buckets(long: pd.DataFrame) -> dict[float, float]:
@@ -163,9 +221,12 @@ def batch_buckets(long: pd.DataFrame) -> dict[float, float]:
     return {float(le): float(v) for le, v in (fl.last() - fl.first()).clip(lower=0).items()}
 
 
+def _labels(labels: Any) -> dict[str, str]:
+    return json.loads(labels) if isinstance(labels, str) else dict(labels or {})
+
+
 def _label(labels: Any, key: str) -> str | None:
-    d = json.loads(labels) if isinstance(labels, str) else (labels or {})
-    v = d.get(key)
+    v = _labels(labels).get(key)
     return None if v is None else str(v)
 
 
@@ -174,17 +235,25 @@ def _le(labels: Any) -> float:
     return math.inf if v in ("+Inf", "Inf", "inf") else float(v)
 
 
-def load_run(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -> RunEvidence:
-    """Read one run's evidence (SQL aggregates, demo-server intervals)."""
+def load_run(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0,
+             server_kind: str | None = None) -> RunEvidence:
+    """Read one run's evidence (SQL aggregates, the server's series by canonical signal).
+
+    ``server_kind`` names the vocabulary's kind to read the server's series as
+    (None: detected from the run's series names).
+    """
     meta = runs.run_meta(con, run_id)
     rid = meta["run_id"]
-    long = run_series(con, rid, like=names.DEMO_PREFIX + "%")
-    server, server_totals = server_intervals(long)
+    kind = server_kind or run_server_kind(con, rid)
+    wanted = [*vocabulary.metric_names(kind), names.DEMO_BATCH_SIZE + "_bucket"] if kind else []
+    long = run_series(con, rid, metric_names=wanted)
+    server, server_totals = server_intervals(long, kind)
     return RunEvidence(
         run_id=rid, meta=meta, totals=runs.totals(con, rid), breakdown=runs.breakdown(con, rid),
         lag=runs.schedule_lag(con, rid), windows=runs.windows(con, rid, width_s),
         server=server, server_totals=server_totals, batch_buckets=batch_buckets(long),
-        telemetry=telemetry_windows(con, rid, width_s))
+        telemetry=telemetry_windows(con, rid, width_s), server_kind=kind,
+        server_metrics=server_metrics(long, kind), loads=model_loads(long, kind))
 
 
 def telemetry_windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -> pd.DataFrame:

@@ -14,8 +14,10 @@ a. queueing: queue wait >= 40% of the client's mean latency and >= 2 ms (high fr
 b. fixed batching: load varies >= 1.5x (p90/p10 of per-scrape-interval rate)
    while the executed batch stays within 10% (p90-p10 over median) without
    following the load (padding >= 25%, or at >= 90% of max batch), and queue
-   wait is at least half of the server time at low load; separately, padding
-   rows >= 25% of computed rows.
+   wait is at least half of the server time at low load (max batch unknown:
+   a flat batch of >= 2); separately, padding rows >= 25% of computed rows.
+   Both read canonical signals (inferences / executions is the batch size), so
+   they hold on any server the vocabulary maps.
 c. proxy overhead: Hodges–Lehmann shift of the proxied run over the direct run
    with its 98% interval above 0 and >= 3% of the direct median.
 d. GPU: see :mod:`perfkit.analyze.rootcause.gpu`.
@@ -45,6 +47,7 @@ QUEUE_SHARE, QUEUE_MIN_MS = 0.40, 2.0
 LOAD_RHO, LOAD_P, LOAD_CV = 0.5, 0.01, 0.2
 LITTLE_TOLERANCE, LITTLE_MIN_SAMPLES = 0.25, 10
 FIXED_LOAD_RATIO, FIXED_BATCH_SPREAD, FIXED_QUEUE_SHARE, FIXED_AT_MAX = 1.5, 0.10, 0.5, 0.9
+FIXED_MIN_BATCH = 2.0
 PADDING_SHARE = 0.25
 PROXY_SHARE = 0.03
 CORR_RHO, CORR_Q, CORR_MAX_LAG = 0.5, 0.01, 5
@@ -61,13 +64,25 @@ def _ratio(num: float | None, den: float | None) -> float:
     return float(num) / float(den)
 
 
-def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, float]) -> list[Finding]:
-    """Where the time goes: schedule lag, server queue wait, inference, network/other."""
+def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, float],
+             arrival_rate_rps: float = math.nan, metrics: dict[str, list[str]] | None = None) -> list[Finding]:
+    """Where the time goes: schedule lag, server queue wait, inference, network/other.
+
+    ``server_totals`` holds canonical signals (seconds): queue time from
+    ``queue_time_sum``/``queue_time_count``; a server that counts only its queue's
+    size (MLServer) gives the wait by Little's law, mean queue depth over the
+    arrival rate. ``metrics`` (evidence column -> the server's names) lets the
+    finding name the metrics it stands on.
+    """
     lat = breakdown.get("mean_latency_ms")
     svc = breakdown.get("mean_service_ms")
-    qw = 1000 * _ratio(server_totals.get("queue_wait_sum_s"), server_totals.get("queue_wait_count"))
-    inf_ms = 1000 * _ratio(server_totals.get("inference_sum_s"), server_totals.get("inference_count"))
-    srv = 1000 * _ratio(server_totals.get("server_sum_s"), server_totals.get("server_count"))
+    qw = 1000 * _ratio(server_totals.get("queue_time_sum"), server_totals.get("queue_time_count"))
+    queue_keys = ["queue_time_sum", "queue_time_count"]
+    depth = server_totals.get("mean_queue_depth")
+    if not math.isfinite(qw) and depth is not None and arrival_rate_rps > 0:
+        qw, queue_keys = 1000 * depth / arrival_rate_rps, ["queue_depth", "queue_depth_sum"]
+    inf_ms = 1000 * _ratio(server_totals.get("compute_time_sum"), server_totals.get("compute_time_count"))
+    srv = 1000 * _ratio(server_totals.get("server_time_sum"), server_totals.get("server_time_count"))
     if lat is None or not math.isfinite(qw) or not lat:
         return []
     share = qw / lat
@@ -81,7 +96,12 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
     numbers = {"mean_latency_ms": lat, "mean_service_ms": svc, "mean_queue_wait_ms": qw,
                "mean_inference_ms": inf_ms, "mean_server_ms": srv, "queue_share": share,
                "n_requests": breakdown.get("n"),
-               "n_queued": int(server_totals.get("queue_wait_count", 0))}
+               "n_queued": int(server_totals.get("queue_time_count", server_totals.get("n_queue_depth", 0)))}
+    named = sorted({m for k in queue_keys for m in (metrics or {}).get(k, [])})
+    if named:
+        numbers["queue_metric"] = ", ".join(named)
+    if queue_keys[0] == "queue_depth":
+        numbers["mean_queue_depth"] = depth
     sev = "high" if share >= 0.6 and qw >= 20.0 else ("medium" if qw >= 10.0 else "low")
     return [Finding("queueing", f"Queue wait is {share:.0%} of latency ({qw:.1f} of {lat:.1f} ms)", sev,
                     numbers, "Requests wait for a batch or a worker more than they compute: shorten the "
@@ -146,29 +166,33 @@ def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str
                    max_batch: int | None) -> list[Finding]:
     """Batch shape flat while the load changes, with queue wait dominating at low load.
 
-    ``intervals`` (per scrape interval): ``ts_unix_s``, ``batch_sum`` (requests),
-    ``batch_count`` (calls), ``queue_wait_sum_s``, ``queue_wait_count``,
-    ``server_sum_s``, ``server_count`` and, where the server pads, ``rows`` and
+    ``intervals`` (per scrape interval, canonical signals): ``ts_unix_s``,
+    ``inferences`` (requests computed), ``executions`` (model calls),
+    ``queue_time_sum`` (s), ``queue_time_count``, ``server_time_sum`` (s),
+    ``server_time_count`` and, where the server pads, ``batch_rows`` and
     ``padding_rows``. The *executed* batch per call is (rows + padding) / calls
-    when padding is counted, else requests / calls. The cause is present when
-    the executed batch stays within 10% across a >= 1.5x load range, does not
-    follow the load (padding >= 25% of computed rows, or, without padding
-    counters, the batch sits at >= 90% of ``max_batch`` even at low load), and
-    queue wait is at least half of the server time at low load.
+    when padding is counted, else inferences / executions (Triton's
+    ``nv_inference_count`` / ``nv_inference_exec_count``). The cause is present
+    when the executed batch stays within 10% across a >= 1.5x load range, does
+    not follow the load (padding >= 25% of computed rows; without padding
+    counters, the batch sits at >= 90% of ``max_batch`` even at low load, or,
+    with ``max_batch`` unknown, at :data:`FIXED_MIN_BATCH` or more), and queue
+    wait is at least half of the server time at low load.
     """
-    need = {"ts_unix_s", "batch_sum", "batch_count", "queue_wait_sum_s", "queue_wait_count",
-            "server_sum_s", "server_count"}
+    need = {"ts_unix_s", "inferences", "executions", "queue_time_sum", "queue_time_count",
+            "server_time_sum", "server_time_count"}
     if intervals.empty or not need <= set(intervals.columns):
         return []
     d = intervals.sort_values("ts_unix_s").copy()
     d["dt"] = d["ts_unix_s"].diff()
-    d = d[(d["batch_count"] > 0) & (d["dt"] > 0) & (d["server_count"] > 0) & (d["queue_wait_count"] > 0)]
+    d = d[(d["executions"] > 0) & (d["dt"] > 0) & (d["server_time_count"] > 0) & (d["queue_time_count"] > 0)]
     if len(d) < 3:
         return []
-    rate = d["batch_sum"] / d["dt"]
-    padded = {"rows", "padding_rows"} <= set(d.columns) and bool((d["padding_rows"].fillna(0) > 0).any())
-    executed = ((d["rows"] + d["padding_rows"]) / d["batch_count"]) if padded else d["batch_sum"] / d["batch_count"]
-    qshare = (d["queue_wait_sum_s"] / d["queue_wait_count"]) / (d["server_sum_s"] / d["server_count"])
+    rate = d["inferences"] / d["dt"]
+    padded = {"batch_rows", "padding_rows"} <= set(d.columns) and bool((d["padding_rows"].fillna(0) > 0).any())
+    executed = ((d["batch_rows"] + d["padding_rows"]) / d["executions"]) if padded \
+        else d["inferences"] / d["executions"]
+    qshare = (d["queue_time_sum"] / d["queue_time_count"]) / (d["server_time_sum"] / d["server_time_count"])
     p10, p90 = np.percentile(rate, [10, 90])
     load_ratio = p90 / p10 if p10 > 0 else math.inf
     s10, s50, s90 = np.percentile(executed, [10, 50, 90])
@@ -176,15 +200,16 @@ def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str
     low = rate <= np.median(rate)
     low_share = float(qshare[low].median())
     if padded:
-        pad_low = float((d["padding_rows"] / (d["rows"] + d["padding_rows"]))[low].median())
+        pad_low = float((d["padding_rows"] / (d["batch_rows"] + d["padding_rows"]))[low].median())
         not_following = pad_low >= PADDING_SHARE
-    else:
-        pad_low = math.nan
-        not_following = max_batch is not None and max_batch > 0 and s50 >= FIXED_AT_MAX * max_batch
+    elif max_batch is not None and max_batch > 0:
+        pad_low, not_following = math.nan, s50 >= FIXED_AT_MAX * max_batch
+    else:   # a batch of several requests, flat while the load moves and requests wait: filled to a size
+        pad_low, not_following = math.nan, s50 >= FIXED_MIN_BATCH
     if not (load_ratio >= FIXED_LOAD_RATIO and spread <= FIXED_BATCH_SPREAD and not_following
             and low_share >= FIXED_QUEUE_SHARE):
         return []
-    real = d["batch_sum"] / d["batch_count"]
+    real = d["inferences"] / d["executions"]
     numbers = {"load_ratio_p90_p10": float(load_ratio), "rate_p10_rps": float(p10), "rate_p90_rps": float(p90),
                "executed_batch_median": float(s50), "executed_batch_spread": float(spread),
                "requests_per_call_low_load": float(real[low].mean()),
@@ -205,14 +230,14 @@ def fixed_batching(run_id: str, intervals: pd.DataFrame, server_totals: dict[str
 
 def padding_waste(run_id: str, server_totals: dict[str, float], max_batch: int | None) -> list[Finding]:
     """Padding rows computed for nothing (static batch shapes)."""
-    rows, pad = server_totals.get("rows"), server_totals.get("padding_rows")
+    rows, pad = server_totals.get("batch_rows"), server_totals.get("padding_rows")
     if rows is None or pad is None or rows + pad <= 0:
         return []
     share = pad / (rows + pad)
     if share < PADDING_SHARE:
         return []
-    eff = stats.batch_efficiency(server_totals.get("batch_sum", math.nan),
-                                 server_totals.get("batch_count", 0), max_batch or 0)
+    eff = stats.batch_efficiency(server_totals.get("inferences", math.nan),
+                                 server_totals.get("executions", 0), max_batch or 0)
     numbers = {"padding_share": share, "rows": rows, "padding_rows": pad,
                "mean_batch_size": eff["mean_batch_size"], "max_batch": max_batch,
                "inference_calls": eff["inference_calls"]}

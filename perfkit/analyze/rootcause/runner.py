@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from perfkit.analyze import stats, twosample
-from perfkit.analyze.rootcause import evidence, gpu as gpu_rule, rules
+from perfkit.analyze.rootcause import evidence, gpu as gpu_rule, rules, serving
 from perfkit.analyze.rootcause.finding import SEVERITY_RANK, Finding, rank
 from perfkit.errors import UsageError
 from perfkit.store import runs
@@ -65,19 +65,23 @@ def _proxy_pairs(metas: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def run_findings(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Finding]:
-    """Single-run rules (a, b, e, f, availability, SLO)."""
-    return findings_from_evidence(con, evidence.load_run(con, run_id))
+def run_findings(con: duckdb.DuckDBPyConnection, run_id: str, server_kind: str | None = None) -> list[Finding]:
+    """Single-run rules (a, b, e, f, cold starts, KV cache, availability, SLO).
+
+    ``server_kind``: the vocabulary's kind to read the server's metrics as (None: detected).
+    """
+    return findings_from_evidence(con, evidence.load_run(con, run_id, server_kind=server_kind))
 
 
-def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float | None = None) -> dict[str, Any]:
+def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float | None = None,
+                server_kind: str | None = None) -> dict[str, Any]:
     """Everything about one run, each figure with its n: percentiles with exact intervals,
     availability and MTTR, schedule lag, where the time goes, the SLO verdict and the findings.
 
     All request-level work runs in DuckDB (one quantile pass, one per-window group-by, a few
     aggregates), so a 10-million-request run is analysed in seconds and bounded memory.
     """
-    ev = evidence.load_run(con, run_id)
+    ev = evidence.load_run(con, run_id, server_kind=server_kind)
     pct = runs.percentiles(con, ev.run_id, qs=(0.5, 0.9, 0.95, 0.99, 0.999))
     av = stats.availability(ev.windows)
     episodes = stats.fault_episodes(ev.windows)
@@ -116,12 +120,15 @@ def findings_from_evidence(con: duckdb.DuckDBPyConnection, ev: evidence.RunEvide
     if slo_ms:
         p99 = runs.percentiles(con, rid, qs=(0.99,))[0.99]
         found += rules.slo(rid, p99, float(slo_ms), runs.count_over(con, rid, float(slo_ms)))
-    found += rules.queueing(rid, ev.breakdown, ev.server_totals)
+    found += rules.queueing(rid, ev.breakdown, ev.server_totals, ev.totals["arrival_rate_rps"],
+                            ev.server_metrics)
     found += rules.load_latency(rid, ev.windows)
     found += rules.littles_law(rid, ev.totals["arrival_rate_rps"], ev.breakdown.get("mean_latency_ms") or 0.0,
                                    ev.server_totals)
     found += rules.fixed_batching(rid, ev.server, ev.server_totals, ev.max_batch)
     found += rules.padding_waste(rid, ev.server_totals, ev.max_batch)
+    found += serving.cold_starts(rid, ev.loads, ev.windows)
+    found += serving.kv_cache_pressure(rid, ev.server, ev.server_totals)
     found += rules.regressions_in_time(rid, ev.windows)
     found += rules.correlations(rid, ev.windows, ev.telemetry)
     return found
@@ -151,19 +158,21 @@ def proxy_comparison(con: duckdb.DuckDBPyConnection, direct_id: str, proxied_id:
 
 def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None = None,
              gpu: bool = True, proxy_pairs: Sequence[tuple[str, str]] = (),
-             gpu_sources: Sequence[int] = ()) -> list[Finding]:
+             gpu_sources: Sequence[int] = (), server_kind: str | None = None) -> list[Finding]:
     """Ranked findings over the runs (see :func:`perfkit.store.runs.resolve_run_ids`).
 
     ``proxy_pairs`` names (direct, proxied) runs explicitly; runs labelled
     ``proxy=...`` are paired automatically as well. GPU findings come from each
     run's own GPU telemetry or exports inside its time window; ``gpu_sources``
     names GPU export sources to use instead (``gpu=False``: no GPU rule).
+    ``server_kind`` reads every run's server metrics as that kind of the
+    vocabulary (:data:`perfkit.analyze.vocabulary.SERVER_KINDS`); None detects it per run.
     """
     ids = runs.resolve_run_ids(con, run_ids)
     metas = [runs.run_meta(con, r) for r in ids]
     found: list[Finding] = []
     for rid in ids:
-        found += run_findings(con, rid)
+        found += run_findings(con, rid, server_kind)
     pairs = [(runs.run_meta(con, d)["run_id"], runs.run_meta(con, p)["run_id"]) for d, p in proxy_pairs]
     pairs += [pair for pair in _proxy_pairs(metas) if pair not in pairs]
     for direct_id, proxied_id in pairs:
@@ -195,7 +204,7 @@ def runs_overview(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.
 
 
 def batching_table(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.DataFrame:
-    """Per run with demo-server telemetry: batch size, padding, queue wait and inference time.
+    """Per run whose server counts executions: batch size, padding, queue wait and compute time.
 
     Whole-run increases between the first and the last scrape of the run.
     """
@@ -203,19 +212,19 @@ def batching_table(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd
     for rid in run_ids:
         ev = evidence.load_run(con, rid)
         t = ev.server_totals
-        if not t.get("batch_count"):
+        if not t.get("executions"):
             continue
-        eff = stats.batch_efficiency(t.get("batch_sum", 0.0), t["batch_count"], ev.max_batch or 0,
+        eff = stats.batch_efficiency(t.get("inferences", 0.0), t["executions"], ev.max_batch or 0,
                                      ev.batch_buckets or None)
-        computed = t.get("rows", 0.0) + t.get("padding_rows", 0.0)
+        computed = t.get("batch_rows", 0.0) + t.get("padding_rows", 0.0)
         rows.append({"run_id": rid, "label": ev.meta.get("label"), "max_batch": ev.max_batch,
                      "inference_calls": eff["inference_calls"], "requests_per_call": eff["mean_batch_size"],
                      "batch_fill": eff["efficiency"],
                      "padding_share": t.get("padding_rows", 0.0) / computed if computed else math.nan,
-                     "mean_queue_wait_ms": 1000 * t["queue_wait_sum_s"] / t["queue_wait_count"]
-                     if t.get("queue_wait_count") else math.nan,
-                     "mean_inference_ms": 1000 * t["inference_sum_s"] / t["inference_count"]
-                     if t.get("inference_count") else math.nan,
+                     "mean_queue_wait_ms": 1000 * t["queue_time_sum"] / t["queue_time_count"]
+                     if t.get("queue_time_count") else math.nan,
+                     "mean_inference_ms": 1000 * t["compute_time_sum"] / t["compute_time_count"]
+                     if t.get("compute_time_count") else math.nan,
                      "mean_latency_ms": ev.breakdown.get("mean_latency_ms")})
     return pd.DataFrame(rows)
 
