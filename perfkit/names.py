@@ -93,6 +93,11 @@ DEMO_LLM_TPOT = DEMO_PREFIX + "llm_time_per_output_token_seconds"
 DEMO_LLM_STEP_DURATION = DEMO_PREFIX + "llm_step_duration_seconds"
 DEMO_LLM_STEP_BATCH_SIZE = DEMO_PREFIX + "llm_step_batch_size"
 
+# --------------------------------------------------------------------------- A/B experiment label keys
+LABEL_ARM = "arm"             # which side of an A/B experiment a run belongs to: baseline | candidate
+LABEL_REPEAT = "repeat"       # the repeat index (1-based) of a run within its arm or suite case
+LABEL_ABTEST = "abtest"       # the id of the `perfkit abtest` experiment a run belongs to
+
 # --------------------------------------------------------------------------- canonical server signals
 # What the root-cause rules read from any inference server's metrics; each server's own names and
 # units are mapped onto these by perfkit.analyze.vocabulary (times in seconds, usage as a ratio).

@@ -9,13 +9,16 @@ What notebooks 02-04 use, importable from here (``from perfkit.analyze import ro
   on frames;
 * :mod:`~perfkit.analyze.rootcause` (03): ``diagnose`` and the tables around it
   (``runs_overview``, ``batching_table``, ``proxy_tables``, ``gpu_frame``...);
-* :mod:`~perfkit.analyze.abtest` (04): the A/B judge — ``compare_runs``,
-  ``resolve_pair``, ``samples_for_plot``, ``spectra``, ``headline_figures``;
+* :mod:`~perfkit.analyze.abtest` (04): the A/B judge over sets of runs —
+  ``compare_runs`` (a :class:`~perfkit.analyze.abtest.Verdict` with
+  ``sentence``, ``table``, ``runs``), ``samples_for_plot``, ``headline_figures``;
+  :mod:`~perfkit.analyze.bootstrap` its hierarchical block bootstrap and
+  :mod:`~perfkit.analyze.experiment` the interleaved runs of ``perfkit abtest``;
 * :mod:`~perfkit.analyze.stats` and :mod:`~perfkit.analyze.twosample`: the
   statistics behind them.
 
 Also by name: :func:`diagnose` (ranked root-cause findings over runs) and
-:func:`compare_runs` (the A/B verdict between two runs). Every name loads on
+:func:`compare_runs` (the A/B verdict between two sets of runs). Every name loads on
 first use, so ``perfkit --help``, which imports this package, stays light.
 Figures are in :mod:`perfkit.plots.diagnosis`.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_MODULES = ("abtest", "promql", "rootcause", "stats", "telemetry", "twosample")
+_MODULES = ("abtest", "bootstrap", "experiment", "promql", "rootcause", "stats", "telemetry", "twosample")
 _FUNCTIONS = {"diagnose": "rootcause", "compare_runs": "abtest"}
 
 __all__ = [*_MODULES, *_FUNCTIONS]

@@ -1,37 +1,28 @@
-"""A/B verdicts between a baseline run and a candidate run, modelled on Kayenta's canary judge.
+"""A/B verdicts you can gate on: a set of runs per arm, intervals that respect the data.
 
-Per metric (a latency-like column, ``candidate - baseline``; positive = slower):
+The unit of replication is the run. Each arm (baseline, candidate) is one or
+more runs; for each metric the judge compares the arms' **P50**, **P99** and
+**error rate**, an arm's statistic being the mean over its runs of each run's
+own statistic. The difference ``candidate - baseline`` gets a hierarchical
+bootstrap interval (:mod:`perfkit.analyze.bootstrap`: runs resampled, then
+blocks within runs, block length from the data). With one run in an arm the
+interval falls back to the within-run block bootstrap and the verdict says that
+run-to-run variance is unknown.
 
-* **location** (Kayenta's MannWhitneyClassifier): drop NaN, remove outliers
-  outside ``[Q1 - 3 IQR, Q3 + 3 IQR]`` in each sample, Mann–Whitney U
-  (``scipy.stats.mannwhitneyu``), the Hodges–Lehmann shift with its
-  distribution-free 98% interval (Moses; normal approximation to the rank
-  distribution). *High* when the interval's lower bound is above
-  ``0.25 * |HL|``, *Low* when its upper bound is below ``-0.25 * |HL|``, else
-  *Pass*; *Nodata* when a side has fewer than ``min_n`` values. On top of
-  Kayenta: High/Low also need the Holm-adjusted MWU p-value below ``alpha``
-  (multiple-comparison control over all metrics of the comparison) and a
-  practical effect: ``|HL|`` at least ``margin_rel`` of the baseline median and
-  at least ``margin_abs_ms``.
-* **tail** (P99): percentile-bootstrap interval of ``P99(c) - P99(b)`` on the raw
-  values (outliers *are* the tail); High when the interval's lower bound is
-  above the practical margin (``margin_rel`` of the baseline P99, and
-  ``margin_abs_ms``), Low when the upper bound is below minus the margin,
-  Inconclusive when the interval spans both margins; Nodata below
-  ``min_tail_n`` values per side (a P99 needs a few hundred).
-* **error rate**: Fisher's exact test on (errors, ok); High when the candidate's
-  share is higher by at least ``margin_error_pp`` percentage points and the
-  Holm-adjusted p-value is below ``alpha``.
+Each metric is judged by its interval against a practical margin (``margin_rel``
+of the baseline's statistic, at least ``margin_abs_ms``; ``margin_error_pp``
+percentage points for errors):
 
-Also reported: Kolmogorov–Smirnov (shape), Cliff's delta, bootstrap intervals of
-the P50 and P99 differences. Verdict: **fail** if any metric is High (a
-regression); otherwise **pass** if the Kayenta score — 100 x the share of
-classified metrics that are Pass or Low — is at least ``pass_score`` and every
-metric was classified (none Nodata or Inconclusive); otherwise **inconclusive**.
+* **fail**: the whole interval lies above ``+margin`` (a regression at least the
+  margin's size, with the interval's one-sided confidence);
+* **pass**: the whole interval lies below ``+margin`` (no regression that large;
+  an improvement passes too);
+* **inconclusive**: the interval reaches past the margin, or too few values.
 
-The estimators are :mod:`perfkit.analyze.twosample`'s, Holm's correction
-:mod:`perfkit.analyze.stats`'; this module classifies and decides, and reads
-the two runs through :mod:`perfkit.store.runs`.
+The verdict is **fail** if any metric fails, **pass** if every metric passes,
+else **inconclusive**. No p-value decides anything. The JSON form
+(:meth:`Verdict.to_dict`) is described by ``verdict.schema.json`` next to this
+module.
 """
 from __future__ import annotations
 
@@ -41,323 +32,355 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from perfkit.analyze.stats import holm
-from perfkit.analyze.twosample import (bootstrap_quantile_diff, bootstrap_quantile_diffs, cliffs_delta_from_u,
-                                       hodges_lehmann, remove_outliers_iqr)
+from perfkit.analyze.bootstrap import RunBootstrap, RunSeries, arm_point, bootstrap_run, difference
+from perfkit.errors import UsageError
+from perfkit.names import LABEL_REPEAT
 from perfkit.quantiles import Estimate
+
+FORMAT_VERSION = 1
+SCHEMA_FILE = "verdict.schema.json"
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Every knob of the judge, with the values used when none is given."""
 
-    alpha: float = 0.02               # family-wise error rate (Holm), matches the 98% interval
-    interval: float = 0.98            # confidence of the HL interval (Kayenta)
-    fraction: float = 0.25            # Kayenta: bound = fraction x |HL|
-    margin_rel: float = 0.05          # practical effect: 5% of the baseline median / P99
+    alpha: float = 0.05               # one-sided error of each interval bound: the interval is 1 - 2 alpha
+    margin_rel: float = 0.05          # practical effect: 5% of the baseline's P50 / P99
     margin_abs_ms: float = 0.1        # ... and at least 0.1 ms (below that, timer and scheduler noise)
     margin_error_pp: float = 0.5      # error rate: +0.5 percentage point
-    min_n: int = 20                   # per side, location test
-    min_tail_n: int = 300             # per side, P99 comparison
-    bootstrap_confidence: float = 0.95
-    n_resamples: int = 999
-    pass_score: float = 95.0
+    min_n: int = 20                   # successful requests per run, for P50
+    min_tail_n: int = 200             # per run, for P99 (below it a run's P99 is one of its few largest values)
+    resamples: int = 500              # within-run stationary-bootstrap replicates per run
+    outer: int = 2000                 # hierarchical replicates
+    max_rows: int = 20_000            # per run; above it evenly spaced contiguous blocks are judged
 
+    @property
+    def confidence(self) -> float:
+        """Two-sided confidence of the intervals."""
+        return 1.0 - 2.0 * self.alpha
 
-# --------------------------------------------------------------------------- per metric
 
 @dataclass
 class MetricResult:
-    """One row of the verdict table."""
+    """One row of the verdict: a statistic's difference, its interval, the margin and the decision."""
 
-    metric: str
-    kind: str                      # location | tail | errors
-    classification: str            # High | Low | Pass | Inconclusive | Nodata
+    metric: str                    # "latency_ms p50", "latency_ms p99", "error_rate"
+    statistic: str                 # p50 | p99 | error_rate
+    decision: str                  # pass | fail | inconclusive
     reason: str
-    n_baseline: int
-    n_candidate: int
-    baseline: float                # median, P99 or error share
+    baseline: float                # arm statistic (mean over runs)
     candidate: float
-    difference: Estimate | None = None     # HL shift, P99 difference or error-share difference
-    p_value: float = math.nan
-    p_adjusted: float = math.nan
-    ks_statistic: float = math.nan
-    ks_p_value: float = math.nan
-    cliffs_delta: float = math.nan
-    p50_diff: Estimate | None = None
-    p99_diff: Estimate | None = None
-    outliers_removed: tuple[int, int] = (0, 0)
-    extra: dict[str, Any] = field(default_factory=dict)
+    difference: Estimate
+    margin: float                  # in the statistic's unit (ms, or a share for errors)
+
+    @property
+    def relative(self) -> float:
+        """The difference as a share of the baseline (NaN for errors or a zero baseline)."""
+        if self.statistic == "error_rate" or not self.baseline:
+            return math.nan
+        return self.difference.value / self.baseline
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k not in ("difference", "p50_diff", "p99_diff")}
-        for key in ("difference", "p50_diff", "p99_diff"):
-            val = getattr(self, key)
-            d[key] = val.to_dict() if val is not None else None
-        for k, v in list(d.items()):
-            if isinstance(v, float) and not math.isfinite(v):
-                d[k] = None
-        d["outliers_removed"] = list(self.outliers_removed)
-        return d
+        d = self.difference
+        rel = (lambda v: v / self.baseline) if math.isfinite(self.relative) else (lambda v: math.nan)
+        return {"metric": self.metric, "statistic": self.statistic, "unit": d.unit, "decision": self.decision,
+                "reason": self.reason, "baseline": self.baseline, "candidate": self.candidate,
+                "difference": d.value, "lo": d.lo, "hi": d.hi, "confidence": d.confidence,
+                "relative": rel(d.value), "relative_lo": rel(d.lo), "relative_hi": rel(d.hi),
+                "margin": self.margin, "method": d.method}
 
 
-def _margin(reference: float, th: Thresholds) -> float:
-    return max(th.margin_abs_ms, th.margin_rel * abs(reference)) if math.isfinite(reference) else th.margin_abs_ms
+@dataclass
+class Arm:
+    """One side of the comparison: what was asked for and the runs it resolved to."""
+
+    name: str                      # baseline | candidate
+    selector: str
+    runs: list[RunBootstrap]
+
+    @property
+    def replicated(self) -> bool:
+        return len(self.runs) > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"selector": self.selector, "repeats": len(self.runs),
+                "requests": sum(r.n for r in self.runs),
+                "effective_requests": sum(r.n_effective for r in self.runs),
+                "run_to_run_variance": "estimated" if self.replicated else "unknown",
+                "runs": [_run_dict(r) for r in self.runs]}
 
 
-def compare_location(metric: str, baseline: np.ndarray, candidate: np.ndarray,
-                     th: Thresholds = Thresholds(), seed: int = 0,
-                     p50_diff: Estimate | None = None) -> MetricResult:
-    """Kayenta-style location comparison (classification finished by :func:`judge`)."""
-    b_raw = np.asarray(baseline, float); b_raw = b_raw[~np.isnan(b_raw)]
-    c_raw = np.asarray(candidate, float); c_raw = c_raw[~np.isnan(c_raw)]
-    b, c = remove_outliers_iqr(b_raw), remove_outliers_iqr(c_raw)
-    removed = (int(b_raw.size - b.size), int(c_raw.size - c.size))
-    if b.size < th.min_n or c.size < th.min_n:
-        return MetricResult(metric, "location", "Nodata",
-                            f"fewer than {th.min_n} values on a side", int(b.size), int(c.size),
-                            float(np.median(b)) if b.size else math.nan,
-                            float(np.median(c)) if c.size else math.nan, outliers_removed=removed)
-    mw = sps.mannwhitneyu(c, b, alternative="two-sided")
-    ks = sps.ks_2samp(c, b)
-    hl = hodges_lehmann(c, b, th.interval)
-    res = MetricResult(metric, "location", "Pass", "", int(b.size), int(c.size),
-                       float(np.median(b)), float(np.median(c)), difference=hl,
-                       p_value=float(mw.pvalue), ks_statistic=float(ks.statistic),
-                       ks_p_value=float(ks.pvalue),
-                       cliffs_delta=cliffs_delta_from_u(float(mw.statistic), c.size, b.size),
-                       p50_diff=p50_diff or bootstrap_quantile_diff(c_raw, b_raw, 0.5, th.bootstrap_confidence,
-                                                                    th.n_resamples, seed),
-                       outliers_removed=removed)
-    return res
+def _run_dict(r: RunBootstrap) -> dict[str, Any]:
+    return {"run_id": r.run_id, "labels": r.labels, "requests": r.n, "ok": r.n_ok,
+            "effective_requests": r.n_effective, "block_length": r.block_length, "total_requests": r.total,
+            "p50_ms": float(r.point[0]), "p99_ms": float(r.point[1]), "error_rate": float(r.point[2])}
 
-
-def compare_tail(metric: str, baseline: np.ndarray, candidate: np.ndarray, q: float = 0.99,
-                 th: Thresholds = Thresholds(), seed: int = 0, diff: Estimate | None = None) -> MetricResult:
-    """P99 difference with a bootstrap interval, classified against the practical margin."""
-    b = np.asarray(baseline, float); b = b[~np.isnan(b)]
-    c = np.asarray(candidate, float); c = c[~np.isnan(c)]
-    name = f"{metric} p{q * 100:g}"
-    if b.size < th.min_tail_n or c.size < th.min_tail_n:
-        return MetricResult(name, "tail", "Nodata", f"fewer than {th.min_tail_n} values on a side",
-                            int(b.size), int(c.size),
-                            float(np.quantile(b, q)) if b.size else math.nan,
-                            float(np.quantile(c, q)) if c.size else math.nan)
-    if diff is None:
-        diff = bootstrap_quantile_diff(c, b, q, th.bootstrap_confidence, th.n_resamples, seed)
-    base_q = float(np.quantile(b, q))
-    margin = _margin(base_q, th)
-    if diff.lo > margin:
-        cls, why = "High", f"P{q * 100:g} rose by {diff.value:.2f} ms, interval above the {margin:.2f} ms margin"
-    elif diff.hi < -margin:
-        cls, why = "Low", f"P{q * 100:g} fell by {-diff.value:.2f} ms, interval below -{margin:.2f} ms"
-    elif diff.lo < -margin and diff.hi > margin:
-        cls, why = "Inconclusive", (f"P{q * 100:g} difference interval [{diff.lo:.2f}, {diff.hi:.2f}] ms "
-                                    f"spans both ±{margin:.2f} ms margins: too few requests to tell")
-    else:
-        cls, why = "Pass", f"P{q * 100:g} difference interval reaches within the ±{margin:.2f} ms margin"
-    return MetricResult(name, "tail", cls, why, int(b.size), int(c.size), base_q,
-                        float(np.quantile(c, q)), difference=diff, p99_diff=diff,
-                        extra={"margin_ms": margin})
-
-
-def compare_errors(baseline_errors: int, baseline_n: int, candidate_errors: int, candidate_n: int,
-                   th: Thresholds = Thresholds()) -> MetricResult:
-    """Error share, Fisher's exact test (classification finished by :func:`judge`)."""
-    if baseline_n == 0 or candidate_n == 0:
-        return MetricResult("error_rate", "errors", "Nodata", "a run without requests",
-                            baseline_n, candidate_n, math.nan, math.nan)
-    table = [[candidate_errors, candidate_n - candidate_errors],
-             [baseline_errors, baseline_n - baseline_errors]]
-    p = float(sps.fisher_exact(table).pvalue)
-    pb, pc = baseline_errors / baseline_n, candidate_errors / candidate_n
-    diff = Estimate(pc - pb, math.nan, math.nan, min(baseline_n, candidate_n), 1 - th.alpha,
-                    "difference of shares", "ratio")
-    return MetricResult("error_rate", "errors", "Pass", "", baseline_n, candidate_n, pb, pc,
-                        difference=diff, p_value=p)
-
-
-# --------------------------------------------------------------------------- the judge
 
 @dataclass
 class Verdict:
+    """The decision, the per-metric rows, both arms and how it was computed."""
+
     verdict: str                   # pass | fail | inconclusive
-    score: float
     metrics: list[MetricResult]
+    baseline: Arm
+    candidate: Arm
     thresholds: Thresholds
-    baseline_run: str | None = None
-    candidate_run: str | None = None
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def regression(self) -> bool:
         return self.verdict == "fail"
 
+    @property
+    def method(self) -> dict[str, Any]:
+        both = self.baseline.replicated and self.candidate.replicated
+        return {"name": "hierarchical bootstrap" if both else "within-run block bootstrap",
+                "between_runs": "runs resampled with replacement" if both else None,
+                "within_run": "stationary bootstrap (arch), Politis-White block length on the ranks",
+                "arm_statistic": "mean over the arm's runs of each run's statistic",
+                "interval": "percentile", "confidence": self.thresholds.confidence,
+                "resamples": self.thresholds.resamples, "outer_resamples": self.thresholds.outer,
+                "seed": self.seed, "run_to_run_variance": "estimated" if both else "unknown"}
+
+    def sentence(self) -> str:
+        """The verdict in one sentence a manager can read."""
+        return sentence(self)
+
     def table(self) -> pd.DataFrame:
-        """The verdict table: one row per metric."""
-        rows = []
-        for m in self.metrics:
-            d = m.difference
-            rows.append({"metric": m.metric, "kind": m.kind, "class": m.classification,
-                         "n_base": m.n_baseline, "n_cand": m.n_candidate,
-                         "baseline": m.baseline, "candidate": m.candidate,
-                         "diff": d.value if d else math.nan,
-                         "diff_lo": d.lo if d else math.nan, "diff_hi": d.hi if d else math.nan,
-                         "ci": d.confidence if d else math.nan,
-                         "p": m.p_value, "p_holm": m.p_adjusted, "cliffs_delta": m.cliffs_delta,
-                         "ks_D": m.ks_statistic, "reason": m.reason})
-        return pd.DataFrame(rows)
+        """One row per metric: arms, difference with its interval, margin, decision."""
+        return pd.DataFrame([m.to_dict() for m in self.metrics])
+
+    def runs(self) -> pd.DataFrame:
+        """One row per run of both arms: its P50, P99, error share, raw and effective request counts."""
+        rows = [{"arm": arm.name, "repeat": r.labels.get(LABEL_REPEAT, str(i + 1)), **_run_dict(r)}
+                for arm in (self.baseline, self.candidate) for i, r in enumerate(arm.runs)]
+        return pd.DataFrame(rows).drop(columns=["labels"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "score": self.score, "baseline_run": self.baseline_run,
-                "candidate_run": self.candidate_run, "thresholds": asdict(self.thresholds),
-                "metrics": [m.to_dict() for m in self.metrics]}
+        return {"format_version": FORMAT_VERSION, "verdict": self.verdict, "sentence": self.sentence(),
+                "method": self.method, "thresholds": asdict(self.thresholds),
+                "baseline": self.baseline.to_dict(), "candidate": self.candidate.to_dict(),
+                "metrics": [m.to_dict() for m in self.metrics], "notes": list(self.notes)}
 
 
-def judge(results: list[MetricResult], th: Thresholds = Thresholds()) -> Verdict:
-    """Holm-adjust the p-values, finish the location/error classifications, score, decide."""
-    adjusted = holm([r.p_value for r in results])
-    for r, p_adj in zip(results, adjusted):
-        r.p_adjusted = p_adj
-        if r.classification in ("Nodata", "Inconclusive") or r.kind == "tail":
-            continue
-        if r.kind == "location" and r.difference is not None:
-            hl = r.difference
-            bound = th.fraction * abs(hl.value)
-            margin = _margin(r.baseline, th)
-            significant = math.isfinite(p_adj) and p_adj < th.alpha
-            practical = abs(hl.value) >= margin
-            if hl.lo > bound and significant and practical:
-                r.classification, r.reason = "High", (
-                    f"shift +{hl.value:.2f} ms [{hl.lo:.2f}, {hl.hi:.2f}] ({hl.confidence:.0%}), "
-                    f"Holm p={p_adj:.2g}, beyond the {margin:.2f} ms margin")
-            elif hl.hi < -bound and significant and practical:
-                r.classification, r.reason = "Low", (
-                    f"shift {hl.value:.2f} ms [{hl.lo:.2f}, {hl.hi:.2f}] ({hl.confidence:.0%}), "
-                    f"Holm p={p_adj:.2g}, beyond the {margin:.2f} ms margin")
-            else:
-                why = []
-                if not (hl.lo > bound or hl.hi < -bound):
-                    why.append("interval within ±0.25·|HL|")
-                if not significant:
-                    why.append(f"Holm p={p_adj:.2g} ≥ {th.alpha}")
-                if not practical:
-                    why.append(f"|shift| {abs(hl.value):.2f} ms below the {margin:.2f} ms margin")
-                r.classification, r.reason = "Pass", "; ".join(why) or "no shift"
-        elif r.kind == "errors":
-            delta_pp = (r.candidate - r.baseline) * 100
-            significant = math.isfinite(p_adj) and p_adj < th.alpha
-            if delta_pp >= th.margin_error_pp and significant:
-                r.classification, r.reason = "High", f"error share +{delta_pp:.2f} pp, Holm p={p_adj:.2g}"
-            elif delta_pp <= -th.margin_error_pp and significant:
-                r.classification, r.reason = "Low", f"error share {delta_pp:.2f} pp, Holm p={p_adj:.2g}"
-            else:
-                r.classification, r.reason = "Pass", f"error share {delta_pp:+.2f} pp, Holm p={p_adj:.2g}"
-    classified = [r for r in results if r.classification not in ("Nodata", "Inconclusive")]
-    score = 100.0 * sum(r.classification in ("Pass", "Low") for r in classified) / len(classified) \
-        if classified else 0.0
-    if any(r.classification == "High" for r in results):
-        verdict = "fail"
-    elif classified and score >= th.pass_score and len(classified) == len(results):
-        verdict = "pass"
+# --------------------------------------------------------------------------- judging
+
+def _fmt(v: float, unit: str) -> str:
+    return f"{v * 100:+.2f} pp" if unit == "share" else f"{v:+.2f} ms"
+
+
+def _interval(d: Estimate) -> str:
+    """``+0.48 ms [-0.39, +1.09]`` (percentage points for shares)."""
+    k, unit = (100.0, "pp") if d.unit == "share" else (1.0, "ms")
+    return f"{d.value * k:+.2f} {unit} [{d.lo * k:+.2f}, {d.hi * k:+.2f}]"
+
+
+def decide(metric: str, statistic: str, base: float, cand: float, diff: Estimate, margin: float,
+           enough: bool) -> MetricResult:
+    """One metric's decision from its interval against ``margin`` (see the module doc)."""
+    if not enough or not math.isfinite(diff.value):
+        return MetricResult(metric, statistic, "inconclusive", "too few values to judge", base, cand, diff, margin)
+    m = _fmt(margin, diff.unit).lstrip("+")
+    if diff.lo > margin:
+        decision, why = "fail", f"the whole interval is above the {m} margin"
+    elif diff.hi < -margin:
+        decision, why = "pass", f"better by more than the {m} margin"
+    elif diff.hi < margin:
+        decision = "pass"
+        why = f"within the ±{m} margin" if diff.lo > -margin else f"no regression as large as the {m} margin"
     else:
-        verdict = "inconclusive"
-    return Verdict(verdict, score, results, th)
+        decision, why = "inconclusive", f"the interval reaches past the {m} margin"
+    return MetricResult(metric, statistic, decision, why, base, cand, diff, margin)
 
 
-def compare_samples(baseline: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray],
-                    errors: tuple[int, int, int, int] | None = None,
-                    th: Thresholds = Thresholds(), seed: int = 0) -> Verdict:
-    """Compare metric arrays (``{"latency_ms": array}``) and optional error counts
-    ``(baseline_errors, baseline_n, candidate_errors, candidate_n)``."""
-    results: list[MetricResult] = []
-    for metric in baseline:
-        b, c = baseline[metric], candidate.get(metric, np.array([]))
-        b_ok, c_ok = np.asarray(b, float), np.asarray(c, float)
-        b_ok, c_ok = b_ok[~np.isnan(b_ok)], c_ok[~np.isnan(c_ok)]
-        diffs = bootstrap_quantile_diffs(c_ok, b_ok, [0.5, 0.99], th.bootstrap_confidence, th.n_resamples, seed)
-        results.append(compare_location(metric, b, c, th, seed, p50_diff=diffs[0.5]))
-        results.append(compare_tail(metric, b, c, 0.99, th, seed, diff=diffs[0.99]))
-    if errors is not None:
-        results.append(compare_errors(*errors, th=th))
-    return judge(results, th)
+def judge(baseline: Arm, candidate: Arm, th: Thresholds = Thresholds(), metric: str = "latency_ms",
+          seed: int = 0, errors: bool = True) -> list[MetricResult]:
+    """The P50 and P99 rows of ``metric`` (and the error-rate row) for two bootstrapped arms."""
+    d50, d99, derr = difference(baseline.runs, candidate.runs, th.confidence, th.outer, seed)
+    b, c = arm_point(baseline.runs), arm_point(candidate.runs)
+    every = baseline.runs + candidate.runs
+    rows = [decide(f"{metric} p50", "p50", float(b[0]), float(c[0]), d50,
+                   max(th.margin_abs_ms, th.margin_rel * abs(float(b[0]))) if math.isfinite(b[0]) else math.nan,
+                   all(r.n_ok >= th.min_n for r in every)),
+            decide(f"{metric} p99", "p99", float(b[1]), float(c[1]), d99,
+                   max(th.margin_abs_ms, th.margin_rel * abs(float(b[1]))) if math.isfinite(b[1]) else math.nan,
+                   all(r.n_ok >= th.min_tail_n for r in every))]
+    if errors:
+        rows.append(decide("error_rate", "error_rate", float(b[2]), float(c[2]), derr, th.margin_error_pp / 100.0,
+                           all(r.n > 0 for r in every)))
+    return rows
+
+
+def overall(results: Sequence[MetricResult]) -> str:
+    """fail if any metric fails, pass if all pass, else inconclusive."""
+    decisions = [r.decision for r in results]
+    if "fail" in decisions:
+        return "fail"
+    return "pass" if decisions and all(d == "pass" for d in decisions) else "inconclusive"
+
+
+def bootstrap_arm(name: str, selector: str, series: Sequence[RunSeries], th: Thresholds, seed: int) -> Arm:
+    """Each run's within-run bootstrap (seeded per arm and run)."""
+    seeds = np.random.SeedSequence([seed, 0 if name == "baseline" else 1]).spawn(len(series))
+    return Arm(name, selector, [bootstrap_run(s, th.resamples, sd) for s, sd in zip(series, seeds)])
+
+
+def compare_series(baseline: Sequence[RunSeries], candidate: Sequence[RunSeries], th: Thresholds = Thresholds(),
+                   metric: str = "latency_ms", seed: int = 0, selectors: tuple[str, str] = ("", "")) -> Verdict:
+    """Judge two arms given as run series (the pure entry point; :func:`compare_runs` reads the store)."""
+    if not baseline or not candidate:
+        raise UsageError("each arm needs at least one run")
+    base = bootstrap_arm("baseline", selectors[0], baseline, th, seed)
+    cand = bootstrap_arm("candidate", selectors[1], candidate, th, seed)
+    results = judge(base, cand, th, metric, seed)
+    return Verdict(overall(results), results, base, cand, th, seed, _notes(base, cand))
+
+
+def _notes(base: Arm, cand: Arm) -> list[str]:
+    notes = []
+    for arm in (base, cand):
+        if not arm.replicated:
+            notes.append(f"one {arm.name} run: run-to-run variance is unknown, so the interval covers only "
+                         "the variation within the run")
+        sub = [r for r in arm.runs if r.total > r.n]
+        if sub:
+            notes.append(f"{len(sub)} {arm.name} run(s) judged on contiguous blocks of {sub[0].n:,} of "
+                         f"{sub[0].total:,} requests")
+    return notes
+
+
+def sentence(v: Verdict) -> str:
+    """``FAIL: the candidate is slower: P50 +0.52 ms (+6.9%) [...] above the 0.39 ms margin (3 runs per arm).``"""
+    reps = f"{len(v.baseline.runs)} baseline and {len(v.candidate.runs)} candidate run(s)"
+    conf = f"{v.thresholds.confidence:.0%} interval"
+    if v.verdict == "fail":
+        bad = [m for m in v.metrics if m.decision == "fail"]
+        body = "; ".join(_describe(m) for m in bad)
+        text = f"FAIL: the candidate is worse: {body} ({conf}s, {reps})."
+    elif v.verdict == "pass":
+        text = (f"PASS: no regression as large as the margin in "
+                f"{', '.join(m.metric for m in v.metrics)} ({conf}s, {reps}).")
+    else:
+        open_ = [m for m in v.metrics if m.decision != "pass"]
+        text = (f"INCONCLUSIVE: {'; '.join(_describe(m) for m in open_)}: more or longer runs are needed "
+                f"to tell ({conf}s, {reps}).")
+    if not (v.baseline.replicated and v.candidate.replicated):
+        text += " With one run on a side, run-to-run variance is unknown: the interval covers only the variation within runs."
+    return text
+
+
+def _describe(m: MetricResult) -> str:
+    """``latency_ms p50 +0.52 ms [+0.41, +0.63] (+6.9%): the whole interval is above the 0.39 ms margin``."""
+    if not math.isfinite(m.difference.value):
+        return f"{m.metric}: {m.reason}"
+    rel = f" ({m.relative:+.1%})" if math.isfinite(m.relative) else ""
+    return f"{m.metric} {_interval(m.difference)}{rel}: {m.reason}"
 
 
 # --------------------------------------------------------------------------- over the store
 
-def compare_runs(con: Any, baseline_run: str, candidate_run: str,
-                 metrics: Sequence[str] = ("latency_ms",), th: Thresholds = Thresholds(),
-                 max_rows: int = 50_000, seed: int = 0) -> Verdict:
-    """Compare two stored runs; above ``max_rows`` successful requests per run a
-    reproducible uniform sample is compared (stated in each metric's ``extra``)."""
+def resolve_side(con: Any, text: str) -> list[str]:
+    """Run ids of one side: a label selector (``case=direct,suite=...``), or run ids (comma-separated, ``latest``)."""
     from perfkit import store
     from perfkit.store import runs
 
-    b_id = store.get_run(con, baseline_run)["run_id"]
-    c_id = store.get_run(con, candidate_run)["run_id"]
-    base, cand, sampled = {}, {}, {}
-    for metric in metrics:
-        base[metric] = runs.values(con, b_id, metric, max_rows=max_rows, seed=seed)
-        cand[metric] = runs.values(con, c_id, metric, max_rows=max_rows, seed=seed)
-        sampled[metric] = (runs.count(con, b_id, metric), runs.count(con, c_id, metric))
-    tb, tc = runs.totals(con, b_id), runs.totals(con, c_id)
-    errors = (tb["requests"] - tb["ok"], tb["requests"], tc["requests"] - tc["ok"], tc["requests"])
-    verdict = compare_samples(base, cand, errors, th, seed)
-    for r in verdict.metrics:
-        key = r.metric.split(" ")[0]
-        if key in sampled and max(sampled[key]) > max_rows:
-            r.extra["sampled_from"] = list(sampled[key])
-    verdict.baseline_run, verdict.candidate_run = b_id, c_id
+    if "=" in text:
+        found = runs.select_runs(con, store.parse_label(text))
+        if not found:
+            raise store.StoreError(f"no run has the labels {text!r} (see `perfkit runs`)")
+        return found
+    return runs.resolve_run_ids(con, text)
+
+
+def resolve_sides(con: Any, baseline: str, candidate: str) -> tuple[list[str], list[str]]:
+    """Both sides' run ids; an empty baseline means the run before the (first) candidate run."""
+    from perfkit import store
+    from perfkit.store import runs
+
+    cand = resolve_side(con, candidate or "latest")
+    if baseline:
+        base = resolve_side(con, baseline)
+    else:
+        earlier = runs.previous_run(con, cand[0])
+        if earlier is None:
+            raise store.StoreError("no earlier run to use as the baseline; name one")
+        base = [earlier]
+    both = sorted(set(base) & set(cand))
+    if both:
+        raise UsageError(f"run {both[0]} is on both sides; give each side its own runs")
+    return base, cand
+
+
+def read_series(con: Any, run_ids: Sequence[str], metric: str = "latency_ms",
+                max_rows: int = 20_000) -> list[RunSeries]:
+    """Each run's requests in schedule order (contiguous blocks above ``max_rows``), with its labels."""
+    from perfkit import store
+    from perfkit.store import runs
+
+    out = []
+    for rid in run_ids:
+        values, failed, total = runs.request_sequence(con, rid, metric, max_rows=max_rows)
+        labels = store.get_run(con, rid).get("labels") or {}
+        out.append(RunSeries(rid, values, failed, total, {str(k): str(v) for k, v in labels.items()}))
+    return out
+
+
+def compare_runs(con: Any, baseline: str | Sequence[str], candidate: str | Sequence[str],
+                 metrics: Sequence[str] = ("latency_ms",), th: Thresholds = Thresholds(), seed: int = 0) -> Verdict:
+    """Judge stored runs: each side a selector or run ids (see :func:`resolve_side`), empty baseline = the run
+    before the candidate. Per run at most ``th.max_rows`` requests are read (contiguous blocks)."""
+    texts = tuple(s if isinstance(s, str) else ",".join(s) for s in (baseline, candidate))
+    base_ids, cand_ids = resolve_sides(con, texts[0], texts[1])
+    verdict: Verdict | None = None
+    for k, metric in enumerate(metrics):
+        base = bootstrap_arm("baseline", texts[0], read_series(con, base_ids, metric, th.max_rows), th, seed)
+        cand = bootstrap_arm("candidate", texts[1] or "latest", read_series(con, cand_ids, metric, th.max_rows),
+                             th, seed)
+        rows = judge(base, cand, th, metric, seed, errors=(k == len(metrics) - 1))
+        if verdict is None:
+            verdict = Verdict("", rows, base, cand, th, seed, _notes(base, cand))
+        else:
+            verdict.metrics.extend(rows)
+    assert verdict is not None, "at least one metric"
+    verdict.verdict = overall(verdict.metrics)
     return verdict
 
 
-def resolve_pair(con: Any, baseline: str, candidate: str) -> tuple[str, str]:
-    """Run ids for a comparison; an empty baseline means the run before the candidate."""
-    from perfkit import store
-    from perfkit.store import runs
-
-    cand = store.get_run(con, candidate or "latest")["run_id"]
-    if baseline:
-        return store.get_run(con, baseline)["run_id"], cand
-    earlier = runs.previous_run(con, cand)
-    if earlier is None:
-        raise store.StoreError("no earlier run to use as the baseline; name one")
-    return earlier, cand
-
-
-def samples_for_plot(con: Any, baseline_run: str, candidate_run: str, metric: str = "latency_ms",
+def samples_for_plot(con: Any, verdict: Verdict, metric: str = "latency_ms",
                      max_rows: int = 50_000) -> dict[str, np.ndarray]:
-    """The two runs' values (a reproducible sample above ``max_rows``) for distribution plots."""
-    from perfkit.store import runs
-
-    return {f"baseline {baseline_run}": runs.values(con, baseline_run, metric, max_rows=max_rows),
-            f"candidate {candidate_run}": runs.values(con, candidate_run, metric, max_rows=max_rows)}
-
-
-def spectra(con: Any, baseline_run: str, candidate_run: str, metric: str = "latency_ms",
-            qs: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999)) -> dict[str, pd.DataFrame]:
-    """Percentiles with exact 95% intervals of both runs, for a percentile-spectrum plot."""
+    """Each arm's values, pooled over its runs (a reproducible sample above ``max_rows``), for a CDF plot."""
     from perfkit.store import runs
 
     out = {}
-    for name, rid in (("baseline", baseline_run), ("candidate", candidate_run)):
-        est = runs.percentiles(con, rid, metric, qs)
-        out[f"{name} {rid}"] = pd.DataFrame([{"quantile": q, "value": e.value, "lo": e.lo, "hi": e.hi, "n": e.n}
-                                             for q, e in est.items()])
+    for arm in (verdict.baseline, verdict.candidate):
+        per_run = max(1, max_rows // len(arm.runs))
+        pooled = [runs.values(con, r.run_id, metric, max_rows=per_run) for r in arm.runs]
+        out[f"{arm.name} ({len(arm.runs)} run{'s' if len(arm.runs) > 1 else ''})"] = np.concatenate(pooled)
     return out
 
 
 def headline_figures(verdict: Verdict) -> dict[str, str]:
-    """The A/B report's index figures."""
-    out = {"Verdict": f"{verdict.verdict.upper()} (score {verdict.score:.0f})"}
+    """The A/B report's index figures: the verdict, each metric's difference, the repeats."""
+    out = {"Verdict": verdict.verdict.upper()}
     for m in verdict.metrics:
         d = m.difference
-        if d is None or not math.isfinite(d.value):
-            out[m.metric] = f"{m.classification} (n={m.n_baseline:,}/{m.n_candidate:,})"
+        if not math.isfinite(d.value):
+            out[m.metric] = f"{m.decision} (too few values)"
             continue
-        unit = "pp" if m.kind == "errors" else "ms"
-        value = d.value * 100 if m.kind == "errors" else d.value
-        ci = f" [{d.lo:+.2f}, {d.hi:+.2f}]" if math.isfinite(d.lo) and math.isfinite(d.hi) else ""
-        out[m.metric] = f"{m.classification}: {value:+.2f} {unit}{ci} (n={m.n_baseline:,}/{m.n_candidate:,})"
+        out[m.metric] = f"{m.decision}: {_interval(d)}"
+    b, c = verdict.baseline, verdict.candidate
+    out["Runs"] = (f"{len(b.runs)} + {len(c.runs)} (effective n {sum(r.n_effective for r in b.runs):,.0f} / "
+                   f"{sum(r.n_effective for r in c.runs):,.0f} of {sum(r.n for r in b.runs):,} / "
+                   f"{sum(r.n for r in c.runs):,})")
     return dict(list(out.items())[:6])
+
+
+def schema() -> Mapping[str, Any]:
+    """The JSON Schema of :meth:`Verdict.to_dict` (``verdict.schema.json``)."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("perfkit.analyze").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""Figures of the diagnosis notebooks: telemetry timelines, root-cause findings, A/B distributions.
+"""Figures of the diagnosis notebooks: telemetry timelines, root-cause findings, A/B verdicts.
 
 Each function takes small frames or the numbers a finding already holds and
 returns a :class:`matplotlib.figure.Figure` (no pyplot state); nothing here reads
@@ -203,6 +203,71 @@ def timeline_figure(frame: pd.DataFrame, title: str = "",
             ax.set_yticks([])
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("seconds since start")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------- A/B verdicts (notebook 04)
+
+_DECISION_COLORS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:orange"}
+
+
+def ab_run_points(runs: pd.DataFrame, title: str = "") -> Figure:
+    """Each run's P50 and P99 as a point per arm, the arm's mean as a bar: the run-to-run spread.
+
+    ``runs`` has one row per run with ``arm``, ``p50_ms`` and ``p99_ms``
+    (:meth:`perfkit.analyze.abtest.Verdict.runs`).
+    """
+    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    arms = list(dict.fromkeys(runs["arm"]))
+    for i, (col, name) in enumerate((("p50_ms", "P50"), ("p99_ms", "P99"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for j, arm in enumerate(arms):
+            y = runs.loc[runs["arm"] == arm, col].to_numpy(float)
+            x = j + (np.linspace(-0.15, 0.15, y.size) if y.size > 1 else np.zeros(y.size))
+            ax.scatter(x, y, s=36, zorder=3, color=("tab:blue", "tab:orange")[j % 2])
+            if np.isfinite(y).any():
+                ax.hlines(np.nanmean(y), j - 0.3, j + 0.3, colors="k", linewidth=1.5, zorder=2)
+        ax.set_xticks(range(len(arms)), [f"{a}\n({(runs['arm'] == a).sum()} runs)" for a in arms])
+        ax.set_xlim(-0.6, len(arms) - 0.4)
+        ax.set_ylabel(f"{name} latency (ms)")
+        ax.set_title(f"{name} of each run (bar: arm mean)", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def ab_intervals(table: pd.DataFrame, title: str = "") -> Figure:
+    """Each metric's difference (candidate - baseline) with its interval against the ±margin band.
+
+    ``table`` has one row per metric with ``metric``, ``unit`` (ms or share),
+    ``difference``, ``lo``, ``hi``, ``margin`` and ``decision``
+    (:meth:`perfkit.analyze.abtest.Verdict.table`). Shares are drawn in
+    percentage points.
+    """
+    fig = Figure(figsize=(8, 0.8 + 1.0 * len(table)), layout="constrained")
+    axes = fig.subplots(len(table), 1, squeeze=False)[:, 0]
+    for ax, row in zip(axes, table.to_dict("records")):
+        scale, unit = (100.0, "pp") if row["unit"] == "share" else (1.0, "ms")
+        margin = float(row["margin"]) * scale if row["margin"] is not None else math.nan
+        d, lo, hi = (float(row[k]) * scale if row[k] is not None else math.nan for k in ("difference", "lo", "hi"))
+        color = _DECISION_COLORS.get(row["decision"], "grey")
+        if math.isfinite(margin):
+            ax.axvspan(-margin, margin, color="tab:green", alpha=0.12)
+            ax.axvline(margin, color="tab:red", linestyle="--", linewidth=1)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        if math.isfinite(d) and math.isfinite(lo) and math.isfinite(hi):
+            ax.errorbar([d], [0], xerr=[[d - lo], [hi - d]], fmt="o", color=color, capsize=5, linewidth=2)
+            reach = max(abs(lo), abs(hi), 1.5 * margin if math.isfinite(margin) else 0.0)
+            ax.set_xlim(-1.15 * reach, 1.15 * reach)
+        else:
+            ax.text(0.5, 0.5, "too few values", ha="center", va="center", transform=ax.transAxes, color="grey")
+        ax.set_yticks([])
+        ax.set_ylabel(row["metric"], rotation=0, ha="right", va="center", fontsize=9)
+        ax.set_xlabel(f"candidate - baseline ({unit}); green band: ±margin", fontsize=8)
+        ax.set_title(str(row["decision"]).upper(), loc="right", fontsize=9, color=color)
     if title:
         fig.suptitle(title)
     return fig

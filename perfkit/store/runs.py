@@ -431,6 +431,42 @@ def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def select_runs(con: duckdb.DuckDBPyConnection, labels: Mapping[str, str]) -> list[str]:
+    """Run ids whose labels hold every ``key=value`` of ``labels`` (a label selector), oldest first."""
+    if not labels:
+        raise ValueError("a label selector needs at least one key=value pair")
+    conds = " AND ".join(["json_extract_string(labels, ?) = ?"] * len(labels))
+    params: list[str] = []
+    for key, value in labels.items():
+        params += ['$."' + key.replace('"', '\\"') + '"', str(value)]
+    rows = con.execute(f"SELECT run_id FROM runs WHERE {conds} ORDER BY started_at NULLS LAST, run_id",
+                       params).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def request_sequence(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
+                     max_rows: int = 20_000, block_rows: int = 2_000) -> tuple[np.ndarray, np.ndarray, int]:
+    """A run's requests in schedule order: (metric values, failed flags, the run's request count).
+
+    Values are NaN where the request failed or has no such value. Above
+    ``max_rows`` requests, evenly spaced contiguous blocks of ``block_rows``
+    are kept (every k-th block), so that neighbours stay neighbours for a block
+    bootstrap; the third element says how many there were in all.
+    """
+    expr = column_sql(metric)
+    total = int(_row(con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]))[0])
+    stride = max(1, math.ceil(total / max_rows)) if max_rows > 0 else 1
+    got = con.execute(
+        f"WITH r AS (SELECT row_number() OVER (ORDER BY seq) - 1 AS i, "
+        f"CASE WHEN error_kind IS NULL THEN {expr} END AS v, error_kind IS NOT NULL AS failed "
+        f"FROM requests WHERE run_id = ?) "
+        f"SELECT v, failed FROM r WHERE (i // ?) % ? = 0 ORDER BY i",
+        [run_id, int(block_rows), int(stride)]).fetchnumpy()
+    values: np.ndarray = np.ma.filled(np.ma.asarray(got["v"], dtype=float), np.nan)  # NULL -> NaN
+    failed = np.asarray(got["failed"], dtype=bool)
+    return values, failed, total
+
+
 def count_over(con: duckdb.DuckDBPyConnection, run_id: str, limit_ms: float,
                metric: str = "latency_ms") -> int:
     """Successful requests whose ``metric`` exceeds ``limit_ms`` (for SLO verdicts from counts)."""

@@ -1,17 +1,26 @@
-"""The A/B judge and its two-sample estimators: pieces against brute force and scipy, verdicts on known shifts."""
+"""The A/B judge: autocorrelation, the hierarchical bootstrap, decisions against the margin, the JSON contract."""
 from __future__ import annotations
 
+import json
 import math
 
+import jsonschema
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from perfkit.analyze import abtest, stats, twosample
+from ab_synth import ar1, runs
+from perfkit import jsonsafe
+from perfkit.analyze import abtest, bootstrap, stats, twosample
+from perfkit.analyze.bootstrap import RunSeries
+from perfkit.quantiles import Estimate, percentiles
 
+FAST = abtest.Thresholds(resamples=200, outer=1000)
+
+
+# --------------------------------------------------------------------------- Hodges–Lehmann (root cause)
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(-50, 50), min_size=1, max_size=25),
@@ -42,18 +51,6 @@ def test_hodges_lehmann_interval_covers_a_known_shift():
     assert hits / trials >= 0.94
 
 
-def test_mwu_p_value_and_cliffs_delta_match_scipy_and_brute_force():
-    rng = np.random.default_rng(2)
-    b, c = rng.lognormal(3, 0.3, 400), rng.lognormal(3.05, 0.3, 400)
-    res = abtest.compare_location("latency_ms", b, c, abtest.Thresholds())
-    bb, cc = twosample.remove_outliers_iqr(b), twosample.remove_outliers_iqr(c)
-    assert res.p_value == pytest.approx(sps.mannwhitneyu(cc, bb).pvalue)
-    assert res.ks_p_value == pytest.approx(sps.ks_2samp(cc, bb).pvalue)
-    gt = (cc[:, None] > bb[None, :]).mean()
-    lt = (cc[:, None] < bb[None, :]).mean()
-    assert res.cliffs_delta == pytest.approx(gt - lt)
-
-
 def test_holm_matches_statsmodels():
     p = [0.01, 0.04, 0.03, 0.2, float("nan")]
     ours = stats.holm(p)
@@ -61,56 +58,127 @@ def test_holm_matches_statsmodels():
     assert ours[:4] == pytest.approx(list(ref)) and math.isnan(ours[4])
 
 
-def test_outlier_removal_iqr3():
-    x = np.concatenate([np.arange(100.0), [1e6]])
-    kept = twosample.remove_outliers_iqr(x)
-    assert kept.size == 100 and kept.max() == 99.0
+# --------------------------------------------------------------------------- dependence within a run
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.8])
+def test_autocorrelation_time_of_ar1_is_its_theory(phi):
+    rng = np.random.default_rng(3)
+    taus = [bootstrap.autocorrelation_time(ar1(8000, phi, rng)) for _ in range(10)]
+    assert np.mean(taus) == pytest.approx((1 + phi) / (1 - phi), rel=0.2)
 
 
-def test_bootstrap_difference_interval_contains_the_true_difference():
-    rng = np.random.default_rng(9)
-    b, c = rng.exponential(10, 4000), rng.exponential(10, 4000) + 5
-    d = twosample.bootstrap_quantile_diff(c, b, 0.5, n_resamples=500)
-    assert d.lo <= 5.0 <= d.hi and d.n == 4000
-
-
-def test_verdict_fail_on_a_regression():
-    rng = np.random.default_rng(0)
-    b, c = rng.lognormal(3, 0.4, 3000), rng.lognormal(3, 0.4, 3000) * 1.25
-    v = abtest.compare_samples({"latency_ms": b}, {"latency_ms": c}, (3, 3000, 2, 3000))
-    assert v.verdict == "fail" and v.regression
-    loc = v.metrics[0]
-    assert loc.classification == "High" and loc.difference.lo > 0 and loc.p_adjusted < 0.02
-
-
-def test_verdict_pass_when_nothing_changed_and_low_on_an_improvement():
-    rng = np.random.default_rng(1)
-    b, c = rng.lognormal(3, 0.4, 20000), rng.lognormal(3, 0.4, 20000)
-    v = abtest.compare_samples({"latency_ms": b}, {"latency_ms": c}, (3, 20000, 4, 20000))
-    assert v.verdict == "pass" and v.score == 100.0
-    # the same with 3,000 requests a side: the P99 interval is too wide to call
-    few = abtest.compare_samples({"latency_ms": b[:3000]}, {"latency_ms": c[:3000]})
-    assert few.verdict == "inconclusive" and few.metrics[1].classification == "Inconclusive"
-    faster = abtest.compare_samples({"latency_ms": b}, {"latency_ms": c * 0.7})
-    assert faster.verdict == "pass" and faster.metrics[0].classification == "Low"
-
-
-def test_a_tiny_but_significant_shift_is_not_a_regression():
-    """Practical margin: 0.3% slower with 20k requests is significant but not a regression."""
+def test_block_length_grows_with_dependence_and_is_one_for_constants():
     rng = np.random.default_rng(4)
-    b = rng.normal(100, 1, 20000)
-    c = rng.normal(100.3, 1, 20000)
-    v = abtest.compare_samples({"latency_ms": b}, {"latency_ms": c})
-    loc = v.metrics[0]
-    assert loc.p_adjusted < 1e-6 and loc.classification == "Pass" and "margin" in loc.reason
-    assert v.verdict != "fail"
+    iid, dependent = bootstrap.block_length(rng.normal(size=4000)), bootstrap.block_length(ar1(4000, 0.9, rng))
+    assert 1.0 <= iid < 4 < dependent
+    assert bootstrap.block_length(np.full(500, 3.0)) == 1.0
 
 
-def test_inconclusive_with_too_few_requests_and_errors_regression():
+def test_run_statistics_are_perfkits_percentiles_and_the_failed_share():
+    rng = np.random.default_rng(8)
+    x = rng.lognormal(2, 0.5, 999)
+    failed = np.zeros(999, bool)
+    failed[::10] = True
+    gappy = np.where(failed, np.nan, x)
+    for values, share in ((x, 0.0), (gappy, failed.mean())):
+        got = bootstrap.run_statistics(values, failed if share else np.zeros(999, bool))[0]
+        ref = percentiles(values, {"p50": 0.5, "p99": 0.99})
+        assert got[0] == ref["p50"] and got[1] == ref["p99"] and got[2] == pytest.approx(share)
+
+
+def test_effective_size_counts_autocorrelation():
+    rng = np.random.default_rng(9)
+    iid = bootstrap.bootstrap_run(RunSeries("a", rng.lognormal(2, 0.3, 3000), np.zeros(3000, bool)), 50)
+    dep = bootstrap.bootstrap_run(RunSeries("b", np.exp(2 + 0.3 * ar1(3000, 0.8, rng)), np.zeros(3000, bool)), 50)
+    assert iid.n == dep.n == 3000
+    assert iid.n_effective > 2000 and dep.n_effective < 600
+    assert dep.block_length > iid.block_length
+
+
+def test_within_run_interval_widens_with_autocorrelation():
+    """The same marginal distribution, dependent: a block bootstrap sees the larger uncertainty."""
+    rng = np.random.default_rng(10)
+    iid = bootstrap.bootstrap_run(RunSeries("a", np.exp(0.3 * rng.normal(size=3000)), np.zeros(3000, bool)), 300)
+    dep = bootstrap.bootstrap_run(RunSeries("b", np.exp(0.3 * ar1(3000, 0.8, rng)), np.zeros(3000, bool)), 300)
+    assert dep.replicates[:, 0].std() > 2 * iid.replicates[:, 0].std()
+
+
+def test_one_run_per_arm_resamples_only_within_the_run():
+    rng = np.random.default_rng(1)
+    boot = bootstrap.bootstrap_run(runs(rng, 1)[0], 100)
+    reps = bootstrap.arm_replicates([boot], 500, np.random.default_rng(0))
+    assert set(np.round(reps[:, 0], 9)) <= set(np.round(boot.replicates[:, 0], 9))
+
+
+# --------------------------------------------------------------------------- decisions
+
+def _decide(lo: float, hi: float, margin: float = 0.5) -> abtest.MetricResult:
+    diff = Estimate((lo + hi) / 2, lo, hi, 1000, 0.9, "hierarchical bootstrap", "ms")
+    return abtest.decide("latency_ms p50", "p50", 10.0, 10.0 + diff.value, diff, margin, True)
+
+
+def test_decisions_come_from_the_interval_against_the_margin():
+    assert _decide(0.6, 0.9).decision == "fail"
+    assert _decide(0.1, 0.3).decision == "pass"          # clearly non-zero, but smaller than the margin
+    assert _decide(-0.3, 0.3).decision == "pass" and "within" in _decide(-0.3, 0.3).reason
+    assert _decide(-2.0, -0.7).decision == "pass" and "better" in _decide(-2.0, -0.7).reason
+    assert _decide(0.2, 0.8).decision == "inconclusive"
+    assert _decide(-0.8, 0.8).decision == "inconclusive"
+    nodata = abtest.decide("x p99", "p99", 1.0, 1.0, Estimate(1, 0, 2, 5, 0.9, "m", "ms"), 0.1, enough=False)
+    assert nodata.decision == "inconclusive" and "too few" in nodata.reason
+    assert abtest.overall([_decide(0.6, 0.9), _decide(0.2, 0.8)]) == "fail"
+    assert abtest.overall([_decide(0.1, 0.3), _decide(0.2, 0.8)]) == "inconclusive"
+    assert abtest.overall([_decide(0.1, 0.3), _decide(-0.3, 0.3)]) == "pass"
+
+
+def test_a_large_slowdown_fails_and_an_improvement_passes():
+    rng = np.random.default_rng(0)
+    base = runs(rng, 3)
+    slower = abtest.compare_series(base, runs(rng, 3, scale=1.3, tag="c"), FAST)
+    assert slower.verdict == "fail" and slower.regression
+    p50 = slower.metrics[0]
+    assert p50.decision == "fail" and p50.difference.lo > p50.margin and p50.relative == pytest.approx(0.3, abs=0.06)
+    assert slower.sentence().startswith("FAIL: the candidate is worse: latency_ms p50 +")
+    faster = abtest.compare_series(base, runs(rng, 3, scale=0.7, tag="c"), FAST)
+    assert faster.verdict == "pass" and "better" in faster.metrics[0].reason
+
+
+def test_errors_alone_fail_the_candidate():
+    rng = np.random.default_rng(2)
+    v = abtest.compare_series(runs(rng, 3, errors=0.001), runs(rng, 3, errors=0.06, tag="c"), FAST)
+    err = v.metrics[-1]
+    assert err.statistic == "error_rate" and err.decision == "fail" and err.difference.lo > 0.005
+    assert v.verdict == "fail"
+
+
+def test_one_run_per_arm_says_run_to_run_variance_is_unknown():
+    rng = np.random.default_rng(3)
+    v = abtest.compare_series(runs(rng, 1), runs(rng, 1, tag="c"), FAST)
+    assert v.method["name"] == "within-run block bootstrap" and v.method["run_to_run_variance"] == "unknown"
+    assert "run-to-run variance is unknown" in v.sentence()
+    assert any("one baseline run" in n for n in v.notes)
+    three = abtest.compare_series(runs(rng, 3), runs(rng, 3, tag="c"), FAST)
+    assert three.method["name"] == "hierarchical bootstrap" and "unknown" not in three.sentence()
+
+
+def test_verdict_json_follows_its_schema_and_is_reproducible():
+    rng = np.random.default_rng(4)
+    base, cand = runs(rng, 3, n=800), runs(rng, 2, n=800, tag="c")
+    v = abtest.compare_series(base, cand, FAST, seed=7, selectors=("case=a", "case=b"))
+    data = v.to_dict()
+    jsonschema.validate(json.loads(jsonsafe.dumps(data)), abtest.schema())
+    assert data["baseline"]["repeats"] == 3 and data["candidate"]["repeats"] == 2
+    assert data["baseline"]["selector"] == "case=a" and data["method"]["seed"] == 7
+    assert 0 < data["baseline"]["effective_requests"] <= data["baseline"]["requests"] == 2400
+    again = abtest.compare_series(base, cand, FAST, seed=7, selectors=("case=a", "case=b")).to_dict()
+    assert again == data
+    table = v.runs()
+    assert list(table["arm"]) == ["baseline"] * 3 + ["candidate"] * 2 and (table["effective_requests"] > 0).all()
+
+
+def test_too_few_requests_for_a_p99_is_inconclusive_not_fail():
     rng = np.random.default_rng(6)
-    few = abtest.compare_samples({"latency_ms": rng.exponential(10, 50)}, {"latency_ms": rng.exponential(10, 50)})
-    assert few.verdict == "inconclusive"
-    assert [m.classification for m in few.metrics] == ["Pass", "Nodata"]
-    b, c = rng.exponential(10, 2000), rng.exponential(10, 2000)
-    errs = abtest.compare_samples({"latency_ms": b}, {"latency_ms": c}, (2, 2000, 120, 2000))
-    assert errs.verdict == "fail" and errs.metrics[-1].classification == "High"
+    v = abtest.compare_series(runs(rng, 3, n=120), runs(rng, 3, n=120, scale=1.5, tag="c"), FAST)
+    p99 = v.metrics[1]
+    assert p99.decision == "inconclusive" and "too few" in p99.reason
+    assert v.metrics[0].decision == "fail"      # the P50 still has enough

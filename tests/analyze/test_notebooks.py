@@ -73,7 +73,8 @@ def test_ab_notebook(small_store, tmp_path):
                         progress_bar=False)
     head = _headline(out)
     assert head["run_id"] == "proxied" and head["figures"]["Verdict"].startswith("FAIL")
-    assert _images(out) == 2
+    assert "run-to-run variance is unknown" in head["note"]       # one run a side
+    assert _images(out) == 3
 
 
 def test_notebooks_are_committed_clean_with_tagged_parameters():
