@@ -2,7 +2,7 @@
 
 Usage (the bench engine)::
 
-    live = LiveCollectors(run_id, target_url, target_pid=None, headers=None)
+    live = LiveCollectors(run_id, target_url, target_pid=None, headers=None, metrics_urls=None)
     live.start()                 # background threads begin sampling
     ...  live.write(con)  ...    # any time: store what was gathered since the last call
     live.stop(); live.write(con) # the last of it
@@ -13,11 +13,16 @@ process gone) says so in ONE line on stderr and the run goes on without it.
 ``target_url`` is the REAL target URL, credentials included, and ``headers``
 the real request headers for its ``/metrics`` (e.g. the run's
 ``Authorization``): both stay in this object's memory and go on the wire only.
-Everything stored (``sources.path``) or printed names the target by its
-redacted URL (:func:`perfkit.redact.redact_url`).
+``metrics_urls`` (real URLs too) are scraped instead of ``<target>/metrics``
+when given (servers such as Triton, MLServer or KServe serve metrics on their
+own port; to scrape the target as well, list its ``/metrics`` among them):
+each sends its own user-info as Basic auth, or, without user-info, the run's
+``headers``. Everything stored (``sources.path``) or printed names a URL by
+its redacted form (:func:`perfkit.redact.redact_url`).
 Rows land as ``sources`` (kind ``nvml`` | ``host`` | ``scrape``, one per
-collector per run, ``run_id`` set), ``series`` (created once, reused by later
-writes) and ``samples``; ``sources.row_count`` grows with every write.
+collector per run, one per scraped URL, ``run_id`` set), ``series`` (created
+once, reused by later writes) and ``samples``; ``sources.row_count`` grows
+with every write.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import sys
 import threading
 import time
 import urllib.error
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -34,10 +39,10 @@ import polars as pl
 
 from perfkit.ingest import promtext, scrape
 from perfkit.ingest.frames import labels_json
-from perfkit.redact import redact_text, redact_url
+from perfkit.redact import redact_text, redact_url, split_userinfo
 from perfkit.store import write
 
-_LONG_SCHEMA = pl.Schema({"kind": pl.String, "name": pl.String, "labels": pl.String,
+_LONG_SCHEMA = pl.Schema({"collector": pl.String, "name": pl.String, "labels": pl.String,
                           "unit": pl.String, "type": pl.String, "ts_unix_s": pl.Float64,
                           "value": pl.Float64})
 
@@ -47,10 +52,17 @@ def _say(message: str) -> None:
 
 
 class _Collector(abc.ABC):
-    """A background thread calling ``sample()`` every ``interval_s`` seconds."""
+    """A background thread calling ``sample()`` every ``interval_s`` seconds.
 
-    def __init__(self, kind: str, interval_s: float, sink: Callable[[pl.DataFrame], None]):
+    ``kind`` is its sources' kind; ``key`` names this collector among the run's
+    (several scrapes share a kind) and ``path`` is what its source row shows.
+    """
+
+    def __init__(self, kind: str, interval_s: float, sink: Callable[[pl.DataFrame], None],
+                 key: str | None = None, path: str | None = None):
         self.kind = kind
+        self.key = key or kind
+        self.path = path or kind
         self.interval_s = max(0.05, float(interval_s))
         self._sink = sink
         self._stop = threading.Event()
@@ -71,7 +83,7 @@ class _Collector(abc.ABC):
         if not rows:
             return
         frame = pl.DataFrame(
-            [(self.kind, name, labels_json(labels), unit, typ, ts, value)
+            [(self.key, name, labels_json(labels), unit, typ, ts, value)
              for name, labels, unit, typ, ts, value in rows],
             schema=_LONG_SCHEMA, orient="row")
         self._sink(frame)
@@ -83,7 +95,7 @@ class _Collector(abc.ABC):
                 try:
                     self.sample()
                 except Exception as exc:  # a collector must never take the run down
-                    _say(f"{self.kind} collector stopped: {type(exc).__name__}: {exc}")
+                    _say(f"{self.path} collector stopped: {type(exc).__name__}: {redact_text(str(exc))}")
                     return
                 next_at += self.interval_s
                 delay = next_at - time.monotonic()
@@ -95,7 +107,7 @@ class _Collector(abc.ABC):
             self.close()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"perfkit-{self.kind}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"perfkit-{self.key}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -128,8 +140,9 @@ class _NvmlCollector(_Collector):
 
 
 class _HostCollector(_Collector):
-    def __init__(self, interval_s: float, sink, target_pid: int | None):
-        super().__init__("host", interval_s, sink)
+    def __init__(self, interval_s: float, sink: Callable[[pl.DataFrame], None], target_pid: int | None):
+        super().__init__("host", interval_s, sink,
+                         path=f"psutil (pid {target_pid})" if target_pid is not None else "psutil")
         self._pid = target_pid
 
     def open(self) -> bool:
@@ -151,14 +164,14 @@ class _HostCollector(_Collector):
 
 
 class _ScrapeCollector(_Collector):
-    """GETs the target's /metrics with the real URL and headers; shows only ``self.shown``."""
+    """GETs one metrics URL with the real URL and headers; shows only its redacted form."""
 
-    def __init__(self, interval_s: float, sink: Callable[[pl.DataFrame], None], target_url: str,
-                 headers: Mapping[str, str] | None):
-        super().__init__("scrape", interval_s, sink)
-        self._url = scrape.metrics_url(target_url)
+    def __init__(self, interval_s: float, sink: Callable[[pl.DataFrame], None], url: str,
+                 headers: Mapping[str, str] | None, key: str):
+        self._url = url
         self._headers = dict(headers or {})
-        self.shown = redact_url(self._url)
+        self.shown = redact_url(url)
+        super().__init__("scrape", interval_s, sink, key=key, path=self.shown)
         self._told = False
 
     def sample(self) -> None:
@@ -180,12 +193,26 @@ class _ScrapeCollector(_Collector):
         frame = (
             expo.samples.join(meta, on="name", how="left")
             .select(
-                kind=pl.lit(self.kind),
+                collector=pl.lit(self.key),
                 name="name", labels="labels", unit="unit", type="type",
                 ts_unix_s=pl.col("ts_unix_s").fill_null(ts), value="value",
             )
         )
         self._sink(frame.cast(_LONG_SCHEMA))
+
+
+def scrape_plan(target_url: str | None, headers: Mapping[str, str] | None,
+                metrics_urls: Sequence[str] | None) -> list[tuple[str, dict[str, str]]]:
+    """The real URLs to scrape and the headers each sends (in memory only).
+
+    Given ``metrics_urls``: each of them, with the run's ``headers`` when it has
+    no user-info of its own (its user-info becomes its Basic auth on the wire,
+    :func:`perfkit.ingest.scrape.fetch`); else the target's ``/metrics`` with
+    the run's ``headers``; else nothing.
+    """
+    if metrics_urls:
+        return [(url, {} if split_userinfo(url)[1] else dict(headers or {})) for url in metrics_urls]
+    return [(scrape.metrics_url(target_url), dict(headers or {}))] if target_url else []
 
 
 class LiveCollectors:
@@ -194,16 +221,19 @@ class LiveCollectors:
     ``target_url``: the real URL of the target (its ``/metrics`` is scraped; None:
     no scrape), credentials included, as the load generator sends them;
     ``headers``: real headers for the scrape (an ``Authorization`` among them wins
-    over the URL's user-info). Neither is stored or printed.
+    over the URL's user-info); ``metrics_urls``: real URLs scraped instead of the
+    target's ``/metrics`` (see :func:`scrape_plan`). None of them is stored or printed.
     """
 
     def __init__(self, run_id: str, target_url: str | None, target_pid: int | None = None, *,
-                 headers: Mapping[str, str] | None = None, nvml_interval_s: float = 1.0,
-                 host_interval_s: float = 1.0, scrape_interval_s: float = 2.0) -> None:
+                 headers: Mapping[str, str] | None = None, metrics_urls: Sequence[str] | None = None,
+                 nvml_interval_s: float = 1.0, host_interval_s: float = 1.0,
+                 scrape_interval_s: float = 2.0) -> None:
         self.run_id = run_id
-        #: the scraped URL as stored in ``sources.path`` and printed (redacted)
-        self.scrape_shown = redact_url(scrape.metrics_url(target_url)) if target_url else None
         self.target_pid = target_pid
+        plan = scrape_plan(target_url, headers, metrics_urls)
+        #: the scraped URLs as stored in ``sources.path`` and printed (redacted)
+        self.scrapes_shown = [redact_url(url) for url, _ in plan]
         self._lock = threading.Lock()
         self._pending: list[pl.DataFrame] = []
         self._sources: dict[str, int] = {}
@@ -212,9 +242,10 @@ class LiveCollectors:
             _NvmlCollector("nvml", nvml_interval_s, self._add),
             _HostCollector(host_interval_s, self._add, target_pid),
         ]
-        if target_url:
-            self._collectors.append(_ScrapeCollector(scrape_interval_s, self._add, target_url,
-                                                     headers))
+        self._collectors += [_ScrapeCollector(scrape_interval_s, self._add, url, sent, key=f"scrape {i}")
+                             for i, (url, sent) in enumerate(plan)]
+        self._paths = {c.key: c.path for c in self._collectors}
+        self._kinds = {c.key: c.kind for c in self._collectors}
         self._running: list[_Collector] = []
 
     def _add(self, frame: pl.DataFrame) -> None:
@@ -243,13 +274,6 @@ class LiveCollectors:
         with self._lock:
             return sum(f.height for f in self._pending)
 
-    def _path_for(self, kind: str) -> str:
-        if kind == "scrape" and self.scrape_shown:
-            return self.scrape_shown
-        if kind == "host" and self.target_pid is not None:
-            return f"psutil (pid {self.target_pid})"
-        return {"nvml": "nvml", "host": "psutil"}.get(kind, kind)
-
     def write(self, con: duckdb.DuckDBPyConnection) -> int:
         """Store everything gathered since the last call; return the number of samples written.
 
@@ -270,9 +294,9 @@ class LiveCollectors:
         new_series: dict[str, dict[tuple[str, str], int]] = {}
         try:
             written = 0
-            for kind in long.get_column("kind").unique(maintain_order=True).to_list():
-                part = long.filter(pl.col("kind") == kind)
-                written += self._write_kind(con, kind, part, new_sources, new_series)
+            for key in long.get_column("collector").unique(maintain_order=True).to_list():
+                part = long.filter(pl.col("collector") == key)
+                written += self._write_collector(con, key, part, new_sources, new_series)
             if own_txn:
                 con.execute("COMMIT")
         except BaseException:
@@ -282,20 +306,20 @@ class LiveCollectors:
                 self._pending[:0] = batch
             raise
         self._sources.update(new_sources)
-        for kind, mapping in new_series.items():
-            self._series.setdefault(kind, {}).update(mapping)
+        for key, mapping in new_series.items():
+            self._series.setdefault(key, {}).update(mapping)
         return written
 
-    def _write_kind(self, con: duckdb.DuckDBPyConnection, kind: str, part: pl.DataFrame,
-                    new_sources: dict[str, int],
-                    new_series: dict[str, dict[tuple[str, str], int]]) -> int:
+    def _write_collector(self, con: duckdb.DuckDBPyConnection, key: str, part: pl.DataFrame,
+                         new_sources: dict[str, int],
+                         new_series: dict[str, dict[tuple[str, str], int]]) -> int:
         """Write one collector's rows: its source once, series once, samples every time."""
-        source_id = self._sources.get(kind)
+        source_id = self._sources.get(key)
         if source_id is None:
-            source_id = write.new_source(con, kind=kind, path=self._path_for(kind), sha256=None,
+            source_id = write.new_source(con, kind=self._kinds[key], path=self._paths[key], sha256=None,
                                          run_id=self.run_id, label=None, row_count=0)
-            new_sources[kind] = source_id
-        known = dict(self._series.get(kind, {}))
+            new_sources[key] = source_id
+        known = dict(self._series.get(key, {}))
         distinct = part.select("name", "labels", "unit", "type").unique(
             subset=["name", "labels"], keep="first", maintain_order=True)
         fresh = [row for row in distinct.iter_rows() if (row[0], row[1]) not in known]
@@ -307,7 +331,7 @@ class LiveCollectors:
             ids = write.insert_series(con, source_id, fresh_df)
             added = {(r[0], r[1]): int(i) for r, i in zip(fresh, ids)}
             known.update(added)
-            new_series.setdefault(kind, {}).update(added)
+            new_series.setdefault(key, {}).update(added)
         # samples keyed 0..n-1 over the known series, as the writer takes them
         series_ids = np.fromiter(known.values(), dtype=np.int64, count=len(known))
         keys = pl.DataFrame(

@@ -201,3 +201,43 @@ def test_unreachable_target_says_so_once_and_the_run_goes_on(tmp_db, capfd):
     err = capfd.readouterr().err
     assert sum("cannot scrape" in ln for ln in err.splitlines()) == 1
 
+
+
+def test_metrics_urls_are_scraped_instead_of_the_target_each_with_its_credentials(guarded_port, tmp_db, capfd):
+    # the target is a closed port: only the metrics URLs are scraped; the first sends its own
+    # user-info, the second (no user-info) the run's header; both land as their own source
+    own = f"http://user:{TOKEN}@127.0.0.1:{guarded_port}/metrics"
+    by_header = f"http://localhost:{guarded_port}/metrics?token=x"
+    live = LiveCollectors("r", f"http://127.0.0.1:{free_port()}/infer",
+                          headers={"Authorization": f"Bearer {TOKEN}"}, metrics_urls=[own, by_header],
+                          scrape_interval_s=0.1, host_interval_s=5)
+    assert live.scrapes_shown == [f"http://***@127.0.0.1:{guarded_port}/metrics",
+                                  f"http://localhost:{guarded_port}/metrics?token=***"]
+    live.start()
+    time.sleep(0.5)
+    live.stop()
+    with store.connect(tmp_db) as con:
+        live.write(con)
+        stored = con.execute(
+            "SELECT src.path, count(*), min(x.value) FROM sources src JOIN series s USING (source_id) "
+            "JOIN samples x USING (series_id) WHERE src.kind = 'scrape' AND s.name = 'up' "
+            "GROUP BY src.path ORDER BY src.path").fetchall()
+    assert [row[0] for row in stored] == sorted(live.scrapes_shown)
+    assert all(n >= 1 and v == 1.0 for _, n, v in stored)
+    err = capfd.readouterr().err
+    assert "cannot scrape" not in err and TOKEN not in err
+
+
+def test_a_metrics_url_with_wrong_user_info_does_not_fall_back_to_the_run_header(guarded_port, tmp_db, capfd):
+    live = LiveCollectors("r", None, headers={"Authorization": f"Bearer {TOKEN}"},
+                          metrics_urls=[f"http://user:not-{TOKEN}@127.0.0.1:{guarded_port}/metrics"],
+                          scrape_interval_s=0.1, host_interval_s=5)
+    live.start()
+    time.sleep(0.4)
+    live.stop()
+    with store.connect(tmp_db) as con:
+        live.write(con)
+        assert con.execute("SELECT count(*) FROM sources WHERE kind = 'scrape'").fetchall()[0][0] == 0
+    said = [ln for ln in capfd.readouterr().err.splitlines() if "cannot scrape" in ln]
+    assert len(said) == 1 and TOKEN not in said[0]
+    assert f"cannot scrape http://***@127.0.0.1:{guarded_port}/metrics (HTTP 401)" in said[0]
