@@ -4,9 +4,9 @@ A worker runs in its own process with a uvloop event loop. It receives the
 whole run's t0 (a ``time.monotonic_ns`` instant, the same clock in every process
 on the machine) and its slice of intended offsets: with N workers, worker k takes
 every N-th send (sequence numbers k, k+N, ...), so together they replay exactly
-the one schedule. Before t0 it opens as many keep-alive connections as the first
-5 ms of its share will need; from t0 each wake-up sends every request whose time
-has come (see :meth:`Engine._dispatch_open`). Finished requests are shipped to the
+the one schedule. Before it reports ready (so before t0 is even picked) it opens
+as many keep-alive connections as the first 5 ms of its share will need
+(:meth:`Engine.open`); from t0 each wake-up sends every request whose time has come (see :meth:`Engine._dispatch_open`). Finished requests are shipped to the
 coordinating process as int64 batches (:data:`COLUMNS`) every ``flush_s``; the
 worker keeps no history, so memory stays flat however long the run. Its first send
 is reported once (``"sent"``), so the coordinator can say that the run has started.
@@ -35,6 +35,7 @@ MAX_SLEEP_NS = 100_000_000  # wake at least every 100 ms to notice a stop
 TIMER_MIN_NS = 20_000  # with timerfd: closer than this, just yield once (a wake-up costs about as much)
 PREWARM_NS = 5_000_000      # open loop: connections opened before t0 = requests due in the first 5 ms
 PREWARM_MAX = 256
+PREWARM_TIMEOUT_S = 0.5     # connections not open by then are left for the requests to open
 BATCH_WINDOW_NS = 250_000  # dense schedules: at most one send wake-up per 250 us (see _dispatch_open)
 
 
@@ -91,7 +92,7 @@ class Engine:
         self.gap_rows: list[tuple[int, int]] = []
         self.stopping = False
         self.announced = False                    # the first send was reported
-        self.pool: Pool                           # made in run(), on the running loop
+        self.pool: Pool | None = None             # made by open(), on the running loop
 
     def _announce(self) -> None:
         """Tell the coordinator, once, that a request has left."""
@@ -126,12 +127,12 @@ class Engine:
             gaps, self.gap_rows = self.gap_rows, []
             self.emit("gaps", np.array(gaps, dtype=np.int64))
 
-    async def _ticker(self) -> None:
+    async def _ticker(self, pool: Pool) -> None:
         last_flush = monotonic_ns()
         flush_ns = int(self.job.flush_s * 1e9)
         while True:
             await asyncio.sleep(0.05)
-            self.pool.sweep()
+            pool.sweep()
             if not self.stopping and self.stop_flag():
                 self.stopping = True
             now = monotonic_ns()
@@ -141,11 +142,21 @@ class Engine:
             else:
                 self._pack()
 
-    async def _open_loop(self) -> None:
-        job, pool, t0 = self.job, self.pool, self.t0
-        # As many connections as the first PREWARM_NS of the schedule sends, opened before t0.
-        want = int(np.searchsorted(job.offsets_ns, PREWARM_NS))
-        await pool.prewarm(min(want, PREWARM_MAX), (t0 - monotonic_ns() - 10_000_000) / 1e9)
+    async def open(self) -> Pool:
+        """The connection pool, made on the running loop; open loop: with as many connections
+        open as the first PREWARM_NS of the schedule sends (done before t0 is known, so that
+        the run does not start with a connect storm)."""
+        if self.pool is None:
+            job = self.job
+            self.pool = Pool(job.host, job.port, job.requests, timeout_s=job.timeout_s, on_done=self._on_done,
+                             stream=job.stream, use_ssl=job.use_ssl, max_connections=job.max_connections)
+            if job.closed_concurrency == 0:
+                want = int(np.searchsorted(job.offsets_ns, PREWARM_NS))
+                await self.pool.prewarm(min(want, PREWARM_MAX), PREWARM_TIMEOUT_S)
+        return self.pool
+
+    async def _open_loop(self, pool: Pool) -> None:
+        job, t0 = self.job, self.t0
         timer = timer_mod.create()
         try:
             await self._dispatch_open(job, pool, t0, timer)
@@ -208,8 +219,8 @@ class Engine:
                     burst = 0
                     await asyncio.sleep(0)
 
-    async def _closed_loop(self) -> None:
-        job, pool = self.job, self.pool
+    async def _closed_loop(self, pool: Pool) -> None:
+        job = self.job
         end = self.t0 + int(job.duration_s * 1e9)
         nbodies = len(job.requests)
         counter = [0]
@@ -236,32 +247,33 @@ class Engine:
         await asyncio.gather(*(user() for _ in range(job.closed_concurrency)))
 
     async def run(self) -> dict[str, Any]:
+        """Replay the share from t0 (:meth:`open` first if not done), then let what is in
+        flight finish; returns the peak connection count and whether it was stopped."""
         job = self.job
-        self.pool = Pool(job.host, job.port, job.requests, timeout_s=job.timeout_s, on_done=self._on_done,
-                         stream=job.stream, use_ssl=job.use_ssl, max_connections=job.max_connections)
-        ticker = asyncio.get_running_loop().create_task(self._ticker())
+        pool = await self.open()
+        ticker = asyncio.get_running_loop().create_task(self._ticker(pool))
         try:
             if job.closed_concurrency > 0:
-                await self._closed_loop()
+                await self._closed_loop(pool)
             else:
-                await self._open_loop()
+                await self._open_loop(pool)
             # Requests still in flight: wait for them (the ticker times them out at their
             # deadline), or after a stop, give them grace_s and then call them interrupted.
             stop_deadline = None
-            while self.pool.n_inflight > 0:
+            while pool.n_inflight > 0:
                 if self.stopping or self.stop_flag():
                     self.stopping = True
                     if stop_deadline is None:
                         stop_deadline = monotonic_ns() + int(job.grace_s * 1e9)
                     elif monotonic_ns() >= stop_deadline:
-                        self.pool.sweep(kind=E_INTR, force=True)
+                        pool.sweep(kind=E_INTR, force=True)
                         break
                 await asyncio.sleep(0.01)
         finally:
             ticker.cancel()
-            self.pool.close()
+            pool.close()
             self.flush()
-        return {"peak_connections": self.pool.peak_conns, "stopped": self.stopping}
+        return {"peak_connections": pool.peak_conns, "stopped": self.stopping}
 
 
 def worker_main(job: WorkerJob, t0_value: Any, go: Any, stop: Any, queue: Any) -> None:
@@ -276,16 +288,17 @@ def worker_main(job: WorkerJob, t0_value: Any, go: Any, stop: Any, queue: Any) -
             loop_factory = uvloop.new_event_loop
         except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
             loop_factory = asyncio.new_event_loop
-        queue.put(("ready", job.index, os.getpid()))
-        go.wait()
-        t0 = int(t0_value.value)
-        engine = Engine(job, t0, lambda kind, payload: queue.put((kind, job.index, payload)), stop.is_set)
+        engine = Engine(job, 0, lambda kind, payload: queue.put((kind, job.index, payload)), stop.is_set)
         loop = loop_factory()
-        # Everything built so far lives for the whole run: keep the collector off it,
-        # and collect the young generation rarely (requests do not form cycles).
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 1000)
         try:
+            loop.run_until_complete(engine.open())  # connections open before "ready"
+            queue.put(("ready", job.index, os.getpid()))
+            go.wait()
+            engine.t0 = int(t0_value.value)
+            # Everything built so far lives for the whole run: keep the collector off it,
+            # and collect the young generation rarely (requests do not form cycles).
+            gc.freeze()
+            gc.set_threshold(50_000, 50, 1000)
             info = loop.run_until_complete(engine.run())
         finally:
             loop.close()

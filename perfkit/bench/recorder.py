@@ -7,6 +7,10 @@ in monotonic ns). :func:`to_table` maps them to the schema's columns (UTC
 the actual send) as an Arrow table; :class:`RowWriter` batches such tables (every
 ``flush_s`` or ``max_rows``, so memory stays flat over long runs) and hands them to
 the store's writer (:func:`perfkit.store.write.insert_requests`).
+
+Arrays are built over the numpy buffers (:func:`_column`, :func:`_labels`), not with
+``pa.array``, whose first call imports pandas: ~0.5 s of CPU that would land in the
+coordinator while requests fly (or delay t0 if done before).
 """
 from __future__ import annotations
 
@@ -22,11 +26,32 @@ from perfkit.bench.engine import COLUMNS
 from perfkit.store import write
 
 _C = {name: i for i, name in enumerate(COLUMNS)}
-_ERR_NAMES = np.array(list(ERRORS), dtype=object)
+_NUMPY = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.float64}
 
 
-def _nullable(values: np.ndarray, valid: np.ndarray, typ: pa.DataType) -> pa.Array:
-    return pa.array(values, mask=~valid, type=typ)
+def _validity(valid: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
+    if valid is None or valid.all():
+        return None, 0
+    return pa.py_buffer(np.packbits(valid, bitorder="little")), int(len(valid) - np.count_nonzero(valid))
+
+
+def _column(values: np.ndarray, typ: pa.DataType = pa.float64(), valid: np.ndarray | None = None) -> pa.Array:
+    """A numeric Arrow array over ``values`` (cast to ``typ``), null where ``valid`` is False."""
+    data = np.ascontiguousarray(values, dtype=_NUMPY[typ])
+    bitmap, nulls = _validity(valid)
+    return pa.Array.from_buffers(typ, len(data), [bitmap, pa.py_buffer(data)], null_count=nulls)
+
+
+def _labels(codes: np.ndarray, names: Sequence[str | None]) -> pa.Array:
+    """A string array: row i is ``names[codes[i]]`` (None is null)."""
+    encoded = [(x or "").encode() for x in names]
+    lengths = np.array([len(x) for x in encoded], dtype=np.int32)[codes]
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join([encoded[c] for c in codes.tolist()])
+    bitmap, nulls = _validity(np.array([x is not None for x in names], dtype=bool)[codes])
+    return pa.Array.from_buffers(pa.string(), len(codes), [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)],
+                                 null_count=nulls)
 
 
 def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
@@ -44,25 +69,24 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
     status = col("status")
     err = col("err")
     body = col("body")
-    classes = np.asarray(payload_classes, dtype=object)[body]
     n = len(b)
     data = {
-        "seq": pa.array(col("seq"), type=pa.int64()),
-        "worker": pa.array(np.full(n, worker, dtype=np.int32)),
-        "stage": pa.array(col("stage").astype(np.int32)),
-        "intended_unix_s": pa.array(unix(intended)),
-        "sent_unix_s": _nullable(unix(sent), has_sent, pa.float64()),
-        "first_byte_unix_s": _nullable(unix(first), has_first, pa.float64()),
-        "done_unix_s": pa.array(unix(done)),
-        "latency_ms": pa.array((done - intended) / 1e6),
-        "service_ms": _nullable((done - sent) / 1e6, has_sent, pa.float64()),
-        "connect_ms": _nullable(connect / 1e6, connect >= 0, pa.float64()),
-        "status_code": _nullable(status.astype(np.int32), status > 0, pa.int32()),
-        "error_kind": pa.array(_ERR_NAMES[err], type=pa.string()),
-        "bytes_out": _nullable(col("bytes_out"), has_sent, pa.int64()),
-        "bytes_in": pa.array(col("bytes_in")),
-        "payload_class": pa.array(classes, type=pa.string()),
-        "payload_bytes": pa.array(np.asarray(payload_bytes)[body]),
+        "seq": _column(col("seq"), pa.int64()),
+        "worker": _column(np.full(n, worker), pa.int32()),
+        "stage": _column(col("stage"), pa.int32()),
+        "intended_unix_s": _column(unix(intended)),
+        "sent_unix_s": _column(unix(sent), valid=has_sent),
+        "first_byte_unix_s": _column(unix(first), valid=has_first),
+        "done_unix_s": _column(unix(done)),
+        "latency_ms": _column((done - intended) / 1e6),
+        "service_ms": _column((done - sent) / 1e6, valid=has_sent),
+        "connect_ms": _column(connect / 1e6, valid=connect >= 0),
+        "status_code": _column(status, pa.int32(), status > 0),
+        "error_kind": _labels(err, ERRORS),
+        "bytes_out": _column(col("bytes_out"), pa.int64(), has_sent),
+        "bytes_in": _column(col("bytes_in"), pa.int64()),
+        "payload_class": _labels(body, payload_classes),
+        "payload_bytes": _column(np.asarray(payload_bytes)[body], pa.int64()),
     }
     if llm:
         out_tok = col("output_tokens")
@@ -71,19 +95,19 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
         with np.errstate(divide="ignore", invalid="ignore"):
             tpot = (done - first) / 1e6 / (out_tok - 1)
         data.update({
-            "prompt_tokens": _nullable(prompt.astype(np.int32), prompt >= 0, pa.int32()),
-            "output_tokens": _nullable(out_tok.astype(np.int32), out_tok >= 0, pa.int32()),
-            "ttft_ms": _nullable((first - sent) / 1e6, tok_ok & has_sent, pa.float64()),
-            "ttft_intended_ms": _nullable((first - intended) / 1e6, tok_ok, pa.float64()),
-            "tpot_ms": _nullable(tpot, tok_ok & (out_tok > 1), pa.float64()),
-            "itl_ms_max": _nullable(col("itl_max_ns") / 1e6, tok_ok & (out_tok > 1), pa.float64()),
+            "prompt_tokens": _column(prompt, pa.int32(), prompt >= 0),
+            "output_tokens": _column(out_tok, pa.int32(), out_tok >= 0),
+            "ttft_ms": _column((first - sent) / 1e6, valid=tok_ok & has_sent),
+            "ttft_intended_ms": _column((first - intended) / 1e6, valid=tok_ok),
+            "tpot_ms": _column(tpot, valid=tok_ok & (out_tok > 1)),
+            "itl_ms_max": _column(col("itl_max_ns") / 1e6, valid=tok_ok & (out_tok > 1)),
         })
     return pa.table(data)
 
 
 def gaps_table(batch: np.ndarray) -> pa.Table:
     """``token_gaps`` rows (seq, gap_ms) from a worker's (seq, gap_ns) int64 batch."""
-    return pa.table({"seq": pa.array(batch[:, 0], type=pa.int64()), "gap_ms": pa.array(batch[:, 1] / 1e6)})
+    return pa.table({"seq": _column(batch[:, 0], pa.int64()), "gap_ms": _column(batch[:, 1] / 1e6)})
 
 
 class RowWriter:

@@ -3,15 +3,20 @@
 The coordinating process (this module) never sends a request. :func:`run` goes
 
 1. :func:`plan_run`: the schedule and the request bytes, built before any process starts;
-2. :class:`Workers`: forks ``workers`` load processes (:mod:`perfkit.bench.engine`),
-   each waiting, connections open, for the one t0;
-3. :func:`_prepare`: the store, the live telemetry collectors (handed the real target
-   URL, in memory only) and the other slow starts, all before t0 so that the workers
-   get their full lead; then the ``runs`` row (status ``running``);
-4. :class:`_Drain`: receives the workers' batches and writes them as the run goes, feeds
+2. :class:`~perfkit.bench.workers.Workers`: forks ``workers`` load processes
+   (:mod:`perfkit.bench.engine`), which open their connections and wait for the one t0;
+3. :func:`_open_session`, meanwhile: the store, the row writer, the live telemetry
+   collectors (handed the real target URL, in memory only) and the machine's description:
+   the coordinator's slow starts overlap the workers' and are done before t0, so that
+   no import lands in the run;
+4. :func:`_record`: the ``runs`` row (status ``running``) and t0, a short lead from now;
+5. :class:`_Drain`: receives the workers' batches and writes them as the run goes, feeds
    the progress bar and the collectors, and says when the first request has left;
-5. :func:`_finalize`: the summary (checked against :mod:`perfkit.summary`) and the
+6. :func:`_finalize`: the summary (checked against :mod:`perfkit.summary`) and the
    final status, from the stored rows.
+
+The modules for 3, 4 and 6 (DuckDB, Arrow, polars; scipy for the summary) are
+imported where they are used, so that the first request leaves as early as it can.
 
 SIGINT/SIGTERM (:mod:`perfkit.bench.signals`): before the ``runs`` row exists a signal
 ends the run with nothing recorded; afterwards the workers are told to stop and the
@@ -19,6 +24,7 @@ run is still finalized (status ``interrupted``, rows kept, summary written).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import queue as queue_mod
 import secrets
@@ -30,27 +36,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from perfkit import __version__, jsonsafe, machine, store
+from perfkit import __version__, jsonsafe
 from perfkit.bench import payload as payload_mod
 from perfkit.bench import schedule as schedule_mod
 from perfkit.bench.config import BenchConfig, Target
-from perfkit.bench.engine import COLUMNS, WorkerJob
+from perfkit.bench.engine import WorkerJob
 from perfkit.bench.progress import Progress, announce_start
-from perfkit.bench.queries import load_columns
-from perfkit.bench.recorder import RowWriter, gaps_table, to_table
 from perfkit.bench.signals import StopSignals
-from perfkit.bench.summary import decide_status, summary_from_frame
 from perfkit.bench.wire import encode_requests
 from perfkit.bench.workers import Workers
 from perfkit.errors import UsageError
 from perfkit.redact import redact_text, secret_name
-from perfkit.store import write
 from perfkit.summary import RunSummary, validate
 
-START_LEAD_NS = 200_000_000  # t0 is this far after the run row: every worker is waiting by then
+if TYPE_CHECKING:
+    import duckdb
+
+    from perfkit.bench.recorder import RowWriter
+
+# t0 is this far after the run row: the workers, connections already open, only have to wake.
+START_LEAD_NS = 50_000_000
 
 
 def new_run_id() -> str:
@@ -166,27 +175,40 @@ def _start_collectors(p: Plan) -> Any:
 
 @dataclass
 class _Session:
-    """The coordinator's side of a run between its ``runs`` row and its summary."""
+    """The coordinator's side of a run between its start-up and its summary."""
 
     con: duckdb.DuckDBPyConnection
+    writer: RowWriter
     progress: Progress
-    collectors: Any
+    machine: dict[str, Any] = field(default_factory=dict)
+    collectors: Any = None
     t0_mono: int = 0
     t0_unix: float = 0.0
     recorded: bool = False            # the runs row exists: the run will be finalized
     crashed: str | None = None
 
 
-def _warm_up(p: Plan) -> dict[str, Any]:
-    """Slow starts, done before t0 so that the workers get their full lead; returns the
-    machine's description. The first row conversion makes pyarrow import pandas (~0.5 s
-    of CPU that would otherwise land in the run's first second)."""
-    to_table(np.zeros((0, len(COLUMNS)), dtype=np.int64), 0, 0, 0.0, p.classes, p.payload_bytes, p.stream)
-    return machine.describe()
+def _open_session(p: Plan) -> _Session:
+    """The coordinator's slow starts (imports, the store, collectors, the machine's
+    description), done while the workers open their connections, and before t0."""
+    from perfkit import machine, store
+    from perfkit.bench.recorder import RowWriter
+
+    con = store.connect(p.config.db, quiet=p.config.quiet)
+    # While requests fly, DuckDB inserts on one thread: its default (one per core) would
+    # take the worker's core for the length of a checkpoint.
+    con.execute("SET threads = 1")
+    session = _Session(con, RowWriter(con, p.run_id), Progress(p.scheduled, p.config.quiet))
+    session.collectors = _start_collectors(p)
+    session.machine = machine.describe()
+    return session
 
 
-def _record(p: Plan, session: _Session, described: dict[str, Any]) -> None:
+def _record(p: Plan, session: _Session) -> None:
     """Pick t0 (a short lead from now) and write the run's row (status ``running``)."""
+    from perfkit import store
+    from perfkit.store import write
+
     t0_mono, t0_unix = _clock_pair()
     session.t0_mono, session.t0_unix = t0_mono + START_LEAD_NS, t0_unix + START_LEAD_NS / 1e9
     cfg = p.config
@@ -194,7 +216,7 @@ def _record(p: Plan, session: _Session, described: dict[str, Any]) -> None:
            "target": p.target.public_url, "protocol": cfg.protocol, "pattern": cfg.pattern,
            "scenario": p.public, "started_at": datetime.fromtimestamp(session.t0_unix, tz=timezone.utc),
            "t0_unix_s": session.t0_unix, "status": "running", "intended_rate_rps": p.intended_rate_rps,
-           "duration_s": p.total_s, "tool": "perfkit", "tool_version": __version__, "machine": described}
+           "duration_s": p.total_s, "tool": "perfkit", "tool_version": __version__, "machine": session.machine}
     with store.transaction(session.con):
         write.insert_run(session.con, row)
     session.recorded = True
@@ -205,12 +227,14 @@ class _Drain:
 
     def __init__(self, p: Plan, workers: Workers, session: _Session):
         self.p, self.workers, self.s = p, workers, session
-        self.writer = RowWriter(session.con, p.run_id)
+        self.writer = session.writer
         self.finished: set[int] = set()
         self.started = False
         self.last_collect = time.monotonic()
 
     def _receive(self, kind: str | None, k: int, payload: Any) -> None:
+        from perfkit.bench.recorder import gaps_table, to_table
+
         s, p = self.s, self.p
         if kind == "rows":
             self.writer.add(to_table(payload, k, s.t0_mono, s.t0_unix, p.classes, p.payload_bytes, p.stream))
@@ -288,6 +312,21 @@ def _lower_priority(nice: int = 10) -> None:
             pass
 
 
+def _preload_finalize() -> None:
+    """Import what :func:`_finalize` needs (scipy and pandas for the statistics, jsonschema
+    for the contract: seconds of CPU) on an idle-priority thread while the run goes, so that
+    the summary follows the last response closely without delaying the first request."""
+    def load() -> None:
+        _lower_priority(19)
+        try:
+            for name in ("jsonschema", "perfkit.bench.queries", "perfkit.bench.summary"):
+                importlib.import_module(name)
+        except Exception:  # _finalize imports them again and reports what fails
+            return
+
+    threading.Thread(target=load, name="perfkit-bench-preload", daemon=True).start()
+
+
 def _close(session: _Session | None) -> None:
     """Stop the collectors (their last rows are kept when the run is recorded) and the bar."""
     if session is None:
@@ -304,6 +343,11 @@ def _close(session: _Session | None) -> None:
 
 def _finalize(p: Plan, session: _Session, signal_name: str | None) -> RunSummary:
     """Summary and final status from the stored rows; stored, checked against the contract."""
+    from perfkit import store
+    from perfkit.bench.queries import load_columns
+    from perfkit.bench.summary import decide_status, summary_from_frame
+    from perfkit.store import write
+
     con = session.con
     cols = load_columns(con, p.run_id)
     status, reason = decide_status(cols["ok"], cols["conn_err"], cols["seq"], signal_name is not None,
@@ -349,19 +393,15 @@ def run(config: BenchConfig, run_id: str | None = None, stop: StopSignals | None
     session = None
     drained = False
     try:
-        workers.start()
-        crashed = workers.wait_ready()
-        # While requests fly, DuckDB inserts on one thread: its default (one per core) would
-        # take the worker's core for the length of a checkpoint.
-        session = _Session(store.connect(config.db, quiet=config.quiet).execute("SET threads = 1"),
-                           Progress(p.scheduled, config.quiet), None, crashed=crashed)
-        session.collectors = _start_collectors(p)
-        described = _warm_up(p)
+        workers.start()  # first: the coordinator's slow starts below overlap the workers' own
+        session = _open_session(p)
+        session.crashed = workers.wait_ready()
         stop.hold()  # from here on a signal stops the run instead of abandoning it
-        _record(p, session, described)
-        if crashed:
+        _record(p, session)
+        if session.crashed:
             workers.stop.set()
         workers.release(session.t0_mono)
+        _preload_finalize()
         _Drain(p, workers, session).run()
         session.con.execute("RESET threads")
         drained = True
