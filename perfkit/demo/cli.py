@@ -15,7 +15,7 @@ _DESCRIPTION = (
     "character-level language model behind an OpenAI-compatible API "
     "(/v1/completions, /v1/chat/completions, streaming) with continuous or static "
     "batching; Prometheus metrics at /metrics. Fault knobs: --stall, --error-rate, "
-    "--max-queue. Binds loopback only unless --allow-remote; with --require-token-env "
+    "--slowdown, --max-queue. Binds loopback only unless --allow-remote; with --require-token-env "
     "every endpoint but /health wants the token.")
 
 
@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="freeze the whole service for FOR_S seconds every EVERY_S seconds")
     f.add_argument("--error-rate", type=float, default=0.0, metavar="P",
                    help="fraction of inference requests answered 500 (seeded, default 0)")
+    f.add_argument("--slowdown", type=float, default=1.0, metavar="FACTOR",
+                   help="each inference request's handling takes FACTOR times as long, by real computation "
+                        "on the server (no sleep; counted in its request-duration metrics); default 1")
     f.add_argument("--seed", type=int, default=0, help="seed of the fault and sampling RNGs")
     l = p.add_argument_group("LLM (/v1/completions, /v1/chat/completions)")
     l.add_argument("--llm-batching", choices=("continuous", "static"), default="continuous",

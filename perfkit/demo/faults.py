@@ -1,4 +1,4 @@
-"""Fault knobs of the demo server: periodic whole-service stalls and injected errors.
+"""Fault knobs of the demo server: periodic whole-service stalls, injected errors, a slowdown.
 
 Stall schedule (``--stall EVERY_S:FOR_S``): with ``t0`` the server's start, the
 service is frozen during ``[t0 + k*EVERY_S, t0 + k*EVERY_S + FOR_S)`` for k = 1, 2, ...
@@ -99,3 +99,34 @@ class ErrorInjector:
 
     def should_fail(self) -> bool:
         return self.rate > 0 and self._rng.random() < self.rate
+
+
+class Slowdown:
+    """``--slowdown FACTOR``: each inference request's handling takes FACTOR times as long, by real work.
+
+    Once the handler has its answer (not yet sent), the server computes for
+    (FACTOR - 1) x the time the request has taken since it arrived: a chain of
+    floating-point operations on the event loop, no sleep. The work shows in the
+    server's own request-duration histogram and CPU use, and, like slow code in
+    a real handler, it holds up the requests that arrive meanwhile.
+    """
+
+    def __init__(self, factor: float = 1.0) -> None:
+        self.factor = factor
+
+    def apply(self, arrived: float) -> None:
+        """Work until ``FACTOR x`` the time since ``arrived`` (``time.monotonic()``) has passed."""
+        if self.factor > 1.0:
+            now = time.monotonic()
+            work_until(now + (self.factor - 1.0) * (now - arrived))
+
+
+def work_until(deadline: float) -> int:
+    """Compute (the logistic map, 64 steps at a time) until ``time.monotonic()`` reaches ``deadline``;
+    the number of 64-step rounds done."""
+    x, rounds = 0.5, 0
+    while time.monotonic() < deadline:
+        for _ in range(64):
+            x = 3.9 * x * (1.0 - x)
+        rounds += 1
+    return rounds

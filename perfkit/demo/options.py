@@ -23,6 +23,7 @@ class DemoOptions:
     max_queue: int = 1024
     stall: tuple[float, float] | None = None  # (every_s, for_s)
     error_rate: float = 0.0
+    slowdown: float = 1.0  # each inference request's handling takes this many times as long (real work)
     seed: int = 0
     model_name: str = "digits"
     model_hidden: tuple[int, ...] = (512, 512)
@@ -74,6 +75,8 @@ class DemoOptions:
             raise UsageError(f"--batch-timeout-ms {self.batch_timeout_ms}: must be >= 0")
         if self.fixed_wait_ms is not None and not self.fixed_wait_ms >= 0:
             raise UsageError(f"--fixed-wait-ms {self.fixed_wait_ms}: must be >= 0")
+        if not 1.0 <= self.slowdown <= 100.0:
+            raise UsageError(f"--slowdown {self.slowdown}: a factor within 1..100 (1: no slowdown)")
         if not 0.0 <= self.error_rate <= 1.0:
             raise UsageError(f"--error-rate {self.error_rate}: must be a fraction within 0..1")
         if not self.model_hidden or any(h < 1 for h in self.model_hidden):

@@ -34,7 +34,7 @@ from aiohttp import web
 from perfkit import __version__
 from perfkit.demo.auth import CHALLENGE, OPEN_PATHS, authorized
 from perfkit.demo.batcher import Batcher, BatchResult, QueueFull
-from perfkit.demo.faults import ErrorInjector, StallGate
+from perfkit.demo.faults import ErrorInjector, Slowdown, StallGate
 from perfkit.demo.metrics import DemoMetrics
 from perfkit.demo.model import CLASSES, FEATURES, MAX_ROWS_PER_REQUEST, PayloadError, rows_from_input
 from perfkit.demo.options import DemoOptions
@@ -54,7 +54,8 @@ def _endpoint(request: web.Request) -> str:
 
 
 def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjector,
-                     token: str | None) -> Callable[..., Awaitable[web.StreamResponse]]:
+                     token: str | None, slowdown: Slowdown | None = None
+                     ) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
@@ -72,6 +73,8 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
             if endpoint in INFERENCE_ENDPOINTS and injector.should_fail():
                 raise ApiError(500, f"injected fault (--error-rate {injector.rate})", "injected")
             response = await handler(request)
+            if slowdown is not None and endpoint in INFERENCE_ENDPOINTS and not response.prepared:
+                slowdown.apply(request[ARRIVAL])
         except ApiError as exc:
             kind = exc.kind
             response = web.json_response({"error": str(exc)}, status=exc.status,
@@ -261,7 +264,8 @@ def create_app(options: DemoOptions, model: Any, llm_engine: Any = None) -> web.
     every_s, for_s = options.stall or (None, None)
     gate = StallGate(every_s, for_s, on_stall=on_stall)
     injector = ErrorInjector(options.error_rate, options.seed)
-    app = web.Application(middlewares=[_make_middleware(metrics, gate, injector, options.token())],
+    app = web.Application(middlewares=[_make_middleware(metrics, gate, injector, options.token(),
+                                                        Slowdown(options.slowdown))],
                           client_max_size=64 * 1024 * 1024)
     descriptions = {options.model_name: model.description}
     app[STATE] = {"options": options, "metrics": metrics, "gate": gate, "model": model,
