@@ -134,3 +134,53 @@ def fleet_composition(fleets: Mapping[str, "FleetResult"], costs: Mapping[str, f
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
+
+
+def evidence_bars(evidence: pd.DataFrame, title: str = "") -> Figure:
+    """Server and Offline result per accelerator (MLPerf rows), side by side, best Server first."""
+    frame = evidence[["server_per_accelerator", "offline_per_accelerator"]].astype(float)
+    frame = frame.sort_values("server_per_accelerator", na_position="first")
+    y = np.arange(len(frame))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(frame), 3) + 1.2))
+    ax.barh(y + 0.2, frame["server_per_accelerator"].fillna(0), 0.4, label="Server (within latency bounds)")
+    ax.barh(y - 0.2, frame["offline_per_accelerator"].fillna(0), 0.4, label="Offline")
+    ax.set_yticks(y, [str(i) for i in frame.index])
+    units = evidence["units"].dropna()
+    ax.set_xlabel(f"{units.iloc[0] if len(units) else 'result'} per accelerator (MLPerf result / accelerators)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def token_latency(evidence: pd.DataFrame, title: str = "") -> Figure:
+    """TTFT and TPOT P99 per accelerator (MLPerf Server rows) against the round's bounds."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * max(len(evidence), 3) + 1.5), sharey=True)
+    names = [str(i) for i in evidence.index]
+    for ax, metric in zip(axes, ("ttft", "tpot")):
+        ax.barh(names, evidence[f"{metric}_p99_ms"].fillna(0).to_numpy(), color="#55a868")
+        bound = evidence[f"{metric}_bound_ms"].dropna()
+        if len(bound):
+            ax.axvline(float(bound.iloc[0]), color="#c44e52", linestyle="--", label=f"bound {bound.iloc[0]:g} ms")
+            ax.legend(fontsize=8)
+        ax.set_xlabel(f"{metric.upper()} P99, ms")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sensitivity_lines(frame: pd.DataFrame, title: str = "") -> Figure:
+    """Cost per accelerator as each parameter moves (one panel per parameter), log scale."""
+    parameters = list(dict.fromkeys(frame["parameter"]))
+    fig, axes = plt.subplots(1, max(len(parameters), 1), figsize=(4 * max(len(parameters), 1), 3.5), sharey=True)
+    for ax, parameter in zip(np.atleast_1d(axes), parameters):
+        part = frame[frame["parameter"] == parameter]
+        for name, rows in part.groupby("accelerator"):
+            ax.plot(rows["value"], rows["cost"], marker="o", label=str(name))
+        ax.set_xlabel(parameter)
+        ax.set_yscale("log")
+    np.atleast_1d(axes)[0].set_ylabel("USD per unit")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -10,6 +10,8 @@ Pure modules (frames in, frames or dataclasses out):
 * :mod:`~perfkit.analyze.hardware.tco`: cost per query / 1k queries / 1M tokens, rent or own.
 * :mod:`~perfkit.analyze.hardware.fleet`: the cheapest integer fleet (MILP).
 * :mod:`~perfkit.analyze.hardware.options`: ``NAME=NUMBER`` text (flags, notebook parameters).
+* :mod:`~perfkit.analyze.hardware.reference`: the MLPerf reference table (shipped v4.1, rebuilt from a tree).
+* :mod:`~perfkit.analyze.hardware.evidence`: comparison, ratings, TCO and fleet capacities from MLPerf rows.
 
 I/O: :mod:`~perfkit.analyze.hardware.queries` reads labelled runs and their power
 from the store. Figures are in :mod:`perfkit.plots.hardware`; the ``hardware``,
@@ -37,6 +39,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "fleet": ("FleetComparison", "FleetResult", "WorkloadClass", "capacity_frame", "fleet_table",
               "plan_fleet", "scaled_capacities", "solve_fleet", "summary_line"),
     "options": ("parse_names", "parse_overrides"),
+    "reference": ("build_reference", "load_reference", "reproduce_official", "write_reference"),
+    "evidence": ("EVIDENCE_FORMULA", "evidence_headline", "evidence_ratings", "fleet_capacities",
+                 "mlperf_evidence", "mlperf_tco", "sensitivity"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
