@@ -80,9 +80,10 @@ class Term:
         return value * scale + self.offset
 
 
-def _hist(metric: str, signal: str, unit: str = "s", **kw: tuple[tuple[str, str], ...]) -> tuple[Term, Term]:
+def _hist(metric: str, signal: str, unit: str = "s", exclude: tuple[tuple[str, str], ...] = ()) -> tuple[Term, Term]:
     """The ``_sum`` and ``_count`` terms of a histogram or summary family."""
-    return Term(metric + "_sum", signal, SUM, unit, **kw), Term(metric + "_count", signal, COUNT, **kw)
+    return (Term(metric + "_sum", signal, SUM, unit, exclude=exclude),
+            Term(metric + "_count", signal, COUNT, exclude=exclude))
 
 
 _DEMO_OUT = tuple(("endpoint", e) for e in NON_WORKLOAD_ENDPOINTS)

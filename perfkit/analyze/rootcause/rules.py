@@ -80,7 +80,8 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
     queue_keys = ["queue_time_sum", "queue_time_count"]
     depth = server_totals.get("mean_queue_depth")
     if not math.isfinite(qw) and depth is not None and arrival_rate_rps > 0:
-        qw, queue_keys = 1000 * depth / arrival_rate_rps, ["queue_depth", "queue_depth_sum"]
+        qw = 1000 * depth / arrival_rate_rps
+        queue_keys = ["queue_depth", "queue_depth_sum", "queue_depth_count"]
     inf_ms = 1000 * _ratio(server_totals.get("compute_time_sum"), server_totals.get("compute_time_count"))
     srv = 1000 * _ratio(server_totals.get("server_time_sum"), server_totals.get("server_time_count"))
     if lat is None or not math.isfinite(qw) or not lat:

@@ -221,12 +221,16 @@ def batching_table(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd
                      "inference_calls": eff["inference_calls"], "requests_per_call": eff["mean_batch_size"],
                      "batch_fill": eff["efficiency"],
                      "padding_share": t.get("padding_rows", 0.0) / computed if computed else math.nan,
-                     "mean_queue_wait_ms": 1000 * t["queue_time_sum"] / t["queue_time_count"]
-                     if t.get("queue_time_count") else math.nan,
-                     "mean_inference_ms": 1000 * t["compute_time_sum"] / t["compute_time_count"]
-                     if t.get("compute_time_count") else math.nan,
+                     "mean_queue_wait_ms": _mean_ms(t, "queue_time"),
+                     "mean_inference_ms": _mean_ms(t, "compute_time"),
                      "mean_latency_ms": ev.breakdown.get("mean_latency_ms")})
     return pd.DataFrame(rows)
+
+
+def _mean_ms(totals: dict[str, float], signal: str) -> float:
+    """Mean milliseconds per request of a time signal from its whole-run sum and count (NaN without)."""
+    total, count = totals.get(f"{signal}_sum"), totals.get(f"{signal}_count")
+    return 1000 * total / count if total is not None and count else math.nan
 
 
 def proxy_tables(con: duckdb.DuckDBPyConnection, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
