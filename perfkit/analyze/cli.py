@@ -84,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     diag.add_argument("--gpu-source", type=int, action="append", default=None, metavar="SOURCE_ID",
                       help="GPU export to judge the GPU by (a source id; repeatable). Default: the runs' "
                            "own GPU telemetry, or exports whose samples fall inside a run's time window")
+    diag.add_argument("--server-kind", default=None, metavar="KIND",
+                      help="read the servers' metrics as this kind (demo, triton, vllm, tgi, torchserve, sglang, "
+                           "mlserver, kserve); default: detected from each run's metric names")
     diag.set_defaults(func=_cmd_diagnose)
 
 
@@ -195,7 +198,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     from perfkit.analyze import rootcause
 
     with store.connect(args.db, read_only=True) as con:
-        found = rootcause.diagnose(con, args.runs or None, gpu_sources=args.gpu_source or ())
+        found = rootcause.diagnose(con, args.runs or None, gpu_sources=args.gpu_source or (),
+                                   server_kind=args.server_kind)
     if args.json:
         _write_json(args.json, [{**f.row(), "numbers": f.numbers} for f in found])
     if not found:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import duckdb
 import pandas as pd
 
-from perfkit.analyze import stats, twosample
+from perfkit.analyze import stats, twosample, vocabulary
 from perfkit.analyze.rootcause import evidence, gpu as gpu_rule, rules, serving
 from perfkit.analyze.rootcause.finding import SEVERITY_RANK, Finding, rank
 from perfkit.errors import UsageError
@@ -168,6 +168,8 @@ def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None
     ``server_kind`` reads every run's server metrics as that kind of the
     vocabulary (:data:`perfkit.analyze.vocabulary.SERVER_KINDS`); None detects it per run.
     """
+    if server_kind is not None and server_kind not in vocabulary.SERVER_KINDS:
+        raise UsageError(f"server kind {server_kind!r}: one of {', '.join(vocabulary.SERVER_KINDS)}")
     ids = runs.resolve_run_ids(con, run_ids)
     metas = [runs.run_meta(con, r) for r in ids]
     found: list[Finding] = []
