@@ -5,13 +5,12 @@ The coordinating process (this module) never sends a request. :func:`run` goes
 1. :func:`plan_run`: the schedule and the request bytes, built before any process starts;
 2. :class:`~perfkit.bench.workers.Workers`: forks ``workers`` load processes
    (:mod:`perfkit.bench.engine`), which open their connections and wait for the one t0;
-3. :func:`_open_session`, meanwhile: the store, the row writer, the live telemetry
-   collectors (handed the real target URL, in memory only) and the machine's description:
-   the coordinator's slow starts overlap the workers' and are done before t0, so that
-   no import lands in the run;
+3. :func:`_open_session`, meanwhile: the store, the row writer and the machine's
+   description: the coordinator's slow starts overlap the workers' and are done before t0;
 4. :func:`_record`: the ``runs`` row (status ``running``) and t0, a short lead from now;
 5. :class:`_Drain`: receives the workers' batches and writes them as the run goes, feeds
-   the progress bar and the collectors, and says when the first request has left;
+   the progress bar and the live telemetry collectors (started just after t0, handed the
+   real target URL in memory only), and says when the first request has left;
 6. :func:`_finalize`: the summary (checked against :mod:`perfkit.summary`) and the
    final status, from the stored rows.
 
@@ -189,7 +188,7 @@ class _Session:
 
 
 def _open_session(p: Plan) -> _Session:
-    """The coordinator's slow starts (imports, the store, collectors, the machine's
+    """The coordinator's slow starts (imports, the store, the row writer, the machine's
     description), done while the workers open their connections, and before t0."""
     from perfkit import machine, store
     from perfkit.bench.recorder import RowWriter
@@ -199,7 +198,6 @@ def _open_session(p: Plan) -> _Session:
     # take the worker's core for the length of a checkpoint.
     con.execute("SET threads = 1")
     session = _Session(con, RowWriter(con, p.run_id), Progress(p.scheduled, p.config.quiet))
-    session.collectors = _start_collectors(p)
     session.machine = machine.describe()
     return session
 
@@ -281,25 +279,28 @@ class _Drain:
             self._collect()
         self.writer.flush()
 
-    def run(self) -> None:
+    def start(self) -> None:
         """Drain on a thread of lower priority (Linux: nice is per thread): when it shares a
-        core with a worker, the worker's sends come first. This thread only waits, so that
-        SIGINT/SIGTERM are still handled here; a failure in the drain is raised here."""
-        failure: list[BaseException] = []
+        core with a worker, the worker's sends come first."""
+        self.failure: list[BaseException] = []
 
         def guarded() -> None:
             try:
                 self.loop()
             except BaseException as exc:
-                failure.append(exc)
+                self.failure.append(exc)
                 self.workers.stop.set()
 
-        drainer = threading.Thread(target=guarded, name="perfkit-bench-writer", daemon=True)
-        drainer.start()
-        while drainer.is_alive():
-            drainer.join(0.2)
-        if failure:
-            raise failure[0]
+        self.thread = threading.Thread(target=guarded, name="perfkit-bench-writer", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        """Wait for the drain to end. The calling thread only waits, so that SIGINT/SIGTERM
+        are still handled on it; a failure in the drain is raised here."""
+        while self.thread.is_alive():
+            self.thread.join(0.2)
+        if self.failure:
+            raise self.failure[0]
 
 
 def _lower_priority(nice: int = 10) -> None:
@@ -402,7 +403,11 @@ def run(config: BenchConfig, run_id: str | None = None, stop: StopSignals | None
             workers.stop.set()
         workers.release(session.t0_mono)
         _preload_finalize()
-        _Drain(p, workers, session).run()
+        drain = _Drain(p, workers, session)
+        drain.start()
+        # Collectors start once the run has: their imports (~0.6 s) do not delay its first request.
+        session.collectors = _start_collectors(p)
+        drain.wait()
         session.con.execute("RESET threads")
         drained = True
     finally:
