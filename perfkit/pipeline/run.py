@@ -1,8 +1,11 @@
 """Running a suite: demo servers up, each case benchmarked, then every report rendered.
 
-Cases that share server options share one demo server process. A case or report
-whose dependency is not available here (a bench pattern, nginx, a notebook) is
-skipped with a one-line reason; one that fails does not stop the others.
+Cases run in :func:`perfkit.pipeline.suite.schedule` order (repeats, A/B arms
+interleaved). Cases that share server options share one demo server process,
+started before its first run and stopped after its last, so the two servers of
+an interleaved pair are up together. A case or report whose dependency is not
+available here (a bench pattern, nginx, a notebook) is skipped with a one-line
+reason; one that fails does not stop the others.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from perfkit.names import LABEL_SUITE
 from perfkit.paths import DEFAULT_REPORTS, db_path as default_db_path
 from perfkit.pipeline.bench import BenchFailed, run_bench
 from perfkit.pipeline.capabilities import comparison_problem, missing
-from perfkit.pipeline.suite import Case, Suite, case_label, fill_parameters, server_key, suite_stamp
+from perfkit.pipeline.suite import Case, Suite, fill_parameters, run_label, schedule, server_key, suite_stamp
 from perfkit.summary import RunSummary
 
 if TYPE_CHECKING:
@@ -28,28 +31,30 @@ if TYPE_CHECKING:
 
 @dataclass
 class CaseResult:
-    """What became of one case: a run (with its summary), or why it was skipped or failed."""
+    """What became of one run of a case: a run (with its summary), or why it was skipped or failed."""
 
     case: Case
     run_id: str | None = None
     summary: RunSummary | None = None
     skipped: str | None = None
     failed: str | None = None
+    repeat: int = 1
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0]
 
 
-def bench_case(case: Case, target: str, db: str | None, label: str, pid: int | None, log: Path) -> CaseResult:
+def bench_case(case: Case, target: str, db: str | None, label: str, pid: int | None, log: Path,
+               repeat: int = 1) -> CaseResult:
     """Benchmark one case against ``target``; a bench failure is recorded in the result."""
     limit_s = float(case.bench.get("duration", 60)) * 3 + 120
     try:
         summary = run_bench(target, {**case.bench, "quiet": True}, label=label, db=db, target_pid=pid,
                             log=log, timeout_s=limit_s)
     except BenchFailed as exc:
-        return CaseResult(case, failed=str(exc))
-    return CaseResult(case, run_id=str(summary["run_id"]), summary=summary)
+        return CaseResult(case, failed=str(exc), repeat=repeat)
+    return CaseResult(case, run_id=str(summary["run_id"]), summary=summary, repeat=repeat)
 
 
 @contextlib.contextmanager
@@ -65,7 +70,7 @@ def _target(case: Case, server: DemoServer) -> Iterator[str]:
 
 def one_line(result: CaseResult) -> str:
     """``  steady: run R, 4,000 requests, 0 errors, P99 9.8 ms, 199.9 req/s achieved`` (or why not)."""
-    name = result.case.name
+    name = result.case.name + (f" #{result.repeat}" if result.case.repeats > 1 and not result.skipped else "")
     if result.skipped:
         return f"  {name}: skipped ({result.skipped})"
     if result.failed:
@@ -81,48 +86,60 @@ def one_line(result: CaseResult) -> str:
 
 def run_cases(cases: Sequence[Case], db: str | None, stamp: str, log: Path, progress: bool = True,
               say: Callable[[str], None] = print) -> list[CaseResult]:
-    """Run every available case; one demo server per distinct set of server options."""
+    """Run every available case, each repeat, in schedule order; one demo server per distinct set of
+    server options, up from its first run to its last."""
     from tqdm import tqdm
 
-    from perfkit.demo.launch import DemoServer
-
-    results: dict[str, CaseResult] = {}
-    groups: dict[str, list[Case]] = {}
-    for case in cases:
-        why = missing(case.requires)
-        if why:
-            results[case.name] = CaseResult(case, skipped=why)
-        else:
-            groups.setdefault(server_key(case.server), []).append(case)
-    total_s = sum(float(c.bench.get("duration", 0)) for group in groups.values() for c in group)
+    skipped = {c.name: why for c in cases if (why := missing(c.requires))}
+    slots = schedule([c for c in cases if c.name not in skipped])
+    last = {server_key(c.server): k for k, (c, _) in enumerate(slots)}
+    total_s = sum(float(c.bench.get("duration", 0)) for c, _ in slots)
     bar = tqdm(total=round(total_s), desc="benchmarks", unit="s", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of load [{elapsed}<{remaining}]{postfix}")
+    servers: dict[str, DemoServer | Exception] = {}
+    done: dict[tuple[str, int], CaseResult] = {}
     try:
-        for key, group in groups.items():
-            try:
-                server = DemoServer(**json.loads(key)).start()
-            except Exception as exc:  # the server did not come up: its cases fail, others go on
-                for case in group:
-                    results[case.name] = CaseResult(case, failed=f"demo server: {_first_line(exc)}")
-                    bar.update(round(float(case.bench.get("duration", 0))))
-                continue
-            try:
-                for case in group:
-                    bar.set_postfix_str(case.name)
-                    try:
-                        with _target(case, server) as url:
-                            results[case.name] = bench_case(case, url, db, case_label(stamp, case), server.pid, log)
-                    except Exception as exc:  # nginx did not start, ...: this case fails, others go on
-                        results[case.name] = CaseResult(case, failed=f"{type(exc).__name__}: {_first_line(exc)}")
-                    bar.update(round(float(case.bench.get("duration", 0))))
-            finally:
-                server.stop()
+        for k, (case, repeat) in enumerate(slots):
+            bar.set_postfix_str(case.name)
+            done[(case.name, repeat)] = _run_slot(case, repeat, servers, db, stamp, log)
+            bar.update(round(float(case.bench.get("duration", 0))))
+            key = server_key(case.server)
+            if last[key] == k:  # its last run: stop it now
+                server = servers.pop(key)
+                if not isinstance(server, Exception):
+                    server.stop()
     finally:
         bar.close()
-    ordered = [results[c.name] for c in cases]
+        for server in servers.values():
+            if not isinstance(server, Exception):
+                server.stop()
+    ordered = [CaseResult(c, skipped=skipped[c.name]) if c.name in skipped else done[(c.name, i)]
+               for c in cases for i in range(1, (1 if c.name in skipped else c.repeats) + 1)]
     for res in ordered:
         say(one_line(res))
     return ordered
+
+
+def _run_slot(case: Case, repeat: int, servers: dict[str, DemoServer | Exception], db: str | None, stamp: str,
+              log: Path) -> CaseResult:
+    """One run of a case, its demo server started first if it is not up (a server that did not come up
+    fails each of its runs)."""
+    from perfkit.demo.launch import DemoServer
+
+    key = server_key(case.server)
+    if key not in servers:
+        try:
+            servers[key] = DemoServer(**json.loads(key)).start()
+        except Exception as exc:  # the server did not come up: its cases fail, others go on
+            servers[key] = exc
+    server = servers[key]
+    if isinstance(server, Exception):
+        return CaseResult(case, failed=f"demo server: {_first_line(server)}", repeat=repeat)
+    try:
+        with _target(case, server) as url:
+            return bench_case(case, url, db, run_label(stamp, case, repeat), server.pid, log, repeat)
+    except Exception as exc:  # nginx did not start, ...: this run fails, others go on
+        return CaseResult(case, failed=f"{type(exc).__name__}: {_first_line(exc)}", repeat=repeat)
 
 
 def report_jobs(suite: Suite, results: Sequence[CaseResult], stamp: str,
@@ -132,12 +149,14 @@ def report_jobs(suite: Suite, results: Sequence[CaseResult], stamp: str,
     from perfkit.report.render import ReportJob, available_notebooks, build_jobs, resolve_notebook, safe_name
 
     jobs: list[ReportJob] = []
-    run_ids = {r.case.name: r.run_id for r in results if r.run_id}
+    run_ids: dict[str, str] = {}       # a case's first run: its per-run reports, {run:CASE}, {runs}
+    for r in results:
+        if r.run_id:
+            run_ids.setdefault(r.case.name, r.run_id)
+    firsts = [r for r in results if r.run_id and run_ids[r.case.name] == r.run_id]
     known = {p.stem for p in available_notebooks()}
     raw = [(k, v) for k, v in (overrides or {}).items() if k != "run_id"]
-    for res in results:
-        if not res.run_id:
-            continue
+    for res in firsts:
         for nb_name in res.case.notebooks:
             if nb_name not in known:
                 say(f"  report {nb_name}-{res.case.name}: skipped (notebook {nb_name} not found)")

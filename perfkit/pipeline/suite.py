@@ -3,12 +3,19 @@
 A suite is declarative: a list of :class:`Case` (demo-server options, ``perfkit
 bench`` flags, optionally an nginx proxy in front, and the per-run notebooks)
 and a list of :class:`Comparison` (a notebook over several cases' runs, its
-parameters naming runs as ``{run:CASE}``, all of them as ``{runs}``). To add a
-case or a report, append one entry to ``DEFAULT_CASES`` / ``DEFAULT_REPORTS``.
+parameters naming runs as ``{run:CASE}``, all of them as ``{runs}``, and every
+repeat of a case as the label selector ``{case:CASE}``). To add a case or a
+report, append one entry to ``DEFAULT_CASES`` / ``DEFAULT_REPORTS``.
+
+A/B cases run more than once (``repeats``): the run is the unit of replication
+of an A/B verdict. Cases that share an ``interleave`` group alternate, ABBA
+(``A B B A A B``), so that a drift of the machine falls on both arms alike;
+:func:`schedule` gives the order.
 
 This module only describes suites (and holds the pure helpers over them);
 :mod:`perfkit.pipeline.run` executes one. Runs are labelled
-``suite=<UTC stamp>,case=<name>`` so notebooks and ``perfkit runs`` can find them.
+``suite=<UTC stamp>,case=<name>`` (and ``repeat=<i>`` for repeated cases) so
+notebooks and ``perfkit runs`` can find them.
 """
 from __future__ import annotations
 
@@ -16,10 +23,10 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from perfkit.errors import UsageError
-from perfkit.names import LABEL_CASE, LABEL_SUITE
+from perfkit.names import LABEL_CASE, LABEL_REPEAT, LABEL_SUITE
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,13 @@ class Case:
     requires: tuple[str, ...] = ()                 # capabilities, see capabilities.capability_missing()
     labels: str = ""                               # extra k=v label pairs, e.g. "hardware=cpu-demo"
     about: str = ""
+    repeats: int = 1                               # runs of this case (an A/B arm wants >= 3)
+    interleave: str = ""                           # cases of one group run alternately (ABBA)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """One report over the suite's runs: ``{run:CASE}``, ``{runs}`` and ``{suite}`` are filled in."""
+    """One report over the suite's runs: ``{run:CASE}``, ``{case:CASE}``, ``{runs}`` and ``{suite}`` are filled in."""
 
     name: str
     notebook: str
@@ -62,7 +71,11 @@ class Suite:
 # leaves head-room for other work; fixed batching at 100 req/s waits to fill batches of 16.
 
 STEADY = {"pattern": "constant", "rate": 200, "duration": 20}
-BATCHING_STEPS = {"pattern": "step", "rate": 50, "duration": 15, "step_rps": 50, "step_s": 5, "steps": 3}
+# A/B arms run 3 times each (interleaved), so each run is short: the batching steps 4 s apiece (03_root_cause
+# still sees 50, 100 and 150 req/s in 2 s scrapes), the proxy pair 6 s of the steady load (1,200 requests).
+AB_REPEATS = 3
+BATCHING_STEPS = {"pattern": "step", "rate": 50, "duration": 12, "step_rps": 50, "step_s": 4, "steps": 3}
+STEADY_AB = {"pattern": "constant", "rate": 200, "duration": 6, "min_duration_s": 5}
 # The demo server on this machine, as a "hardware" for notebooks 05/06 (label key hardware).
 THIS_MACHINE = "hardware=cpu-demo"
 # Its hourly price, a visible assumption: a 2-vCPU on-demand VM (AWS c6i.large, us-east-1 list price).
@@ -81,16 +94,24 @@ DEFAULT_CASES: tuple[Case, ...] = (
     # batch follows it (analyze: rootcause.fixed_batching needs >= 1.5x load variation)
     Case("batching-dynamic", BATCHING_STEPS, server={"batching": "dynamic", "max_batch": 16},
          requires=("bench:pattern:step",), labels="batching=dynamic,max_batch=16",
-         about="dynamic batching (up to 16 or 5 ms) at 50, 100, 150 req/s"),
+         about="dynamic batching (up to 16 or 5 ms) at 50, 100, 150 req/s, 3 runs",
+         repeats=AB_REPEATS, interleave="batching"),
     Case("batching-fixed", BATCHING_STEPS, server={"batching": "fixed", "max_batch": 16},
          requires=("bench:pattern:step",), labels="batching=fixed,max_batch=16",
-         about="fixed batching (wait to fill 16, padded) at 50, 100, 150 req/s, server otherwise the same"),
-    # direct and proxy run back to back on the same warm server, so the nginx hop is the only
-    # difference (steady runs first, on a cold server, and is no fair baseline for it)
-    Case("direct", STEADY, requires=("nginx",), labels="proxy=none",
-         about="the steady load straight to the server: the baseline for the proxy case"),
-    Case("proxy", STEADY, proxy=True, requires=("nginx",), labels="proxy=nginx",
-         about="the steady load through an nginx reverse proxy (compare with direct)"),
+         about="fixed batching (wait to fill 16, padded) at 50, 100, 150 req/s, server otherwise the same, 3 runs",
+         repeats=AB_REPEATS, interleave="batching"),
+    # direct, proxy and direct-again alternate on the same warm server, so the nginx hop is the only
+    # difference (steady runs first, on a cold server, and is no fair baseline for it); direct against
+    # direct-again is an A/A check: one configuration twice must not come out FAIL
+    Case("direct", STEADY_AB, requires=("nginx",), labels="proxy=none",
+         about="the steady load straight to the server, 6 s, 3 runs: the baseline for the proxy case",
+         repeats=AB_REPEATS, interleave="proxy"),
+    Case("proxy", STEADY_AB, proxy=True, requires=("nginx",), labels="proxy=nginx",
+         about="the steady load through an nginx reverse proxy, 6 s, 3 runs (compare with direct)",
+         repeats=AB_REPEATS, interleave="proxy"),
+    Case("direct-again", STEADY_AB, requires=("nginx",), labels="proxy=none", notebooks=(),
+         about="the direct case once more, 3 runs: an A/A check against direct",
+         repeats=AB_REPEATS, interleave="proxy"),
     Case("llm-stream", {"pattern": "poisson", "rate": 5, "duration": 20, "protocol": "openai",
                         "max_tokens": 24}, requires=("bench:protocol:openai",),
          about="OpenAI chat completions, streamed, Poisson 5 req/s, up to 24 tokens each"),
@@ -100,10 +121,12 @@ DEFAULT_REPORTS: tuple[Comparison, ...] = (
     Comparison("03_root_cause", "03_root_cause", {"run_ids": "{runs}"},
                about="ranked findings over the suite: fixed vs dynamic batching, the nginx hop, GPU export"),
     Comparison("04_ab_compare", "04_ab_compare",
-               {"baseline": "{run:batching-dynamic}", "candidate": "{run:batching-fixed}"},
-               about="A/B verdict: fixed batching (candidate) against dynamic batching (baseline)"),
-    Comparison("04_ab_compare-proxy", "04_ab_compare", {"baseline": "{run:direct}", "candidate": "{run:proxy}"},
-               about="A/B verdict: through nginx (candidate) against direct (baseline), same load"),
+               {"baseline": "{case:batching-dynamic}", "candidate": "{case:batching-fixed}"},
+               about="A/B verdict over 3 + 3 runs: fixed batching (candidate) against dynamic batching (baseline)"),
+    Comparison("04_ab_compare-proxy", "04_ab_compare", {"baseline": "{case:direct}", "candidate": "{case:proxy}"},
+               about="A/B verdict over 3 + 3 runs: through nginx (candidate) against direct (baseline), same load"),
+    Comparison("04_ab_compare-aa", "04_ab_compare", {"baseline": "{case:direct}", "candidate": "{case:direct-again}"},
+               about="A/A check over 3 + 3 runs: the direct case against itself must not FAIL"),
     Comparison("05_hardware_comparison", "05_hardware_comparison",
                {"price_overrides": THIS_MACHINE_PRICE},
                about="datasheets, MLPerf and this machine's measured runs (label hardware=cpu-demo)"),
@@ -134,18 +157,51 @@ def case_label(stamp: str, case: Case) -> str:
     return ",".join(x for x in (f"{LABEL_SUITE}={stamp},{LABEL_CASE}={case.name}", case.labels) if x)
 
 
+def run_label(stamp: str, case: Case, repeat: int) -> str:
+    """:func:`case_label`, plus ``repeat=<i>`` when the case runs more than once."""
+    return case_label(stamp, case) + (f",{LABEL_REPEAT}={repeat}" if case.repeats > 1 else "")
+
+
+def schedule(cases: Sequence[Case]) -> list[tuple[Case, int]]:
+    """(case, repeat) in the order they run: the cases' order, each case's repeats back to back,
+    except that the cases of one ``interleave`` group alternate, ABBA, from where the group's
+    first case stands (``A1 B1 B2 A2 A3 B3``)."""
+    out: list[tuple[Case, int]] = []
+    done: set[str] = set()
+    for case in cases:
+        if not case.interleave:
+            out += [(case, i) for i in range(1, case.repeats + 1)]
+            continue
+        if case.interleave in done:
+            continue
+        done.add(case.interleave)
+        group = [c for c in cases if c.interleave == case.interleave]
+        for i in range(1, max(c.repeats for c in group) + 1):
+            out += [(c, i) for c in (group if i % 2 else group[::-1]) if i <= c.repeats]
+    return out
+
+
 _RUN_REF = re.compile(r"\{run:([^{}]+)\}")
+_CASE_REF = re.compile(r"\{case:([^{}]+)\}")
 
 
 def fill_parameters(params: Mapping[str, Any], run_ids: Mapping[str, str], suite_label: str) -> dict[str, Any]:
-    """Replace ``{run:CASE}``, ``{runs}`` and ``{suite}`` inside string parameters.
+    """Replace ``{run:CASE}``, ``{case:CASE}``, ``{runs}`` and ``{suite}`` inside string parameters.
 
-    ``"{run:steady},{run:proxy}"`` becomes ``"RUN1,RUN2"``; a case without a run raises KeyError.
+    ``"{run:steady},{run:proxy}"`` becomes ``"RUN1,RUN2"`` (a case's first run);
+    ``{case:proxy}`` the label selector of all its runs, ``suite=<stamp>,case=proxy``;
+    a case without a run raises KeyError.
     """
+    def case_ref(m: re.Match[str]) -> str:
+        if m.group(1) not in run_ids:
+            raise KeyError(m.group(1))
+        return f"{suite_label},{LABEL_CASE}={m.group(1)}"
+
     out: dict[str, Any] = {}
     for key, value in params.items():
         if isinstance(value, str):
             value = _RUN_REF.sub(lambda m: run_ids[m.group(1)], value)
+            value = _CASE_REF.sub(case_ref, value)
             value = value.replace("{runs}", ",".join(run_ids.values())).replace("{suite}", suite_label)
         out[key] = value
     return out
