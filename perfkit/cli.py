@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "perfkit.ingest.cli",
     "perfkit.analyze.cli",
     "perfkit.analyze.hardware.cli",
+    "perfkit.analyze.trend_cli",
     "perfkit.report.cli",
 )
 
