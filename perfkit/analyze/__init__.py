@@ -14,6 +14,9 @@ What notebooks 02-04 use, importable from here (``from perfkit.analyze import ro
   ``sentence``, ``table``, ``runs``), ``samples_for_plot``, ``headline_figures``;
   :mod:`~perfkit.analyze.bootstrap` its hierarchical block bootstrap and
   :mod:`~perfkit.analyze.experiment` the interleaved runs of ``perfkit abtest``;
+* :mod:`~perfkit.analyze.history` (07): change points in a case's history of runs
+  against the practical margin (``trend``, ``changes_frame``), read from the store by
+  :mod:`~perfkit.analyze.trend_store` (``case_history``, ``load_trend``);
 * :mod:`~perfkit.analyze.stats` and :mod:`~perfkit.analyze.twosample`: the
   statistics behind them.
 
@@ -27,7 +30,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_MODULES = ("abtest", "bootstrap", "experiment", "promql", "rootcause", "stats", "telemetry", "twosample")
+_MODULES = ("abtest", "bootstrap", "experiment", "history", "promql", "rootcause", "stats", "telemetry",
+            "trend_store", "twosample")
 _FUNCTIONS = {"diagnose": "rootcause", "compare_runs": "abtest"}
 
 __all__ = [*_MODULES, *_FUNCTIONS]

@@ -259,6 +259,16 @@ class Trend:
     margin: float = DEFAULT_MARGIN
 
     @property
+    def cases(self) -> list[str]:
+        """The cases followed, in order."""
+        return list(dict.fromkeys(case for case, _ in self.histories))
+
+    def for_case(self, case: str) -> tuple[dict[str, pd.DataFrame], list[ChangePoint]]:
+        """``({metric: history}, change points)`` of one case (what the case's figure takes)."""
+        return ({m: h for (c, m), h in self.histories.items() if c == case},
+                [ch for ch in self.changes if ch.case == case])
+
+    @property
     def enough(self) -> bool:
         """Whether any series is long enough to hold a change (2 x min_size runs)."""
         return any(len(h) >= 2 * DEFAULT_MIN_SIZE for h in self.histories.values())
