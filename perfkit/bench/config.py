@@ -64,12 +64,14 @@ def parse_target(url: str, protocol: str, model: str) -> Target:
 
 
 def parse_header(text: str) -> tuple[str, str]:
+    """``"Name: value"`` -> ``("Name", "value")``. Errors never quote a value (it may be a
+    credential) and quote a name only through the redactor."""
     if ":" not in text:
-        raise UsageError(f"--header must look like 'Name: value', got {text.split(':')[0][:40]!r}")
+        raise UsageError("--header must look like 'Name: value' (no ':' in it)")
     name, value = text.split(":", 1)
     name = name.strip()
     if not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-        raise UsageError(f"--header name {name[:40]!r} is not a valid HTTP header name")
+        raise UsageError(f"--header name {redact_text(name[:40])!r} is not a valid HTTP header name")
     if "\r" in value or "\n" in value:
         raise UsageError(f"--header {name}: value may not contain line breaks")
     return name, value.strip()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from perfkit.bench.config import BenchConfig
+from perfkit.bench.config import BenchConfig, parse_header
 from perfkit.bench.locustgen import render
 from perfkit.bench.schedule import Stage
 from perfkit.bench.wire import encode_requests
@@ -33,10 +33,13 @@ def test_public_config_holds_no_secret(target):
     assert '["X-Team", "perf"]' in text
 
 
-def test_malformed_target_error_holds_no_secret():
+def test_malformed_input_errors_hold_no_secret():
     with pytest.raises(UsageError) as err:
         config("http://alice:pw-S3CRET@127.0.0.1:99999999/x?token=tok-S3CRET").validate()
     assert "S3CRET" not in str(err.value) and "malformed --target URL" in str(err.value)
+    with pytest.raises(UsageError) as err:
+        parse_header("Bearer tok-S3CRET")        # the name and the colon forgotten
+    assert "S3CRET" not in str(err.value) and "--header must look like" in str(err.value)
 
 
 def test_userinfo_goes_on_the_wire_as_basic_auth():
