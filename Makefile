@@ -13,7 +13,7 @@ PROM_TARGET ?= http://127.0.0.1:8000
 PROM_PORT  ?= 9090
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock report test test-fast typecheck lab prometheus clean
+.PHONY: help venv lock report nightly test test-fast typecheck lab prometheus clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,15 @@ lock: $(STAMP) ## re-pin constraints.txt to the newest versions pyproject.toml a
 
 report: $(STAMP) ## run the default benchmark suite against the demo server and render reports/index.html
 	$(BIN)/perfkit report --suite default
+
+# A scheduler's entry point (deploy/ has a systemd timer and a CI workflow): the suite and its reports into
+# reports/<UTC stamp or $$NIGHTLY_ID>/ (reports/index.html lists the sets), then the trend gate.
+# Exit 1 when a case or report failed or a regression is open (perfkit trend --ack clears it), 2 on bad input.
+nightly: $(STAMP) ## suite + reports into reports/<stamp>/ + trend gate; exit 1 on a failure or an open regression
+	@id=$${NIGHTLY_ID:-$$(date -u +%Y%m%dT%H%M%SZ)}; \
+	$(BIN)/perfkit report --suite default --no-progress --out reports/$$id; suite=$$?; \
+	$(BIN)/perfkit trend --gate; gate=$$?; \
+	exit $$(( suite > gate ? suite : gate ))
 
 test: typecheck ## the type check, then the whole test suite (unit, notebooks, end to end, headless Chromium)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

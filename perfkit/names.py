@@ -118,3 +118,5 @@ SIGNAL_REQUESTS = "requests"              # requests answered
 SIGNAL_ERRORS = "errors"                  # requests failed
 SIGNAL_TTFT = "ttft"                      # seconds to the first token (LLM servers)
 SIGNAL_TPOT = "tpot"                      # seconds per output token after the first (LLM servers)
+# The headline figure under which a report lists its open regressions (notebook 07; the index's report sets).
+HEADLINE_OPEN_REGRESSIONS = "open regressions"

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from perfkit.names import HEADLINE_OPEN_REGRESSIONS
 from perfkit.quantiles import Estimate
 
 REGRESSION = "regression"
@@ -44,8 +45,7 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_PERMUTATIONS = 199
 #: Fewest runs on either side of a change.
 DEFAULT_MIN_SIZE = 3
-#: The headline key under which the trends report lists its open regressions (the index shows it).
-OPEN_REGRESSIONS = "open regressions"
+OPEN_REGRESSIONS = HEADLINE_OPEN_REGRESSIONS
 #: Columns of a history frame (one row per run, oldest first).
 HISTORY_COLUMNS = ("run_id", "started_at", "case", "version", "tool_version", "machine",
                    "value", "lo", "hi", "n")

@@ -6,12 +6,14 @@ its summary JSON, read back from a temporary file through the summary contract.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from perfkit.names import LABEL_VERSION
 from perfkit.redact import redact_text
 from perfkit.subprocesses import option_flags
 from perfkit.summary import RunSummary, load
@@ -21,11 +23,24 @@ class BenchFailed(RuntimeError):
     """``perfkit bench`` wrote no summary (it failed, or ran past its time limit)."""
 
 
+#: Set by a scheduler to the target's version or commit: the ``version`` label of a pipeline run.
+VERSION_ENV = "PERFKIT_VERSION_LABEL"
+
+
+def with_version(label: str) -> str:
+    """``label`` plus ``version=$PERFKIT_VERSION_LABEL`` when that is set and the label names no version."""
+    version = os.environ.get(VERSION_ENV, "").strip()
+    if not version or f"{LABEL_VERSION}=" in label:
+        return label
+    return ",".join(x for x in (label, f"{LABEL_VERSION}={version}") if x)
+
+
 def bench_command(target: str, options: Mapping[str, Any], summary_json: Path, *, label: str = "",
                   db: str | None = None, target_pid: int | None = None) -> list[str]:
     """The ``perfkit bench`` argv for one run against ``target`` with ``options`` as flags."""
     cmd = [sys.executable, "-m", "perfkit", "bench", "--target", target, "--summary-json", str(summary_json),
            *option_flags(options)]
+    label = with_version(label)
     if label:
         cmd += ["--label", label]
     if db:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
+from perfkit.names import HEADLINE_OPEN_REGRESSIONS
 from perfkit.report.headline import HEADLINE_MIME
 
 #: Key of the record stored in an executed notebook's metadata by ``perfkit report``.
@@ -194,8 +195,51 @@ def _short_time(iso: str) -> str:
     return iso
 
 
+OPEN_REGRESSIONS = HEADLINE_OPEN_REGRESSIONS
+
+
+@dataclass
+class ReportSet:
+    """One pipeline run's reports kept in their own folder (``perfkit report --out reports/<id>/``)."""
+
+    name: str                        # the folder name: a date or a pipeline id
+    records: list[ReportRecord]
+
+    @property
+    def rendered_at(self) -> str:
+        return max((r.rendered_at for r in self.records), default="")
+
+
+def _set_row(rep: ReportSet) -> str:
+    heads = [(rec, head) for rec in rep.records for head in rec.headlines if head.get("figures")]
+    figures = "".join(
+        f"<dt>{_e(rec.title)}</dt><dd>"
+        + _e(", ".join(f"{k}: {v}" for k, v in list(head["figures"].items())[:2] if k != OPEN_REGRESSIONS))
+        + "</dd>" for rec, head in heads)
+    regressions = [str(head["figures"][OPEN_REGRESSIONS]) for _, head in heads
+                   if head["figures"].get(OPEN_REGRESSIONS) not in (None, "none")]
+    failed = sum(1 for r in rep.records if not r.ok)
+    status = f"<span class='err'>{failed} failed</span>" if failed else "<span class='ok'>ok</span>"
+    open_html = ("<span class='err'>" + "<br>".join(_e(r) for r in regressions) + "</span>") if regressions \
+        else "none"
+    return (f"<tr class='{'failed' if failed or regressions else 'ok'}'>"
+            f"<td><a href='{_e(quote(rep.name))}/index.html'>{_e(rep.name)}</a></td>"
+            f"<td class='date'>{_e(_short_time(rep.rendered_at))}</td>"
+            f"<td class='figs'><dl>{figures}</dl></td><td>{open_html}</td>"
+            f"<td>{len(rep.records)} reports, {status}</td></tr>")
+
+
+def sets_html(sets: Sequence[ReportSet]) -> str:
+    """The dated report sets, newest first, each with its headline figures and open regressions."""
+    if not sets:
+        return ""
+    rows = "\n".join(_set_row(s) for s in sorted(sets, key=lambda s: (s.rendered_at, s.name), reverse=True))
+    return ("<h2>Report sets</h2>\n<table>\n<thead><tr><th>Set</th><th>Rendered</th><th>Headline figures</th>"
+            "<th>Open regressions</th><th>Status</th></tr></thead>\n<tbody>\n" + rows + "\n</tbody>\n</table>\n")
+
+
 def build_index_html(records: Sequence[ReportRecord], generated_at: str,
-                     title: str = "perfkit reports") -> str:
+                     title: str = "perfkit reports", sets: Sequence[ReportSet] = ()) -> str:
     """The front page: one row per report with its run(s), date, headline figures and status."""
     rows = []
     for rec in sorted(records, key=lambda r: (r.notebook, r.rendered_at, r.name)):
@@ -216,11 +260,14 @@ def build_index_html(records: Sequence[ReportRecord], generated_at: str,
     if failed:
         summary += f", {failed} failed"
     body = "\n".join(rows) if rows else "<tr><td colspan='5'>no reports yet: run <code>make report</code></td></tr>"
+    table = ("<table>\n<thead><tr><th>Report</th><th>Run</th><th>Date</th><th>Headline figures</th>"
+             "<th>Status</th></tr></thead>\n<tbody>\n" + body + "\n</tbody>\n</table>\n")
+    if sets and not records:
+        table, summary = "", f"{len(sets)} report set{'s' if len(sets) != 1 else ''}"
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"<h1>{_e(title)}</h1>\n<p class='meta'>{_e(summary)} &middot; generated {_e(_short_time(generated_at))}</p>\n"
-        "<table>\n<thead><tr><th>Report</th><th>Run</th><th>Date</th><th>Headline figures</th>"
-        "<th>Status</th></tr></thead>\n<tbody>\n" + body + "\n</tbody>\n</table>\n</body>\n</html>\n"
+        + sets_html(sets) + table + "</body>\n</html>\n"
     )

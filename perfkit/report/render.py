@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import nbformat
 
 from perfkit.errors import UsageError
-from perfkit.paths import display_path, notebook_dirs
-from perfkit.report.index import (RECORD_KEY, ReportError, ReportRecord, build_index_html,
+from perfkit.paths import DEFAULT_REPORTS, display_path, notebook_dirs
+from perfkit.report.index import (RECORD_KEY, ReportError, ReportRecord, ReportSet, build_index_html,
                                   error_from_notebook, headlines_from_notebook)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -271,8 +271,21 @@ def write_index(out_dir: Path, title: str = "perfkit reports",
     merged = {rec.name: rec for rec in load_records(out_dir)}
     merged.update({rec.name: rec for rec in latest})
     path = out_dir / "index.html"
-    path.write_text(build_index_html(list(merged.values()), utc_now_iso(), title), encoding="utf-8")
+    path.write_text(build_index_html(list(merged.values()), utc_now_iso(), title, report_sets(out_dir)),
+                    encoding="utf-8")
+    if out_dir.parent.resolve() == DEFAULT_REPORTS.resolve():  # a set in reports/: list it in reports/index.html
+        write_index(out_dir.parent, title)
     return path
+
+
+def report_sets(out_dir: Path) -> list[ReportSet]:
+    """The report sets kept in sub-folders of ``out_dir`` (each with its own rendered reports)."""
+    found = []
+    for sub in sorted(p for p in out_dir.iterdir() if p.is_dir()):
+        records = load_records(sub)
+        if records:
+            found.append(ReportSet(sub.name, records))
+    return found
 
 
 def render_reports(jobs: Sequence[ReportJob], out_dir: Path, db: str | None = None,

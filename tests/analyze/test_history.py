@@ -118,3 +118,26 @@ def test_trend_gate_fails_until_acknowledged(tmp_path, capsys):
 def test_bad_input_exits_2(tmp_path, argv):
     db = str(_history_db(tmp_path, n=3))
     assert main([*argv, "--db", db]) == 2
+
+
+def test_report_sets_newest_first_with_open_regressions():
+    from perfkit.report.index import ReportRecord, ReportSet, build_index_html
+
+    def rec(at: str, regressions: str) -> ReportRecord:
+        return ReportRecord(name="07_trends", notebook="notebooks/07_trends.ipynb", html="07_trends.html",
+                            rendered_at=at, headlines=[{"title": "Trends", "figures": {
+                                "series": "2", history.OPEN_REGRESSIONS: regressions}}])
+    page = build_index_html([], "now", sets=[ReportSet("2026-11-01", [rec("2026-11-01T03:00:00+00:00", "none")]),
+                                             ReportSet("2026-11-02", [rec("2026-11-02T03:00:00+00:00", "p99 <rose>")])])
+    assert page.index("2026-11-02/index.html") < page.index("2026-11-01/index.html")
+    assert "p99 &lt;rose&gt;" in page and "2 report sets" in page
+
+
+def test_version_label_from_the_scheduler(monkeypatch):
+    from perfkit.pipeline.bench import with_version
+
+    monkeypatch.setenv("PERFKIT_VERSION_LABEL", "1.4.2")
+    assert with_version("suite=s,case=c") == "suite=s,case=c,version=1.4.2"
+    assert with_version("case=c,version=9") == "case=c,version=9"
+    monkeypatch.delenv("PERFKIT_VERSION_LABEL")
+    assert with_version("case=c") == "case=c"
