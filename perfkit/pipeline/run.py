@@ -21,6 +21,7 @@ from perfkit.names import LABEL_SUITE
 from perfkit.paths import DEFAULT_REPORTS, db_path as default_db_path
 from perfkit.pipeline.bench import BenchFailed, run_bench
 from perfkit.pipeline.capabilities import comparison_problem, missing
+from perfkit.pipeline.history import build_demo_history
 from perfkit.pipeline.suite import Case, Suite, fill_parameters, run_label, schedule, server_key, suite_stamp
 from perfkit.summary import RunSummary
 
@@ -192,6 +193,7 @@ def run_suite(suite: Suite, db: str | None = None, out_dir: Path = DEFAULT_REPOR
     print(f"suite {suite.name} ({stamp}): {len(suite.cases)} cases against the demo server; "
           f"runs go to {db_path}, bench output to {log}")
     results = run_cases(suite.cases, db_path, stamp, log, progress)
+    build_demo_history(db_path, stamp, log)  # once per database: a history for 07_trends
     jobs = report_jobs(suite, results, stamp, overrides)
     print(f"rendering {len(jobs)} reports into {out_dir}/")
     records = render_reports(jobs, out_dir, db=db_path, progress=progress)

@@ -132,6 +132,7 @@ DEFAULT_REPORTS: tuple[Comparison, ...] = (
                about="datasheets, MLPerf and this machine's measured runs (label hardware=cpu-demo)"),
     Comparison("06_tco", "06_tco", {"price_overrides": THIS_MACHINE_PRICE},
                about="cost per 1M requests and fleet sizing from the catalog and the measured runs"),
+    Comparison("07_trends", "07_trends", about="each case's runs over time, change points and open regressions"),
 )
 
 SUITES: dict[str, Suite] = {"default": Suite("default", DEFAULT_CASES, DEFAULT_REPORTS)}
