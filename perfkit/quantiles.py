@@ -18,9 +18,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-from scipy import stats as sps
+
+if TYPE_CHECKING:  # pandas and scipy.stats take seconds to import: loaded where used
+    import pandas as pd
 
 PERCENTILE_DEFINITION = ("inverted_cdf: the smallest observed value x with ECDF(x) >= p "
                          "(Hyndman-Fan type 1, same as DuckDB quantile_disc), computed over every stored row")
@@ -86,6 +89,8 @@ def order_stat_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, i
     (``+inf``): the sample is too small for that side at this confidence. The
     third value is the interval's actual coverage.
     """
+    from scipy import stats as sps
+
     if n <= 0:
         return 0, 1, 0.0
     alpha = 1.0 - confidence
@@ -126,6 +131,8 @@ def quantile_ci(
     interval from its standard error) or ``"bootstrap"`` (percentile bootstrap of
     the type-7 quantile, ``scipy.stats.bootstrap``).
     """
+    from scipy import stats as sps
+
     arr = np.asarray(x, dtype=float)
     arr = arr[~np.isnan(arr)]
     n = int(arr.size)
@@ -160,6 +167,8 @@ def quantile_ci(
 def percentile_table(x: Sequence[float] | np.ndarray, qs: Iterable[float] = (0.5, 0.9, 0.95, 0.99, 0.999),
                      confidence: float = 0.95, method: str = "order", unit: str = "ms") -> pd.DataFrame:
     """One row per quantile: value, interval, n, confidence, method."""
+    import pandas as pd
+
     rows = []
     for q in qs:
         est = quantile_ci(x, q, confidence, method, unit)
@@ -169,6 +178,8 @@ def percentile_table(x: Sequence[float] | np.ndarray, qs: Iterable[float] = (0.5
 
 def proportion_ci(k: int, n: int, confidence: float = 0.95) -> Estimate:
     """k successes in n as a proportion with its exact Clopper–Pearson interval."""
+    from scipy import stats as sps
+
     if n <= 0:
         return Estimate(math.nan, math.nan, math.nan, 0, confidence, "clopper-pearson", "ratio", "no data")
     ci = sps.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="exact")

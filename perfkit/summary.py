@@ -14,7 +14,7 @@ when an existing field changes meaning. SQL readers may rely on the JSON paths
 All times are milliseconds unless the name says otherwise; percentiles use the
 definition in ``percentile_definition`` (:data:`perfkit.quantiles.PERCENTILE_DEFINITION`);
 the other definitions (TTFT, TPOT, ITL, connect time, never sent) are in
-``definitions``. This module imports only the standard library (``jsonschema``
+``definitions``. This module imports only the standard library (``fastjsonschema``
 is imported when :func:`validate` runs), so the command line can use it cheaply.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Mapping, NotRequired, TypedDict, cast
+from typing import Any, Callable, Mapping, NotRequired, TypedDict, cast
 
 FORMAT_VERSION = 1
 SCHEMA_FILE = "summary.schema.json"
@@ -192,18 +192,26 @@ def schema() -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(text))
 
 
+@lru_cache(maxsize=1)
+def _validator() -> Callable[[Any], Any]:
+    # fastjsonschema compiles the schema once into plain Python (milliseconds to import);
+    # the jsonschema package takes seconds to import here (its format checkers).
+    import fastjsonschema
+
+    return cast(Callable[[Any], Any], fastjsonschema.compile(schema()))
+
+
 def _check(obj: Any) -> None:
-    from jsonschema import Draft202012Validator
+    import fastjsonschema
 
     if isinstance(obj, Mapping) and obj.get("format_version") not in (None, FORMAT_VERSION):
         raise SummaryError(f"summary format_version {obj.get('format_version')!r} is not {FORMAT_VERSION}; "
                            "upgrade perfkit to read it")
-    errors = sorted(Draft202012Validator(schema()).iter_errors(obj), key=lambda e: list(e.path))
-    if errors:
-        e = errors[0]
-        where = "/".join(str(p) for p in e.path) or "(top level)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise SummaryError(f"run summary invalid at {where}: {e.message}{more}")
+    try:
+        _validator()(obj)
+    except fastjsonschema.JsonSchemaValueException as e:
+        where = (e.name or "data").replace("data.", "", 1).replace(".", "/")
+        raise SummaryError(f"run summary invalid at {where}: {e.message}") from None
 
 
 def validate(summary: Mapping[str, Any]) -> RunSummary:

@@ -314,13 +314,13 @@ def _lower_priority(nice: int = 10) -> None:
 
 
 def _preload_finalize() -> None:
-    """Import what :func:`_finalize` needs (scipy and pandas for the statistics, jsonschema
-    for the contract: seconds of CPU) on an idle-priority thread while the run goes, so that
+    """Import what :func:`_finalize` needs (scipy and pandas for the statistics: seconds of
+    CPU) on an idle-priority thread while the run goes, so that
     the summary follows the last response closely without delaying the first request."""
     def load() -> None:
         _lower_priority(19)
         try:
-            for name in ("jsonschema", "perfkit.bench.queries", "perfkit.bench.summary"):
+            for name in ("perfkit.bench.queries", "perfkit.bench.summary"):
                 importlib.import_module(name)
         except Exception:  # _finalize imports them again and reports what fails
             return
