@@ -136,6 +136,15 @@ class Slo(TypedDict, total=False):
     goodput: Goodput
 
 
+class ErrorBody(TypedDict):
+    """A body that failed answers gave (first 200 characters, redacted), and how often."""
+
+    kind: str                        # error kind (http_4xx, http_5xx, ...)
+    status: int | None               # HTTP status
+    body: str
+    count: int
+
+
 class RunSummary(TypedDict):
     """One benchmark run's summary (``format_version`` 1)."""
 
@@ -179,6 +188,7 @@ class RunSummary(TypedDict):
     started_at: NotRequired[str | None]          # ISO 8601, UTC (set when the run is finalized)
     ended_at: NotRequired[str]
     signal: NotRequired[str]                     # SIGINT | SIGTERM when interrupted
+    error_bodies: NotRequired[list[ErrorBody]]   # most common failed-answer bodies, <= 5 per kind
 
 
 class SummaryError(ValueError):
@@ -234,6 +244,6 @@ def load(obj: str | bytes | Mapping[str, Any]) -> RunSummary:
     return cast(RunSummary, data)
 
 
-__all__ = ["FORMAT_VERSION", "DefinedPercentiles", "EarlyStopping", "Goodput", "LagStats", "LatencyCI",
+__all__ = ["FORMAT_VERSION", "DefinedPercentiles", "EarlyStopping", "ErrorBody", "Goodput", "LagStats", "LatencyCI",
            "P99Slo", "Percentiles", "RunSummary", "Slo", "SloEarlyStopping", "SummaryError", "Validity",
            "load", "schema", "validate"]

@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ab.add_argument("--candidate-target", metavar="URL", required=True, help="the candidate's URL")
     ab.add_argument("--baseline-scenario", metavar="TOML", help="the baseline's scenario file (default: SCENARIO)")
     ab.add_argument("--candidate-scenario", metavar="TOML", help="the candidate's scenario file (default: SCENARIO)")
+    for arm in ("baseline", "candidate"):
+        ab.add_argument(f"--{arm}-metrics-url", action="append", metavar="URL",
+                        help=f"the {arm}'s metrics endpoint (repeatable; default: --metrics-url)")
     ab.add_argument("--repeats", type=int, default=3, help="runs per arm (default 3)")
     ab.add_argument("--order", choices=("abba", "random"), default="abba",
                     help="abba: AB BA AB ...; random: each round's order by a seeded coin (default abba)")
@@ -169,6 +172,7 @@ def _cmd_abtest(args: argparse.Namespace) -> int:
         given = argparse.Namespace(**vars(args))
         given.target = getattr(args, f"{arm}_target")
         given.scenario = getattr(args, f"{arm}_scenario") or args.scenario
+        given.metrics_url = getattr(args, f"{arm}_metrics_url") or args.metrics_url
         configs[arm] = config_from_args(given)
         configs[arm].validate()
     seed = args.seed or 0

@@ -52,7 +52,7 @@ and never stored
 --payload-sigma      | payload.sigma:float     | longtail: lognormal sigma
 --outlier-fraction   | payload.outlier_fraction:float | outliers: share of outlier bodies
 --outlier-factor     | payload.outlier_factor:float | outliers: size multiplier
---payload-template JSON | payload.template     | template with "{{floats}}", "{{text}}", "{{size}}"
+--payload-template JSON|FILE | payload.template | body template, inline JSON ('{"inputs": ...}') or a JSON file, with "{{floats}}", "{{text}}", "{{size}}", "{{rows}}"
 --model              | config.model            | model name in bodies and KServe paths (default demo)
 --max-tokens         | config.max_tokens:int   | openai: max_tokens per request
 --bearer-env VAR     | config.bearer_env       | send 'Authorization: Bearer $VAR' (never stored)
@@ -101,6 +101,11 @@ def add_load_arguments(p: argparse.ArgumentParser) -> None:
     for flag, _, _, kw in _field_flags():
         p.add_argument(flag, **kw)
     p.add_argument("--header", action="append", metavar="'K: V'", help="extra request header (repeatable)")
+    p.add_argument("--metrics-url", action="append", metavar="URL",
+                   help="Prometheus endpoint to scrape during the run (repeatable), e.g. a server's own "
+                   "metrics port: http://127.0.0.1:8082/metrics. Given, these are scraped INSTEAD of "
+                   "<target>/metrics; to scrape the target as well, give its /metrics too. user:password@ "
+                   "is sent as Basic auth, otherwise the run's credential headers; never stored")
     p.add_argument("--slo", metavar="K=V,...", help="goodput SLOs: latency_ms, ttft_ms, tpot_ms, itl_ms")
     add_db_argument(p)
     p.add_argument("--no-collect", action="store_true", help="do not sample telemetry during the run")
@@ -149,6 +154,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         cfg.payload = dataclasses.replace(cfg.payload, **pay)
     if args.header:
         cfg.headers = cfg.headers + [parse_header(h) for h in args.header]
+    if args.metrics_url:
+        cfg.metrics_urls = list(args.metrics_url)  # the flags replace a scenario file's list
     if args.slo:
         cfg.slo = {**cfg.slo, **parse_slo(args.slo)}
     cfg.quiet = bool(args.quiet)
@@ -169,6 +176,11 @@ def print_summary(s: RunSummary, out: TextIO | None = None) -> None:
     never = s.get("never_sent")
     print(f"  requests {s['requests']:,}  ok {s['ok']:,}  errors: {errs}"
           + (f"  never sent: {never:,}" if never else ""), file=out)
+    if s.get("error_bodies"):
+        from perfkit.bench.errorbodies import lines
+
+        for line in lines(s["error_bodies"]):
+            print(f"    {line}", file=out)
     print(f"  intended {_fmt(s['intended_rate_rps'], ' req/s')}  achieved {_fmt(s['achieved_rate_rps'], ' req/s')}  "
           f"over {s['duration_s']:.2f} s", file=out)
     print(f"  latency from intended send (n={lat['n']:,}): p50 {_fmt(lat['p50'])}  p90 {_fmt(lat['p90'])}  "

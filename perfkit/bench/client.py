@@ -9,7 +9,9 @@ previous response (only a ``max_connections`` cap can queue it, and its latency
 still counts from its intended send time).
 
 Every request ends exactly once, in :meth:`Pool.finish`, with an error code from
-:data:`ERRORS` (0 = ok).
+:data:`ERRORS` (0 = ok). An answer whose status is not 2xx keeps the first
+:data:`~perfkit.bench.errorbodies.CAPTURE_BYTES` of its body in ``Req.err_body``
+(a successful answer's body is never kept: its ``on_body`` does one test).
 
 Timing: a request's ``sent`` stamp is taken when it goes out on an idle connection
 or, when it needs a new one, *before* the connect (whose duration is kept apart in
@@ -28,6 +30,8 @@ from typing import Callable
 
 import httptools
 
+from perfkit.bench.errorbodies import CAPTURE_BYTES
+
 # Error kinds; index 0 means ok. Stored as text in requests.error_kind.
 ERRORS = (None, "connection_refused", "connect_error", "connection_reset", "truncated", "timeout",
           "http_4xx", "http_5xx", "http_other", "bad_response", "truncated_stream", "interrupted")
@@ -40,7 +44,7 @@ class Req:
 
     __slots__ = ("seq", "stage", "intended", "deadline", "sent", "first", "done", "status", "err",
                  "bytes_out", "bytes_in", "body", "conn", "retried", "tokens", "last_tok", "itl_max",
-                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter", "gaps", "connect")
+                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter", "gaps", "connect", "err_body")
 
     def __init__(self, seq: int, stage: int, intended: int, body: int):
         self.seq = seq
@@ -67,6 +71,7 @@ class Req:
         self.waiter: asyncio.Future[None] | None = None
         self.gaps: list[int] | None = None  # inter-token gaps (ns) of a streamed response
         self.connect = -1                   # ns spent opening a connection for it; -1: none opened
+        self.err_body: bytes | None = None  # a non-2xx answer's body (its first CAPTURE_BYTES)
 
 
 class _Conn(asyncio.Protocol):
@@ -110,12 +115,21 @@ class _Conn(asyncio.Protocol):
     # httptools callbacks
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        req = self.req
+        if req is not None:
+            req.status = status = self.parser.get_status_code()
+            if not 200 <= status < 300:
+                req.err_body = b""  # capture this answer's body (see on_body)
+
+    def on_body(self, body: bytes) -> None:
+        req = self.req
+        if req is not None and req.err_body is not None:
+            _capture(req, body)
 
     def on_message_complete(self) -> None:
         req = self.req
         if req is None:
             return
-        req.status = self.parser.get_status_code()
         self.req = None
         self.headers_done = False
         keep = self.parser.should_keep_alive()
@@ -149,6 +163,9 @@ class _StreamConn(_Conn):
     def on_body(self, body: bytes) -> None:
         req = self.req
         if req is None:
+            return
+        if req.err_body is not None:  # an error answer is not a stream: keep its body
+            _capture(req, body)
             return
         buf = req.sse + body if req.sse else body
         if b"\r\n" in buf:
@@ -185,6 +202,13 @@ class _StreamConn(_Conn):
                         req.prompt_tokens = usage["prompt_tokens"]
                     if isinstance(usage.get("completion_tokens"), int):
                         req.usage_out = usage["completion_tokens"]
+
+
+def _capture(req: Req, body: bytes) -> None:
+    """Append to a failed answer's kept body, up to CAPTURE_BYTES."""
+    kept = req.err_body or b""
+    if len(kept) < CAPTURE_BYTES:
+        req.err_body = kept + body[:CAPTURE_BYTES - len(kept)]
 
 
 def _token(req: Req, now: int) -> None:

@@ -63,6 +63,17 @@ def parse_target(url: str, protocol: str, model: str) -> Target:
     return Target(parts.scheme, parts.hostname, port, path, redact_url(url), url)
 
 
+def check_metrics_url(url: str) -> None:
+    """``--metrics-url`` must be an http(s) URL with a host; the error shows it redacted."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UsageError(f"malformed --metrics-url {redact_url(url)!r}: expected http(s)://HOST[:PORT]/PATH")
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """``"Name: value"`` -> ``("Name", "value")``. Errors never quote a value (it may be a
     credential) and quote a name only through the redactor."""
@@ -123,6 +134,7 @@ class BenchConfig:
     seed: int = 0
     collect: bool = True         # live telemetry collectors
     target_pid: int | None = None  # server process whose CPU and memory are sampled
+    metrics_urls: list[str] = field(default_factory=list)  # scraped instead of <target>/metrics (in memory)
     # Validity thresholds (summary["validity"])
     min_duration_s: float = 10.0
     min_queries: int = 100
@@ -181,6 +193,8 @@ class BenchConfig:
             raise UsageError(f"--slo-p99-ms must be > 0, got {self.slo_p99_ms}")
         if self.max_connections < 1:
             raise UsageError("--max-connections must be >= 1")
+        for url in self.metrics_urls:
+            check_metrics_url(url)
         if self.bearer_env and self.bearer_env not in os.environ:
             raise UsageError(f"--bearer-env {self.bearer_env}: no such environment variable")
         given = [k for k, _ in self.headers if k.lower() == "authorization"]
@@ -207,6 +221,7 @@ class BenchConfig:
         d = asdict(self)
         d["target"] = redact_url(self.target)
         d["headers"] = redact_headers(self.headers)
+        d["metrics_urls"] = [redact_url(u) for u in self.metrics_urls]
         d.pop("db", None)
         d.pop("quiet", None)
         d["pattern"] = self.pattern

@@ -10,6 +10,8 @@ as many keep-alive connections as the first 5 ms of its share will need
 coordinating process as int64 batches (:data:`COLUMNS`) every ``flush_s``; the
 worker keeps no history, so memory stays flat however long the run. Its first send
 is reported once (``"sent"``), so the coordinator can say that the run has started.
+The bodies of non-2xx answers go as ``"bodies"`` (``[(seq, bytes)]``) just before the
+``"rows"`` batch that holds their requests.
 """
 from __future__ import annotations
 
@@ -90,6 +92,7 @@ class Engine:
         self.rows: list[int] = []                 # finished requests, flat, len(COLUMNS) ints each
         self.packed: list[np.ndarray] = []        # rows already packed, not yet emitted
         self.gap_rows: list[tuple[int, int]] = []
+        self.err_bodies: list[tuple[int, bytes]] = []  # (seq, body) of non-2xx answers
         self.stopping = False
         self.announced = False                    # the first send was reported
         self.pool: Pool | None = None             # made by open(), on the running loop
@@ -110,6 +113,8 @@ class Engine:
         if req.gaps:
             seq = req.seq
             self.gap_rows.extend((seq, g) for g in req.gaps)
+        if req.err_body is not None:
+            self.err_bodies.append((req.seq, req.err_body))
 
     def _pack(self) -> None:
         """Turn the rows finished so far into an int64 matrix (done every tick, so that each
@@ -120,6 +125,9 @@ class Engine:
 
     def flush(self) -> None:
         self._pack()
+        if self.err_bodies:  # before their rows: the coordinator joins them by seq
+            bodies, self.err_bodies = self.err_bodies, []
+            self.emit("bodies", bodies)
         if self.packed:
             packed, self.packed = self.packed, []
             self.emit("rows", packed[0] if len(packed) == 1 else np.concatenate(packed))

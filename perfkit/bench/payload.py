@@ -11,7 +11,7 @@ follow the same class, see :func:`draw_values`):
   ``outlier_factor`` times larger (class ``outlier``);
 - a ``.jsonl`` file: one JSON body per line, cycled in order (class ``file``).
 
-A JSON *template* (``--payload-template``) replaces the string placeholders
+A JSON *template* (``--payload-template``, inline JSON or a file) replaces the string placeholders
 ``"{{floats}}"`` (a list of floats of the drawn size), ``"{{text}}"`` (a string of
 that many words), ``"{{size}}"`` (the size as an integer) and ``"{{rows}}"``
 (KServe: the size rounded up to whole rows of 64 features, and ``{{floats}}``
@@ -47,7 +47,7 @@ class PayloadSpec:
     outlier_fraction: float = 0.01
     outlier_factor: float = 16.0  # outlier size = mean x factor
     max_size: int = 65536         # sizes are clipped to [1, max_size]
-    template: str | None = None   # path of a JSON template
+    template: str | None = None   # a JSON template: inline JSON or a file's path
     pool: int = 4096              # distinct bodies at most; request i uses body i % pool
     seed: int = 0
 
@@ -113,12 +113,15 @@ def _fill(node: Any, values: dict[str, Any]) -> Any:
     return node
 
 
-def load_template(path: str | Path) -> Any:
-    text = read_text(path, "payload template")
+def load_template(source: str | Path) -> Any:
+    """A ``--payload-template``: inline JSON (text starting with ``{`` or ``[``) or a JSON file's path."""
+    inline = isinstance(source, str) and source.lstrip()[:1] in ("{", "[")
+    text = str(source) if inline else read_text(source, "payload template")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(str(path), exc.lineno, f"not valid JSON: {exc.msg}") from None
+        where = "--payload-template (inline JSON)" if inline else str(source)
+        raise InputError(where, exc.lineno, f"not valid JSON: {exc.msg}") from None
 
 
 def load_jsonl(path: str | Path) -> list[bytes]:

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from perfkit.summary import RunSummary, load
+from perfkit.summary import ErrorBody, RunSummary, load
 
 #: Error kinds that mean the request failed at the connection level (no HTTP answer).
 CONNECTION_ERRORS = ("connection_refused", "connect_error", "connection_reset", "timeout")
@@ -27,11 +27,22 @@ def _counts(con: duckdb.DuckDBPyConnection, column: str, run_id: str) -> dict[st
     return {str(k): int(c) for k, c in rows}
 
 
+def error_bodies(con: duckdb.DuckDBPyConnection, run_id: str, top: int = 5) -> list[ErrorBody]:
+    """The ``top`` most common (status, body) of each error kind's failed answers, most frequent first."""
+    rows = con.execute(
+        "SELECT error_kind, status_code, error_body, count(*) AS n FROM requests "
+        "WHERE run_id = ? AND error_kind IS NOT NULL AND error_body IS NOT NULL GROUP BY 1, 2, 3 "
+        "QUALIFY row_number() OVER (PARTITION BY error_kind ORDER BY n DESC, status_code, error_body) <= ? "
+        "ORDER BY error_kind, n DESC, status_code, error_body", [run_id, top]).fetchall()
+    return [{"kind": str(k), "status": None if s is None else int(s), "body": str(b), "count": int(n)}
+            for k, s, b, n in rows]
+
+
 def load_columns(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """A run's rows column-wise, numeric only (NULL -> NaN), in seq order, plus the
     per-request booleans ``ok``/``conn_err``, the inter-token gaps of successful requests
-    (``gap_ms``) and the ``errors``/``payload_classes`` counts (computed in SQL, so that
-    no per-row strings are held in Python)."""
+    (``gap_ms``), the ``errors``/``payload_classes`` counts and the most common
+    ``error_bodies`` (computed in SQL, so that no per-row strings are held in Python)."""
     conn_list = ", ".join("?" for _ in CONNECTION_ERRORS)
     sql = (f"SELECT {', '.join(SUMMARY_COLUMNS)}, error_kind IS NULL AS ok, "
            f"coalesce(error_kind IN ({conn_list}), false) AS conn_err "
@@ -44,6 +55,7 @@ def load_columns(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
         out[k] = np.asarray(v)
     out["errors"] = _counts(con, "error_kind", run_id)
     out["payload_classes"] = _counts(con, "payload_class", run_id)
+    out["error_bodies"] = error_bodies(con, run_id)
     out["gap_ms"] = con.execute(
         "SELECT g.gap_ms FROM token_gaps g JOIN requests r ON r.run_id = g.run_id AND r.seq = g.seq "
         "WHERE g.run_id = ? AND r.error_kind IS NULL", [run_id]).fetchnumpy()["gap_ms"]

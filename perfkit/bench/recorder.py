@@ -15,12 +15,13 @@ coordinator while requests fly (or delay t0 if done before).
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from perfkit.bench import errorbodies
 from perfkit.bench.client import ERRORS
 from perfkit.bench.engine import COLUMNS
 from perfkit.store import write
@@ -54,9 +55,28 @@ def _labels(codes: np.ndarray, names: Sequence[str | None]) -> pa.Array:
                                  null_count=nulls)
 
 
+def _error_bodies(seqs: np.ndarray, err: np.ndarray, bodies: Sequence[tuple[int, bytes]],
+                  clean: Callable[[bytes], str]) -> pa.Array:
+    """``error_body``: each failed row's cleaned body (null elsewhere); only failed rows are looked at."""
+    text = {seq: clean(raw) for seq, raw in bodies}
+    names: list[str | None] = [None, *dict.fromkeys(text.values())]
+    index = {t: i for i, t in enumerate(names)}
+    codes = np.zeros(len(seqs), dtype=np.int64)
+    for row in np.flatnonzero(err).tolist():
+        t = text.get(int(seqs[row]))
+        if t is not None:
+            codes[row] = index[t]
+    return _labels(codes, names)
+
+
 def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
-             payload_classes: Sequence[str], payload_bytes: np.ndarray, llm: bool) -> pa.Table:
-    """An Arrow table with the ``requests`` columns (except run_id) for one worker batch."""
+             payload_classes: Sequence[str], payload_bytes: np.ndarray, llm: bool,
+             err_bodies: Sequence[tuple[int, bytes]] | None = None,
+             clean: Callable[[bytes], str] = errorbodies.clean) -> pa.Table:
+    """An Arrow table with the ``requests`` columns (except run_id) for one worker batch.
+
+    ``err_bodies``: ``(seq, raw body)`` of the batch's non-2xx answers, stored as
+    ``error_body`` through ``clean`` (redacted, cut; :mod:`perfkit.bench.errorbodies`)."""
     b = batch
     col = lambda name: b[:, _C[name]]  # noqa: E731
 
@@ -88,6 +108,8 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
         "payload_class": _labels(body, payload_classes),
         "payload_bytes": _column(np.asarray(payload_bytes)[body], pa.int64()),
     }
+    if err_bodies:
+        data["error_body"] = _error_bodies(col("seq"), err, err_bodies, clean)
     if llm:
         out_tok = col("output_tokens")
         tok_ok = has_first & (out_tok > 0) & (err == 0)

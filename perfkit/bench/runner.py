@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from perfkit import __version__, jsonsafe
+from perfkit.bench import errorbodies
 from perfkit.bench import payload as payload_mod
 from perfkit.bench import schedule as schedule_mod
 from perfkit.bench.config import BenchConfig, Target
@@ -154,7 +155,8 @@ def _jobs(p: Plan) -> list[WorkerJob]:
 def _start_collectors(p: Plan) -> Any:
     """perfkit.ingest.live.LiveCollectors when collection is on and that module loads.
 
-    They are handed the real target URL and its credential headers (in memory only);
+    They are handed the real target URL, the real ``--metrics-url`` URLs (scraped instead
+    of ``<target>/metrics`` when given) and the run's credential headers (in memory only);
     what they store or print is redacted by them."""
     if not p.config.collect:
         return None
@@ -164,7 +166,8 @@ def _start_collectors(p: Plan) -> Any:
         return None
     secrets_only = {k: v for k, v in p.config.request_headers() if secret_name(k)}
     try:
-        col = LiveCollectors(p.run_id, p.target.url, target_pid=p.config.target_pid, headers=secrets_only)
+        col = LiveCollectors(p.run_id, p.target.url, target_pid=p.config.target_pid, headers=secrets_only,
+                             metrics_urls=p.config.metrics_urls or None)
         col.start()
         return col
     except Exception as exc:  # telemetry must never sink the benchmark
@@ -228,6 +231,8 @@ class _Drain:
         self.writer = session.writer
         self.finished: set[int] = set()
         self.started = False
+        self.bodies: dict[int, list[tuple[int, bytes]]] = {}  # worker -> error bodies of its next rows
+        self.clean = errorbodies.Cleaner()
         self.last_collect = time.monotonic()
 
     def _receive(self, kind: str | None, k: int, payload: Any) -> None:
@@ -235,8 +240,11 @@ class _Drain:
 
         s, p = self.s, self.p
         if kind == "rows":
-            self.writer.add(to_table(payload, k, s.t0_mono, s.t0_unix, p.classes, p.payload_bytes, p.stream))
+            self.writer.add(to_table(payload, k, s.t0_mono, s.t0_unix, p.classes, p.payload_bytes, p.stream,
+                                     self.bodies.pop(k, None), self.clean))
             s.progress.update(payload)
+        elif kind == "bodies":
+            self.bodies.setdefault(k, []).extend(payload)
         elif kind == "gaps":
             self.writer.add_gaps(gaps_table(payload))
         elif kind == "sent" and not self.started:

@@ -5,6 +5,7 @@ target = "http://127.0.0.1:8000"
 protocol = "http-json"          # http-json | kserve-v2 | openai
 label = "hardware=T4"
 seed = 1
+metrics_urls = ["http://127.0.0.1:8002/metrics"]  # scraped instead of <target>/metrics
 [payload]
 kind = "outliers"               # fixed | normal | longtail | outliers | path/to/bodies.jsonl
 mean = 64
@@ -38,7 +39,7 @@ from perfkit.errors import InputError, UsageError
 
 _TOP = {"target", "protocol", "method", "workers", "model", "max_tokens", "headers", "bearer_env",
         "timeout_s", "max_connections", "slo_p99_ms", "slo", "label", "seed", "min_duration_s",
-        "min_queries", "payload", "stage"}
+        "min_queries", "payload", "stage", "metrics_urls"}
 # Friendly aliases: rate -> rate_rps, duration -> duration_s.
 _STAGE_ALIASES = {"rate": "rate_rps", "duration": "duration_s", "think": "think_s"}
 
@@ -105,12 +106,17 @@ def _parse(src: _Source) -> dict[str, Any]:
 
 
 def _apply_tables(src: _Source, doc: dict[str, Any], cfg: BenchConfig) -> None:
-    """``headers``, ``slo`` and ``[payload]`` onto ``cfg``."""
+    """``headers``, ``metrics_urls``, ``slo`` and ``[payload]`` onto ``cfg``."""
     if "headers" in doc:
         hdrs = doc["headers"]
         if not isinstance(hdrs, dict) or not all(isinstance(v, str) for v in hdrs.values()):
             raise src.error("headers", "headers: expected a table of strings")
         cfg.headers = list(hdrs.items())
+    if "metrics_urls" in doc:
+        urls = doc["metrics_urls"]
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise src.error("metrics_urls", "metrics_urls: expected a list of URLs")
+        cfg.metrics_urls = list(urls)
     if "slo" in doc:
         slo = doc["slo"]
         if not isinstance(slo, dict):
@@ -160,7 +166,7 @@ def load(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:
     cfg.pattern_name = "scenario"
     fields = _fields(BenchConfig)
     for key, value in doc.items():
-        if key not in ("payload", "stage", "headers", "slo"):
+        if key not in ("payload", "stage", "headers", "slo", "metrics_urls"):
             setattr(cfg, key, src.typed("", key, value, fields[key]))
     _apply_tables(src, doc, cfg)
     cfg.stages = _stages(src, doc.get("stage"))

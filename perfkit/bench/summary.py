@@ -215,6 +215,8 @@ def summary_from_frame(cols: Mapping[str, Any], run: Mapping[str, Any]) -> RunSu
     }
     if cols.get("payload_classes"):
         out["payload_classes"] = dict(cols["payload_classes"])
+    if cols.get("error_bodies"):
+        out["error_bodies"] = list(cols["error_bodies"])
     out["validity"] = validity(lat_ok, n_ok, duration, lag, run.get("status"), scen)
     llm = run.get("protocol") == "openai"
     if llm:

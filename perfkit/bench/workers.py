@@ -2,7 +2,7 @@
 
 Each worker (:func:`perfkit.bench.engine.worker_main`) is forked with its share of the
 schedule, says "ready" once its connections are open, waits for the shared t0 and
-reports on one queue: ``("rows" | "gaps" | "sent" | "done" | "error", index, payload)``.
+reports on one queue: ``("rows" | "gaps" | "bodies" | "sent" | "done" | "error", index, payload)``.
 """
 from __future__ import annotations
 
