@@ -1,7 +1,7 @@
 """A short demo history for the trends report: one case benchmarked several times while the server slows.
 
 On a fresh clone there is no history to follow, so ``make report`` builds one
-once per database: :data:`DEMO_RUNS` short runs of the case ``demo-history``
+once per database when ``PERFKIT_DEMO_HISTORY=1``: :data:`DEMO_RUNS` short runs of the case ``demo-history``
 against the demo server, the first ones as ``version=demo-1.0``, then, from run
 :data:`STEP_AT` on, against a server started with ``--slowdown`` as
 ``version=demo-1.1-slow``. ``perfkit trend`` must find one regression there,
@@ -14,6 +14,7 @@ when the scheduler sets it (:func:`perfkit.pipeline.bench.with_version`).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -22,8 +23,9 @@ from perfkit.names import LABEL_CASE, LABEL_REPEAT, LABEL_SUITE, LABEL_VERSION
 DEMO_CASE = "demo-history"
 DEMO_RUNS = 8
 STEP_AT = 5                 # first slowed run (1-based)
-DEMO_SLOWDOWN = 2.0         # serve-demo --slowdown from STEP_AT on
-DEMO_LOAD = {"pattern": "constant", "rate": 200, "duration": 2, "quiet": True}
+DEMO_SLOWDOWN = 1.5         # serve-demo --slowdown from STEP_AT on (2.0 overloads a busy 2-core host at 200 req/s)
+DEMO_HISTORY_ENV = "PERFKIT_DEMO_HISTORY"  # "1": build it (opt-in until the slowed demo answers under load)
+DEMO_LOAD = {"pattern": "constant", "rate": 100, "duration": 2, "quiet": True}
 
 
 def has_history(db: str) -> bool:
@@ -42,7 +44,7 @@ def build_demo_history(db: str, stamp: str, log: Path, say: Callable[[str], None
     from perfkit.demo.launch import DemoServer
     from perfkit.pipeline.bench import BenchFailed, run_bench
 
-    if has_history(db):
+    if os.environ.get(DEMO_HISTORY_ENV) != "1" or has_history(db):
         return []
     say(f"demo history: {DEMO_RUNS} runs of case {DEMO_CASE}, --slowdown {DEMO_SLOWDOWN} from run {STEP_AT}")
     run_ids: list[str] = []
