@@ -31,8 +31,11 @@ ROLLING_PERCENTILES = {"p50": 0.5, "p99": 0.99}
 #: Quantiles of the token and schedule-lag tables.
 TOKEN_PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 LAG_PERCENTILES = {"p50": 0.5, "p99": 0.99}
-#: LLM metrics shown in the token table: column, name.
-TOKEN_METRICS = (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("itl_ms_max", "max ITL"))
+#: LLM metrics shown in the token table: column, name. TTFT is shown from the intended send
+#: (what a user waits: generator lag and queueing at --max-connections included) and from
+#: the actual send (the server's share); TPOT = (done - first token) / (output tokens - 1).
+TOKEN_METRICS = (("ttft_intended_ms", "TTFT (from intended send)"), ("ttft_ms", "TTFT (from actual send)"),
+                 ("tpot_ms", "TPOT"), ("itl_ms_max", "max ITL"))
 #: The percentile spectrum reaches at most P99.99, at this many points.
 SPECTRUM_MAX_Q = 0.9999
 SPECTRUM_POINTS = 200
@@ -240,6 +243,16 @@ def error_table(data: RunData) -> pd.DataFrame:
     return frame
 
 
+def error_bodies_table(data: RunData) -> pd.DataFrame:
+    """What failed answers said: the most common bodies per error kind (the summary's
+    ``error_bodies``: first 200 characters, redacted), with the message they carry."""
+    from perfkit.bench.errorbodies import message
+
+    rows = [{"kind": e["kind"], "status": e["status"], "requests": e["count"], "message": message(e["body"]),
+             "body": e["body"]} for e in (data.summary or {}).get("error_bodies", [])]
+    return pd.DataFrame(rows, columns=["kind", "status", "requests", "message", "body"]).set_index("kind")
+
+
 def schedule_lag_table(data: RunData) -> pd.DataFrame:
     """Schedule lag (actual minus intended send): did the load generator keep up? P50, P99, max."""
     table = estimate_table(data.lag, LAG_PERCENTILES, value="lag_ms")
@@ -261,7 +274,7 @@ def headline_figures(data: RunData) -> dict[str, str]:
         "P50": f"{_fmt_ms(p50.value if p50 is not None else None)} (n={n_ok:,})",
         "P99": f"{_fmt_ms(p99.value if p99 is not None else None)}{ci} (n={n_ok:,})",
     }
-    ttft = data.tokens.get("ttft_ms", {}).get(0.99)
+    ttft = data.tokens.get("ttft_intended_ms", data.tokens.get("ttft_ms", {})).get(0.99)
     if ttft is not None:
         figures["TTFT P99"] = f"{_fmt_ms(ttft.value)} (n={ttft.n:,})"
     figures["achieved rate"] = (f"{achieved:,.1f} of {data.run.get('intended_rate_rps') or 0:,.1f} req/s"

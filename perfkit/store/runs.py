@@ -20,16 +20,18 @@ from perfkit.store.db import StoreError
 
 # Columns a caller may name as a latency-like metric (never interpolated from user text
 # without passing this allow-list).
-LATENCY_COLUMNS = ("latency_ms", "service_ms", "ttft_ms", "tpot_ms", "itl_ms_max",
-                   "schedule_lag_ms", "ttfb_ms")
+LATENCY_COLUMNS = ("latency_ms", "service_ms", "ttft_ms", "ttft_intended_ms", "tpot_ms", "itl_ms_max",
+                   "schedule_lag_ms", "ttfb_ms", "connect_ms")
 _COLUMN_SQL = {
     "latency_ms": "latency_ms",
     "service_ms": "service_ms",
-    "ttft_ms": "ttft_ms",
+    "ttft_ms": "ttft_ms",                    # first token - actual send
+    "ttft_intended_ms": "ttft_intended_ms",  # first token - intended send (what a user waits)
     "tpot_ms": "tpot_ms",
     "itl_ms_max": "itl_ms_max",
     "schedule_lag_ms": "(sent_unix_s - intended_unix_s) * 1000.0",
     "ttfb_ms": "(first_byte_unix_s - sent_unix_s) * 1000.0",
+    "connect_ms": "connect_ms",
 }
 
 
