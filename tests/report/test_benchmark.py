@@ -156,15 +156,19 @@ def test_token_table_for_llm_runs(tmp_path):
     con = store.connect(db)
     with store.transaction(con):
         make_run(con, "llm", t0_unix_s=0.0)
-        add_requests(con, "llm", pd.DataFrame({"intended_unix_s": t, "sent_unix_s": t, "done_unix_s": t + 0.5,
-                                               "latency_ms": 500.0, "ttft_ms": np.arange(50.0), "tpot_ms": 20.0}))
+        # every request left 100 ms after its intended send (queued at a connection limit)
+        add_requests(con, "llm", pd.DataFrame({"intended_unix_s": t, "sent_unix_s": t + 0.1, "done_unix_s": t + 0.5,
+                                               "latency_ms": 500.0, "ttft_ms": np.arange(50.0),
+                                               "ttft_intended_ms": np.arange(50.0) + 100.0, "tpot_ms": 20.0}))
     con.close()
     data = benchmark.load_run(str(db), "llm")
     table = benchmark.token_table(data)
-    assert table.loc[("TTFT", "P50"), "latency_ms"] == 24.0 and table.loc[("TTFT", "P50"), "n"] == 50
+    actual, intended = "TTFT (from actual send)", "TTFT (from intended send)"
+    assert table.loc[(actual, "P50"), "latency_ms"] == 24.0 and table.loc[(actual, "P50"), "n"] == 50
+    assert table.loc[(intended, "P50"), "latency_ms"] == 124.0  # the wait for a connection counts
     assert table.loc[("TPOT", "P99"), "latency_ms"] == 20.0
     assert "max ITL" not in table.index.get_level_values("metric")  # no values: no rows
-    assert benchmark.headline_figures(data)["TTFT P99"] == "49.0 ms (n=50)"
+    assert benchmark.headline_figures(data)["TTFT P99"] == "149.0 ms (n=50)"
 
 
 def test_figures_draw_the_data(run_db):
