@@ -253,6 +253,17 @@ def error_bodies_table(data: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "status", "requests", "message", "body"]).set_index("kind")
 
 
+def error_bodies_table(data: RunData) -> pd.DataFrame:
+    """What failed answers said: the most common bodies per error kind (the summary's
+    ``error_bodies``: first 200 characters, redacted), with the message they carry."""
+    from perfkit.bench.errorbodies import message
+
+    entries = data.summary.get("error_bodies", []) if data.summary else []
+    rows = [{"kind": e["kind"], "status": e["status"], "requests": e["count"], "message": message(e["body"]),
+             "body": e["body"]} for e in entries]
+    return pd.DataFrame(rows, columns=["kind", "status", "requests", "message", "body"]).set_index("kind")
+
+
 def schedule_lag_table(data: RunData) -> pd.DataFrame:
     """Schedule lag (actual minus intended send): did the load generator keep up? P50, P99, max."""
     table = estimate_table(data.lag, LAG_PERCENTILES, value="lag_ms")

@@ -5,6 +5,8 @@ Run as ``python fake_target.py PORT [CERT.pem KEY.pem]`` (with a certificate: HT
                              a usage chunk, [DONE]
   POST /truncate             SSE stream that drops the connection after 2 tokens
   POST /status/{code}        answers that HTTP status
+  POST /refuse/{code}        answers that status with a 5,000-character JSON error that quotes the
+                             request's Authorization header (a server that leaks what it was sent)
   POST /slow                 answers after 3 s
   POST /die                  answers, but the whole server exits after 40 requests
   POST /echo-headers         answers 200 with the request headers it saw (JSON)
@@ -57,6 +59,12 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({"status": "as asked"}, status=int(request.match_info["code"]))
 
 
+async def refuse(request: web.Request) -> web.Response:
+    await request.read()
+    said = f"Model nope not found (Authorization: {request.headers.get('Authorization', '')})"
+    return web.json_response({"error": said, "pad": "x" * 5000}, status=int(request.match_info["code"]))
+
+
 async def slow(request: web.Request) -> web.Response:
     await request.read()
     await asyncio.sleep(3)
@@ -88,6 +96,7 @@ app = web.Application()
 app.router.add_post("/v1/chat/completions", chat)
 app.router.add_post("/truncate", truncate)
 app.router.add_post("/status/{code}", status)
+app.router.add_post("/refuse/{code}", refuse)
 app.router.add_post("/slow", slow)
 app.router.add_post("/die", die)
 app.router.add_post("/echo-headers", echo_headers)

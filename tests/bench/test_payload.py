@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from perfkit.bench.payload import PayloadSpec, draw_sizes, generate
-from perfkit.errors import InputError
+from perfkit.errors import InputError, UsageError
 
 
 def test_normal_sizes_have_the_asked_mean_and_sd():
@@ -80,3 +80,16 @@ def test_values_follow_the_class():
     bodies, _ = generate(PayloadSpec("longtail", mean=100, sigma=1.0, max_size=10**6), 100)
     v = np.concatenate([json.loads(b)["input_data"] for b in bodies])
     assert v.min() > 0 and np.median(v) == pytest.approx(1.0, rel=0.1) and np.quantile(v, 0.99) > 8
+
+
+def test_template_inline_json_or_file(tmp_path):
+    inline = '{"inputs": [{"data": "{{floats}}", "n": "{{size}}"}]}'
+    tpl = tmp_path / "t.json"
+    tpl.write_text(inline)
+    from_text, _ = generate(PayloadSpec("fixed", mean=4, template=inline), 2)
+    from_file, _ = generate(PayloadSpec("fixed", mean=4, template=str(tpl)), 2)
+    assert from_text == from_file and json.loads(from_text[0])["inputs"][0]["n"] == 4
+    with pytest.raises(InputError, match=r"--payload-template \(inline JSON\):1: not valid JSON"):
+        generate(PayloadSpec("fixed", template='{"inputs": '), 1)
+    with pytest.raises(UsageError, match="cannot read payload template"):
+        generate(PayloadSpec("fixed", template=str(tmp_path / "missing.json")), 1)
