@@ -60,10 +60,9 @@ def _install(venv: Path) -> None:
                         f"{done.returncode}: {done.stderr.strip()[-800:]}")
 
 
-@pytest.fixture(scope="module")
-def mlserver_venv() -> Path:
+def ensure_venv() -> Path:
     """MLServer's own virtual environment, built once per version and Python (under a lock, in
-    place: its scripts hold absolute paths), then reused."""
+    place: its scripts hold absolute paths), then reused. ``.ci/run`` calls it ahead of the tests."""
     home = paths.cache_dir() / f"mlserver-{VERSION}-py{sys.version_info.major}.{sys.version_info.minor}"
     venv = home / "venv"
     home.mkdir(parents=True, exist_ok=True)
@@ -74,6 +73,11 @@ def mlserver_venv() -> Path:
             _install(venv)
             (home / "installed").write_text(" ".join(REQUIREMENTS) + "\n")
     return venv
+
+
+@pytest.fixture(scope="module")
+def mlserver_venv() -> Path:
+    return ensure_venv()
 
 
 def _get(url: str) -> int:
@@ -187,3 +191,7 @@ def test_wrong_model_name_keeps_mlservers_answer(mlserver: _MLServer, tmp_db: Pa
         rows = con.execute("SELECT status_code, error_body, count(*) FROM requests WHERE run_id = ? "
                            "GROUP BY ALL", [summary["run_id"]]).fetchall()
     assert rows == [(404, '{"error":"Model nope not found"}', 40)]
+
+
+if __name__ == "__main__":  # .ci/run: build the environment before the suite runs
+    print(f"MLServer {VERSION} environment: {ensure_venv()}")
