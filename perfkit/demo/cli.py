@@ -69,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fraction of inference requests answered 500 (seeded, default 0)")
     f.add_argument("--slowdown", type=float, default=1.0, metavar="FACTOR",
                    help="each inference request's handling takes FACTOR times as long, by real computation "
-                        "on the server (no sleep; counted in its request-duration metrics); default 1")
+                        "on the server's event loop (no sleep; counted in its request-duration metrics). It costs "
+                        "(FACTOR - 1) x the handling time in CPU per request: at 100 req/s and ~7 ms each, "
+                        "FACTOR 2 needs most of a core. Default 1")
     f.add_argument("--seed", type=int, default=0, help="seed of the fault and sampling RNGs")
     l = p.add_argument_group("LLM (/v1/completions, /v1/chat/completions)")
     l.add_argument("--llm-batching", choices=("continuous", "static"), default="continuous",

@@ -105,20 +105,27 @@ class Slowdown:
     """``--slowdown FACTOR``: each inference request's handling takes FACTOR times as long, by real work.
 
     Once the handler has its answer (not yet sent), the server computes for
-    (FACTOR - 1) x the time the request has taken since it arrived: a chain of
+    (FACTOR - 1) x the request's own handling time so far: a chain of
     floating-point operations on the event loop, no sleep. The work shows in the
     server's own request-duration histogram and CPU use, and, like slow code in
-    a real handler, it holds up the requests that arrive meanwhile.
+    a real handler, it holds up the requests that arrive meanwhile. Their own
+    extra work leaves out the time they waited on this injected work
+    (:attr:`worked_s`), so the slowdown cannot feed on itself.
     """
 
     def __init__(self, factor: float = 1.0) -> None:
         self.factor = factor
+        self.worked_s = 0.0           # injected work so far, all requests
 
-    def apply(self, arrived: float) -> None:
-        """Work until ``FACTOR x`` the time since ``arrived`` (``time.monotonic()``) has passed."""
-        if self.factor > 1.0:
-            now = time.monotonic()
-            work_until(now + (self.factor - 1.0) * (now - arrived))
+    def apply(self, arrived: float, worked_at_arrival: float) -> None:
+        """Work (FACTOR - 1) x the time since ``arrived`` (``time.monotonic()``), less the injected work
+        done since then (``worked_s`` was ``worked_at_arrival`` when the request arrived)."""
+        if self.factor <= 1.0:
+            return
+        now = time.monotonic()
+        own = max(0.0, now - arrived - (self.worked_s - worked_at_arrival))
+        work_until(now + (self.factor - 1.0) * own)
+        self.worked_s += time.monotonic() - now
 
 
 def work_until(deadline: float) -> int:

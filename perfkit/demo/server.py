@@ -60,6 +60,7 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
         request[ARRIVAL] = time.monotonic()
+        worked = slowdown.worked_s if slowdown is not None else 0.0
         endpoint = _endpoint(request)
         metrics.in_flight.inc()
         kind = None
@@ -74,7 +75,7 @@ def _make_middleware(metrics: DemoMetrics, gate: StallGate, injector: ErrorInjec
                 raise ApiError(500, f"injected fault (--error-rate {injector.rate})", "injected")
             response = await handler(request)
             if slowdown is not None and endpoint in INFERENCE_ENDPOINTS and not response.prepared:
-                slowdown.apply(request[ARRIVAL])
+                slowdown.apply(request[ARRIVAL], worked)
         except ApiError as exc:
             kind = exc.kind
             response = web.json_response({"error": str(exc)}, status=exc.status,

@@ -10,13 +10,20 @@ from perfkit.demo.options import DemoOptions
 from perfkit.errors import UsageError
 
 
-def test_slowdown_works_for_factor_minus_one_times_the_elapsed_time(monkeypatch):
+def test_slowdown_works_for_factor_minus_one_times_the_requests_own_time(monkeypatch):
     asked: list[float] = []
-    monkeypatch.setattr(faults.time, "monotonic", lambda: 100.0)
+    clock = iter([100.0, 101.0, 200.0, 200.5])
+    monkeypatch.setattr(faults.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(faults, "work_until", lambda deadline: asked.append(deadline) or 0)
-    faults.Slowdown(1.25).apply(arrived=96.0)          # 4 s so far: 1 s more of work
-    faults.Slowdown(1.0).apply(arrived=96.0)           # no slowdown: nothing to do
-    assert asked == [pytest.approx(101.0)]
+    slow = faults.Slowdown(1.25)
+    slow.apply(arrived=96.0, worked_at_arrival=0.0)    # 4 s so far: 1 s more of work
+    assert asked == [pytest.approx(101.0)] and slow.worked_s == pytest.approx(1.0)
+    # 4 s since arrival, 2 of them spent on others' injected work: only its own 2 s count
+    slow.worked_s = 3.0
+    slow.apply(arrived=196.0, worked_at_arrival=1.0)
+    assert asked[1] == pytest.approx(200.5) and slow.worked_s == pytest.approx(3.5)
+    faults.Slowdown(1.0).apply(arrived=96.0, worked_at_arrival=0.0)   # no slowdown: nothing to do
+    assert len(asked) == 2
 
 
 def test_work_until_computes_rather_than_sleeps():
