@@ -202,11 +202,13 @@ def judge(baseline: Arm, candidate: Arm, th: Thresholds = Thresholds(), metric: 
     d50, d99, derr = difference(baseline.runs, candidate.runs, th.confidence, th.outer, seed)
     b, c = arm_point(baseline.runs), arm_point(candidate.runs)
     every = baseline.runs + candidate.runs
-    rows = [decide(f"{metric} p50", "p50", float(b[0]), float(c[0]), d50,
-                   max(th.margin_abs_ms, th.margin_rel * abs(float(b[0]))) if math.isfinite(b[0]) else math.nan,
+
+    def margin(reference: float) -> float:
+        return max(th.margin_abs_ms, th.margin_rel * abs(reference)) if math.isfinite(reference) else math.nan
+
+    rows = [decide(f"{metric} p50", "p50", float(b[0]), float(c[0]), d50, margin(float(b[0])),
                    all(r.n_ok >= th.min_n for r in every)),
-            decide(f"{metric} p99", "p99", float(b[1]), float(c[1]), d99,
-                   max(th.margin_abs_ms, th.margin_rel * abs(float(b[1]))) if math.isfinite(b[1]) else math.nan,
+            decide(f"{metric} p99", "p99", float(b[1]), float(c[1]), d99, margin(float(b[1])),
                    all(r.n_ok >= th.min_tail_n for r in every))]
     if errors:
         rows.append(decide("error_rate", "error_rate", float(b[2]), float(c[2]), derr, th.margin_error_pp / 100.0,
@@ -253,7 +255,8 @@ def _notes(base: Arm, cand: Arm) -> list[str]:
 
 
 def sentence(v: Verdict) -> str:
-    """``FAIL: the candidate is slower: P50 +0.52 ms (+6.9%) [...] above the 0.39 ms margin (3 runs per arm).``"""
+    """``FAIL: the candidate is worse: latency_ms p50 +0.52 ms [+0.41, +0.63] (+6.9%): the whole interval
+    is above the 0.39 ms margin (90% intervals, 3 baseline and 3 candidate run(s)).``"""
     reps = f"{len(v.baseline.runs)} baseline and {len(v.candidate.runs)} candidate run(s)"
     conf = f"{v.thresholds.confidence:.0%} interval"
     if v.verdict == "fail":

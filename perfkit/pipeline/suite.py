@@ -72,10 +72,10 @@ class Suite:
 
 STEADY = {"pattern": "constant", "rate": 200, "duration": 20}
 # A/B arms run 3 times each (interleaved), so each run is short: the batching steps 4 s apiece (03_root_cause
-# still sees 50, 100 and 150 req/s in 2 s scrapes), the proxy pair 6 s of the steady load (1,200 requests).
+# still sees 50, 100 and 150 req/s in 2 s scrapes), the proxy trio 4 s of the steady load (800 requests).
 AB_REPEATS = 3
 BATCHING_STEPS = {"pattern": "step", "rate": 50, "duration": 12, "step_rps": 50, "step_s": 4, "steps": 3}
-STEADY_AB = {"pattern": "constant", "rate": 200, "duration": 6, "min_duration_s": 5}
+STEADY_AB = {"pattern": "constant", "rate": 200, "duration": 4, "min_duration_s": 3}
 # The demo server on this machine, as a "hardware" for notebooks 05/06 (label key hardware).
 THIS_MACHINE = "hardware=cpu-demo"
 # Its hourly price, a visible assumption: a 2-vCPU on-demand VM (AWS c6i.large, us-east-1 list price).
@@ -104,10 +104,10 @@ DEFAULT_CASES: tuple[Case, ...] = (
     # difference (steady runs first, on a cold server, and is no fair baseline for it); direct against
     # direct-again is an A/A check: one configuration twice must not come out FAIL
     Case("direct", STEADY_AB, requires=("nginx",), labels="proxy=none",
-         about="the steady load straight to the server, 6 s, 3 runs: the baseline for the proxy case",
+         about="the steady load straight to the server, 4 s, 3 runs: the baseline for the proxy case",
          repeats=AB_REPEATS, interleave="proxy"),
     Case("proxy", STEADY_AB, proxy=True, requires=("nginx",), labels="proxy=nginx",
-         about="the steady load through an nginx reverse proxy, 6 s, 3 runs (compare with direct)",
+         about="the steady load through an nginx reverse proxy, 4 s, 3 runs (compare with direct)",
          repeats=AB_REPEATS, interleave="proxy"),
     Case("direct-again", STEADY_AB, requires=("nginx",), labels="proxy=none", notebooks=(),
          about="the direct case once more, 3 runs: an A/A check against direct",
