@@ -248,16 +248,6 @@ def error_bodies_table(data: RunData) -> pd.DataFrame:
     ``error_bodies``: first 200 characters, redacted), with the message they carry."""
     from perfkit.bench.errorbodies import message
 
-    rows = [{"kind": e["kind"], "status": e["status"], "requests": e["count"], "message": message(e["body"]),
-             "body": e["body"]} for e in (data.summary or {}).get("error_bodies", [])]
-    return pd.DataFrame(rows, columns=["kind", "status", "requests", "message", "body"]).set_index("kind")
-
-
-def error_bodies_table(data: RunData) -> pd.DataFrame:
-    """What failed answers said: the most common bodies per error kind (the summary's
-    ``error_bodies``: first 200 characters, redacted), with the message they carry."""
-    from perfkit.bench.errorbodies import message
-
     entries = data.summary.get("error_bodies", []) if data.summary else []
     rows = [{"kind": e["kind"], "status": e["status"], "requests": e["count"], "message": message(e["body"]),
              "body": e["body"]} for e in entries]
