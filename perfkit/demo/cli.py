@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _count(g, "--max-queue", 1024, "queued requests at most; more are answered 503")
     g.add_argument("--model-hidden", type=_positive_ints, default=(512, 512), metavar="W,W",
                    help="classifier hidden layer widths (default 512,512; built and cached)")
+    g.add_argument("--model-variant", default="", metavar="NAME",
+                   help="serve a variant built by 'perfkit optimize' (e.g. int8-dynamic, prune-structured-50) "
+                        "instead of the FP32 model; same endpoints and batching")
     g.add_argument("--threads", type=int, default=1,
                    help="onnxruntime intra-op threads (default 1: the load generator needs a core)")
     f = p.add_argument_group("faults")

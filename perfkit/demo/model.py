@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from perfkit.demo.cache import cached_file, recipe_key
+from perfkit.errors import InputError
+from perfkit.paths import cache_dir
 
 FEATURES = 64
 CLASSES = 10
@@ -48,8 +51,11 @@ def _recipe(hidden: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def build_onnx(hidden: Sequence[int] = DEFAULT_HIDDEN) -> bytes:
-    """Train the digits MLP with fixed seeds and return its ONNX serialization."""
+def build_onnx(hidden: Sequence[int] = DEFAULT_HIDDEN, rows: Sequence[int] | None = None) -> bytes:
+    """Train the digits MLP with fixed seeds and return its ONNX serialization.
+
+    ``rows``: train on these rows of the data set only, so the others stay unseen
+    (the held-out test split of :mod:`perfkit.optimize`)."""
     import warnings
 
     from skl2onnx import to_onnx
@@ -61,6 +67,8 @@ def build_onnx(hidden: Sequence[int] = DEFAULT_HIDDEN) -> bytes:
 
     features, labels = load_digits(return_X_y=True)
     features = features.astype(np.float32)
+    if rows is not None:
+        features, labels = features[list(rows)], labels[list(rows)]
     classifier = MLPClassifier(hidden_layer_sizes=tuple(hidden), max_iter=60, random_state=0)
     pipeline = make_pipeline(StandardScaler(), classifier)
     with warnings.catch_warnings():
@@ -79,11 +87,12 @@ class DigitsModel:
     path: str
     hidden: tuple[int, ...]
     built_now: bool
+    variant: str = ""
 
     @property
     def description(self) -> str:
         hidden = "x".join(str(h) for h in self.hidden)
-        source = "built" if self.built_now else "cached"
+        source = f"variant {self.variant}" if self.variant else ("built" if self.built_now else "cached")
         return f"digits MLP {FEATURES}->{hidden}->{CLASSES} (onnxruntime, {source}: {self.path})"
 
     def predict(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,19 +101,55 @@ class DigitsModel:
         return labels, probabilities
 
 
-def load_model(hidden: Sequence[int] = DEFAULT_HIDDEN, threads: int = 1) -> DigitsModel:
-    """Load the cached ONNX model (building it first if missing)."""
+GRAPH_LEVELS = ("disabled", "basic", "extended", "all")
+
+
+def open_session(path: str | Path, threads: int = 1, graph_level: str = "all") -> Any:
+    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, graph optimization level."""
     import onnxruntime as ort
 
-    hidden = tuple(int(h) for h in hidden)
-    key = recipe_key(_recipe(hidden))
-    path, built_now = cached_file(f"digits-mlp-{key}.onnx", lambda: build_onnx(hidden))
+    levels = {"disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    options.graph_optimization_level = levels[graph_level]
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def variant_manifest(name: str) -> Path:
+    """Where ``perfkit optimize`` records variant ``name``: a JSON file naming its ONNX file
+    (in the same cache folder), its hidden widths and its session settings."""
+    return cache_dir() / f"digits-variant-{name}.json"
+
+
+def load_model(hidden: Sequence[int] = DEFAULT_HIDDEN, threads: int = 1, variant: str = "") -> DigitsModel:
+    """Load the cached ONNX model (building it first if missing), or a built variant by name."""
+    if variant:
+        return load_variant(variant, threads)
+    hidden = tuple(int(h) for h in hidden)
+    key = recipe_key(_recipe(hidden))
+    path, built_now = cached_file(f"digits-mlp-{key}.onnx", lambda: build_onnx(hidden))
+    session = open_session(path, threads)
     return DigitsModel(session=session, path=str(path), hidden=hidden, built_now=built_now)
+
+
+def load_variant(name: str, threads: int = 1) -> DigitsModel:
+    """Load a variant built by ``perfkit optimize``; its own thread setting wins over ``threads``."""
+    import json
+
+    manifest = variant_manifest(name)
+    if not manifest.exists():
+        raise InputError(f"model variant {name!r} is not built (no {manifest.name}); "
+                         "run 'perfkit optimize' first")
+    spec = json.loads(manifest.read_text(encoding="utf-8"))
+    path = manifest.with_name(spec["file"])
+    session = open_session(path, int(spec.get("threads") or threads), spec.get("graph_level", "all"))
+    return DigitsModel(session=session, path=str(path), hidden=tuple(spec["hidden"]), built_now=False,
+                       variant=name)
 
 
 def _check_number(value: Any, where: str) -> float:

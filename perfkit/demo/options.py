@@ -27,6 +27,7 @@ class DemoOptions:
     seed: int = 0
     model_name: str = "digits"
     model_hidden: tuple[int, ...] = (512, 512)
+    model_variant: str = ""  # a variant built by ``perfkit optimize`` (empty: the FP32 model)
     threads: int = 1
     llm_batching: str = "continuous"
     llm_max_batch: int = 8

@@ -342,7 +342,7 @@ def run(options: DemoOptions) -> int:
     # gets as many, or it would fight the load generator for the second core.
     threadpool_limits(limits=options.threads)
     started = time.monotonic()
-    model = load_model(options.model_hidden, threads=options.threads)
+    model = load_model(options.model_hidden, threads=options.threads, variant=options.model_variant)
     llm_engine = LLMEngine.load(options)  # its recurrence runs in onnxruntime too
     app = create_app(options, model, llm_engine)
     banner = (f"model {model.description}; batching {options.batching} max-batch "
