@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "perfkit.analyze.hardware.cli",
     "perfkit.analyze.trend_cli",
     "perfkit.report.cli",
+    "perfkit.optimize.cli",
 )
 
 

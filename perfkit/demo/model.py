@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from perfkit.demo.cache import cached_file, recipe_key
-from perfkit.errors import InputError
+from perfkit.errors import UsageError
 from perfkit.paths import cache_dir
 
 FEATURES = 64
@@ -143,8 +143,8 @@ def load_variant(name: str, threads: int = 1) -> DigitsModel:
 
     manifest = variant_manifest(name)
     if not manifest.exists():
-        raise InputError(f"model variant {name!r} is not built (no {manifest.name}); "
-                         "run 'perfkit optimize' first")
+        raise UsageError(f"--model-variant {name}: not built (no {manifest.name} in the cache); "
+                         "run 'perfkit optimize --variants NAME' first")
     spec = json.loads(manifest.read_text(encoding="utf-8"))
     path = manifest.with_name(spec["file"])
     session = open_session(path, int(spec.get("threads") or threads), spec.get("graph_level", "all"))

@@ -139,7 +139,7 @@ def _with_layers(path: Path, layers: W.Layers) -> bytes:
 def _calibration_reader(rows: np.ndarray) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._batches: Iterator[np.ndarray] = iter(np.array_split(rows, 8))
 

@@ -1,0 +1,150 @@
+"""The tables of notebook 08 from a ``perfkit optimize`` record and its stored runs.
+
+Accuracy: the share of the held-out test split classified right, with its exact
+Clopper–Pearson interval; "kept" is that share over FP32's (FP32's own point
+value as the denominator), and "within 99 %" is MLPerf's bar on the point value.
+Latency: P50/P99 of every request of the variant's runs pooled, with the exact
+order-statistic interval; the faster/slower/same verdict against FP32 is the
+replicated A/B judge (:func:`perfkit.analyze.abtest.compare_runs`), whose
+intervals do take the run-to-run variation into account. Kernel: the model
+call alone on one 32-image batch in-process (median), which shows what the
+serving path's overheads hide.
+Throughput: the CPU-bound capacity of one core, 1 / (server CPU seconds per
+request) over the benchmark, since a run at a fixed open-loop rate does not
+saturate the server. Cost per 1,000 queries: the machine's hourly price shared
+by its cores, times the CPU time of 1,000 queries.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from perfkit.quantiles import Estimate, proportion_ci, quantile_ci
+
+MLPERF_KEPT = 0.99
+
+
+def _pooled(con: Any, run_ids: list[str], q: float) -> Estimate:
+    from perfkit.store import runs
+
+    values = np.concatenate([runs.values(con, rid) for rid in run_ids]) if run_ids else np.array([])
+    if len(values) == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0, 0.95, "order-statistic", "ms", "no data")
+    return quantile_ci(values, q)
+
+
+def variant_table(con: Any, record: Mapping[str, Any], price_per_hour: float) -> pd.DataFrame:
+    """One row per variant: accuracy and its interval, kept share, P50/P99 with intervals, size, RSS,
+    CPU per request, capacity and cost per 1,000 queries, the ratios to FP32 and Pareto membership."""
+    cores = int(record.get("machine_cores") or 1)
+    rows = []
+    for v in record["variants"]:
+        acc = proportion_ci(v["correct"], v["tested"])
+        p50, p99 = _pooled(con, v["run_ids"], 0.5), _pooled(con, v["run_ids"], 0.99)
+        cpu = v["cpu_s"] / v["requests"] if v["requests"] else math.nan
+        rows.append({
+            "variant": v["name"], "technique": v["technique"], "about": v["about"],
+            "hidden": "x".join(str(h) for h in v["hidden"]), "size_kb": v["size_bytes"] / 1024,
+            "accuracy": acc.value, "acc_lo": acc.lo, "acc_hi": acc.hi, "tested": acc.n,
+            "p50_ms": p50.value, "p50_lo": p50.lo, "p50_hi": p50.hi,
+            "p99_ms": p99.value, "p99_lo": p99.lo, "p99_hi": p99.hi, "requests": p99.n,
+            "peak_rss_mb": v["peak_rss_bytes"] / 2**20, "kernel_ms": v["kernel_ms"],
+            "cpu_ms_per_request": 1000 * cpu,
+            "capacity_rps_per_core": 1.0 / cpu if cpu > 0 else math.nan,
+            "cost_per_1k_queries": price_per_hour / cores * 1000 * cpu / 3600.0,
+        })
+    frame = pd.DataFrame(rows)
+    return with_ratios(frame)
+
+
+def with_ratios(frame: pd.DataFrame, reference: str = "fp32") -> pd.DataFrame:
+    """Add accuracy kept (with interval), the 99 % bar, ratios to ``reference`` and the Pareto flag."""
+    out = frame.copy()
+    ref = out.loc[out["variant"] == reference].iloc[0]
+    out["kept_pct"] = 100 * out["accuracy"] / ref["accuracy"]
+    out["kept_lo"] = 100 * out["acc_lo"] / ref["accuracy"]
+    out["kept_hi"] = 100 * out["acc_hi"] / ref["accuracy"]
+    out["within_99"] = out["accuracy"] >= MLPERF_KEPT * ref["accuracy"]
+    for col, ratio in (("p50_ms", "p50_ratio"), ("p99_ms", "p99_ratio"), ("peak_rss_mb", "rss_ratio"),
+                       ("size_kb", "size_ratio"), ("capacity_rps_per_core", "throughput_ratio"),
+                       ("kernel_ms", "kernel_ratio")):
+        out[ratio] = out[col] / ref[col]
+    out["pareto"] = pareto(out["p99_ms"].to_numpy(), out["accuracy"].to_numpy())
+    return out
+
+
+def pareto(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """True where no other point is at least as fast and as accurate, and strictly better in one."""
+    flags = []
+    for i in range(len(latency)):
+        better = ((latency <= latency[i]) & (accuracy >= accuracy[i])
+                  & ((latency < latency[i]) | (accuracy > accuracy[i])))
+        flags.append(not better.any())
+    return np.array(flags, dtype=bool)
+
+
+def verdicts(con: Any, record: Mapping[str, Any], reference: str = "fp32") -> pd.DataFrame:
+    """Each variant against ``reference`` by the replicated A/B judge on P50 and P99 latency."""
+    from perfkit.analyze import abtest
+
+    base = f"optimize={record['optimize_id']},variant={reference}"
+    rows = []
+    for v in record["variants"]:
+        if v["name"] == reference:
+            continue
+        verdict = abtest.compare_runs(con, base, f"optimize={record['optimize_id']},variant={v['name']}")
+        p99 = next(m for m in verdict.metrics if m.statistic == "p99")
+        rows.append({"variant": v["name"], "p99": direction(p99.decision, p99.difference, p99.margin),
+                     "verdict": verdict.verdict,
+                     "runs": f"{len(verdict.baseline.runs)} + {len(verdict.candidate.runs)}",
+                     "why": abtest.sentence(verdict)})
+    return pd.DataFrame(rows, columns=["variant", "p99", "verdict", "runs", "why"])
+
+
+def direction(decision: str, difference: Estimate, margin: float) -> str:
+    """The judge's P99 decision said as faster, slower, same (within the margin), not slower, or inconclusive."""
+    if decision == "fail":
+        return "slower"
+    if decision != "pass":
+        return "inconclusive"
+    if difference.hi < -margin:
+        return "faster"
+    return "same" if difference.lo > -margin else "not slower"
+
+
+def _best(table: pd.DataFrame) -> pd.Series | None:
+    """The variant with the lowest P99 among those within 99 % of FP32 accuracy (FP32 itself excluded)."""
+    keep = table[(table["variant"] != "fp32") & table["within_99"]]
+    return None if keep.empty else keep.sort_values("p99_ms").iloc[0]
+
+
+def conclusion(table: pd.DataFrame, verdict_table: pd.DataFrame | None = None) -> str:
+    """The measured conclusion: the fastest variant that keeps 99 % of FP32 accuracy, its accuracy kept and P99 ratio."""
+    best = _best(table)
+    if best is None:
+        return "No variant kept 99 % of FP32 accuracy on the held-out digits; FP32 stays the choice."
+    said = ""
+    if verdict_table is not None and not verdict_table.empty:
+        match = verdict_table.loc[verdict_table["variant"] == best["variant"], "p99"]
+        said = f"; by the replicated A/B its P99 is {match.iloc[0]} than FP32's" if len(match) else ""
+    return (f"{best['about']} ({best['variant']}) keeps {best['kept_pct']:.1f} % "
+            f"[{best['kept_lo']:.1f}, {best['kept_hi']:.1f}] of FP32 accuracy at {best['p99_ratio']:.2f}x the P99 "
+            f"({best['p99_ms']:.2f} ms), {best['throughput_ratio']:.2f}x the CPU-bound throughput and "
+            f"{best['rss_ratio']:.2f}x the peak RSS{said}.")
+
+
+def headline_figures(table: pd.DataFrame, record: Mapping[str, Any]) -> dict[str, str]:
+    """The index's figures for notebook 08."""
+    ref = table.loc[table["variant"] == "fp32"].iloc[0]
+    best = _best(table)
+    out = {"FP32 accuracy": f"{100 * ref['accuracy']:.1f} % [{100 * ref['acc_lo']:.1f}, {100 * ref['acc_hi']:.1f}] "
+                            f"(n={int(ref['tested'])})",
+           "FP32 P99": f"{ref['p99_ms']:.2f} ms (n={int(ref['requests']):,})",
+           "variants": f"{len(table)} ({int(table['pareto'].sum())} on the frontier)"}
+    if best is not None:
+        out["best within 99 %"] = f"{best['variant']}: {best['p99_ratio']:.2f}x P99, {best['kept_pct']:.1f} % kept"
+    out["load"] = f"{record['rate_rps']:g} req/s open loop, {record['duration_s']:g} s x {record['repeats']}"
+    return out
