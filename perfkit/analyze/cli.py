@@ -37,11 +37,11 @@ def _add_judge_arguments(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this stage's sub-commands to `perfkit`."""
     from perfkit.bench.cli import add_load_arguments
-    from perfkit.cliutil import add_db_argument
+    from perfkit.cliutil import add_command, add_db_argument
 
-    cmp_ = sub.add_parser(
-        "compare", help="A/B verdict between runs or sets of runs (exit 1 on a regression)",
-        description="Compare candidate runs with baseline runs. " + _JUDGE)
+    cmp_ = add_command(sub, "compare", _cmd_compare,
+                       help="A/B verdict between runs or sets of runs (exit 1 on a regression)",
+                       description="Compare candidate runs with baseline runs. " + _JUDGE)
     cmp_.add_argument("baseline_run", nargs="?", metavar="BASELINE",
                       help="baseline run id(s), comma-separated, or a label selector (default: the run "
                            "before the candidate)")
@@ -52,18 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp_.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     add_db_argument(cmp_)
     _add_judge_arguments(cmp_)
-    cmp_.set_defaults(func=_cmd_compare)
 
-    ab = sub.add_parser(
-        "abtest", help="run baseline and candidate N times each, interleaved, then judge (exit 1 on a regression)",
+    ab = add_command(
+        sub, "abtest", _cmd_abtest,
+        help="run baseline and candidate N times each, interleaved, then judge (exit 1 on a regression)",
         description=("Benchmark two targets (or two scenario files) REPEATS times each in an interleaved "
                      "ABBA or random order, store every run labelled abtest=ID,arm=baseline|candidate,"
                      "repeat=I, then judge them. Takes every `perfkit bench` flag but --target. " + _JUDGE))
-    ab.add_argument("--baseline-target", metavar="URL", required=True, help="the baseline's URL")
-    ab.add_argument("--candidate-target", metavar="URL", required=True, help="the candidate's URL")
-    ab.add_argument("--baseline-scenario", metavar="TOML", help="the baseline's scenario file (default: SCENARIO)")
-    ab.add_argument("--candidate-scenario", metavar="TOML", help="the candidate's scenario file (default: SCENARIO)")
     for arm in ("baseline", "candidate"):
+        ab.add_argument(f"--{arm}-target", metavar="URL", required=True, help=f"the {arm}'s URL")
+        ab.add_argument(f"--{arm}-scenario", metavar="TOML", help=f"the {arm}'s scenario file (default: SCENARIO)")
         ab.add_argument(f"--{arm}-metrics-url", action="append", metavar="URL",
                         help=f"the {arm}'s metrics endpoint (repeatable; default: --metrics-url)")
     ab.add_argument("--repeats", type=int, default=3, help="runs per arm (default 3)")
@@ -71,7 +69,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="abba: AB BA AB ...; random: each round's order by a seeded coin (default abba)")
     add_load_arguments(ab)
     _add_judge_arguments(ab)
-    ab.set_defaults(func=_cmd_abtest)
 
     diag = sub.add_parser(
         "diagnose", help="ranked root-cause findings for runs",
