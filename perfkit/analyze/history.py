@@ -2,17 +2,9 @@
 
 A *history* is one metric of one suite case (run label ``case=NAME``) over its
 runs, oldest first, one point per run (:mod:`perfkit.analyze.trend_store` reads
-it). :func:`change_points` finds where its level shifts, E-Divisive style
-(divisive binary segmentation, each split kept only if a permutation test says
-it is significant): ruptures' binary segmentation finds the best split of a
-segment (l2 cost on the logarithm, so that noise and steps are relative), and
-the split stands when fewer than ``alpha`` of the permuted segments split as
-well; the two halves are then searched the same way. Permutations use a fixed
-seed, so a gate gives the same answer twice.
-
-Apache Otava and MongoDB's signal-processing-algorithms pin numpy/scipy versions
-this project cannot use (``numpy==2.2.*`` / ``numpy<2``), and ruptures has no
-significance test: hence the permutation test here, calibrated by
+it). :func:`perfkit.analyze.changepoints.tested_change_points` finds where its
+level shifts (E-Divisive style, permutation-tested; see that module for the
+method and why it is not Apache Otava), calibrated by
 ``benchmarks/trend_calibration.py`` (false positives on flat noisy series,
 detection rate and delay on 5 % and 10 % steps).
 
@@ -32,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from perfkit.analyze.changepoints import (DEFAULT_ALPHA, DEFAULT_MIN_SIZE,  # noqa: F401 (re-exported)
+                                           DEFAULT_PERMUTATIONS, tested_change_points)
 from perfkit.names import HEADLINE_OPEN_REGRESSIONS
 from perfkit.quantiles import Estimate
 
@@ -40,11 +34,6 @@ IMPROVEMENT = "improvement"
 WITHIN_MARGIN = "within margin"
 #: The practical margin: a shift smaller than this (relative) is not worth a page.
 DEFAULT_MARGIN = 0.05
-#: Significance of each split (permutation test); see benchmarks/trend_calibration.py.
-DEFAULT_ALPHA = 0.05
-DEFAULT_PERMUTATIONS = 199
-#: Fewest runs on either side of a change.
-DEFAULT_MIN_SIZE = 3
 OPEN_REGRESSIONS = HEADLINE_OPEN_REGRESSIONS
 #: Columns of a history frame (one row per run, oldest first).
 HISTORY_COLUMNS = ("run_id", "started_at", "case", "version", "tool_version", "machine",
@@ -99,62 +88,6 @@ def change_id(case: str, metric: str, run_id: str) -> str:
     return hashlib.sha1(f"{case}\x00{metric}\x00{run_id}".encode()).hexdigest()[:10]
 
 
-def _log(values: np.ndarray) -> np.ndarray:
-    return np.log(values) if np.all(values > 0) else values
-
-
-def _max_gain(x: np.ndarray, min_size: int) -> np.ndarray:
-    """Per row of ``x``: the largest drop of the l2 cost from splitting it in two (min_size each side)."""
-    n = x.shape[-1]
-    taus = np.arange(min_size, n - min_size + 1)
-    csum = np.cumsum(x, axis=-1)
-    total = csum[..., -1:]
-    left = csum[..., taus - 1] / taus
-    right = (total - csum[..., taus - 1]) / (n - taus)
-    gain = taus * (n - taus) / n * (left - right) ** 2
-    return np.asarray(gain.max(axis=-1))
-
-
-def _split(x: np.ndarray, min_size: int) -> int:
-    """The best single split of ``x`` (index of the first point after it), by ruptures."""
-    import ruptures as rpt
-
-    bkps = rpt.Binseg(model="l2", min_size=min_size, jump=1).fit(x.reshape(-1, 1)).predict(n_bkps=1)
-    return int(bkps[0])
-
-
-def _p_value(x: np.ndarray, min_size: int, permutations: int, rng: np.random.Generator) -> float:
-    """Share of permuted copies of ``x`` that split at least as well as ``x`` (add-one estimate)."""
-    observed = float(_max_gain(x, min_size))
-    perms = rng.permuted(np.broadcast_to(x, (permutations, x.size)), axis=1)
-    extreme = int(np.sum(_max_gain(perms, min_size) >= observed * (1 - 1e-12)))
-    return (extreme + 1) / (permutations + 1)
-
-
-def change_points(values: Sequence[float] | np.ndarray, *, alpha: float = DEFAULT_ALPHA,
-                  min_size: int = DEFAULT_MIN_SIZE, permutations: int = DEFAULT_PERMUTATIONS,
-                  seed: int = 0) -> list[tuple[int, float]]:
-    """``(index, p_value)`` of each change, in order: the index of the first point after it."""
-    x = _log(np.asarray(values, dtype=np.float64))
-    if x.size < 2 * min_size or not np.all(np.isfinite(x)):
-        return []
-    rng = np.random.default_rng(seed)
-    found: list[tuple[int, float]] = []
-    pending = [(0, x.size)]
-    while pending:
-        start, stop = pending.pop()
-        seg = x[start:stop]
-        if seg.size < 2 * min_size or np.ptp(seg) == 0:
-            continue
-        p = _p_value(seg, min_size, permutations, rng)
-        if p >= alpha:
-            continue
-        cut = start + _split(seg, min_size)
-        found.append((cut, p))
-        pending += [(start, cut), (cut, stop)]
-    return sorted(found)
-
-
 def relative_change(before: Sequence[float], after: Sequence[float], confidence: float = 0.95) -> Estimate:
     """after/before - 1 of the geometric means, with a Welch t interval on the logarithm."""
     a, b = np.log(np.asarray(before, dtype=float)), np.log(np.asarray(after, dtype=float))
@@ -196,7 +129,7 @@ def find_changes(history: pd.DataFrame, case: str, metric: str, *, margin: float
     """The change points of one history frame (columns :data:`HISTORY_COLUMNS`, oldest first)."""
     frame = _usable(history)
     values = frame["value"].to_numpy(dtype=float)
-    found = change_points(values, alpha=alpha, min_size=min_size, permutations=permutations, seed=seed)
+    found = tested_change_points(values, alpha=alpha, min_size=min_size, permutations=permutations, seed=seed)
     bounds = [0, *[i for i, _ in found], values.size]
     out = []
     for k, (idx, p) in enumerate(found):

@@ -18,9 +18,9 @@ Definitions stated once, here:
 * MTTR: for each fault episode (a run of bad windows), the time from its first
   bad window to the start of the first stretch of ``sustain_s`` consecutive good
   windows; the mean over episodes.
-* Multiple testing: Holm–Bonferroni (family-wise error, the A/B judge's metrics)
-  and Benjamini–Hochberg (false discovery rate, the root-cause correlation scan).
-* Change points: PELT with the l2 cost (ruptures), penalty 2 sigma^2 ln n.
+* Multiple testing: Benjamini–Hochberg (false discovery rate, the root-cause
+  correlation scan).
+* Change points: :mod:`perfkit.analyze.changepoints` (within a run and across runs).
 * Batch efficiency: from a batch-size histogram, mean achieved batch size =
   sum / count (requests per inference call), efficiency = mean / max batch, and
   padding waste = 1 - efficiency, i.e. the share of batch slots that would run
@@ -272,22 +272,6 @@ def littles_law(mean_in_flight: float, arrival_rate_rps: float, mean_latency_ms:
 
 # --------------------------------------------------------------------------- multiple testing
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values (family-wise error rate; NaN kept as NaN)."""
-    p = np.asarray(pvalues, float)
-    out = np.full(p.shape, math.nan)
-    idx = np.where(~np.isnan(p))[0]
-    if idx.size == 0:
-        return [float(v) for v in out]
-    order = idx[np.argsort(p[idx])]
-    k = idx.size
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (k - rank) * p[i]))
-        out[i] = running
-    return [float(v) for v in out]
-
-
 def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg q-values (false discovery rate over many tests)."""
     p = np.asarray(pvalues, float)
@@ -327,22 +311,3 @@ def lagged_spearman(latency: pd.Series, others: pd.DataFrame, max_lag: int = 5,
 
 # --------------------------------------------------------------------------- change points
 
-def change_points(signal: Sequence[float] | np.ndarray, min_size: int = 3,
-                  pen: float | None = None) -> list[int]:
-    """PELT (l2 cost) breakpoints of a 1-D signal, penalty 2 sigma^2 ln n with sigma from the MAD of diffs."""
-    import ruptures as rpt
-
-    x = np.asarray(signal, float)
-    x = x[np.isfinite(x)]
-    n = x.size
-    if n < 2 * min_size + 1:
-        return []
-    sigma = float(np.median(np.abs(np.diff(x) - np.median(np.diff(x)))) * 1.4826 / math.sqrt(2))
-    if sigma <= 0:
-        sigma = float(np.std(x)) or 1.0
-    if pen is None:
-        pen = 2 * sigma ** 2 * math.log(n)
-    # ruptures' KernelCPD with the linear kernel is the l2 cost; with a penalty it is solved by
-    # PELT in C (rpt.Pelt(model="l2") gives the same breakpoints, ~500x slower on 1,000 windows)
-    algo = rpt.KernelCPD(kernel="linear", min_size=min_size).fit(x.reshape(-1, 1))
-    return [int(b) for b in algo.predict(pen=pen) if b < n]

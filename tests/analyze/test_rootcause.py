@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from analyze_synth import insert_run, insert_series
 from perfkit import store
-from perfkit.analyze import rootcause, stats, twosample
+from perfkit.analyze import changepoints, rootcause, stats, twosample
 from perfkit.analyze.rootcause import evidence, gpu, rules
 from perfkit.plots.diagnosis import finding_figure
 
@@ -333,4 +333,4 @@ def test_change_points_agree_with_ruptures_pelt_l2():
     y = np.concatenate([rng.normal(20, 1, 60), rng.normal(28, 1, 50), rng.normal(21, 1, 40)])
     pen = 2 * 1.0 ** 2 * math.log(len(y))
     ref = rpt.Pelt(model="l2", min_size=3, jump=1).fit(y.reshape(-1, 1)).predict(pen=pen)
-    assert stats.change_points(y, pen=pen) == [b for b in ref if b < len(y)] == [60, 110]
+    assert changepoints.breakpoints(y, pen=pen) == [b for b in ref if b < len(y)] == [60, 110]

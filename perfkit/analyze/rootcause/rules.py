@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from perfkit.analyze import stats
+from perfkit.analyze import changepoints, stats
 from perfkit.analyze.rootcause.finding import Finding, chart
 from perfkit.quantiles import Estimate
 
@@ -340,7 +340,7 @@ def regressions_in_time(run_id: str, windows: pd.DataFrame) -> list[Finding]:
     if len(w) < 10:
         return []
     y = w["mean_latency_ms"].to_numpy(float)
-    cps = stats.change_points(y)
+    cps = changepoints.breakpoints(y)
     kept, bounds = [], [0] + cps + [len(y)]
     for i, cp in enumerate(cps):
         before, after = y[bounds[i]:cp], y[cp:bounds[i + 2]]
