@@ -23,7 +23,8 @@ from typing import Any
 _EXPORTS = {
     "build": "perfkit.optimize.variants", "SPECS": "perfkit.optimize.variants",
     "DEFAULT_VARIANTS": "perfkit.optimize.variants", "optimize": "perfkit.optimize.measure",
-    "load": "perfkit.optimize.measure", "variant_table": "perfkit.optimize.results",
+    "load": "perfkit.optimize.measure", "stored_or_measured": "perfkit.optimize.measure",
+    "variant_table": "perfkit.optimize.results",
     "verdicts": "perfkit.optimize.results", "conclusion": "perfkit.optimize.results",
     "headline_figures": "perfkit.optimize.results",
 }

@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=3.0, metavar="S", help="seconds per run (default 3)")
     p.add_argument("--repeats", type=int, default=2, metavar="N",
                    help="interleaved runs per variant (default 2; the A/B verdict wants 3 or more)")
-    p.add_argument("--price-per-hour", type=float, default=0.10, metavar="USD",
-                   help="this machine's hourly price, for the cost per 1,000 queries (default 0.10)")
+    p.add_argument("--price-per-hour", type=float, default=0.085, metavar="USD",
+                   help="this machine's hourly price, for the cost per 1,000 queries "
+                        "(default 0.085: a 2-vCPU on-demand VM, AWS c6i.large list price)")
     add_db_argument(p)
 
 

@@ -206,3 +206,18 @@ def optimize(names: Sequence[str], *, rate_rps: float = 100.0, duration_s: float
               progress=progress)
     return save(records, optimize_id, db, rate_rps=rate_rps, duration_s=duration_s, repeats=repeats,
                 build_s=built_s, bench_s=time.perf_counter() - started - built_s)
+
+
+def stored_or_measured(db: str | None, optimize_id: str = "", names: Sequence[str] = (), **load_options: Any
+                       ) -> dict[str, Any]:
+    """The stored record ``optimize_id`` (default: the latest); when there is none, measure ``names`` now
+    (``load_options``: ``rate_rps``, ``duration_s``, ``repeats``) and return that record."""
+    record = load(db, optimize_id)
+    if record is None:
+        if optimize_id:
+            from perfkit.errors import UsageError
+
+            raise UsageError(f"no perfkit optimize record {optimize_id!r} next to the database")
+        record = load(db, optimize(names, db=db, **load_options).stem)
+    assert record is not None, "just written"
+    return record

@@ -129,7 +129,7 @@ def conclusion(table: pd.DataFrame, verdict_table: pd.DataFrame | None = None) -
     said = ""
     if verdict_table is not None and not verdict_table.empty:
         match = verdict_table.loc[verdict_table["variant"] == best["variant"], "p99"]
-        said = f"; by the replicated A/B its P99 is {match.iloc[0]} than FP32's" if len(match) else ""
+        said = f"; its P99 against FP32's by the replicated A/B: {match.iloc[0]}" if len(match) else ""
     return (f"{best['about']} ({best['variant']}) keeps {best['kept_pct']:.1f} % "
             f"[{best['kept_lo']:.1f}, {best['kept_hi']:.1f}] of FP32 accuracy at {best['p99_ratio']:.2f}x the P99 "
             f"({best['p99_ms']:.2f} ms), {best['throughput_ratio']:.2f}x the CPU-bound throughput and "

@@ -133,6 +133,8 @@ DEFAULT_REPORTS: tuple[Comparison, ...] = (
     Comparison("06_tco", "06_tco", {"price_overrides": THIS_MACHINE_PRICE},
                about="cost per 1M requests and fleet sizing from the catalog and the measured runs"),
     Comparison("07_trends", "07_trends", about="each case's runs over time, change points and open regressions"),
+    Comparison("08_model_optimization", "08_model_optimization", {"price_per_hour_usd": 0.085},
+               about="quantized, pruned and distilled variants served and measured: accuracy against P99, cost"),
 )
 
 SUITES: dict[str, Suite] = {"default": Suite("default", DEFAULT_CASES, DEFAULT_REPORTS)}
