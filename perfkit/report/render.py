@@ -169,19 +169,18 @@ def run_dates(db: str | None, run_ids: Sequence[str]) -> dict[str, str]:
     if not run_ids:
         return {}
     from perfkit import store
+    from perfkit.store import runs
 
     try:
         con = store.connect(db, read_only=True, quiet=True, wait_s=30)
     except store.StoreError:
         return {}
     try:
-        rows = con.execute(
-            "SELECT run_id, started_at FROM runs WHERE run_id IN (SELECT unnest(?))", [list(run_ids)]
-        ).fetchall()
+        started_at = runs.started_at(con, run_ids)
     finally:
         con.close()
     out = {}
-    for rid, started in rows:
+    for rid, started in started_at.items():
         if started is not None:
             out[str(rid)] = started.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat()
     return out

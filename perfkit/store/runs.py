@@ -76,6 +76,13 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     return out
 
 
+def started_at(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> dict[str, Any]:
+    """``run_id -> started_at`` of the given runs that exist (others are left out)."""
+    rows = con.execute("SELECT run_id, started_at FROM runs WHERE run_id IN (SELECT unnest(?))",
+                       [list(run_ids)]).fetchall()
+    return {str(rid): started for rid, started in rows}
+
+
 def run_window(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[str, float, float]:
     """(run_id, start, end) in epoch seconds; ``latest`` resolves to the newest run."""
     run = get_run(con, run_id)
