@@ -9,8 +9,10 @@
   Clopper–Pearson interval;
 * :mod:`~perfkit.optimize.measure`: serve each variant, benchmark it, record
   size, peak RSS and CPU per request (``optimize``, ``load``);
+* :mod:`~perfkit.optimize.edge`: the edge profile (one thread, ``RLIMIT_AS``
+  cap, SingleStream: frames per second and P90, or "cannot load");
 * :mod:`~perfkit.optimize.results`: the tables notebook 08 shows (frontier,
-  verdicts against FP32, cost per 1,000 queries, the conclusion sentence).
+  verdicts against FP32, cost per 1,000 queries, edge profile, the conclusion sentence).
 
 Names load on first use so that ``perfkit --help`` (which imports
 :mod:`perfkit.optimize.cli`, hence this package) stays light.
@@ -26,7 +28,7 @@ _EXPORTS = {
     "load": "perfkit.optimize.measure", "stored_or_measured": "perfkit.optimize.measure",
     "variant_table": "perfkit.optimize.results",
     "verdicts": "perfkit.optimize.results", "conclusion": "perfkit.optimize.results",
-    "headline_figures": "perfkit.optimize.results",
+    "headline_figures": "perfkit.optimize.results", "edge_table": "perfkit.optimize.results",
 }
 
 __all__ = sorted(_EXPORTS)

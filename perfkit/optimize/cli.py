@@ -20,7 +20,8 @@ _DESCRIPTION = (
     "graph levels and 2 threads), measure each one's accuracy on the held-out test split (Clopper-Pearson "
     "interval), then serve it with 'perfkit serve-demo --model-variant NAME' and benchmark it with 'perfkit "
     "bench' (open-loop Poisson, interleaved repeats), recording P50/P99, peak RSS, model size and CPU per "
-    "request. Runs are labelled optimize=ID,variant=NAME,repeat=I; the record is written to optimize/ID.json "
+    "request; then the edge profile: each variant on one thread under an RLIMIT_AS cap in a SingleStream "
+    "closed loop (frames/s, P90). Runs are labelled optimize=ID,variant=NAME,repeat=I; the record is written to optimize/ID.json "
     "next to the database. Notebook 08 draws the frontier.")
 
 
@@ -39,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--price-per-hour", type=float, default=0.085, metavar="USD",
                    help="this machine's hourly price, for the cost per 1,000 queries "
                         "(default 0.085: a 2-vCPU on-demand VM, AWS c6i.large list price)")
+    p.add_argument("--edge-cap-mb", type=int, default=4096, metavar="MB",
+                   help="edge profile: address-space cap (RLIMIT_AS) of each variant's one-thread SingleStream "
+                        "process (default 4096; 0 skips the edge profile)")
+    p.add_argument("--edge-seconds", type=float, default=1.0, metavar="S",
+                   help="edge profile: seconds of SingleStream per variant (default 1)")
     add_db_argument(p)
 
 
@@ -71,7 +77,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     path = measure.optimize(names, rate_rps=args.rate, duration_s=args.duration, repeats=args.repeats,
-                            db=args.db, progress=lambda msg: print(msg, file=sys.stderr))
+                            db=args.db, edge_cap_mb=args.edge_cap_mb or None, edge_s=args.edge_seconds,
+                            progress=lambda msg: print(msg, file=sys.stderr))
     record = measure.load(args.db, path.stem)
     assert record is not None, "just written"
     with store.connect(args.db, read_only=True) as con:
@@ -85,7 +92,11 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
               f"{r.kept_pct:5.1f}% {r.p50_ms:7.2f} {r.p99_ms:6.2f} [{r.p99_lo:6.2f}, {r.p99_hi:6.2f}] "
               f"{r.p99_ratio:5.2f} {r.throughput_ratio:5.2f} {r.kernel_ratio:5.2f} {r.size_kb:8.0f} {r.peak_rss_mb:7.0f} "
               f"{r.p99}")
+    edge = results.edge_table(record)
+    for e in edge.itertuples():
+        print(f"edge {e.variant:26} " + (f"{e.fps:9,.0f} frames/s  P90 {1000 * e.p90_ms:7.1f} us  (1 thread, "
+                                         f"{e.cap_mb} MB cap, SingleStream)" if e.loaded else e.reason))
     print(results.conclusion(table, verdicts))
     print(f"record {path}; built+scored {record['build_s']:.0f} s, served+benchmarked {record['bench_s']:.0f} s, "
-          f"total {time.perf_counter() - started:.0f} s")
+          f"edge {record.get('edge_s', 0):.0f} s, total {time.perf_counter() - started:.0f} s")
     return 0

@@ -194,8 +194,10 @@ def load(db: str | None, optimize_id: str = "") -> dict[str, Any] | None:
 
 
 def optimize(names: Sequence[str], *, rate_rps: float = 100.0, duration_s: float = 3.0, repeats: int = 2,
-             db: str | None = None, progress: Callable[[str], None] = lambda _msg: None) -> Path:
-    """Build, score, serve and benchmark ``names``; return the path of the stored record."""
+             db: str | None = None, edge_cap_mb: int | None = None, edge_s: float = 1.0,
+             progress: Callable[[str], None] = lambda _msg: None) -> Path:
+    """Build, score, serve and benchmark ``names``, then (with ``edge_cap_mb``) run the edge profile
+    (:mod:`perfkit.optimize.edge`); return the path of the stored record."""
     optimize_id = new_id()
     started = time.perf_counter()
     pairs = build_and_score(names)
@@ -204,8 +206,16 @@ def optimize(names: Sequence[str], *, rate_rps: float = 100.0, duration_s: float
     records = [rec for _built, rec in pairs]
     benchmark(records, optimize_id, rate_rps=rate_rps, duration_s=duration_s, repeats=repeats, db=db,
               progress=progress)
+    bench_s = time.perf_counter() - started - built_s
+    edge_rows = []
+    if edge_cap_mb is not None:
+        from perfkit.optimize.edge import profile
+
+        edge_rows = [asdict(r) for r in profile(names, edge_cap_mb, edge_s)]
+        progress(f"edge profile under {edge_cap_mb} MB done")
     return save(records, optimize_id, db, rate_rps=rate_rps, duration_s=duration_s, repeats=repeats,
-                build_s=built_s, bench_s=time.perf_counter() - started - built_s)
+                build_s=built_s, bench_s=bench_s, edge=edge_rows,
+                edge_s=time.perf_counter() - started - built_s - bench_s)
 
 
 def stored_or_measured(db: str | None, optimize_id: str = "", names: Sequence[str] = (), **load_options: Any

@@ -148,3 +148,16 @@ def headline_figures(table: pd.DataFrame, record: Mapping[str, Any]) -> dict[str
         out["best within 99 %"] = f"{best['variant']}: {best['p99_ratio']:.2f}x P99, {best['kept_pct']:.1f} % kept"
     out["load"] = f"{record['rate_rps']:g} req/s open loop, {record['duration_s']:g} s x {record['repeats']}"
     return out
+
+
+def edge_table(record: Mapping[str, Any], reference: str = "fp32") -> pd.DataFrame:
+    """The edge profile's rows (one thread, memory cap, SingleStream) with FPS and P90 ratios to ``reference``;
+    empty when the record has none."""
+    frame = pd.DataFrame(record.get("edge") or [])
+    if frame.empty:
+        return frame
+    ref = frame.loc[frame["variant"] == reference]
+    if len(ref) and bool(ref["loaded"].iloc[0]):
+        frame["fps_ratio"] = frame["fps"] / float(ref["fps"].iloc[0])
+        frame["p90_ratio"] = frame["p90_ms"] / float(ref["p90_ms"].iloc[0])
+    return frame
