@@ -175,7 +175,7 @@ VOCABULARY: dict[str, tuple[Term, ...]] = {
         Term("model_infer_request_success_total", n.SIGNAL_REQUESTS, TOTAL),
         Term("model_infer_request_failure_total", n.SIGNAL_ERRORS, TOTAL),
     ),
-    "kserve": (  # KServe's Python model server, from its documentation (no recorded exposition)
+    "kserve": (  # KServe's Python ModelServer (0.21 recorded): per-stage latency histograms per model_name
         *_hist("request_predict_seconds", n.SIGNAL_COMPUTE_TIME),
     ),
 }

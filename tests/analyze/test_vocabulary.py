@@ -46,6 +46,9 @@ CASES = {
         # the worker queue's size observed 8,414 times (mean ~728); 8,412 + 61 model calls; 61 + 61 failures
         "queue_depth_sum": 6.122308e6, "queue_depth_count": 8414, "in_flight": 0,
         "server_time_count": 8473, "requests": 8351, "errors": 122}),
+    "kserve-0.21.0_python_modelserver.prom": ("kserve", {
+        # 205 predict calls of a custom kserve.Model: predict is the model's own compute
+        "compute_time_count": 205, "compute_time_sum": 0.0021136840032340842}),
 }
 
 
