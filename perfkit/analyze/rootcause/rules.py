@@ -79,9 +79,15 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
     qw = 1000 * _ratio(server_totals.get("queue_time_sum"), server_totals.get("queue_time_count"))
     queue_keys = ["queue_time_sum", "queue_time_count"]
     depth = server_totals.get("mean_queue_depth")
+    estimated = False
     if not math.isfinite(qw) and depth is not None and arrival_rate_rps > 0:
+        # Little's law W = L / lambda; the depth is sampled as arrivals see it, so the estimate
+        # is capped at the time the client saw the server hold a request (the service time)
         qw = 1000 * depth / arrival_rate_rps
+        if svc:
+            qw = min(qw, float(svc))
         queue_keys = ["queue_depth", "queue_depth_sum", "queue_depth_count"]
+        estimated = True
     inf_ms = 1000 * _ratio(server_totals.get("compute_time_sum"), server_totals.get("compute_time_count"))
     srv = 1000 * _ratio(server_totals.get("server_time_sum"), server_totals.get("server_time_count"))
     if lat is None or not math.isfinite(qw) or not lat:
@@ -104,7 +110,8 @@ def queueing(run_id: str, breakdown: dict[str, Any], server_totals: dict[str, fl
     if queue_keys[0] == "queue_depth":
         numbers["mean_queue_depth"] = depth
     sev = "high" if share >= 0.6 and qw >= 20.0 else ("medium" if qw >= 10.0 else "low")
-    return [Finding("queueing", f"Queue wait is {share:.0%} of latency ({qw:.1f} of {lat:.1f} ms)", sev,
+    how = " (Little's law from the queue depth)" if estimated else ""
+    return [Finding("queueing", f"Queue wait is {share:.0%} of latency ({qw:.1f} of {lat:.1f} ms){how}", sev,
                     numbers, "Requests wait for a batch or a worker more than they compute: shorten the "
                     "batch timeout / use dynamic batching, add workers, or lower the load.",
                     [run_id], share, chart("breakdown", parts_ms=parts, title=f"Where the time goes ({run_id})"))]
