@@ -25,17 +25,32 @@ def _note(ax: Axes, text: str | None) -> None:
 
 
 def per_dollar_bars(metrics: pd.DataFrame, column: str = "perf_per_usd_hour", title: str = "",
-                    unit: str = "", note: str | None = None) -> Figure:
-    """Horizontal bars of a per-dollar (or per-watt) metric, best first; devices without it listed."""
+                    unit: str = "", note: str | None = None, basis: str | None = None) -> Figure:
+    """Horizontal bars of a per-dollar (or per-watt) metric, best first; devices without it listed.
+
+    ``basis``: a column of ``metrics`` naming each figure's basis; bars whose basis starts with
+    "estimate" are drawn hatched and grey, with that text in the legend, the others solid.
+    """
     values = metrics[column].astype(float)
     have = values.dropna().sort_values()
     missing = [str(i) for i in values.index[values.isna()]]
+    texts = metrics[basis].astype(str).reindex(have.index) if basis else pd.Series("", index=have.index)
+    estimate = texts.str.startswith("estimate").to_numpy()
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(have), 3) + 1.2))
-    ax.barh([str(i) for i in have.index], have.to_numpy(), color="#4c72b0")
+    names = [str(i) for i in have.index]
+    for mask, is_est in ((~estimate, False), (estimate, True)):
+        if mask.any():
+            label = (texts[mask].iloc[0].split(":")[0] if is_est else "evidence (measured or MLPerf)") if basis else None
+            ax.barh(np.arange(len(names))[mask], have.to_numpy()[mask], label=label,
+                    color="#bbbbbb" if is_est else "#4c72b0", hatch="//" if is_est else None,
+                    edgecolor="#555555" if is_est else None)
+    ax.set_yticks(np.arange(len(names)), names)
     for y, v in enumerate(have.to_numpy()):
         ax.text(v, y, f" {v:,.3g}", va="center", fontsize=8)
     if len(have):
         ax.set_xlim(0, float(have.max()) * 1.2)
+    if basis and len(have):
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel(unit or column)
     ax.set_title(title or column)
     if missing:
@@ -136,15 +151,31 @@ def fleet_composition(fleets: Mapping[str, "FleetResult"], costs: Mapping[str, f
     return fig
 
 
-def evidence_bars(evidence: pd.DataFrame, title: str = "") -> Figure:
-    """Server and Offline result per accelerator (MLPerf rows), side by side, best Server first."""
+def evidence_bars(evidence: pd.DataFrame, title: str = "", measured: pd.DataFrame | None = None) -> Figure:
+    """Server and Offline result per accelerator (MLPerf rows), side by side, best Server first.
+
+    ``measured``: the user's runs as points (``hardware``, ``value``, ``label``, ``value_units``), drawn
+    as red diamonds on the row of their hardware label (a row of its own when MLPerf has none), each
+    annotated with its label ("measured here: <run id>").
+    """
     frame = evidence[["server_per_accelerator", "offline_per_accelerator"]].astype(float)
     frame = frame.sort_values("server_per_accelerator", na_position="first")
-    y = np.arange(len(frame))
-    fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(frame), 3) + 1.2))
-    ax.barh(y + 0.2, frame["server_per_accelerator"].fillna(0), 0.4, label="Server (within latency bounds)")
-    ax.barh(y - 0.2, frame["offline_per_accelerator"].fillna(0), 0.4, label="Offline")
-    ax.set_yticks(y, [str(i) for i in frame.index])
+    rows = [str(i) for i in frame.index]
+    points = measured if measured is not None else pd.DataFrame(columns=["hardware", "value", "label"])
+    extra = [h for h in dict.fromkeys(points["hardware"].astype(str)) if h not in rows]
+    rows = extra + rows
+    y = np.arange(len(rows))
+    shift = len(extra)
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(rows), 3) + 1.4))
+    ax.barh(y[shift:] + 0.2, frame["server_per_accelerator"].fillna(0), 0.4, label="MLPerf Server (within latency bounds)")
+    ax.barh(y[shift:] - 0.2, frame["offline_per_accelerator"].fillna(0), 0.4, label="MLPerf Offline")
+    at = {name: i for i, name in enumerate(rows)}
+    for k, (_, p) in enumerate(points.iterrows()):
+        ax.scatter([float(p["value"])], [at[str(p["hardware"])]], marker="D", s=40, color="#c44e52", zorder=3,
+                   label=f"measured here ({p['value_units']}, --label hardware=NAME)" if k == 0 else None)
+        ax.annotate(str(p["label"]), (float(p["value"]), at[str(p["hardware"])]), xytext=(4, 4 + 8 * (k % 2)),
+                    textcoords="offset points", fontsize=7, color="#c44e52")
+    ax.set_yticks(y, rows)
     units = evidence["units"].dropna()
     ax.set_xlabel(f"{units.iloc[0] if len(units) else 'result'} per accelerator (MLPerf result / accelerators)")
     ax.set_title(title)

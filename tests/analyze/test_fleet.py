@@ -125,10 +125,11 @@ def test_article_example_a100_realtime_t4_offline():
 def test_cli_fleet(capsys):
     args = ["fleet", "--hardware", "A100 80GB", "--hardware", "T4", "--realtime", "perception=2000@50",
             "--offline", "planning=50000000@8", "--reference", "T4",
-            "--ref-capacity", "perception=150@80", "--ref-capacity", "planning=200"]
+            "--ref-capacity", "perception=150@80", "--ref-capacity", "planning=200", "--use-estimates"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "mixed fleet:" in out and "saving of the mix" in out
+    assert "mixed fleet:" in out and "saving of the mix" in out and "(basis: estimate (datasheet TFLOPS" in out
+    assert main(args[:-1]) == 2                                    # estimates only when asked for
     assert main(args + ["--window-rent"]) == 0
     assert "(offline window)" in capsys.readouterr().out
     assert main(["fleet", "--realtime", "bad"]) == 2
@@ -138,6 +139,7 @@ def test_cli_fleet(capsys):
     # a fleet that cannot be built (no price in own mode) is a failed check: exit 1
     assert main(["fleet", "--hardware", "T4", "--realtime", "rt=10@5", "--capacity", "T4:rt=5",
                  "--mode", "own"]) == 1
+    assert "basis: given (--capacity, measured)" in capsys.readouterr().out
 
 
 def test_window_rental_hand_example():

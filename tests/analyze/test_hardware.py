@@ -180,6 +180,7 @@ def test_runs_from_the_store(tmp_db, catalog, capsys):
     assert math.isnan(t4.loc["r3", "mean_power_w"])
     m = hw.measured_metrics(runs, catalog, slo_p99_ms=50, load_rps=6, price_hour_overrides={"cpu-demo": 0.1})
     assert m.loc["T4", "qps_at_slo"] == 20 and m.loc["T4", "power_basis"] == "measured"
+    assert m.loc["T4", "basis"] == "measured run r2"
     assert m.loc["T4", "perf_per_w"] == pytest.approx(20 / 68.0)      # power of the run at capacity
     assert m.loc["T4", "perf_per_usd_hour"] == pytest.approx(20 / 0.526)
     assert m.loc["cpu-demo", "power_basis"] == "none" and m.loc["cpu-demo", "perf_per_usd_hour"] == 50
@@ -189,7 +190,18 @@ def test_runs_from_the_store(tmp_db, catalog, capsys):
     assert main(["hardware", "--compare", "runs", "--db", str(tmp_db), "--slo-p99-ms", "50",
                  "--load-rps", "12", "--price", "cpu-demo=0.1"]) == 0
     out = capsys.readouterr().out
-    assert "cpu-demo" in out and "★" in out
+    assert "cpu-demo" in out and "★" in out and "measured run r2" in out
+    # the same runs on the MLPerf axes: rows named by hardware, basis = the run id, never rated
+    ev = hw.with_measured(hw.mlperf_evidence(hw.load_reference(None), "resnet50", catalog), runs, 50.0)
+    assert ev.loc["T4 (measured here)", "server_per_accelerator"] == 20
+    assert ev.loc["T4 (measured here)", "server_basis"] == "measured run r2"
+    assert ev.loc["T4 (measured here)", "offline_basis"] == "measured run r3"
+    stars = hw.evidence_ratings(ev)
+    assert stars.loc["T4 (measured here)", "latency-sensitive"] == "not rated (own workload)"
+    assert stars.loc["H200", "latency-sensitive"] == "★★★★★"
+    points = hw.measured_points(runs, "Queries/s")
+    assert list(points.loc[points["run_id"] == "r7", "value"]) == [100.0]
+    assert "measured here: r1" in set(points["label"])
 
 
 # -- the notebook under papermill ---------------------------------------------------------------
@@ -224,6 +236,13 @@ def test_notebook_05_with_runs_and_mlperf(tmp_db, tmp_path):
                     "mlperf_paths": f"{MLPERF_JSON},{MLPERF_CSV}", "mlperf_model": "llama2-70b-99"})
     head = _headline(out)
     assert head["figures"]["measured runs"] == "4 runs, 2 hardware labels"
+    assert head["figures"]["most req/s within SLO (measured)"].endswith("basis: measured run r2")
+    import nbformat
+
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for c in nbformat.read(out, as_version=4).cells
+                   for o in c.get("outputs", []))
+    assert "T4 (measured here)" in html and "measured run r2" in html and "★" in html
+    assert "not rated (estimate)" in html and "not rated (own workload)" in html
     assert head["figures"]["most req/s within SLO (measured)"].startswith("T4: 20.0 req/s (n=1,000 requests)")
     # datasheet figures are an estimate tier: never on the index; MLPerf rows name their basis
     assert not [k for k in head["figures"] if "datasheet" in k]
@@ -242,27 +261,48 @@ def test_conservative_capacity_uses_the_p99_interval():
     assert plain.loc["T4", "qps_at_slo"] == 20.0 and plain.loc["L4", "runs_invalid"] == 1
 
 
-def test_article_table_recomputed_among_its_three_devices(catalog):
-    table = hw.article_comparison(hw.catalog_metrics(catalog))
-    assert table.loc["A100 80GB", ("article_stars", "latency-sensitive")] == 5
-    # among A100 (312 TFLOPS, 400 W), MI250X (383, 560 W), Gaudi2 (432, 600 W):
-    # Gaudi2 has the highest peak, A100 the best TFLOPS/W
-    a100 = (312 / 432) ** 0.7 * 1.0 ** 0.3
-    assert table.loc["A100 80GB", ("our_stars", "throughput-first")] == math.ceil(5 * a100)
-    assert table.loc["Gaudi2", ("our_stars", "throughput-first")] == 5
-    # no public rent for MI250X / Gaudi2 and no latency from a datasheet: not rated, not guessed
-    assert math.isnan(table.loc["MI250X", ("our_stars", "cost-sensitive")])
-    assert table.loc["MI250X", ("our_basis", "latency-sensitive")] == "not rated (metric missing)"
+def test_article_table_beside_stars_from_evidence_only(catalog):
+    """Ours come from MLPerf rows only: v4.1 has none for the article's three devices, so no star."""
+    reference = hw.load_reference(None)
+    table = hw.article_comparison(hw.mlperf_evidence(reference, "resnet50", catalog))
+    assert table.loc["A100 80GB", ("article_stars", "latency-sensitive")] == "★★★★★"
+    assert set(table["our_stars"].to_numpy().ravel()) == {"no evidence"}
+    # given an MLPerf-shaped row for one of them, it is rated among the three
+    ev = pd.DataFrame({"server_per_accelerator": [100.0, 50.0], "offline_per_accelerator": [np.nan, 80.0],
+                       "price_hour_usd": [2.0, np.nan]}, index=["A100 80GB", "Gaudi2"])
+    ours = hw.article_comparison(ev)["our_stars"]
+    assert ours.loc["A100 80GB", "latency-sensitive"] == "★★★★★" and ours.loc["Gaudi2", "latency-sensitive"] == "★★★"
+    assert ours.loc["A100 80GB", "throughput-first"] == "no evidence"
+    assert ours.loc["MI250X", "cost-sensitive"] == "no evidence"
 
 
-def test_cli_and_notebook_rate_the_catalog_alike(catalog, capsys):
+def test_no_star_from_an_estimate(catalog, capsys):
+    """Datasheet figures are the estimate tier: numbers with their label, never a star."""
+    table = hw.comparison_table(hw.catalog_metrics(catalog, "fp16", {"T4": 0.2}))
+    assert table["basis"].str.startswith(hw.ESTIMATE_BASIS).all()
+    for profile in hw.PROFILES:
+        assert (table[profile] == "not rated (estimate)").all()
+        assert table[f"{profile}_stars"].isna().all()
+    # a measured row among estimate rows is rated as if the estimates were not there
+    mixed = pd.DataFrame({"peak_throughput": [10.0, 1000.0], "basis": ["measured run r1", hw.ESTIMATE_BASIS]},
+                         index=["cpu-demo", "H100 SXM"])
+    rated = hw.comparison_table(mixed)
+    assert rated.loc["cpu-demo", "throughput-first"] == "★★★★★"
+    assert rated.loc["H100 SXM", "throughput-first"] == "not rated (estimate)"
+    assert main(["hardware", "--compare", "catalog"]) == 0
+    out = capsys.readouterr().out
+    assert "★" not in out and "estimate (datasheet TFLOPS scaling)" in out
+
+
+def test_cli_and_notebook_compare_the_catalog_alike(catalog, capsys):
     """`perfkit hardware --compare catalog --price ...` and notebook 05's calls: the same table."""
     assert main(["hardware", "--compare", "catalog", "--price", "T4=0.2", "--price", "MI300X=3", "--json"]) == 0
     cli = pd.DataFrame(json.loads(capsys.readouterr().out)).set_index("name")
     nb = hw.comparison_table(hw.catalog_metrics(catalog, "fp16", hw.parse_overrides("T4:0.2,MI300X=3")))
     assert cli.loc["T4", "perf_per_usd_hour"] == pytest.approx(65 / 0.2)
     assert cli["perf_per_usd_hour"].to_numpy() == pytest.approx(nb["perf_per_usd_hour"].to_numpy(), nan_ok=True)
-    assert list(cli["cost-sensitive"]) == list(nb["cost-sensitive"])
+    assert list(cli["cost-sensitive"]) == list(nb["cost-sensitive"]) == ["not rated (estimate)"] * len(nb)
+    assert list(cli["basis"]) == list(nb["basis"])
 
 
 def test_one_parser_for_flags_and_notebook_parameters():

@@ -86,7 +86,7 @@ def test_breakdown_rent_and_own():
 def test_cli_tco_json(capsys):
     assert main(["tco", "--hardware", "T4", "--qps", "T4=100", "--utilization", "0.5", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["name"] == "T4"
+    assert row["name"] == "T4" and row["qps_basis"] == "given (override)"
     assert row["cost_per_1k_queries_usd"] == pytest.approx(0.526 / (3600 * 100 * 0.5) * 1000, rel=1e-6)
     assert main(["tco", "--hardware", "T4", "--utilization", "1.5"]) == 2
     assert main(["tco", "--hardware", "nope"]) == 2
@@ -130,26 +130,64 @@ def test_cli_and_notebook_cost_the_same(catalog, capsys):
     # rent mode (the fleet command takes no purchase prices; in rent mode they do not count)
     plan = hw.plan_fleet(hw.devices_frame(catalog, names, overrides), caps, classes, params.with_mode("rent"),
                          window_rent=True)
-    assert main(["fleet", "--hardware", "A100 80GB", "--hardware", "T4", "--realtime", "perception=300@50",
-                 "--offline", "planning=1000000@8", "--reference", "T4", "--ref-capacity", "perception=150@80",
-                 "--ref-capacity", "planning=200", "--window-rent"]) == 0
+    fleet_args = ["fleet", "--hardware", "A100 80GB", "--hardware", "T4", "--realtime", "perception=300@50",
+                  "--offline", "planning=1000000@8", "--reference", "T4", "--ref-capacity", "perception=150@80",
+                  "--ref-capacity", "planning=200", "--window-rent"]
+    assert main(fleet_args + ["--use-estimates"]) == 0
     out = capsys.readouterr().out
     assert plan.mixed.feasible and f"mixed fleet:  {plan.mixed.describe()}" in out
     assert f"${plan.mixed.cost_usd_per_h:,.2f}/h" in out
+    assert "basis: estimate (datasheet TFLOPS scaling) from T4, opted in with --use-estimates" in out
+    # without the opt-in, the estimate feeds no fleet: a usage error naming the flag
+    assert main(fleet_args) == 2
+    assert "--use-estimates" in capsys.readouterr().err
+
+
+def test_no_estimate_feeds_a_fleet_or_a_headline_unless_opted_in(catalog):
+    """Fleet capacities come from MLPerf rows (or measurements); estimates only fill gaps when passed."""
+    reference = hw.load_reference(None)
+    vision = hw.mlperf_evidence(reference, "resnet50", catalog)
+    names = ["H100 SXM", "T4"]
+    classes = [hw.WorkloadClass.realtime("perception", 1000.0, math.inf),
+               hw.WorkloadClass.offline("planning", 1e6, 8.0)]
+    caps, basis = hw.fleet_capacities(vision, vision, names, "perception", "planning")
+    assert (caps.loc["T4"] == 0).all() and (basis.loc["T4"] == "no MLPerf row").all()
+    assert basis.loc["H100 SXM", "perception"].startswith("MLPerf v4.1 closed/")
+    assert hw.capacity_basis(basis) == "capacities: MLPerf v4.1"
+    estimates = hw.scaled_capacities(catalog, names, classes, "T4", {"perception": 150.0, "planning": 200.0},
+                                     {"perception": 1.0})
+    caps2, basis2 = hw.fleet_capacities(vision, vision, names, "perception", "planning", estimates)
+    assert caps2.loc["T4", "planning"] == 200.0 and basis2.loc["T4", "planning"] == hw.ESTIMATE_BASIS
+    assert caps2.loc["H100 SXM", "perception"] == caps.loc["H100 SXM", "perception"]   # evidence wins
+    assert "estimates opted in" in hw.capacity_basis(basis2)
+    # the TCO headline skips estimate rows; the evidence headline names its MLPerf row
+    thr = hw.throughput_for_tco(catalog, ["T4", "L4"], None, "T4", 100.0)
+    assert thr["qps_basis"].str.startswith(hw.ESTIMATE_BASIS).all()
+    table = hw.tco_table(hw.devices_frame(catalog, thr["name"], None, thr), hw.CostParams())
+    assert hw.tco_headline(table, hw.CostParams())["cheapest per 1k queries"].startswith("none costed")
+    head = hw.evidence_headline(hw.mlperf_tco(vision, 0.5, "1k queries"), "1k queries")
+    assert "basis: MLPerf v4.1 closed/" in next(iter(head.values()))
 
 
 def test_notebook_06_small_parameters(tmp_path, capsys):
     out = tmp_path / "06.ipynb"
     papermill.execute_notebook(
         str(PACKAGED_NOTEBOOKS / "06_tco.ipynb"), str(out), kernel_name="python3", progress_bar=False,
-        cwd=str(tmp_path), parameters={"db": str(tmp_path / "absent.duckdb"), **NB_PARAMS})
+        cwd=str(tmp_path), parameters={"db": str(tmp_path / "absent.duckdb"), "use_estimates": True, **NB_PARAMS})
     nb = nbformat.read(out, as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    # the estimate fleets run only because use_estimates is set, and say so; the MLPerf fleet names its rows
+    assert "Capacities: estimate (datasheet TFLOPS scaling) from T4, opted in with use_estimates." in printed
+    assert "Capacities: MLPerf v4.1 resnet50 Server/Offline rows." in printed
     heads = [o["data"][HEADLINE_MIME] for c in nb.cells for o in c.get("outputs", [])
              if HEADLINE_MIME in o.get("data", {})]
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     (head,) = heads
     # the index figures come from MLPerf Server rows and dated prices, never from the TFLOPS estimate
     assert "cheapest per 1k queries" not in head["figures"]
+    assert "estimate" not in " ".join(head["figures"].values())
+    assert head["figures"]["fleet on MLPerf capacities (mix vs one type)"].endswith(
+        "(basis: MLPerf v4.1 resnet50 Server/Offline rows)")
     llm = head["figures"]["cheapest per 1M tokens (MLPerf Server)"]
     assert llm.startswith("H200: $") and "basis: MLPerf v4.1 closed/" in llm and "price as of" in llm
     # the estimate tier stays in the notebook's table, the same figure as the command line prints
@@ -168,6 +206,7 @@ def test_cli_tco_from_measured_runs(tmp_db, capsys):
     assert main(args) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["qps_at_slo"] == 60.0                                   # the 90 req/s run missed the SLO
+    assert row["qps_basis"] == "measured run b (of 3 runs), not in the catalog"
     assert row["cost_per_1k_queries_usd"] == pytest.approx(0.36 / (3600 * 60) * 1000)
     # outside the catalog and without a price, a measured device cannot be costed on the command line
     assert main(args[:-3]) == 2
@@ -180,6 +219,7 @@ def test_throughput_for_tco_measured_scaled_and_outside_the_catalog(catalog):
     assert list(thr.index) == ["T4", "L4", "cpu-demo"]
     assert thr.loc["T4", "qps_at_slo"] == 20.0 and thr.loc["T4", "qps_basis"] == "measured (2 runs)"
     assert thr.loc["L4", "qps_at_slo"] == pytest.approx(100.0 * 121 / 65)
+    assert thr.loc["L4", "qps_basis"].startswith("estimate (datasheet TFLOPS scaling)")
     assert thr.loc["cpu-demo", "qps_basis"] == "measured (3 runs), not in the catalog"
     devices = tco.devices_frame(catalog, list(thr.index), {"price_hour_usd": {"cpu-demo": 0.2}}, thr.reset_index())
     table = tco.tco_table(devices, tco.CostParams(), hours=1).set_index("name")

@@ -27,10 +27,10 @@ from typing import Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "catalog": ("load_catalog", "catalog_row", "catalog_view", "match_hardware", "rate_column",
-                "LISTING_COLUMNS"),
+                "LISTING_COLUMNS", "ESTIMATE_BASIS", "is_estimate"),
     "compare": ("capacity_at_slo", "catalog_metrics", "comparison_headline", "measured_metrics",
                 "mlperf_metrics", "p99_at_load", "per_device_runs"),
-    "ratings": ("ARTICLE_STARS", "PROFILES", "RATING_FORMULA", "article_comparison", "comparison_table",
+    "ratings": ("ARTICLE_STARS", "PROFILES", "RATING_FORMULA", "comparison_table",
                 "rate_profiles", "summary_view"),
     "mlperf": ("load_mlperf_files", "load_mlperf_results"),
     "queries": ("capacity_from_store", "measured_runs", "runs_from_store"),
@@ -40,8 +40,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
               "plan_fleet", "scaled_capacities", "solve_fleet", "summary_line"),
     "options": ("parse_names", "parse_overrides"),
     "reference": ("build_reference", "load_reference", "reproduce_official", "write_reference"),
-    "evidence": ("EVIDENCE_FORMULA", "evidence_headline", "evidence_ratings", "fleet_capacities",
-                 "mlperf_evidence", "mlperf_tco", "sensitivity"),
+    "evidence": ("EVIDENCE_FORMULA", "article_comparison", "capacity_basis", "evidence_headline",
+                 "evidence_ratings", "fleet_capacities", "measured_points", "mlperf_evidence", "mlperf_tco",
+                 "sensitivity", "with_measured"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

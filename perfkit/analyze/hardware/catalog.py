@@ -150,6 +150,16 @@ def match_hardware(catalog: pd.DataFrame, text: object) -> str | None:
     return None
 
 
+#: How every figure derived from datasheet peak rates is labelled: an estimate, never a
+#: star, a headline or a fleet input unless asked for (``use_estimates`` / ``--use-estimates``).
+ESTIMATE_BASIS = "estimate (datasheet TFLOPS scaling)"
+
+
+def is_estimate(basis: "pd.Series") -> "pd.Series":
+    """True where a basis text names the datasheet estimate tier (:data:`ESTIMATE_BASIS`)."""
+    return basis.astype(str).str.startswith("estimate")
+
+
 RATE_COLUMNS = {"fp16": "fp16_tflops_dense", "int8": "int8_tops_dense"}
 
 

@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 _HARDWARE_HELP = """\
 List and validate the hardware catalog (data/hardware.csv), or compare hardware.
 
---compare catalog  datasheet only: throughput = peak dense FP16 TFLOPS (or INT8
-                   TOPS with --precision int8), perf/W = that / TDP, perf per $/h
-                   = that / price_hour_usd. Latency cannot come from a datasheet.
+--compare catalog  datasheet only, an estimate (basis "estimate (datasheet TFLOPS
+                   scaling)"): throughput = peak dense FP16 TFLOPS (or INT8 TOPS
+                   with --precision int8), perf/W = that / TDP, perf per $/h = that
+                   / price_hour_usd. Shown as numbers, never rated with stars.
 --compare runs     measured runs tagged --label hardware=NAME: qps_at_slo = the
                    highest achieved rate among runs with P99 <= --slo-p99-ms and
                    >= 99 % successes (--conservative: the upper end of the
@@ -46,7 +47,8 @@ when lower is better); score = weighted geometric mean exp(sum w ln s / sum w);
 stars = max(1, ceil(5 x score)). Weights: latency-sensitive 0.5 p99_at_load_ms
 (lower better) + 0.5 qps_at_slo; throughput-first 0.7 peak_throughput + 0.3
 perf_per_w; cost-sensitive 0.7 perf_per_usd_hour + 0.3 perf_per_w. A profile
-is left unrated where its key metric is missing (e.g. no price).
+is left unrated where its key metric is missing (e.g. no price). Every row
+names its basis: a measured run id, an MLPerf row, or the estimate tier.
 """
 
 _TCO_HELP = """\
@@ -60,7 +62,8 @@ Cost per query, per 1,000 queries and per 1M tokens, energy and FLOPS/W, per dev
 hourly_usd is price_hour_usd when --mode rent (electricity is in the rent) and
 capex_usd_per_h + energy_kwh_per_h x --kwh-price when --mode own. Mean power is
 --power-w when given, else TDP x --power-fraction. With --slo-p99-ms, throughput
-within the SLO and power come from runs labelled hardware=NAME in --db. --utilization (default 1.0)
+within the SLO and power come from runs labelled hardware=NAME in --db (qps_basis
+names the run); --qps values are "given". --utilization (default 1.0)
 is the fraction of paid hours serving at the measured rate.
 """
 
@@ -74,10 +77,11 @@ device over-committed); x_hc = 0 where h cannot serve c.
   --realtime NAME=RPS@P99MS        D_c = RPS, to be served with P99 <= P99MS
   --offline NAME=ITEMS_PER_DAY@H   D_c = ITEMS / (3600 x H): done within H hours
 Capacities: --capacity HW:CLASS=RPS (measured, per device, within the class's
-latency bound), or --reference HW with --ref-capacity CLASS=RPS[@P99MS]:
-cap_hc = cap_ref,c x r, p99_hc = p99_ref,c / r, r = tflops_h / tflops_ref
-(peak dense, catalog; compute-bound assumption); a real-time class only goes
-to devices whose scaled P99 meets its bound. The cheapest one-type fleet is
+latency bound). Estimate tier, only with --use-estimates: --reference HW with
+--ref-capacity CLASS=RPS[@P99MS]: cap_hc = cap_ref,c x r, p99_hc = p99_ref,c / r,
+r = tflops_h / tflops_ref (peak dense, catalog; compute-bound assumption); a
+real-time class only goes to devices whose scaled P99 meets its bound; the output
+then says the capacities are an estimate. The cheapest one-type fleet is
 solved the same way, and the saving of the mix over it is reported. Every
 device is paid around the clock; the offline window may overlap the real-time
 peak, so both demands are met at once. --window-rent adds integer m_h devices
@@ -250,11 +254,16 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
     classes = _classes(args)
     names = [str(hw.catalog_row(catalog, n)["name"]) for n in (args.hardware or catalog["name"])]
     if args.reference:
+        if not args.use_estimates:
+            raise UsageError("--reference scales capacities by datasheet TFLOPS, an estimate: "
+                             "add --use-estimates to plan on it, or give measured --capacity HW:CLASS=RPS")
         caps, p99s = _reference_capacity(args.ref_capacity, classes)
         reference = str(hw.catalog_row(catalog, args.reference)["name"])
         capacity = hw.scaled_capacities(catalog, names, classes, reference, caps, p99s, args.precision)
+        basis = f"{hw.ESTIMATE_BASIS} from {reference}, opted in with --use-estimates"
     else:
         capacity = _measured_capacity(args.capacity, catalog, names, classes)
+        basis = "given (--capacity, measured)"
     if not (0 < args.target_utilization <= 1):
         raise UsageError(f"--target-utilization must be in (0, 1], got {args.target_utilization}")
     params = hw.CostParams(mode=args.mode, pue=args.pue, price_per_kwh_usd=args.kwh_price,
@@ -265,14 +274,14 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
                                window_rent=args.window_rent)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print("capacity per device (req/s):")
+    print(f"capacity per device (req/s); basis: {basis}:")
     print(capacity.to_string())
     print(f"\nmixed fleet:  {result.mixed.describe()}")
     if result.mixed.feasible:
         print(hw.fleet_table(result.mixed, result.costs).to_string(index=False))
     print(f"\ncheapest single type: {result.single_name or 'none'}: {result.single.describe()}")
     if math.isfinite(result.saving_percent):
-        print(f"saving of the mix over the cheapest single type: {result.saving_percent:.1f} %")
+        print(f"saving of the mix over the cheapest single type: {result.saving_percent:.1f} % (basis: {basis})")
     return 0 if result.mixed.feasible else 1
 
 
@@ -369,6 +378,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     f.add_argument("--ref-capacity", action="append", metavar="CLASS=RPS[@P99MS]",
                    help="the reference device's capacity (and P99 there) per class")
     f.add_argument("--precision", choices=("fp16", "int8"), default="fp16", help="rate used for scaling")
+    f.add_argument("--use-estimates", action="store_true",
+                   help="allow --reference: plan on capacities scaled by datasheet TFLOPS (an estimate, said so)")
     f.add_argument("--target-utilization", type=float, default=1.0,
                    help="usable fraction of each device's capacity (headroom), default 1.0")
     f.add_argument("--no-split", action="store_true", help="each device serves one class only")

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from perfkit.analyze.hardware.catalog import match_hardware, rate_column
+from perfkit.analyze.hardware.catalog import ESTIMATE_BASIS, match_hardware, rate_column
 
 #: The columns every measured-runs frame has, even an empty one.
 RUN_COLUMNS = ("run_id", "hardware", "achieved_rate_rps", "p99_ms", "ok_fraction")
@@ -85,9 +85,12 @@ def capacity_at_slo(runs: pd.DataFrame, slo_p99_ms: float, min_ok_fraction: floa
         passing = group[ok]
         best = passing.loc[passing["achieved_rate_rps"].idxmax()] if not passing.empty else None
         requests = _value(best, "requests")
+        peak = group.loc[group["achieved_rate_rps"].idxmax()] if group["achieved_rate_rps"].notna().any() else None
         rows.append({
             "hardware": hw,
             "runs": len(group),
+            "run_at_capacity": str(best["run_id"]) if best is not None and "run_id" in best else "",
+            "run_at_peak": str(peak["run_id"]) if peak is not None and "run_id" in peak else "",
             "runs_within_slo": len(passing),
             "qps_at_slo": _value(best, "achieved_rate_rps"),
             "p99_ms_at_capacity": _value(best, "p99_ms"),
@@ -96,7 +99,7 @@ def capacity_at_slo(runs: pd.DataFrame, slo_p99_ms: float, min_ok_fraction: floa
             "runs_invalid": int((~valid).sum()) if valid is not None else 0,
             "requests_at_capacity": 0 if math.isnan(requests) else int(requests),
             "output_tokens_per_s": _value(best, "output_tokens_per_s"),
-            "peak_throughput": float(group["achieved_rate_rps"].max()),
+            "peak_throughput": _value(peak, "achieved_rate_rps"),
             "mean_power_w": _power_at(best, group),
         })
     return pd.DataFrame(rows)
@@ -173,6 +176,7 @@ def measured_metrics(runs: pd.DataFrame, catalog: pd.DataFrame, slo_p99_ms: floa
     cap = capacity_at_slo(runs, slo_p99_ms, conservative=conservative,
                           require_valid=require_valid).set_index("hardware")
     cap["p99_at_load_ms"] = p99_at_load(runs, load_rps)
+    cap["basis"] = [f"measured run {r}" if r else "measured runs: none within the SLO" for r in cap["run_at_capacity"]]
     return _attach_catalog(cap, catalog, throughput_col="qps_at_slo",
                            price_hour_overrides=price_hour_overrides, source="measured runs")
 
@@ -181,6 +185,8 @@ def catalog_metrics(catalog: pd.DataFrame, precision: str = "fp16",
                     price_hour_overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Datasheet-only comparison: peak dense TFLOPS (or TOPS) as throughput, TDP as power.
 
+    Every row's ``basis`` is the estimate tier (:data:`~perfkit.analyze.hardware.catalog.ESTIMATE_BASIS`):
+    :func:`~perfkit.analyze.hardware.ratings.rate_profiles` gives it no star.
     ``perf_per_usd_hour`` divides by the hourly price (``price_hour_overrides``
     replace the catalog's, by name or alias). No latency can be derived from a
     datasheet, so the latency-sensitive profile stays unrated here.
@@ -195,6 +201,7 @@ def catalog_metrics(catalog: pd.DataFrame, precision: str = "fp16",
         frame["perf_per_usd_hour"] = frame["peak_throughput"] / frame["price_hour_usd"]
     frame["power_basis"] = "TDP"
     frame["source"] = f"catalog ({column})"
+    frame["basis"] = f"{ESTIMATE_BASIS}: peak {column}"
     return frame
 
 
@@ -224,6 +231,10 @@ def mlperf_metrics(results: pd.DataFrame, catalog: pd.DataFrame, model: str,
             "mean_power_w": (float((powered["power_w"] / powered["accelerator_count"]).mean())
                              if not powered.empty else math.nan),
             "submitters": ", ".join(sorted(set(group["submitter"].astype(str)))),
+            "basis": f"MLPerf {model}: " + "; ".join(
+                f"{r['submitter']}/{r['system']}/{r['scenario']}"
+                for part in (server, offline) if not part.empty
+                for r in [part.loc[part["perf_per_accelerator"].idxmax()]]),
         })
     frame = pd.DataFrame(rows).set_index("hardware") if rows else pd.DataFrame(
         columns=["results", "qps_at_slo", "peak_throughput", "units", "mean_power_w"])
@@ -232,23 +243,24 @@ def mlperf_metrics(results: pd.DataFrame, catalog: pd.DataFrame, model: str,
                            price_hour_overrides=price_hour_overrides, source=f"MLPerf {model}")
 
 
-def comparison_headline(catalog_table: pd.DataFrame, measured: pd.DataFrame | None,
-                     runs: pd.DataFrame) -> dict[str, str]:
-    """The comparison report's index figures (values carry units and sample counts)."""
+def comparison_headline(measured: pd.DataFrame | None, runs: pd.DataFrame,
+                        evidence: Mapping[str, pd.DataFrame] | None = None) -> dict[str, str]:
+    """The comparison report's index figures, each naming its basis (a measured run id or an MLPerf row).
+
+    ``evidence``: per MLPerf model, :func:`~perfkit.analyze.hardware.evidence.mlperf_evidence`. Datasheet
+    figures are an estimate tier and never appear here.
+    """
     figures: dict[str, str] = {}
-    priced = catalog_table.dropna(subset=["perf_per_usd_hour"])
-    if not priced.empty:
-        best = priced["perf_per_usd_hour"].idxmax()
-        figures["best datasheet TFLOPS per $/h"] = (f"{best}: {priced.at[best, 'perf_per_usd_hour']:,.1f} "
-                                                   f"(n={len(priced)} priced devices)")
-    eff = catalog_table.dropna(subset=["perf_per_w"])
-    if not eff.empty:
-        best = eff["perf_per_w"].idxmax()
-        figures["best datasheet TFLOPS per W"] = f"{best}: {eff.at[best, 'perf_per_w']:.2f}"
     if measured is not None and not measured.empty and measured["qps_at_slo"].notna().any():
         best = measured["qps_at_slo"].idxmax()
         n = int(measured.at[best, "requests_at_capacity"]) if "requests_at_capacity" in measured else 0
         figures["most req/s within SLO (measured)"] = (f"{best}: {measured.at[best, 'qps_at_slo']:,.1f} req/s "
-                                                      f"(n={n:,} requests)")
+                                                      f"(n={n:,} requests), basis: {measured.at[best, 'basis']}")
     figures["measured runs"] = f"{len(runs)} runs, {runs['hardware'].nunique() if len(runs) else 0} hardware labels"
+    for model, ev in (evidence or {}).items():
+        server = ev["server_per_accelerator"].dropna()
+        if not server.empty:
+            best = server.idxmax()
+            figures[f"most {model} Server per accelerator"] = (
+                f"{best}: {server[best]:,.0f} {ev.at[best, 'units']} (basis: {ev.at[best, 'server_basis']})")
     return figures

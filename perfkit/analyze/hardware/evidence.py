@@ -14,6 +14,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from perfkit.analyze.hardware.catalog import ESTIMATE_BASIS
+from perfkit.analyze.hardware.compare import capacity_at_slo
+from perfkit.analyze.hardware.ratings import ARTICLE_STARS
+
 EVIDENCE_FORMULA = (
     "per profile, m = the evidence metric per accelerator, score = m / max(m) over devices with evidence, "
     "stars = max(1, ceil(5 * score)); latency-sensitive: MLPerf Server result per accelerator (throughput "
@@ -21,6 +25,9 @@ EVIDENCE_FORMULA = (
     "cost-sensitive: Server result per accelerator per USD/hour of rent. No MLPerf row (or no price): "
     "'no evidence'.")
 NO_EVIDENCE = "no evidence"
+#: The rows of the user's own runs in an evidence table: other workload, so shown but not rated.
+MEASURED_HERE = "measured here"
+NOT_RATED_OWN = "not rated (own workload)"
 
 
 def _basis(rows: pd.DataFrame) -> pd.Series:
@@ -59,8 +66,65 @@ def mlperf_evidence(reference: pd.DataFrame, model: str, catalog: pd.DataFrame |
     return out
 
 
+def measured_points(runs: pd.DataFrame, units: str | None = None) -> pd.DataFrame:
+    """The user's runs (``measured_runs``: per device) as points for the MLPerf axes: one row per run.
+
+    ``value`` is the run's output tokens/s per device where ``units`` is Tokens/s and the run has
+    them, else its achieved req/s per device; ``label`` = "measured here: <run id>".
+    """
+    columns = ["hardware", "run_id", "value", "value_units", "label"]
+    if runs is None or runs.empty:
+        return pd.DataFrame(columns=columns)
+    tokens = units == "Tokens/s" and "output_tokens_per_s" in runs and runs["output_tokens_per_s"].notna().any()
+    value = runs["output_tokens_per_s"] if tokens else runs["achieved_rate_rps"]
+    out = pd.DataFrame({"hardware": runs["hardware"].astype(str), "run_id": runs["run_id"].astype(str),
+                        "value": pd.to_numeric(value, errors="coerce"),
+                        "value_units": "output tokens/s per device" if tokens else "req/s per device"})
+    out["label"] = MEASURED_HERE + ": " + out["run_id"]
+    return out.dropna(subset=["value"]).reset_index(drop=True)[columns]
+
+
+def with_measured(evidence: pd.DataFrame, runs: pd.DataFrame, slo_p99_ms: float) -> pd.DataFrame:
+    """``evidence`` plus one row per hardware label of the user's runs, named "<label> (measured here)".
+
+    Server column = the highest achieved rate per device with P99 <= ``slo_p99_ms``, Offline column =
+    the peak achieved rate; each basis is the run id it comes from. The user's workload is not MLPerf's,
+    so these rows are set beside the MLPerf rows, never rated among them.
+    """
+    if runs is None or runs.empty:
+        return evidence
+    cap = capacity_at_slo(runs, slo_p99_ms)
+    rows = pd.DataFrame({
+        "server_per_accelerator": cap["qps_at_slo"].to_numpy(),
+        "server_basis": ["measured run " + r if r else "no run within the SLO" for r in cap["run_at_capacity"]],
+        "offline_per_accelerator": cap["peak_throughput"].to_numpy(),
+        "offline_basis": ["measured run " + r if r else "" for r in cap["run_at_peak"]],
+        "units": f"req/s (own workload, P99 <= {slo_p99_ms:g} ms)",
+        "power_w_per_accelerator": cap["mean_power_w"].to_numpy(),
+    }, index=pd.Index([f"{h} ({MEASURED_HERE})" for h in cap["hardware"]], name=evidence.index.name))
+    out = pd.concat([evidence, rows])
+    out.attrs = dict(evidence.attrs)
+    return out
+
+
+def _own_rows(evidence: pd.DataFrame) -> pd.Series:
+    """True on the rows :func:`with_measured` added."""
+    return evidence["server_basis"].fillna("").astype(str).str.startswith(("measured run", "no run within"))
+
+
 def evidence_ratings(evidence: pd.DataFrame) -> pd.DataFrame:
-    """Stars per profile by :data:`EVIDENCE_FORMULA`; "no evidence" where a device lacks the metric."""
+    """Stars per profile by :data:`EVIDENCE_FORMULA`; "no evidence" where a device lacks the metric.
+
+    The user's own rows (:func:`with_measured`) are "not rated (own workload)" and take no part in the maxima.
+    """
+    own = _own_rows(evidence)
+    mlperf_rows = evidence[~own]
+    out = _rate(mlperf_rows).reindex(evidence.index)
+    return out.fillna(NOT_RATED_OWN)
+
+
+def _rate(evidence: pd.DataFrame) -> pd.DataFrame:
+    """:data:`EVIDENCE_FORMULA` over MLPerf rows."""
     metrics = {"latency-sensitive": evidence["server_per_accelerator"],
                "throughput-first": evidence["offline_per_accelerator"],
                "cost-sensitive": evidence["server_per_accelerator"] / evidence.get(
@@ -122,9 +186,15 @@ def sensitivity(evidence: pd.DataFrame, per: str, price_factors: Sequence[float]
 
 
 def fleet_capacities(realtime: pd.DataFrame, offline: pd.DataFrame, names: Sequence[str],
-                     realtime_class: str, offline_class: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     realtime_class: str, offline_class: str,
+                     estimates: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-device capacities for the fleet: real-time = Server result per accelerator, offline = Offline
-    result per accelerator (0 where there is no row), and the basis of each."""
+    result per accelerator (0 where there is no row), and the basis of each.
+
+    ``estimates`` (e.g. :func:`~perfkit.analyze.hardware.fleet.scaled_capacities`, same classes as
+    columns) fill only the cells with no MLPerf row, labelled :data:`ESTIMATE_BASIS`; pass them only
+    when the user opted in (``use_estimates`` / ``--use-estimates``).
+    """
     caps = pd.DataFrame(0.0, index=list(names), columns=[realtime_class, offline_class])
     basis = pd.DataFrame("no MLPerf row", index=list(names), columns=[realtime_class, offline_class])
     for cls, frame, column in ((realtime_class, realtime, "server"), (offline_class, offline, "offline")):
@@ -132,7 +202,40 @@ def fleet_capacities(realtime: pd.DataFrame, offline: pd.DataFrame, names: Seque
         for name in caps.index.intersection(known.index):
             caps.at[name, cls] = float(known[name])
             basis.at[name, cls] = str(frame.at[name, f"{column}_basis"])
+    if estimates is not None:
+        for name in caps.index.intersection(estimates.index):
+            for cls in caps.columns:
+                value = float(estimates.at[name, cls]) if cls in estimates else 0.0
+                if caps.at[name, cls] == 0 and value > 0:
+                    caps.at[name, cls] = value
+                    basis.at[name, cls] = ESTIMATE_BASIS
     return caps, basis
+
+
+def capacity_basis(basis: pd.DataFrame) -> str:
+    """One line naming what a fleet's capacities rest on (said with every fleet that is printed)."""
+    kinds = sorted({"estimate" if b == ESTIMATE_BASIS else b.split(" closed/")[0].split(" open/")[0]
+                    for b in basis.to_numpy().ravel() if b != "no MLPerf row"})
+    if not kinds:
+        return "capacities: none (no MLPerf row for these devices)"
+    text = "capacities: " + ", ".join(k if k != "estimate" else ESTIMATE_BASIS for k in kinds)
+    return text + (" (estimates opted in)" if "estimate" in kinds else "")
+
+
+def article_comparison(evidence: pd.DataFrame) -> pd.DataFrame:
+    """The article's stars next to ours for its three devices, ours from MLPerf evidence only.
+
+    Ours are rated among those three (as the article's table is) by :data:`EVIDENCE_FORMULA`; a device
+    without an MLPerf row for a profile gets "no evidence" (datasheet figures never give a star).
+    """
+    three = evidence.reindex(list(ARTICLE_STARS))
+    ours = _rate(three)
+    rows = []
+    for name, claimed in ARTICLE_STARS.items():
+        for profile, stars_claimed in claimed.items():
+            rows.append({"hardware": name, "profile": profile, "article_stars": "★" * stars_claimed,
+                         "our_stars": ours.at[name, profile]})
+    return pd.DataFrame(rows).pivot(index="hardware", columns="profile", values=["article_stars", "our_stars"])
 
 
 def evidence_headline(tco: pd.DataFrame, per: str) -> dict[str, str]:

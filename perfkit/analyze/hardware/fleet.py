@@ -8,8 +8,9 @@ The model (solved with ``scipy.optimize.milp``):
   ``N`` items a day that must be done within a window of ``W`` hours, i.e.
   ``D_c = N / (3600 × W)`` items/s while the window is open.
 - ``cap[h, c]``: requests/s one device of type ``h`` sustains on class ``c``
-  within that class's latency bound (measured, imported, or scaled from the
-  catalog by :func:`scaled_capacities`); 0 or NaN means ``h`` cannot serve ``c``.
+  within that class's latency bound (measured, or MLPerf rows; scaled from the
+  catalog by :func:`scaled_capacities` only as the estimate tier the user opts
+  into); 0 or NaN means ``h`` cannot serve ``c``.
   ``target_utilization_c`` ≤ 1 keeps headroom: usable capacity is
   ``cap[h, c] × target_utilization_c``.
 - variables: ``n_h`` ∈ ℤ≥0, devices of type ``h``; ``x[h, c]`` ≥ 0, device
@@ -226,7 +227,10 @@ def cheapest_single_type(hardware: Sequence[str], cost_usd_per_h: Sequence[float
 def scaled_capacities(catalog: pd.DataFrame, hardware: Sequence[str], classes: Sequence[WorkloadClass],
                       reference: str, reference_capacity_rps: Mapping[str, float],
                       reference_p99_ms: Mapping[str, float], precision: str = "fp16") -> pd.DataFrame:
-    """Capacity of each device on each class, scaled from one measured reference device.
+    """Capacity of each device on each class, scaled from one measured reference device: an estimate.
+
+    The estimate tier (:data:`~perfkit.analyze.hardware.catalog.ESTIMATE_BASIS`): callers plan on it
+    only when the user opts in (``use_estimates`` / ``--use-estimates``) and say so.
 
     Stated scaling (compute-bound assumption): with ``r = tflops_h / tflops_ref``
     (peak dense, from the catalog), ``cap[h, c] = cap[ref, c] × r`` and the P99 at
@@ -340,12 +344,16 @@ def fleet_table(result: FleetResult, cost_usd_per_h: Mapping[str, float]) -> pd.
     return frame[["hardware", "devices", *result.shares.columns, "cost_usd_per_h"]].reset_index(drop=True)
 
 
-def summary_line(result: FleetComparison, claimed_percent: float | None = None) -> str:
-    """One sentence: the mix, the cheapest single type, the saving (and a claim to compare)."""
+def summary_line(result: FleetComparison, claimed_percent: float | None = None, basis: str | None = None) -> str:
+    """One sentence: the mix, the cheapest single type, the saving (and a claim to compare).
+
+    ``basis`` (e.g. :func:`~perfkit.analyze.hardware.evidence.capacity_basis`) leads the sentence.
+    """
     mixed, single = result.mixed, result.single
+    lead = f"{basis[0].upper()}{basis[1:]}. " if basis else ""
     if not mixed.feasible:
-        return f"No feasible fleet: {mixed.message}."
-    text = f"Optimized mix: {mixed.describe()}."
+        return f"{lead}No feasible fleet: {mixed.message}."
+    text = f"{lead}Optimized mix: {mixed.describe()}."
     if single.feasible:
         text += (f" Cheapest single type: {single.describe()}."
                  f" Our numbers give a {result.saving_percent:.1f} % lower hourly cost for the mix")

@@ -6,9 +6,12 @@ is the weighted geometric mean ``exp(Σ w·ln s / Σ w)`` over the metrics that
 device has, and its stars are ``max(1, ceil(5 × score))``: 5 stars within 20 %
 of the best, one star below 20 % of it. Missing metrics are left out of the mean
 (the ``basis`` column says which were used); a profile with none is not rated.
+Rows whose figures are the datasheet estimate tier (their ``basis`` starts with
+"estimate") get no star and take no part in any other row's normalisation.
 
 The source article's star table (:data:`ARTICLE_STARS`) is kept here only to be
-set beside the stars computed from our figures (:func:`article_comparison`).
+set beside the stars computed from MLPerf evidence
+(:func:`perfkit.analyze.hardware.evidence.article_comparison`).
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+
+from perfkit.analyze.hardware.catalog import is_estimate
 
 #: profile -> {metric: (weight, higher_is_better)}. The article's three columns.
 PROFILES: dict[str, dict[str, tuple[float, bool]]] = {
@@ -50,8 +55,11 @@ ARTICLE_STARS = {
     "Gaudi2": {"latency-sensitive": 3, "throughput-first": 4, "cost-sensitive": 4},
 }
 
+#: What an estimate row shows in place of stars.
+NOT_RATED_ESTIMATE = "not rated (estimate)"
+
 #: The columns a person reads first, in order (those a table has are kept).
-SUMMARY_COLUMNS = ("runs", "results", "qps_at_slo", "p99_ci_low_ms", "p99_ci_high_ms", "requests_at_capacity",
+SUMMARY_COLUMNS = ("basis", "runs", "results", "qps_at_slo", "p99_ci_low_ms", "p99_ci_high_ms", "requests_at_capacity",
                    "p99_at_load_ms", "peak_throughput", "units", "mean_power_w", "power_basis", "perf_per_w",
                    "price_hour_usd", "perf_per_usd_hour", *PROFILES)
 
@@ -79,8 +87,13 @@ def star_text(n: float) -> str:
 
 def rate_profiles(metrics: pd.DataFrame,
                   profiles: Mapping[str, Mapping[str, tuple[float, bool]]] = PROFILES) -> pd.DataFrame:
-    """Per hardware (row of ``metrics``, indexed by name): score, stars and basis per profile."""
+    """Per hardware (row of ``metrics``, indexed by name): score, stars and basis per profile.
+
+    Estimate rows (``metrics["basis"]`` in the estimate tier) are left out: no score, no star.
+    """
     out = pd.DataFrame(index=metrics.index)
+    if "basis" in metrics:
+        metrics = metrics[~is_estimate(metrics["basis"])].reindex(metrics.index)
     for profile, spec in profiles.items():
         num = pd.Series(0.0, index=metrics.index)
         den = pd.Series(0.0, index=metrics.index)
@@ -108,29 +121,12 @@ def rate_profiles(metrics: pd.DataFrame,
 def comparison_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Metrics joined with their computed ratings, stars as text per profile."""
     table = metrics.join(rate_profiles(metrics))
+    estimate = is_estimate(table["basis"]) if "basis" in table else pd.Series(False, index=table.index)
     for profile in PROFILES:
-        table[profile] = table[f"{profile}_stars"].map(star_text)
+        table[profile] = table[f"{profile}_stars"].map(star_text).where(~estimate, NOT_RATED_ESTIMATE)
     return table
 
 
 def summary_view(table: pd.DataFrame) -> pd.DataFrame:
     """The comparison table cut to :data:`SUMMARY_COLUMNS` (ratings as stars)."""
     return table[[c for c in SUMMARY_COLUMNS if c in table.columns]]
-
-
-def article_comparison(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The article's stars next to ours for its three devices.
-
-    Ours are rated among those three only (as the article's table is), from ``metrics``
-    (e.g. :func:`~perfkit.analyze.hardware.compare.catalog_metrics`) by :func:`rate_profiles`.
-    """
-    table = rate_profiles(metrics.loc[[n for n in ARTICLE_STARS if n in metrics.index]])
-    rows = []
-    for name, claimed in ARTICLE_STARS.items():
-        for profile, stars_claimed in claimed.items():
-            ours = table.at[name, f"{profile}_stars"] if name in table.index else math.nan
-            basis = table.at[name, f"{profile}_basis"] if name in table.index else ""
-            rows.append({"hardware": name, "profile": profile, "article_stars": stars_claimed,
-                         "our_stars": ours, "our_basis": basis or "not rated (metric missing)"})
-    return pd.DataFrame(rows).pivot(index="hardware", columns="profile",
-                                    values=["article_stars", "our_stars", "our_basis"])

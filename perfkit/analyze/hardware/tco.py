@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from perfkit.analyze.hardware.catalog import catalog_row, match_hardware, rate_column
+from perfkit.analyze.hardware.catalog import ESTIMATE_BASIS, catalog_row, is_estimate, match_hardware, rate_column
 from perfkit.errors import UsageError
 
 HOURS_PER_YEAR = 8760.0
@@ -190,6 +190,9 @@ def tco_table(devices: pd.DataFrame, params: CostParams, hours: float = 24 * 30)
     tps = devices["output_tokens_per_s"].to_numpy(dtype=float) if "output_tokens_per_s" in devices else nan
     per_h = table["total_usd_per_h"].to_numpy(dtype=float)
     table["qps_at_slo"] = qps
+    given = devices["qps_basis"].to_numpy(dtype=object) if "qps_basis" in devices else np.full(len(devices), None)
+    table["qps_basis"] = [str(b) if isinstance(b, str) else ("not measured" if np.isnan(q) else "given")
+                          for b, q in zip(given, qps)]
     table["cost_per_1k_queries_usd"] = cost_per_1k_queries_usd(per_h, qps, params.utilization)
     table["output_tokens_per_s"] = tps
     table["cost_per_1m_tokens_usd"] = cost_per_1m_tokens_usd(per_h, tps, params.utilization)
@@ -202,9 +205,9 @@ def tco_table(devices: pd.DataFrame, params: CostParams, hours: float = 24 * 30)
 #: The TCO table's columns a person reads first (the command line's text view).
 TCO_COLUMNS = ("name", "total_usd_per_h", "rent_usd_per_h", "capex_usd_per_h", "energy_usd_per_h",
                "mean_power_w", "power_basis", "energy_kwh", "cost_per_1k_queries_usd",
-               "cost_per_1m_tokens_usd", "fp16_gflops_per_w")
+               "cost_per_1m_tokens_usd", "qps_basis", "fp16_gflops_per_w")
 #: :data:`TCO_COLUMNS` with the throughput and energy per token beside the costs (the notebook's view).
-TCO_DETAIL_COLUMNS = (*TCO_COLUMNS[:8], "qps_at_slo", *TCO_COLUMNS[8:10], "joules_per_token", TCO_COLUMNS[10])
+TCO_DETAIL_COLUMNS = (*TCO_COLUMNS[:8], "qps_at_slo", *TCO_COLUMNS[8:11], "joules_per_token", TCO_COLUMNS[11])
 #: Per-device figures a caller may set by name (``--price``, ``--qps``... on the command line).
 OVERRIDE_COLUMNS = ("price_hour_usd", "price_purchase_usd", "mean_power_w", "qps_at_slo", "output_tokens_per_s")
 
@@ -222,8 +225,8 @@ def throughput_for_tco(catalog: pd.DataFrame, names: Sequence[str], capacity: pd
     Measured (``capacity`` from :func:`~perfkit.analyze.hardware.compare.capacity_at_slo`)
     wins, and brings its output tokens/s (LLM runs) and mean power where measured;
     otherwise, given a ``reference`` device, the rate is scaled from ``reference_qps``
-    on it by the ratio of peak dense rates in the catalog (compute-bound assumption,
-    stated in ``qps_basis``); without one it is left unknown. Measured hardware
+    on it by the ratio of peak dense rates in the catalog (compute-bound assumption:
+    the estimate tier, ``qps_basis`` says so); without one it is left unknown. Measured hardware
     labels that are not in ``names`` (e.g. ``cpu-demo``) are appended after them
     when ``append_measured``.
     """
@@ -231,11 +234,13 @@ def throughput_for_tco(catalog: pd.DataFrame, names: Sequence[str], capacity: pd
     ref_rate = float(catalog_row(catalog, reference)[column]) if reference else math.nan
     # names as the catalog spells them; unknown names are kept only if measured (else UsageError below)
     canonical = [match_hardware(catalog, n) or str(n) for n in names]
-    measured: dict[str, tuple[str, float, int, float, float]] = {}
+    measured: dict[str, tuple[str, float, str, float, float]] = {}
     for _, row in (capacity if capacity is not None else pd.DataFrame()).iterrows():
         if np.isfinite(row["qps_at_slo"]):
             name = match_hardware(catalog, row["hardware"]) or str(row["hardware"])
-            measured[name.casefold()] = (name, float(row["qps_at_slo"]), int(row["runs"]),
+            run = str(row.get("run_at_capacity") or "")
+            basis = f"measured run {run} (of {int(row['runs'])} runs)" if run else f"measured ({int(row['runs'])} runs)"
+            measured[name.casefold()] = (name, float(row["qps_at_slo"]), basis,
                                          float(row.get("output_tokens_per_s", math.nan)),
                                          float(row.get("mean_power_w", math.nan)))
     wanted = {n.casefold() for n in canonical}
@@ -244,13 +249,14 @@ def throughput_for_tco(catalog: pd.DataFrame, names: Sequence[str], capacity: pd
     for name in canonical + extra:
         tokens = power = math.nan
         if name.casefold() in measured:
-            _, qps, n, tokens, power = measured[name.casefold()]
+            _, qps, basis, tokens, power = measured[name.casefold()]
             in_catalog = match_hardware(catalog, name) is not None
-            basis = f"measured ({n} runs)" + ("" if in_catalog else ", not in the catalog")
+            basis += "" if in_catalog else ", not in the catalog"
         elif reference:
             rate = float(catalog_row(catalog, name)[column])   # an unknown name: UsageError
             qps = reference_qps * rate / ref_rate if rate > 0 else math.nan
-            basis = f"scaled from {reference} by {column}" if rate > 0 else f"no {column}"
+            basis = f"{ESTIMATE_BASIS}: {reference_qps:g} req/s on {reference} x {column} ratio" if rate > 0 \
+                else f"no {column}"
         else:
             qps, basis = math.nan, "not measured"
         rows.append({"name": name, "qps_at_slo": qps, "qps_basis": basis,
@@ -293,6 +299,8 @@ def devices_frame(catalog: pd.DataFrame, names: Sequence[str],
             if strict and not hit.any():
                 raise UsageError(f"{key!r} is not among the compared hardware ({', '.join(frame['name'])})")
             frame.loc[hit, column] = float(value)
+            if column == "qps_at_slo":
+                frame.loc[hit, "qps_basis"] = "given (override)"
     return frame
 
 
@@ -315,14 +323,15 @@ def rent_vs_own(devices: pd.DataFrame, params: CostParams) -> pd.DataFrame:
 
 
 def tco_headline(table: pd.DataFrame, params: CostParams) -> dict[str, str]:
-    """The TCO report's index figures: cheapest device per 1k queries and its basis."""
+    """The TCO report's index figures: cheapest device per 1k queries and its basis (estimates left out)."""
     costed = table.dropna(subset=["cost_per_1k_queries_usd"])
+    costed = costed[~is_estimate(costed["qps_basis"])]
     figures = {"mode": f"{params.mode}, utilization {params.utilization:g}, PUE {params.pue:g}"}
     if costed.empty:
         figures["cheapest per 1k queries"] = "none costed (no price or no throughput)"
         return figures
     best = costed.loc[costed["cost_per_1k_queries_usd"].idxmin()]
     figures["cheapest per 1k queries"] = (f"{best['name']}: ${best['cost_per_1k_queries_usd']:.3g} "
-                                          f"at {best['qps_at_slo']:,.1f} req/s")
+                                          f"at {best['qps_at_slo']:,.1f} req/s (basis: {best['qps_basis']})")
     figures["devices costed"] = f"{len(costed)} of {len(table)}"
     return figures
