@@ -45,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "process (default 4096; 0 skips the edge profile)")
     p.add_argument("--edge-seconds", type=float, default=1.0, metavar="S",
                    help="edge profile: seconds of SingleStream per variant (default 1)")
+    p.add_argument("--model", default=None, metavar="FILE.onnx",
+                   help="bring your own classifier: build its INT8 and graph-level variants, score them on "
+                        "--test-set and run the edge profile (no serving, no pruning or distillation)")
+    p.add_argument("--test-set", default=None, metavar="FILE.npz",
+                   help="with --model: arrays inputs and labels (and optionally calibration; else the first "
+                        "quarter of inputs calibrates and is not scored)")
     add_db_argument(p)
 
 
@@ -69,6 +75,8 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         for spec in SPECS.values():
             print(f"{spec.name:28} {spec.technique:22} {spec.about}")
         return 0
+    if args.model or args.test_set:
+        return _byo(args)
     names = _names(args)
     if args.repeats < 1 or args.duration <= 0 or args.rate <= 0:
         raise UsageError("--repeats, --duration and --rate must be positive")
@@ -99,4 +107,24 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     print(results.conclusion(table, verdicts))
     print(f"record {path}; built+scored {record['build_s']:.0f} s, served+benchmarked {record['bench_s']:.0f} s, "
           f"edge {record.get('edge_s', 0):.0f} s, total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def _byo(args: argparse.Namespace) -> int:
+    if not (args.model and args.test_set):
+        raise UsageError("--model and --test-set go together")
+    from perfkit.optimize import byo
+
+    table = byo.evaluate(args.model, byo.load_test_set(args.test_set), edge_cap_mb=args.edge_cap_mb or None,
+                         edge_s=args.edge_seconds)
+    print(f"{'variant':22} {'accuracy [95% CI]':22} {'kept':>6} {'size KB':>8} {'xsize':>5} {'call ms':>8} "
+          f"{'xcall':>5} edge (1 thread, SingleStream)")
+    for r in table.itertuples():
+        if str(r.note).startswith("not built"):
+            print(f"{r.variant:22} {r.note}")
+            continue
+        edge = r.note or (f"{r.edge_fps:,.0f} frames/s, P90 {r.edge_p90_ms:.3f} ms" if "edge_fps" in table else "-")
+        print(f"{r.variant:22} {100 * r.accuracy:5.1f} [{100 * r.acc_lo:4.1f}, {100 * r.acc_hi:5.1f}]  "
+              f"{r.kept_pct:5.1f}% {r.size_kb:8.0f} {r.size_ratio:5.2f} {r.kernel_ms:8.3f} {r.kernel_ratio:5.2f} {edge}")
+    print(f"scored on {int(table['tested'].iloc[0])} samples of {args.test_set}")
     return 0

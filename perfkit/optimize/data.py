@@ -44,8 +44,17 @@ def digits_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return data.data[rows].astype(np.float32), data.target[rows].astype(np.int64)
 
 
+def predict(session: Any, features: np.ndarray) -> np.ndarray:
+    """Class labels from any classifier session: its first output of integer labels ``[N]`` when it has
+    one (skl2onnx's ``label``), else the arg-max over the last axis of its first output (scores ``[N, C]``)."""
+    outputs = session.run(None, {session.get_inputs()[0].name: features})
+    for meta, value in zip(session.get_outputs(), outputs):
+        if "int" in meta.type and np.asarray(value).ndim == 1:
+            return np.asarray(value).astype(np.int64)
+    return np.asarray(outputs[0]).argmax(axis=-1).astype(np.int64)
+
+
 def accuracy(session: Any, features: np.ndarray, labels: np.ndarray, confidence: float = 0.95) -> Estimate:
     """Top-1 accuracy of an onnxruntime session on ``features`` with its Clopper–Pearson interval."""
-    predicted = session.run(["label"], {"X": features})[0]
-    correct = int((np.asarray(predicted).astype(np.int64) == labels).sum())
+    correct = int((predict(session, features) == np.asarray(labels).astype(np.int64)).sum())
     return proportion_ci(correct, len(labels), confidence)

@@ -9,7 +9,7 @@ and a closed loop sends one image, waits for the answer, sends the next
 latency with its order-statistic interval, or, when the variant cannot even
 load under the cap, that it could not (not a crash).
 
-The child is ``python -m perfkit.optimize.edge NAME FRAMES.npy OUT.npy SECONDS``.
+The child is ``python -m perfkit.optimize.edge MODEL.onnx GRAPH_LEVEL FRAMES.npy OUT.npy SECONDS``.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 #: 4 GB: the article's "edge devices with under 4 GB of memory".
@@ -47,25 +48,36 @@ def _cap(cap_mb: int) -> None:
 
 
 def run_one(name: str, cap_mb: int = DEFAULT_CAP_MB, duration_s: float = 2.0) -> EdgeResult:
-    """Run variant ``name`` in a capped single-threaded child process; never raises for a failed load.
+    """Run the built variant ``name`` on the digits test frames (see :func:`run_file`)."""
+    from perfkit.demo.model import variant_manifest
+    from perfkit.optimize.data import digits_rows, digits_split
 
-    The child gets the test frames as a ``.npy`` file and hands back its latencies the same way, so it
+    manifest = variant_manifest(name)
+    spec: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+    return run_file(name, manifest.with_name(spec["file"]), digits_rows(digits_split().test)[0],
+                    str(spec.get("graph_level", "all")), cap_mb, duration_s)
+
+
+def run_file(name: str, model: Path, frames: Any, graph_level: str = "all", cap_mb: int = DEFAULT_CAP_MB,
+             duration_s: float = 2.0) -> EdgeResult:
+    """Run ONNX file ``model`` on ``frames`` (one row per frame) in a capped single-threaded child process;
+    never raises for a failed load.
+
+    The child gets the frames as a ``.npy`` file and hands back its latencies the same way, so it
     imports only NumPy and onnxruntime: the cap measures the model and its runtime, not the tooling."""
     import tempfile
-    from pathlib import Path
 
     import numpy as np
 
-    from perfkit.optimize.data import digits_rows, digits_split
     from perfkit.quantiles import quantile_ci
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory() as tmp:
-        frames, latencies = Path(tmp) / "frames.npy", Path(tmp) / "latencies.npy"
-        np.save(frames, digits_rows(digits_split().test)[0])
-        res = subprocess.run([sys.executable, "-m", "perfkit.optimize.edge", name, str(frames), str(latencies),
-                              str(duration_s)], capture_output=True, text=True, env=env,
-                             preexec_fn=lambda: _cap(cap_mb), timeout=duration_s + 120,
+        frames_path, latencies = Path(tmp) / "frames.npy", Path(tmp) / "latencies.npy"
+        np.save(frames_path, np.asarray(frames))
+        res = subprocess.run([sys.executable, "-m", "perfkit.optimize.edge", str(model), graph_level,
+                              str(frames_path), str(latencies), str(duration_s)], capture_output=True, text=True,
+                             env=env, preexec_fn=lambda: _cap(cap_mb), timeout=duration_s + 120,
                              stdin=subprocess.DEVNULL, check=False)
         if res.returncode != 0 or not latencies.exists():
             why = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
@@ -81,35 +93,28 @@ def profile(names: Sequence[str], cap_mb: int = DEFAULT_CAP_MB, duration_s: floa
     return [run_one(name, cap_mb, duration_s) for name in names]
 
 
-def _single_stream(name: str, frames_path: str, out_path: str, duration_s: float) -> float:
+def _single_stream(model: str, graph_level: str, frames_path: str, out_path: str, duration_s: float) -> float:
     """In the capped child: load on one thread, then one frame at a time for ``duration_s``; the seconds taken."""
     import time
 
     import numpy as np
 
-    from perfkit.demo.model import load_variant, open_session
+    from perfkit.demo.model import open_session
 
-    model = load_variant(name)
-    session = open_session(model.path, threads=1, graph_level=_graph_level(name))
+    session = open_session(model, threads=1, graph_level=graph_level)
+    input_name = session.get_inputs()[0].name
     frames = np.load(frames_path)
     latencies: list[float] = []
     started = time.perf_counter()
     while time.perf_counter() - started < duration_s:
-        frame = frames[len(latencies) % len(frames)][None, :]
+        frame = frames[len(latencies) % len(frames)][None, ...]
         t0 = time.perf_counter()
-        session.run(None, {"X": frame})
+        session.run(None, {input_name: frame})
         latencies.append(1000 * (time.perf_counter() - t0))
     elapsed = time.perf_counter() - started
     np.save(out_path, np.asarray(latencies))
     return elapsed
 
 
-def _graph_level(name: str) -> str:
-    from perfkit.demo.model import variant_manifest
-
-    spec: dict[str, Any] = json.loads(variant_manifest(name).read_text(encoding="utf-8"))
-    return str(spec.get("graph_level", "all"))
-
-
 if __name__ == "__main__":
-    print(_single_stream(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
+    print(_single_stream(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])))

@@ -106,7 +106,7 @@ def kernel_ms(session: Any, rows: Any, calls: int = 200) -> float:
     times = []
     for i in range(calls + 20):
         started = time.perf_counter()
-        session.run(None, {"X": rows})
+        session.run(None, {session.get_inputs()[0].name: rows})
         if i >= 20:
             times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times)

@@ -136,33 +136,46 @@ def _with_layers(path: Path, layers: W.Layers) -> bytes:
     return bytes(model.SerializeToString())
 
 
-def _calibration_reader(rows: np.ndarray) -> Any:
+def _calibration_reader(input_name: str, rows: np.ndarray, batches: int = 8) -> Any:
+    """Up to ``batches`` equal batches of ``rows`` (the Entropy calibrator refuses unequal ones; the
+    remainder of the division is left out)."""
     from onnxruntime.quantization import CalibrationDataReader
+
+    count = min(batches, len(rows))
+    size = len(rows) // count
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._batches: Iterator[np.ndarray] = iter(np.array_split(rows, 8))
+            self._batches: Iterator[np.ndarray] = iter([rows[i * size:(i + 1) * size] for i in range(count)])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self._batches, None)
-            return None if batch is None else {"X": batch}
+            return None if batch is None else {input_name: batch}
 
     return Reader()
 
 
-def _quantized(teacher: Path, params: dict[str, Any]) -> bytes:
+def calibration_rows() -> np.ndarray:
+    """The static quantization's calibration data: training rows only, never the test split."""
+    train, _labels = digits_rows(digits_split().train)
+    return np.random.default_rng(0).permutation(train)[:CALIBRATION_ROWS]
+
+
+def quantized(source: Path, params: dict[str, Any], calibration: Callable[[], np.ndarray]) -> bytes:
+    """``source`` quantized to INT8 by onnxruntime: ``params`` as in :data:`SPECS` (method, calibration,
+    per_channel); ``calibration`` gives the rows a static method calibrates on."""
     from onnxruntime import quantization as q
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "q.onnx"
         if params["method"] == "dynamic":
-            q.quantize_dynamic(str(teacher), str(out), weight_type=q.QuantType.QInt8)
+            q.quantize_dynamic(str(source), str(out), weight_type=q.QuantType.QInt8)
         else:
-            train, _labels = digits_rows(digits_split().train)
-            rows = np.random.default_rng(0).permutation(train)[:CALIBRATION_ROWS]
+            input_name = _load(source).graph.input[0].name
             method = {"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
                       "percentile": q.CalibrationMethod.Percentile}[params["calibration"]]
-            q.quantize_static(str(teacher), str(out), _calibration_reader(rows), quant_format=q.QuantFormat.QDQ,
+            q.quantize_static(str(source), str(out), _calibration_reader(input_name, calibration()),
+                              quant_format=q.QuantFormat.QDQ,
                               per_channel=params["per_channel"], weight_type=q.QuantType.QInt8,
                               activation_type=q.QuantType.QUInt8, calibrate_method=method)
         return out.read_bytes()
@@ -181,7 +194,7 @@ def _builder(spec: Spec, teacher: Path) -> Callable[[], bytes] | None:
     """How to make the variant's own ONNX bytes; None for a runtime setting over the teacher file."""
     p = spec.params
     if spec.technique == "quantization":
-        return lambda: _quantized(teacher, p)
+        return lambda: quantized(teacher, p, calibration_rows)
     if spec.technique == "unstructured pruning":
         return lambda: _with_layers(teacher, W.magnitude_prune(read_layers(teacher), p["sparsity"]))
     if spec.technique == "structured pruning":
