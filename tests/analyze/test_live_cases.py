@@ -88,20 +88,24 @@ def test_nginx_proxy_real_runs(tmp_db):
 
 
 def test_mttr_from_real_stalls_and_availability_from_injected_errors(tmp_db):
-    """--stall 4:1.5 with a 300 ms P99 SLO: bad windows at each stall and a measured MTTR;
-    --error-rate 0.3: an availability finding; neither appears where its cause is absent."""
+    """--stall 5:1.5 with a 300 ms P99 SLO: bad windows at each stall and a measured MTTR;
+    --error-rate 0.3: an availability finding; neither appears where its cause is absent.
+
+    A window's P99 is its inverted-CDF P99: at 50 requests a window that is the maximum, so
+    one request still caught in a stall's backlog makes the window bad. A 5 s period leaves
+    3.5 s between stalls, room for the 2 s of good windows that end an episode."""
     from perfkit.bench import run
     from perfkit.bench.config import BenchConfig
     from perfkit.bench.schedule import Stage
     from perfkit.demo.launch import DemoServer
 
-    def bench(url: str, label: str) -> str:
+    def bench(url: str, label: str, duration_s: float = 9) -> str:
         return run(BenchConfig(target=url + "/api/v1/infer", label=label, db=str(tmp_db), quiet=True,
-                               stages=[Stage(pattern="constant", rate_rps=50, duration_s=9)],
+                               stages=[Stage(pattern="constant", rate_rps=50, duration_s=duration_s)],
                                slo_p99_ms=300.0, min_duration_s=1))["run_id"]
 
-    with DemoServer(batching="none", stall="4:1.5") as server:
-        stalled = bench(server.url, "case=stall")
+    with DemoServer(batching="none", stall="5:1.5") as server:
+        stalled = bench(server.url, "case=stall", duration_s=12)
     with DemoServer(batching="none", error_rate=0.3) as server:
         failing = bench(server.url, "case=errors")
     with store.connect(tmp_db, read_only=True) as con:
