@@ -44,9 +44,11 @@ report: $(STAMP) ## run the default benchmark suite against the demo server and 
 # A scheduler's entry point (deploy/ has a systemd timer and a CI workflow): the suite and its reports into
 # reports/<UTC stamp or $$NIGHTLY_ID>/ (reports/index.html lists the sets), then the trend gate.
 # Exit 1 when a case or report failed or a regression is open (perfkit trend --ack clears it), 2 on bad input.
+# A fresh database first gets a short demo history (PERFKIT_DEMO_HISTORY=0 to skip it), so the
+# trends page and the gate have something real to follow from the first night on.
 nightly: $(STAMP) ## suite + reports into reports/<stamp>/ + trend gate; exit 1 on a failure or an open regression
 	@id=$${NIGHTLY_ID:-$$(date -u +%Y%m%dT%H%M%SZ)}; \
-	$(BIN)/perfkit report --suite default --no-progress --out reports/$$id; suite=$$?; \
+	PERFKIT_DEMO_HISTORY=$${PERFKIT_DEMO_HISTORY:-1} $(BIN)/perfkit report --suite default --no-progress --out reports/$$id; suite=$$?; \
 	$(BIN)/perfkit trend --gate; gate=$$?; \
 	exit $$(( suite > gate ? suite : gate ))
 
