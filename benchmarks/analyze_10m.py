@@ -92,6 +92,7 @@ def _pandas(db: str) -> dict:
     import duckdb
     import numpy as np
 
+    from perfkit import quantiles
     from perfkit.analyze import stats
 
     con = duckdb.connect(db, read_only=True)
@@ -101,8 +102,8 @@ def _pandas(db: str) -> dict:
     n = lat.size
     pct = {}
     for q in (0.5, 0.9, 0.95, 0.99, 0.999):
-        lo, hi, _ = stats.order_stat_ranks(n, q)
-        pct[q] = (lat[stats.rank_index(n, q) - 1], lat[max(lo, 1) - 1], lat[min(hi, n) - 1])
+        lo, hi, _ = quantiles.order_stat_ranks(n, q)
+        pct[q] = (lat[quantiles.rank_index(n, q) - 1], lat[max(lo, 1) - 1], lat[min(hi, n) - 1])
     df["window_s"] = np.floor(df["intended_unix_s"] - df["intended_unix_s"].min())
     df["ok"] = df["error_kind"].isna()
     df["lag_ms"] = (df["sent_unix_s"] - df["intended_unix_s"]) * 1000

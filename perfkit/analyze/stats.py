@@ -7,7 +7,7 @@ aggregates to these.
 
 Definitions stated once, here:
 
-* Percentiles and their intervals: :mod:`perfkit.quantiles` (re-exported here).
+* Percentiles and their intervals: :mod:`perfkit.quantiles`.
 * An SLO ``P(q) <= X ms`` is *met* when the upper confidence bound of the fraction
   of requests slower than X (Clopper–Pearson) is at most ``1 - q``, *missed* when
   the lower bound is above it, else *inconclusive* (too few requests to say).
@@ -36,8 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from perfkit.quantiles import (Estimate, order_stat_ranks, percentile_table,  # noqa: F401 (re-exported)
-                               proportion_ci, quantile_ci, rank_index)
+from perfkit.quantiles import Estimate, proportion_ci, quantile_ci
 
 
 def mean_ci(x: Sequence[float] | np.ndarray, confidence: float = 0.95, unit: str = "") -> Estimate:

@@ -10,8 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from analyze_synth import insert_run, insert_series
-from perfkit import store
-from perfkit.analyze import changepoints, rootcause, stats, twosample
+from perfkit import quantiles, store
+from perfkit.analyze import changepoints, rootcause, twosample
 from perfkit.analyze.rootcause import evidence, gpu, rules
 from perfkit.plots.diagnosis import finding_figure
 
@@ -106,7 +106,7 @@ def test_padding_waste_present_and_absent():
 # c. proxy ---------------------------------------------------------------------------------------
 
 def _pct(x):
-    return {q: stats.quantile_ci(x, q) for q in (0.5, 0.9, 0.99)}
+    return {q: quantiles.quantile_ci(x, q) for q in (0.5, 0.9, 0.99)}
 
 
 def test_proxy_overhead_present_and_absent():
@@ -295,7 +295,7 @@ def test_availability_finding_present_and_absent():
 
 def test_slo_finding_only_when_the_interval_misses():
     x = np.random.default_rng(0).exponential(10, 5000)
-    p99 = stats.quantile_ci(x, 0.99)
+    p99 = quantiles.quantile_ci(x, 0.99)
     f = _check(rules.slo("r", p99, 30.0, int((x > 30).sum())), "slo")
     assert f.numbers["n"] == 5000
     assert rules.slo("r", p99, 80.0, int((x > 80).sum())) == []

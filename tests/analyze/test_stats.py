@@ -10,22 +10,22 @@ from scipy import stats as sps
 from scipy.stats.mstats import hdquantiles
 
 from analyze_synth import insert_run
-from perfkit import store
+from perfkit import quantiles, store
 from perfkit.analyze import stats
 from perfkit.store import runs
 
 
 def test_order_stat_ranks_match_binomial_definition():
     for n, q in [(100, 0.5), (1000, 0.99), (459, 0.99), (50, 0.9)]:
-        lo, hi, cover = stats.order_stat_ranks(n, q, 0.95)
+        lo, hi, cover = quantiles.order_stat_ranks(n, q, 0.95)
         assert cover >= 0.95
         if 1 <= lo and hi <= n:
             assert sps.binom.cdf(lo - 1, n, q) <= 0.025 + 1e-12
             assert 1 - sps.binom.cdf(hi - 1, n, q) <= 0.025 + 1e-12
     # too few requests for a P99 upper bound at 95%: the interval says so
-    lo, hi, _ = stats.order_stat_ranks(100, 0.99, 0.95)
+    lo, hi, _ = quantiles.order_stat_ranks(100, 0.99, 0.95)
     assert hi == 101
-    est = stats.quantile_ci(np.arange(100.0), 0.99)
+    est = quantiles.quantile_ci(np.arange(100.0), 0.99)
     assert est.hi == math.inf and "too small" in est.note
 
 
@@ -35,7 +35,7 @@ def test_order_stat_interval_coverage_by_simulation():
     truth = -math.log(1 - 0.9)
     trials, hits = 1000, 0
     for _ in range(trials):
-        est = stats.quantile_ci(rng.exponential(size=200), 0.9, 0.95)
+        est = quantiles.quantile_ci(rng.exponential(size=200), 0.9, 0.95)
         hits += est.lo <= truth <= est.hi
     # binomial(1000, 0.95) is above 0.93 with overwhelming probability
     assert hits / trials >= 0.93
@@ -43,7 +43,7 @@ def test_order_stat_interval_coverage_by_simulation():
 
 def test_quantile_point_is_inverted_cdf_and_carries_n():
     x = np.arange(1.0, 11.0)
-    est = stats.quantile_ci(x, 0.5)
+    est = quantiles.quantile_ci(x, 0.5)
     assert est.value == 5.0 and est.n == 10 and est.confidence == 0.95
     assert np.quantile(x, 0.5, method="inverted_cdf") == est.value
 
@@ -51,14 +51,14 @@ def test_quantile_point_is_inverted_cdf_and_carries_n():
 def test_harrell_davis_matches_scipy_and_bootstrap_contains_truth():
     rng = np.random.default_rng(3)
     x = rng.normal(10, 2, 2000)
-    hd = stats.quantile_ci(x, 0.9, method="hd")
+    hd = quantiles.quantile_ci(x, 0.9, method="hd")
     assert hd.value == pytest.approx(float(hdquantiles(x, prob=[0.9])[0]))
     truth = 10 + 2 * sps.norm.ppf(0.9)
     assert hd.lo <= truth <= hd.hi
-    bs = stats.quantile_ci(x, 0.9, method="bootstrap", n_resamples=400)
+    bs = quantiles.quantile_ci(x, 0.9, method="bootstrap", n_resamples=400)
     assert bs.lo <= truth <= bs.hi and bs.lo < bs.value < bs.hi
     with pytest.raises(ValueError):
-        stats.quantile_ci(x, 0.9, method="nope")
+        quantiles.quantile_ci(x, 0.9, method="nope")
 
 
 def test_sql_percentiles_equal_the_in_memory_ones(tmp_db):
@@ -68,7 +68,7 @@ def test_sql_percentiles_equal_the_in_memory_ones(tmp_db):
         insert_run(con, "r1", lat)
         got = runs.percentiles(con, "r1", qs=(0.5, 0.9, 0.99, 0.999))
     for q, est in got.items():
-        ref = stats.quantile_ci(lat, q)
+        ref = quantiles.quantile_ci(lat, q)
         assert (est.value, est.lo, est.hi, est.n) == (ref.value, ref.lo, ref.hi, ref.n)
 
 
