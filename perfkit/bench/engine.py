@@ -30,6 +30,9 @@ import numpy as np
 from perfkit.bench import timer as timer_mod
 from perfkit.bench.client import E_INTR, Pool, Req
 
+#: The signals a run stops on; blocked in the coordinator while it forks workers.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
 COLUMNS = ("seq", "stage", "intended_ns", "sent_ns", "first_ns", "done_ns", "status", "err",
            "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns", "connect_ns")
 SPIN_NS = 1_500_000   # without timerfd: closer than this to a send, yield instead of sleeping (1 ms timers)
@@ -288,6 +291,7 @@ def worker_main(job: WorkerJob, t0_value: Any, go: Any, stop: Any, queue: Any) -
     """Process entry point: handshake, run the engine, report. Never raises."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the coordinator decides when to stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent around fork
     try:
         _raise_fd_limit()
         loop_factory: Callable[[], asyncio.AbstractEventLoop]

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
+import signal
 import time
 from typing import Any
 
-from perfkit.bench.engine import WorkerJob, worker_main
+from perfkit.bench.engine import STOP_SIGNALS, WorkerJob, worker_main
 from perfkit.redact import redact_text
 
 
@@ -40,11 +41,18 @@ class Workers:
         self.procs: dict[int, Any] = {}
 
     def start(self) -> None:
-        for job in self.jobs:
-            proc = self.ctx.Process(target=worker_main, args=(job, self.t0, self.go, self.stop, self.queue),
-                                    daemon=True, name=f"perfkit-bench-{job.index}")
-            proc.start()
-            self.procs[job.index] = proc
+        """Fork the workers with SIGINT/SIGTERM held back: a signal's handler raising inside
+        fork's at-fork callbacks would be printed as an ignored exception and lost; held, it
+        is delivered right after, where the coordinator handles it. Workers unblock their own."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            for job in self.jobs:
+                proc = self.ctx.Process(target=worker_main, args=(job, self.t0, self.go, self.stop, self.queue),
+                                        daemon=True, name=f"perfkit-bench-{job.index}")
+                proc.start()
+                self.procs[job.index] = proc
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def wait_ready(self, timeout_s: float = 60.0) -> str | None:
         """Wait for every worker's "ready"; the reason if one did not start, else None."""
