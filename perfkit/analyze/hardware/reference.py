@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from perfkit.errors import UsageError
+from perfkit.paths import display_path
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "data" / "reference"
 #: The table shipped with perfkit.
@@ -88,7 +89,7 @@ def load_reference(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
                if c not in frame.columns]
     if missing:
         raise UsageError(f"{path}: not an MLPerf reference table (missing {', '.join(missing)})")
-    frame.attrs["path"] = str(path)
+    frame.attrs["path"] = display_path(path)  # reports show it: no absolute checkout path
     return frame
 
 
