@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from perfkit.errors import InputError, UsageError
 
 KSERVE_ROW = 64  # features per row of the demo classifier's input tensor
 KINDS = ("fixed", "normal", "longtail", "outliers")
+DEFAULT_MAX_TOKENS = 64  # openai bodies drawn here, when --max-tokens is not given
 _WORDS = ("the quick brown fox jumps over a lazy dog while seven tired engineers measure "
           "tail latency under open loop load and count every token twice").split()
 
@@ -141,32 +142,80 @@ def load_jsonl(path: str | Path) -> list[bytes]:
     return bodies
 
 
-def default_template(protocol: str, model: str, max_tokens: int) -> Any:
-    """The body each protocol sends when no template is given."""
+def is_completions_path(path: str) -> bool:
+    """An OpenAI legacy completions endpoint (``.../completions``, not ``.../chat/completions``):
+    its body carries ``prompt`` instead of ``messages``."""
+    path = path.split("?", 1)[0].rstrip("/")
+    return path.endswith("/completions") and not path.endswith("/chat/completions")
+
+
+def default_template(protocol: str, model: str, max_tokens: int | None = None, path: str = "") -> Any:
+    """The body each protocol sends when no template is given; openai follows the target's
+    ``path`` (``prompt`` for ``/v1/completions``, ``messages`` otherwise) and streams."""
     if protocol == "kserve-v2":
         return {"inputs": [{"name": "X", "shape": ["{{rows}}", KSERVE_ROW], "datatype": "FP32",
                             "data": "{{floats}}"}]}
     if protocol == "openai":
-        return {"model": model, "messages": [{"role": "user", "content": "{{text}}"}],
-                "stream": True, "max_tokens": max_tokens,
+        prompt: dict[str, Any] = ({"prompt": "{{text}}"} if is_completions_path(path)
+                                  else {"messages": [{"role": "user", "content": "{{text}}"}]})
+        return {"model": model, **prompt, "stream": True, "max_tokens": max_tokens or DEFAULT_MAX_TOKENS,
                 "stream_options": {"include_usage": True}}
     return {"input_data": "{{floats}}", "model_id": model}
 
 
+def apply_overrides(body: Any, *, max_tokens: int | None = None, temperature: float | None = None,
+                    top_p: float | None = None, stream: bool | None = None) -> dict[str, Any]:
+    """An OpenAI body with the options that were given (None: left as the body has it).
+
+    ``max_tokens`` sets ``max_completion_tokens`` where the body uses it, else ``max_tokens``
+    (both when it has both); ``stream=True`` also asks for usage in the stream
+    (``stream_options.include_usage``), ``stream=False`` drops ``stream_options`` (OpenAI
+    refuses it on a plain answer). Returns a new dict; a body that is not a JSON object
+    cannot take them (UsageError)."""
+    if not isinstance(body, dict):
+        raise UsageError(f"--max-tokens/--temperature/--top-p/--stream need JSON-object bodies, "
+                         f"got a {type(body).__name__}")
+    out = dict(body)
+    if max_tokens is not None:
+        keys = [k for k in ("max_tokens", "max_completion_tokens") if k in out] or ["max_tokens"]
+        out.update(dict.fromkeys(keys, max_tokens))
+    if temperature is not None:
+        out["temperature"] = temperature
+    if top_p is not None:
+        out["top_p"] = top_p
+    if stream is True:
+        options = out.get("stream_options")
+        out["stream"] = True
+        out["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    elif stream is False:
+        out["stream"] = False
+        out.pop("stream_options", None)
+    return out
+
+
+def _encode(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def generate(spec: PayloadSpec, n_requests: int, protocol: str = "http-json", model: str = "demo",
-             max_tokens: int = 64) -> tuple[list[bytes], list[str]]:
+             max_tokens: int | None = None, *, path: str = "",
+             overrides: Mapping[str, Any] | None = None) -> tuple[list[bytes], list[str]]:
     """A pool of encoded bodies and their classes; request i uses body ``i % len(pool)``.
 
     The pool holds min(n_requests, spec.pool) bodies, so its size distribution is
-    the requests' distribution.
+    the requests' distribution. ``overrides`` (:func:`apply_overrides` keywords, openai)
+    are applied to every body: drawn, templated or read from a file.
     """
     spec.validate()
     if spec.kind.endswith(".jsonl"):
         bodies = load_jsonl(spec.kind)
+        if overrides:
+            bodies = [_encode(apply_overrides(json.loads(b), **overrides)) for b in bodies]
         return bodies, ["file"] * len(bodies)
     n = max(1, min(int(n_requests), spec.pool))
     sizes, classes = draw_sizes(spec, n)
-    template = load_template(spec.template) if spec.template else default_template(protocol, model, max_tokens)
+    template = (load_template(spec.template) if spec.template
+                else default_template(protocol, model, max_tokens, path))
     rng = np.random.default_rng(spec.seed + 1)
     bodies = []
     for size, cls in zip(sizes.tolist(), classes.tolist()):
@@ -175,5 +224,5 @@ def generate(spec: PayloadSpec, n_requests: int, protocol: str = "http-json", mo
         floats = np.round(draw_values(spec, str(cls), n_floats, rng), 4).tolist()
         text = " ".join(_WORDS[j] for j in rng.integers(0, len(_WORDS), size).tolist())
         body = _fill(template, {"floats": floats, "text": text, "size": size, "rows": rows})
-        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+        bodies.append(_encode(apply_overrides(body, **overrides) if overrides else body))
     return bodies, [str(c) for c in classes]
