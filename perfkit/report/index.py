@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from perfkit.names import HEADLINE_OPEN_REGRESSIONS
 from perfkit.report.headline import HEADLINE_MIME
+from perfkit.report.style import CONCLUSION_MIME, STATUSES, summary_text
 
 #: Key of the record stored in an executed notebook's metadata by ``perfkit report``.
 RECORD_KEY = "perfkit_report"
@@ -45,6 +46,7 @@ class ReportRecord:
     headlines: list[dict[str, Any]] = field(default_factory=list)
     run_started_at: dict[str, str] = field(default_factory=dict)  # run_id -> ISO UTC start
     error: ReportError | None = None
+    conclusions: list[dict[str, Any]] = field(default_factory=list)  # perfkit.report.conclusion blocks
 
     @property
     def ok(self) -> bool:
@@ -80,6 +82,7 @@ class ReportRecord:
             headlines=list(data.get("headlines") or []),
             run_started_at=dict(data.get("run_started_at") or {}),
             error=ReportError(**err) if err else None,
+            conclusions=list(data.get("conclusions") or []),
         )
 
 
@@ -91,22 +94,27 @@ def _outputs(nb: Mapping[str, Any]) -> Iterable[tuple[Mapping[str, Any], Mapping
             yield cell, out
 
 
+def _displayed(nb: Mapping[str, Any], mime: str) -> Iterable[Mapping[str, Any]]:
+    """The ``mime`` payloads an executed notebook displayed, in order."""
+    for _cell, out in _outputs(nb):
+        if out.get("output_type") in ("display_data", "execute_result"):
+            data = (out.get("data") or {}).get(mime)
+            if isinstance(data, Mapping):
+                yield data
+
+
 def headlines_from_notebook(nb: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The ``perfkit.report.headline`` bundles an executed notebook displayed, in order."""
-    found = []
-    for _cell, out in _outputs(nb):
-        if out.get("output_type") not in ("display_data", "execute_result"):
-            continue
-        data = (out.get("data") or {}).get(HEADLINE_MIME)
-        if isinstance(data, Mapping):
-            figures = data.get("figures") or {}
-            found.append({
-                "title": data.get("title"),
-                "run_id": data.get("run_id"),
-                "note": data.get("note"),
-                "figures": {str(k): str(v) for k, v in dict(figures).items()},
-            })
-    return found
+    return [{"title": data.get("title"), "run_id": data.get("run_id"), "note": data.get("note"),
+             "figures": {str(k): str(v) for k, v in dict(data.get("figures") or {}).items()}}
+            for data in _displayed(nb, HEADLINE_MIME)]
+
+
+def conclusions_from_notebook(nb: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``perfkit.report.conclusion`` blocks an executed notebook displayed, in order."""
+    return [{"title": str(data.get("title", "")), "lines": [str(line) for line in data.get("lines") or []],
+             "status": str(data.get("status")) if data.get("status") in STATUSES else "info"}
+            for data in _displayed(nb, CONCLUSION_MIME)]
 
 
 def _source_text(cell: Mapping[str, Any]) -> str:
