@@ -202,7 +202,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         found = rootcause.diagnose(con, args.runs or None, gpu_sources=args.gpu_source or (),
                                    server_kind=args.server_kind)
     if args.json:
-        _write_json(args.json, [{**f.row(), "numbers": f.numbers} for f in found])
+        _write_json(args.json, [f.to_dict() for f in found])
     if not found:
         print("no findings: none of the rules' causes is supported by these runs' data")
         return 0

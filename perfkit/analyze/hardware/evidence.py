@@ -123,14 +123,18 @@ def evidence_ratings(evidence: pd.DataFrame) -> pd.DataFrame:
     return out.fillna(NOT_RATED_OWN)
 
 
+def profile_metrics(evidence: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per profile, the evidence metric of :data:`EVIDENCE_FORMULA` per accelerator (higher is better)."""
+    return {"latency-sensitive": evidence["server_per_accelerator"],
+            "throughput-first": evidence["offline_per_accelerator"],
+            "cost-sensitive": evidence["server_per_accelerator"] / evidence.get(
+                "price_hour_usd", pd.Series(np.nan, index=evidence.index))}
+
+
 def _rate(evidence: pd.DataFrame) -> pd.DataFrame:
     """:data:`EVIDENCE_FORMULA` over MLPerf rows."""
-    metrics = {"latency-sensitive": evidence["server_per_accelerator"],
-               "throughput-first": evidence["offline_per_accelerator"],
-               "cost-sensitive": evidence["server_per_accelerator"] / evidence.get(
-                   "price_hour_usd", pd.Series(np.nan, index=evidence.index))}
     out = pd.DataFrame(index=evidence.index)
-    for profile, m in metrics.items():
+    for profile, m in profile_metrics(evidence).items():
         m = m.where(m > 0)
         score = m / m.max()
         out[profile] = [("★" * max(1, math.ceil(5 * s - 1e-9))) if pd.notna(s) else NO_EVIDENCE for s in score]

@@ -7,7 +7,8 @@ Four parts, each with one job:
 * :mod:`.evidence`: the gathering of their inputs from the store (SQL);
 * :mod:`.runner`: applies every rule to a set of runs and ranks the findings
   (:func:`diagnose`), plus the tables notebook 03 shows;
-* :mod:`.finding`: the :class:`Finding` and :class:`Chart` types. Figures are
+* :mod:`.finding`: the :class:`Finding` and :class:`Chart` types, and findings grouped by cause
+  across runs (:func:`group_findings`). Figures are
   drawn by :func:`perfkit.plots.diagnosis.finding_figure`.
 
 The names below are what notebooks and the ``perfkit diagnose`` command use.
@@ -15,11 +16,12 @@ The names below are what notebooks and the ``perfkit diagnose`` command use.
 from __future__ import annotations
 
 from perfkit.analyze.rootcause.evidence import RunEvidence, gpu_frame, load_run
-from perfkit.analyze.rootcause.finding import SEVERITY_RANK, Chart, Finding, findings_table, rank
+from perfkit.analyze.rootcause.finding import (CAUSES, SEVERITY_RANK, CauseGroup, Chart, Finding, causes_table,
+                                               findings_table, group_findings, rank)
 from perfkit.analyze.rootcause.runner import (analyze_run, batching_table, diagnose, headline_figures,
                                               parse_pairs, proxy_comparison, proxy_pairs, proxy_tables,
                                               run_findings, runs_overview)
 
-__all__ = ["SEVERITY_RANK", "Chart", "Finding", "RunEvidence", "analyze_run", "batching_table", "diagnose",
-           "findings_table", "gpu_frame", "headline_figures", "load_run", "parse_pairs", "proxy_comparison",
+__all__ = ["CAUSES", "SEVERITY_RANK", "CauseGroup", "Chart", "Finding", "RunEvidence", "analyze_run", "batching_table",
+           "causes_table", "diagnose", "findings_table", "group_findings", "gpu_frame", "headline_figures", "load_run", "parse_pairs", "proxy_comparison",
            "proxy_pairs", "proxy_tables", "rank", "run_findings", "runs_overview"]

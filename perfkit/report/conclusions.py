@@ -1,0 +1,262 @@
+"""The first screen of each report: a conclusion computed from the data, as (title, lines, status).
+
+Pure functions, one per report, from the frames and records the notebook already
+holds to a :class:`Conclusion`: a title, a few sentences with their numbers and
+intervals, and a status (``pass``, ``fail``, ``warn`` or ``info``). A notebook
+shows it right after its parameters with :func:`perfkit.report.style.conclusion`,
+which also records it for the index, so the index says the same line.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import pandas as pd
+
+from perfkit.analyze.rootcause.finding import CauseGroup
+from perfkit.quantiles import Estimate
+from perfkit.report.style import fmt_interval, fmt_value
+from perfkit.summary import RunSummary
+
+#: The causes a root-cause conclusion names at most.
+TOP_CAUSES = 3
+#: A P99 at least this many times the P50 is "the tail" to look at.
+TAIL_RATIO = 3.0
+
+
+class Conclusion(NamedTuple):
+    """What a report's summary block says: ``conclusion(*c)`` shows it."""
+
+    title: str
+    lines: list[str]
+    status: str          # pass | fail | warn | info
+
+
+def _estimate(e: Estimate | None, unit: str = "ms") -> str:
+    if e is None or not math.isfinite(e.value):
+        return "no data"
+    return fmt_interval(e.value, e.lo, e.hi, unit)
+
+
+# ---- 01: one benchmark run ----------------------------------------------------------------------
+
+def failed_checks(summary: RunSummary) -> list[str]:
+    """Each validity check the run failed, in words with its numbers."""
+    v, lag = summary["validity"], summary["schedule_lag_ms"]
+    out = []
+    if not v["min_duration_met"]:
+        out.append(f"it ran {fmt_value(summary['duration_s'], 's')}, under the {fmt_value(v['min_duration_s'], 's')} "
+                   "minimum")
+    if not v["min_queries_met"]:
+        out.append(f"{summary['ok']:,} successful requests, under the {v['min_queries']:,} minimum")
+    if not v["early_stopping_met"]:
+        es = v["early_stopping"]
+        out.append(f"too few requests to claim the P99 (early stopping needs {es['min_queries']:,}, "
+                   f"the run has {es['n']:,})")
+    if not v["generator_kept_up"]:
+        late = lag.get("late_fraction")
+        out.append(f"the load generator fell behind its schedule (lag P99 {fmt_value(lag.get('p99'), 'ms')}, "
+                   f"{fmt_value(100 * late, '%') if late is not None else 'n/a'} of requests more than "
+                   f"{fmt_value(lag['late_threshold_ms'], 'ms')} late; {v['generator_rule']})")
+    if not v["status_completed"]:
+        reason = summary.get("status_reason")
+        out.append(f"the run did not complete (status {summary.get('status')}{': ' + reason if reason else ''})")
+    return out
+
+
+def _look_at(summary: RunSummary | None, p50: Estimate | None, p99: Estimate | None,
+             totals: Mapping[str, Any]) -> str:
+    """The one thing a reader should look at first."""
+    if summary is not None and not summary["validity"]["generator_kept_up"]:
+        return ("Look at: the schedule lag. The load generator, not the server, fell behind, so the latencies "
+                "understate the offered load: pin it to its own core, add --workers, or lower the rate.")
+    errors = dict(totals.get("errors") or {})
+    n = int(totals.get("requests") or 0)
+    if errors and n:
+        kind, count = max(errors.items(), key=lambda kv: kv[1])
+        share = sum(errors.values()) / n
+        return (f"Look at: the errors, {sum(errors.values()):,} of {n:,} requests ({fmt_value(100 * share, '%')}), "
+                f"most of them {kind} ({count:,}): see Throughput and errors.")
+    slo = (summary or {}).get("slo", {}).get("p99_ms") if summary is not None else None
+    if slo and not slo["met"]:
+        return "Look at: latency over time, to see when the P99 went over the SLO."
+    if p50 is not None and p99 is not None and p50.value > 0 and p99.value >= TAIL_RATIO * p50.value:
+        return (f"Look at: the tail. P99 is {p99.value / p50.value:,.1f} times the P50: see the percentile spectrum "
+                "and latency over time.")
+    return "Look at: nothing stands out; latency over time shows whether the run was steady."
+
+
+def benchmark(summary: RunSummary | None, p50: Estimate | None, p99: Estimate | None,
+              totals: Mapping[str, Any]) -> Conclusion:
+    """Notebook 01: the SLO and validity (failed checks in words and numbers), P50 and P99 with their
+    intervals, and the one thing to look at. ``totals``: :func:`perfkit.store.runs.totals`."""
+    lines = []
+    slo = summary.get("slo", {}).get("p99_ms") if summary is not None else None
+    if slo:
+        lines.append(f"SLO {'met' if slo['met'] else 'missed'}: P99 {fmt_value(slo['observed'], 'ms')} against "
+                     f"{fmt_value(slo['limit'], 'ms')}.")
+    else:
+        lines.append("No SLO was set for this run (perfkit bench --slo-p99-ms MS sets one).")
+    checks = failed_checks(summary) if summary is not None else []
+    if summary is None:
+        lines.append("Validity not recorded (an imported or unfinished run).")
+    elif summary["valid"]:
+        lines.append("Valid: long enough, enough requests for the P99, the generator kept up, completed.")
+    else:
+        lines.append("Not valid: " + "; ".join(checks) + ".")
+    n = p99.n if p99 is not None else 0
+    conf = f", {p99.confidence:.0%} intervals" if p99 is not None else ""
+    lines.append(f"P50 {_estimate(p50)}, P99 {_estimate(p99)} (n={n:,} successful requests{conf}).")
+    lines.append(_look_at(summary, p50, p99, totals))
+    if (slo and not slo["met"]) or (summary is not None and not summary["validity"]["status_completed"]):
+        status = "fail"
+    elif summary is None or not summary["valid"]:
+        status = "warn"
+    else:
+        status = "pass"
+    verdict = {"pass": "met its checks", "warn": "needs a second look", "fail": "did not meet its SLO"}[status]
+    return Conclusion(f"The run {verdict}", lines, status)
+
+
+# ---- 03: root cause -----------------------------------------------------------------------------
+
+def root_cause(groups: Sequence[CauseGroup], n_runs: int) -> Conclusion:
+    """Notebook 03: the top causes, each counted once across the runs (``the load generator fell behind in
+    5 of 6 runs``), with the action of the most severe one."""
+    if not groups:
+        return Conclusion("No cause found", [f"None of the rules' causes is supported by the data of "
+                                             f"{n_runs} run{'s' if n_runs != 1 else ''}."], "pass")
+    top = list(groups[:TOP_CAUSES])
+    lines = [f"{g.phrase[:1].upper()}{g.phrase[1:]} in {g.seen_in(n_runs)} ({g.severity})." for g in top]
+    if len(groups) > len(top):
+        lines.append(f"{len(groups) - len(top)} more cause{'s' if len(groups) - len(top) != 1 else ''} below.")
+    lines.append(f"First action: {top[0].action}")
+    status = "fail" if top[0].severity in ("critical", "high") else "warn"
+    return Conclusion(f"Top cause: {top[0].cause.lower()}", lines, status)
+
+
+# ---- 04: A/B verdict ----------------------------------------------------------------------------
+
+_STATISTIC_WORDS = {"p50": "at the median", "p99": "at P99", "error_rate": "in error rate"}
+
+
+def _scale(row: Mapping[str, Any]) -> tuple[float, str]:
+    """An error rate (a share) reads in percentage points, a latency in ms."""
+    return (100.0, "pp") if row.get("unit") == "share" else (1.0, "ms")
+
+
+def _difference(row: Mapping[str, Any]) -> str:
+    """``26.5 ms slower at the median, [25.5, 27.7]`` (percentage points for the error rate)."""
+    where = _STATISTIC_WORDS.get(str(row["statistic"]), f"in {row['metric']}")
+    k, unit = _scale(row)
+    share = unit == "pp"
+    d = row["difference"]
+    worse = ("higher " if share else "slower ") if d > 0 else ("lower " if share else "faster ") if d < 0 else ""
+    return (f"{fmt_value(abs(d) * k, unit)} {worse}{where}, "
+            f"[{fmt_value(row['lo'] * k)}, {fmt_value(row['hi'] * k)}]")
+
+
+def ab_verdict(table: pd.DataFrame, verdict: str, n_baseline: int, n_candidate: int,
+               confidence: float) -> Conclusion:
+    """Notebook 04: the verdict in one sentence, the title (``the candidate is 26.5 ms slower at the
+    median, [25.5, 27.7]`` under a FAIL status), then each other metric's difference against its margin.
+    ``table``: :meth:`perfkit.analyze.abtest.Verdict.table`; ``verdict``: pass, fail or inconclusive."""
+    rows = [r for r in table.to_dict("records") if math.isfinite(r["difference"])]
+    lead = next((r for r in rows if r["decision"] == verdict), rows[0] if rows else None)
+    if lead is None:
+        title = "Too few values to judge the candidate against the baseline"
+    else:
+        prefix = {"pass": "No regression as large as the margin: t", "fail": "T"}.get(verdict, "Inconclusive: t")
+        title = f"{prefix}he candidate is {_difference(lead)}"
+    lines = [f"{r['metric']}: {_difference(r)} ({r['decision']}, margin "
+             f"{fmt_value(r['margin'] * _scale(r)[0], _scale(r)[1])})." for r in rows]
+    lines.append(f"{confidence:.0%} intervals over {n_baseline} baseline and {n_candidate} candidate runs "
+                 "(the run is the unit of replication).")
+    return Conclusion(title, lines, {"fail": "fail", "pass": "pass"}.get(verdict, "warn"))
+
+
+# ---- 05 / 06: hardware --------------------------------------------------------------------------
+
+def _best(metric: pd.Series) -> str | None:
+    m = pd.to_numeric(metric, errors="coerce")
+    m = m.where(m > 0).dropna()
+    return str(m.idxmax()) if not m.empty else None
+
+
+def hardware(evidence: Mapping[str, pd.DataFrame], measured: pd.DataFrame | None, slo_p99_ms: float) -> Conclusion:
+    """Notebook 05: per profile and MLPerf benchmark the device that wins and on what evidence (the MLPerf
+    row, n devices with evidence), then the best device measured here (its run, n requests)."""
+    from perfkit.analyze.hardware.evidence import profile_metrics
+
+    lines = []
+    words = {"latency-sensitive": "Server result per accelerator", "throughput-first": "Offline result per accelerator",
+             "cost-sensitive": "Server result per accelerator per USD/hour"}
+    for model, ev in evidence.items():
+        for profile, metric in profile_metrics(ev).items():
+            best = _best(metric)
+            if best is None:
+                lines.append(f"{profile} ({model}): no device has evidence.")
+                continue
+            basis = ev.at[best, "offline_basis" if profile == "throughput-first" else "server_basis"]
+            n = int(pd.to_numeric(metric, errors="coerce").gt(0).sum())
+            lines.append(f"{profile} ({model}): {best}, {fmt_value(metric[best], '')} {ev.at[best, 'units']} "
+                         f"{words[profile]} (imported MLPerf row {basis}; best of {n} devices).")
+    if measured is not None and not measured.empty and measured["qps_at_slo"].notna().any():
+        best = str(measured["qps_at_slo"].idxmax())
+        n = int(measured.at[best, "requests_at_capacity"]) if "requests_at_capacity" in measured else 0
+        lines.append(f"Measured here: {best}, {fmt_value(measured.at[best, 'qps_at_slo'], 'req/s')} within the "
+                     f"{fmt_value(slo_p99_ms, 'ms')} P99 SLO ({measured.at[best, 'basis']}, n={n:,} requests; "
+                     f"{len(measured)} hardware label{'s' if len(measured) != 1 else ''} measured).")
+    else:
+        lines.append("Measured here: no run labelled hardware=NAME met the SLO.")
+    lines.append("Datasheet figures are labelled estimates and decide nothing here.")
+    return Conclusion("Which device wins each profile", lines, "info")
+
+
+def tco(costs: Mapping[str, pd.DataFrame], fleet_line: str) -> Conclusion:
+    """Notebook 06: per unit of work the cheapest device on MLPerf evidence (its row, the dated price,
+    n devices priced), then the mixed fleet's line. ``costs``: unit -> :func:`mlperf_tco` frame."""
+    lines = []
+    for per, table in costs.items():
+        column = f"usd_per_{per.replace(' ', '_')}"
+        if table.empty:
+            lines.append(f"Per {per}: no MLPerf row with a price.")
+            continue
+        best = table[column].idxmin()
+        lines.append(f"Per {per}: {best} is cheapest at {fmt_value(table.at[best, column], 'USD')} (imported MLPerf "
+                     f"row {table.at[best, 'basis']}, rent as of {table.at[best, 'price_as_of']}; "
+                     f"{len(table)} devices priced).")
+    lines.append(f"Fleet: {fleet_line}")
+    lines.append("Costs on datasheet estimates are shown below as the estimate tier and decide nothing here.")
+    return Conclusion("Cheapest device per unit of work", lines, "info")
+
+
+# ---- 07: trends ---------------------------------------------------------------------------------
+
+def trends(open_changes: pd.DataFrame, n_cases: int) -> Conclusion:
+    """Notebook 07: the open regressions (case, metric, change with its interval, since which run), or none.
+    ``open_changes``: :func:`perfkit.analyze.history.changes_frame` of the open ones."""
+    if open_changes.empty:
+        return Conclusion("No open regression",
+                          [f"No unacknowledged regression in the {n_cases} case{'s' if n_cases != 1 else ''} "
+                           "followed."], "pass")
+    lines = [f"{r['case']} {r['metric']}: {r['change_pct']:+.1f} % {r['interval_pct']} since run {r['run_id']}"
+             + (f" (version {r['version_after']})" if r.get("version_after") else "")
+             + f", {int(r['runs_since'])} run{'s' if int(r['runs_since']) != 1 else ''} since."
+             for r in open_changes.to_dict("records")]
+    lines.append("perfkit trend --ack CHANGE_ID --reason TEXT acknowledges one.")
+    n = len(open_changes)
+    return Conclusion(f"{n} open regression{'s' if n != 1 else ''}", lines, "fail")
+
+
+# ---- 08: model optimization ---------------------------------------------------------------------
+
+def optimization(table: pd.DataFrame, sentence: str, best: str | None) -> Conclusion:
+    """Notebook 08: the best variant that keeps 99 % of FP32 accuracy (``sentence``:
+    :func:`perfkit.optimize.conclusion`; ``best``: its name, None when no variant keeps it), and how many
+    variants keep it."""
+    within = int(table["within_99"].fillna(False).astype(bool).sum()) if "within_99" in table else 0
+    lines = [sentence, f"{within} of {len(table)} variants keep 99 % of FP32 accuracy on the held-out test split."]
+    if best is None:
+        return Conclusion("No variant keeps 99 % of FP32 accuracy", lines, "warn")
+    return Conclusion(f"Best variant within 99 % of FP32 accuracy: {best}", lines, "pass")
