@@ -180,7 +180,7 @@ def report_jobs(suite: Suite, results: Sequence[CaseResult], stamp: str,
 
 
 def run_suite(suite: Suite, db: str | None = None, out_dir: Path = DEFAULT_REPORTS, progress: bool = True,
-              overrides: Mapping[str, str] | None = None) -> int:
+              overrides: Mapping[str, str] | None = None, screenshots: bool = False) -> int:
     """Run the suite's cases, render its reports, print where they are; exit 1 if anything failed."""
     from perfkit.report.render import render_reports
 
@@ -196,7 +196,7 @@ def run_suite(suite: Suite, db: str | None = None, out_dir: Path = DEFAULT_REPOR
     build_demo_history(db_path, stamp, log)  # once per database: a history for 07_trends
     jobs = report_jobs(suite, results, stamp, overrides)
     print(f"rendering {len(jobs)} reports into {out_dir}/")
-    records = render_reports(jobs, out_dir, db=db_path, progress=progress)
+    records = render_reports(jobs, out_dir, db=db_path, progress=progress, screenshots=screenshots)
     failed_cases = [r for r in results if r.failed]
     failed_reports = [r for r in records if not r.ok]
     for rec in records:
@@ -210,7 +210,7 @@ def run_suite(suite: Suite, db: str | None = None, out_dir: Path = DEFAULT_REPOR
 
 
 def suite_command(name: str, *, list_only: bool = False, db: str | None = None, out_dir: Path = DEFAULT_REPORTS,
-                  progress: bool = True, overrides: Mapping[str, str] | None = None) -> int:
+                  progress: bool = True, overrides: Mapping[str, str] | None = None, screenshots: bool = False) -> int:
     """``perfkit report --suite NAME`` (run it) and ``--list-suite`` (print the plan); the exit code."""
     from perfkit.pipeline.capabilities import describe
     from perfkit.pipeline.suite import get_suite
@@ -220,4 +220,5 @@ def suite_command(name: str, *, list_only: bool = False, db: str | None = None, 
         for line in describe(suite):
             print(line)
         return 0
-    return run_suite(suite, db=db, out_dir=out_dir, progress=progress, overrides=overrides)
+    return run_suite(suite, db=db, out_dir=out_dir, progress=progress, overrides=overrides,
+                     screenshots=screenshots)

@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="list the suite's cases and whether each can run here, then exit")
     p.add_argument("--index-only", action="store_true",
                    help="only rebuild index.html from the reports already in --out")
+    p.add_argument("--screenshots", action="store_true",
+                   help="also screenshot each report and the index into OUT/screenshots/ (headless Chromium) "
+                        "and print the style problems found on the pages")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -50,7 +53,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if args.index_only:
         out_dir.mkdir(parents=True, exist_ok=True)
-        print(render.write_index(out_dir))
+        if args.screenshots:
+            render.screenshot_reports(out_dir, render.load_records(out_dir))
+        else:
+            render.write_index(out_dir)
+        print(out_dir / "index.html")
         return 0
     if args.suite or args.list_suite:
         if args.notebooks:
@@ -58,7 +65,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from perfkit.pipeline.run import suite_command
 
         return suite_command(args.suite or "default", list_only=args.list_suite, db=args.db,
-                             out_dir=out_dir, progress=not args.no_progress, overrides=dict(args.parameter))
+                             out_dir=out_dir, progress=not args.no_progress, overrides=dict(args.parameter),
+                             screenshots=args.screenshots)
     specs = args.notebooks or [str(p) for p in render.available_notebooks()]
     if not specs:
         raise UsageError("no notebooks found (looked in ./notebooks)")
@@ -66,7 +74,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.name and len(notebooks) != 1:
         raise UsageError("--name needs exactly one NOTEBOOK")
     jobs = render.build_jobs(notebooks, args.parameter, args.name)
-    records = render.render_reports(jobs, out_dir, db=args.db, progress=not args.no_progress)
+    records = render.render_reports(jobs, out_dir, db=args.db, progress=not args.no_progress,
+                                    screenshots=args.screenshots)
     for rec in records:
         state = "ok" if rec.error is None else f"FAILED ({rec.error.message()})"
         print(f"{out_dir / (rec.html or rec.name)}  {state}")

@@ -168,6 +168,12 @@ td.date { white-space: nowrap; }
 tr.failed td { background: #fff3f2; }
 span.err { color: #b3261e; font-family: ui-monospace, monospace; font-size: .85em; white-space: pre-wrap; }
 span.ok { color: #1e7b34; }
+div.summary { margin-top: .35rem; font-weight: 600; max-width: 30rem; }
+span.badge { display: inline-block; font-size: .7rem; letter-spacing: .05em; padding: .05rem .4rem;
+             border-radius: .25rem; color: #fff; background: #2f5fa7; margin-right: .3rem; }
+.st-pass span.badge { background: #1e7b34; } .st-fail span.badge { background: #b3261e; }
+.st-warn span.badge { background: #a15c00; }
+a.shot { display: inline-block; margin-top: .25rem; font-size: .8rem; }
 """
 
 
@@ -246,10 +252,25 @@ def sets_html(sets: Sequence[ReportSet]) -> str:
             "<th>Open regressions</th><th>Status</th></tr></thead>\n<tbody>\n" + rows + "\n</tbody>\n</table>\n")
 
 
+def _summary_html(record: ReportRecord, screenshot: str | None) -> str:
+    """The report's conclusion line(s) (status badge and title) and its screenshot link, under its name."""
+    lines = [f"<div class='summary st-{_e(c.get('status', 'info'))}'><span class='badge'>"
+             f"{_e(str(c.get('status', 'info')).upper())}</span> {_e(c.get('title', ''))}</div>"
+             for c in record.conclusions]
+    if screenshot:
+        lines.append(f"<a class='shot' href='{_e(quote(screenshot))}'>screenshot</a>")
+    return "".join(lines)
+
+
 def build_index_html(records: Sequence[ReportRecord], generated_at: str,
-                     title: str = "perfkit reports", sets: Sequence[ReportSet] = ()) -> str:
-    """The front page: one row per report with its run(s), date, headline figures and status."""
+                     title: str = "perfkit reports", sets: Sequence[ReportSet] = (),
+                     screenshots: Mapping[str, str] | None = None) -> str:
+    """The front page: one row per report with its conclusion, run(s), date, headline figures and status.
+
+    ``screenshots`` maps a report name to its screenshot's path relative to the index.
+    """
     rows = []
+    shots = dict(screenshots or {})
     for rec in sorted(records, key=lambda r: (r.notebook, r.rendered_at, r.name)):
         link = (f"<a href='{_e(quote(rec.html))}'>{_e(rec.title)}</a>" if rec.html else _e(rec.title))
         runs, date = _runs_html(rec)
@@ -259,7 +280,8 @@ def build_index_html(records: Sequence[ReportRecord], generated_at: str,
             status = f"<span class='err'>failed: {_e(rec.error.message())}</span>"
         rows.append(
             f"<tr class='{'ok' if rec.ok else 'failed'}'>"
-            f"<td>{link}<br><small>{_e(rec.notebook)} &middot; {_e(rec.name)}</small></td>"
+            f"<td>{link}<br><small>{_e(rec.notebook)} &middot; {_e(rec.name)}</small>"
+            f"{_summary_html(rec, shots.get(rec.name))}</td>"
             f"<td>{runs}</td><td class='date'>{date}</td><td class='figs'>{_figures_html(rec)}</td>"
             f"<td>{status}</td></tr>"
         )

@@ -15,14 +15,14 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import nbformat
 
 from perfkit.errors import UsageError
 from perfkit.paths import DEFAULT_REPORTS, display_path, notebook_dirs
 from perfkit.report.index import (RECORD_KEY, ReportError, ReportRecord, ReportSet, build_index_html,
-                                  error_from_notebook, headlines_from_notebook)
+                                  conclusions_from_notebook, error_from_notebook, headlines_from_notebook)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "python3"
@@ -226,9 +226,11 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
                                 if str(exc).strip() else "")
     html_name: str | None = None
     headlines: list[dict[str, Any]] = []
+    conclusions: list[dict[str, Any]] = []
     if out_nb.exists():
         nb = nbformat.read(str(out_nb), as_version=4)
         headlines = headlines_from_notebook(nb)
+        conclusions = conclusions_from_notebook(nb)
         found = error_from_notebook(nb)
         if error is not None and found is not None:
             error = found  # same error, with the cell's first line of code
@@ -237,6 +239,7 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
     record = ReportRecord(
         name=job.name, notebook=display_path(job.notebook), html=html_name,
         rendered_at=utc_now_iso(), parameters=params, headlines=headlines, error=error,
+        conclusions=conclusions,
     )
     record.run_started_at = run_dates(db, record.run_ids)
     if out_nb.exists():
@@ -270,11 +273,24 @@ def write_index(out_dir: Path, title: str = "perfkit reports",
     merged = {rec.name: rec for rec in load_records(out_dir)}
     merged.update({rec.name: rec for rec in latest})
     path = out_dir / "index.html"
-    path.write_text(build_index_html(list(merged.values()), utc_now_iso(), title, report_sets(out_dir)),
-                    encoding="utf-8")
+    path.write_text(build_index_html(list(merged.values()), utc_now_iso(), title, report_sets(out_dir),
+                                     current_screenshots(out_dir, merged.values())), encoding="utf-8")
     if out_dir.parent.resolve() == DEFAULT_REPORTS.resolve():  # a set in reports/: list it in reports/index.html
         write_index(out_dir.parent, title)
     return path
+
+
+def current_screenshots(out_dir: Path, records: Iterable[ReportRecord]) -> dict[str, str]:
+    """Report name -> its screenshot (relative to ``out_dir``), where one was taken of the current HTML."""
+    from perfkit.report.browser import screenshot_paths
+
+    found = {}
+    for rec in records:
+        png = screenshot_paths(out_dir, [rec.name])[rec.name]
+        html = out_dir / rec.html if rec.html else None
+        if html and png.exists() and html.exists() and png.stat().st_mtime >= html.stat().st_mtime:
+            found[rec.name] = png.relative_to(out_dir).as_posix()
+    return found
 
 
 def report_sets(out_dir: Path) -> list[ReportSet]:
@@ -288,8 +304,13 @@ def report_sets(out_dir: Path) -> list[ReportSet]:
 
 
 def render_reports(jobs: Sequence[ReportJob], out_dir: Path, db: str | None = None,
-                   progress: bool = True, log: Callable[[str], None] | None = None) -> list[ReportRecord]:
-    """Execute every job (a failure does not stop the others), then write the index."""
+                   progress: bool = True, log: Callable[[str], None] | None = None,
+                   screenshots: bool = False) -> list[ReportRecord]:
+    """Execute every job (a failure does not stop the others), then write the index.
+
+    With ``screenshots``, each report's first screen and the index's go to
+    ``out_dir/screenshots/`` (see :func:`screenshot_reports`).
+    """
     from tqdm import tqdm
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -303,5 +324,39 @@ def render_reports(jobs: Sequence[ReportJob], out_dir: Path, db: str | None = No
             log(f"perfkit report: {rec.notebook} ({rec.name}) failed at {rec.error.message()}")
         records.append(rec)
     bar.close()
-    write_index(out_dir, latest=records)
+    if screenshots:
+        screenshot_reports(out_dir, records, log)
+    else:
+        write_index(out_dir, latest=records)
     return records
+
+
+def screenshot_reports(out_dir: Path, records: Sequence[ReportRecord],
+                       log: Callable[[str], None] | None = None) -> list[str]:
+    """Screenshot each report's first screen, rebuild the index (linking them), screenshot it too.
+
+    Returns (and logs) the style problems the browser found on the pages; where no
+    browser can run here the index is still written and the log says why.
+    """
+    from perfkit.report import browser
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    why = browser.missing()
+    if why:
+        write_index(out_dir, latest=records)
+        log(f"perfkit report: no screenshots: {why}")
+        return []
+    found: dict[str, list[str]] = {}
+    shots = browser.screenshot_paths(out_dir, [r.name for r in records if r.html] + ["index"])
+    with browser.open_browser() as chromium:
+        for rec in records:
+            if rec.html and (out_dir / rec.html).exists():
+                found[rec.html] = browser.screenshot(chromium, out_dir / rec.html, shots[rec.name])
+        index = write_index(out_dir, latest=records)
+        found[index.name] = browser.screenshot(chromium, index, shots["index"])
+    for page, problems in found.items():
+        for problem in problems[:3]:
+            log(f"perfkit report: {problem}")
+        if len(problems) > 3:
+            log(f"perfkit report: {page}: {len(problems) - 3} more style problems")
+    return [p for problems in found.values() for p in problems]
