@@ -38,8 +38,8 @@ venv: $(STAMP) ## create or refresh the virtual environment (.venv) from pyproje
 lock: $(STAMP) ## re-pin constraints.txt to the newest versions pyproject.toml allows
 	$(BIN)/uv pip compile --quiet --python $(BIN)/python --extra dev --no-header --no-annotate -o constraints.txt pyproject.toml
 
-report: $(STAMP) ## run the default benchmark suite against the demo server and render reports/index.html
-	$(BIN)/perfkit report --suite default
+report: $(STAMP) ## run the default benchmark suite against the demo server, render reports/index.html and screenshots
+	$(BIN)/perfkit report --suite default --screenshots
 
 # A scheduler's entry point (deploy/ has a systemd timer and a CI workflow): the suite and its reports into
 # reports/<UTC stamp or $$NIGHTLY_ID>/ (reports/index.html lists the sets), then the trend gate.
