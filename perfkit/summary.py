@@ -145,6 +145,19 @@ class ErrorBody(TypedDict):
     count: int
 
 
+class PhaseSummary(TypedDict):
+    """``--warmup-s`` / ``--cooldown-s``: the phase windows in seconds from t0 and the rows stored
+    in each phase (``warmup``, ``measure``, ``cooldown``); only ``measure`` rows are in the statistics."""
+
+    warmup_s: float
+    cooldown_s: float
+    schedule_s: float
+    measure_start_s: float
+    measure_end_s: float
+    requests: dict[str, int]
+    definition: str
+
+
 class RunSummary(TypedDict):
     """One benchmark run's summary (``format_version`` 1)."""
 
@@ -179,9 +192,11 @@ class RunSummary(TypedDict):
     goodput: NotRequired[Goodput]
     ttft_ms: NotRequired[Percentiles]            # openai: first token - actual send
     ttft_intended_ms: NotRequired[Percentiles]   # openai: first token - intended send
-    tpot_ms: NotRequired[Percentiles]
-    itl_ms: NotRequired[DefinedPercentiles]
-    itl_max_ms: NotRequired[DefinedPercentiles]
+    tpot_ms: NotRequired[Percentiles]            # openai: TPOT excl. TTFT, (done - first token) / (tokens - 1)
+    tpot_incl_ttft_ms: NotRequired[DefinedPercentiles]    # openai: TPOT incl. TTFT, (done - intended send) / tokens
+    itl_ms: NotRequired[DefinedPercentiles]      # openai: ITL pooled over every gap of every request
+    itl_request_mean_ms: NotRequired[DefinedPercentiles]  # openai: ITL, each request's mean gap
+    itl_max_ms: NotRequired[DefinedPercentiles]  # openai: ITL, each request's largest gap
     e2e_ms: NotRequired[Percentiles]
     output_tokens: NotRequired[int]
     output_tokens_per_s: NotRequired[float | None]
@@ -189,6 +204,7 @@ class RunSummary(TypedDict):
     ended_at: NotRequired[str]
     signal: NotRequired[str]                     # SIGINT | SIGTERM when interrupted
     error_bodies: NotRequired[list[ErrorBody]]   # most common failed-answer bodies, <= 5 per kind
+    phases: NotRequired[PhaseSummary]            # warm-up / cool-down windows (excluded from the statistics)
 
 
 class SummaryError(ValueError):
@@ -245,5 +261,5 @@ def load(obj: str | bytes | Mapping[str, Any]) -> RunSummary:
 
 
 __all__ = ["FORMAT_VERSION", "DefinedPercentiles", "EarlyStopping", "ErrorBody", "Goodput", "LagStats", "LatencyCI",
-           "P99Slo", "Percentiles", "RunSummary", "Slo", "SloEarlyStopping", "SummaryError", "Validity",
-           "load", "schema", "validate"]
+           "P99Slo", "Percentiles", "PhaseSummary", "RunSummary", "Slo", "SloEarlyStopping", "SummaryError",
+           "Validity", "load", "schema", "validate"]

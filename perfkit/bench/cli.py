@@ -13,15 +13,15 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from perfkit.bench.choices import PATTERNS, PROTOCOLS
+from perfkit.bench.choices import PATTERNS, PROTOCOLS, SLO_KEYS
 from perfkit.errors import UsageError
 
 if TYPE_CHECKING:
     from perfkit.bench.config import BenchConfig
-    from perfkit.summary import RunSummary
+    from perfkit.summary import PhaseSummary, RunSummary
 
 # Flags that map onto a field, one a line: FLAG [METAVAR] | OBJECT.FIELD[:TYPE] | help. The object
-# is a Stage, the PayloadSpec or the BenchConfig itself. Defaults are None, so that a scenario
+# is a Stage, the PayloadSpec, the Workload or the BenchConfig itself. Defaults are None, so that a scenario
 # file's values win unless a flag is given.
 _FIELD_FLAGS = """
 --target URL         | config.target           | e.g. http://127.0.0.1:8000 (empty path: the protocol's \
@@ -32,32 +32,62 @@ and never stored
 --pattern            | stage.pattern           | arrival pattern (default constant)
 --rate RPS           | stage.rate_rps:float    | (base) request rate, requests/s
 --duration S         | stage.duration_s:float  | seconds of load
+--warmup-s S         | config.warmup_s:float   | first seconds of the schedule, taken out of it (not added): \
+their requests are sent and stored but excluded from the statistics (default 0)
+--cooldown-s S       | config.cooldown_s:float | the same at the end of the schedule (default 0)
 --concurrency N      | stage.concurrency:int   | closed loop: users in flight
---think-s S          | stage.think_s:float     | closed loop: pause after each response
---burstiness B       | stage.burstiness:float  | gamma shape (1 = Poisson, <1 burstier)
---spike-rps          | stage.spike_rps:float   | burst: rate added during a spike
---spike-period-s     | stage.spike_period_s:float | burst: time between spike starts
---spike-s            | stage.spike_s:float     | burst: spike length
---step-rps           | stage.step_rps:float    | step: rate added per step (start is --rate)
---step-s             | stage.step_s:float      | step: seconds per step
---steps              | stage.steps:int         | step: number of steps
---from-rps           | stage.from_rps:float    | ramp: start rate
---to-rps             | stage.to_rps:float      | ramp: end rate
---trace CSV          | stage.trace             | replay: CSV of send offsets (s)
---speed              | stage.speed:float       | replay: speed-up factor
---workers N          | config.workers:int      | load processes sharing the schedule
---payload KIND|PATH  | payload.kind            | fixed|normal|longtail|outliers or a .jsonl file
---payload-mean       | payload.mean:float      | mean body size (floats, or prompt words)
---payload-sd         | payload.sd:float        | normal: standard deviation of the size
---payload-sigma      | payload.sigma:float     | longtail: lognormal sigma
---outlier-fraction   | payload.outlier_fraction:float | outliers: share of outlier bodies
---outlier-factor     | payload.outlier_factor:float | outliers: size multiplier
+--think-s S          | stage.think_s:float     | closed loop: pause after each response (default 0)
+--burstiness B       | stage.burstiness:float  | gamma shape (1 = Poisson, <1 burstier; default 1)
+--spike-rps          | stage.spike_rps:float   | burst: rate added during a spike (default 0)
+--spike-period-s     | stage.spike_period_s:float | burst: time between spike starts (default 10)
+--spike-s            | stage.spike_s:float     | burst: spike length (default 1)
+--step-rps           | stage.step_rps:float    | step: rate added per step (start is --rate; default 0)
+--step-s             | stage.step_s:float      | step: seconds per step (default 10)
+--steps              | stage.steps:int         | step: number of steps (default 1)
+--from-rps           | stage.from_rps:float    | ramp: start rate (default 0)
+--to-rps             | stage.to_rps:float      | ramp: end rate (default 0)
+--trace CSV|JSONL    | stage.trace             | replay: CSV of send offsets (s), or a Mooncake trace .jsonl \
+(timestamps in ms; its rows are the --dataset unless one is given)
+--speed              | stage.speed:float       | replay: speed-up factor (default 1)
+--workers N          | config.workers:int      | load processes sharing the schedule (default 1)
+--payload KIND|PATH  | payload.kind            | fixed|normal|longtail|outliers or a .jsonl file (default fixed)
+--payload-mean       | payload.mean:float      | mean body size (floats, or prompt words; default 64)
+--payload-sd         | payload.sd:float        | normal: standard deviation of the size (default 16)
+--payload-sigma      | payload.sigma:float     | longtail: lognormal sigma (default 1)
+--outlier-fraction   | payload.outlier_fraction:float | outliers: share of outlier bodies (default 0.01)
+--outlier-factor     | payload.outlier_factor:float | outliers: size multiplier (default 16)
 --payload-template JSON|FILE | payload.template | body template, inline JSON ('{"inputs": ...}') or a JSON file, with "{{floats}}", "{{text}}", "{{size}}", "{{rows}}"
---model              | config.model            | model name in bodies and KServe paths (default demo)
---max-tokens         | config.max_tokens:int   | openai: max_tokens per request
+--tokenizer PATH     | workload.tokenizer      | openai: count tokens with this Hugging Face tokenizer.json (or a \
+directory holding one; needs the tokenizers package, pip install 'perfkit[llm]'); default perfkit-char-lm, the demo \
+model's own (one token per character)
+--prompt-tokens SPEC | workload.prompt_tokens  | openai: prompt length in tokens, each prompt generated to exactly \
+that count with --tokenizer. SPEC: N | normal:MEAN,SD | longtail:MEDIAN,SIGMA (lognormal) | empirical:FILE_OR_LIST \
+(observed lengths, resampled: a file of numbers or 12,40,33), clipped to [1, max] (',max=M'; default 131072). \
+Default 64; a --dataset's prompts first
+--output-tokens SPEC | workload.output_tokens  | openai: output length in tokens (SPEC as --prompt-tokens), sent \
+as each body's max_tokens; not with --max-tokens (default 64; a --dataset's column first)
+--dataset FILE       | workload.dataset        | openai: one body per row, cycled, from .jsonl/.json/.csv/.parquet, \
+or a Mooncake trace .jsonl (timestamp ms, input_length, output_length, hash_ids), replayed on its own timing \
+when neither --rate nor --pattern is given (--speed scales it)
+--dataset-columns MAP | workload.dataset_columns | --dataset columns, FIELD=COLUMN,...: prompt=COL[,output_tokens=COL]\
+[,messages=COL] (also prompt_tokens, hash_ids, timestamp); default: the columns so named
+--turns N            | workload.turns:int      | openai chat: turns per conversation, each carrying the earlier \
+prompts and generated answers of their output length (bodies are built before the run; default 1)
+--ignore-eos         | workload.ignore_eos:bool | openai: also send min_tokens = max_tokens and ignore_eos: true \
+(vLLM-like servers), so that answers run to their intended length
+--model              | config.model            | model name in bodies and KServe paths (default: the demo \
+server's, by protocol: demo for http-json, digits for kserve-v2, perfkit-char-lm for openai)
+--max-tokens N       | config.max_tokens:int   | openai: max_tokens of every body, --payload files and \
+templates included (max_completion_tokens where a body uses it; default 64 in drawn bodies, a file's own value)
+--temperature T      | config.temperature:float | openai: temperature of every body, files included (default: \
+the body's, else the server's)
+--top-p P            | config.top_p:float      | openai: top_p of every body, files included (default: the \
+body's, else the server's)
+--stream             | config.stream:bool      | openai: ask for a token stream (SSE; the default, which leaves a \
+file's bodies as written) or, with --no-stream, plain JSON answers (no TTFT/TPOT, usage tokens kept)
 --bearer-env VAR     | config.bearer_env       | send 'Authorization: Bearer $VAR' (never stored)
 --timeout-s          | config.timeout_s:float  | connect+read timeout per request (default 30)
---max-connections    | config.max_connections:int | cap on open connections per worker
+--max-connections    | config.max_connections:int | cap on open connections per worker (default 20000)
 --slo-p99-ms MS      | config.slo_p99_ms:float | exit 1 if P99 latency exceeds this
 --label              | config.label            | free text, k=v pairs are parsed ("hardware=T4,batching=fixed")
 --summary-json PATH  | config.summary_json     | write the summary JSON here
@@ -81,7 +111,9 @@ def _field_flags() -> list[tuple[str, str, str, dict[str, Any]]]:
         kw: dict[str, Any] = {"help": help_text}
         if metavar:
             kw["metavar"] = metavar
-        if type_name:
+        if type_name == "bool":
+            kw["action"] = argparse.BooleanOptionalAction
+        elif type_name:
             kw["type"] = _TYPES[type_name]
         if flag in _CHOICES:
             kw["choices"] = _CHOICES[flag]
@@ -106,7 +138,10 @@ def add_load_arguments(p: argparse.ArgumentParser) -> None:
                    "metrics port: http://127.0.0.1:8082/metrics. Given, these are scraped INSTEAD of "
                    "<target>/metrics; to scrape the target as well, give its /metrics too. user:password@ "
                    "is sent as Basic auth, otherwise the run's credential headers; never stored")
-    p.add_argument("--slo", metavar="K=V,...", help="goodput SLOs: latency_ms, ttft_ms, tpot_ms, itl_ms")
+    p.add_argument("--slo", metavar="K=V,...",
+                   help=f"goodput SLOs, each a bound on one per-request series: {', '.join(SLO_KEYS)} "
+                   "(ttft_ms from the intended send; tpot_ms excludes TTFT, tpot_incl_ttft_ms includes it; "
+                   "itl_max_ms: the request's largest token gap, itl_request_mean_ms: its mean gap)")
     add_db_argument(p)
     p.add_argument("--no-collect", action="store_true", help="do not sample telemetry during the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -128,6 +163,11 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     from perfkit.bench.schedule import Stage
 
     stage_kw = _given(args, "stage")
+    work_kw = _given(args, "workload")
+    if work_kw or str(stage_kw.get("trace", "")).endswith(".jsonl"):
+        from perfkit.bench.workload import link_trace
+
+        link_trace(stage_kw, work_kw, args.rate is not None or bool(args.scenario))
     if args.scenario:
         from perfkit.bench import scenario
 
@@ -152,6 +192,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         pay["seed"] = args.seed
     if pay:
         cfg.payload = dataclasses.replace(cfg.payload, **pay)
+    if work_kw:
+        cfg.workload = dataclasses.replace(cfg.workload, **work_kw)
     if args.header:
         cfg.headers = cfg.headers + [parse_header(h) for h in args.header]
     if args.metrics_url:
@@ -167,6 +209,33 @@ def _fmt(v: float | None, unit: str = " ms") -> str:
     return "-" if v is None else f"{v:,.2f}{unit}"
 
 
+def phase_line(phases: PhaseSummary) -> str:
+    """``warm-up 5 s (n=40) and cool-down 2 s (n=16) excluded``: what the statistics leave out."""
+    n, parts = phases["requests"], []
+    if phases["warmup_s"]:
+        parts.append(f"warm-up {phases['warmup_s']:g} s (n={n.get('warmup', 0):,})")
+    if phases["cooldown_s"]:
+        parts.append(f"cool-down {phases['cooldown_s']:g} s (n={n.get('cooldown', 0):,})")
+    return " and ".join(parts) + " excluded"
+
+
+def _p50_p99(s: RunSummary, key: str) -> str:
+    """``name p50 X p99 Y`` of one summary series (``-`` where absent: summaries stored before it)."""
+    v: Any = dict(s).get(key) or {}
+    return f"{key} p50 {_fmt(v.get('p50'))} p99 {_fmt(v.get('p99'))}"
+
+
+def _print_llm(s: RunSummary, out: TextIO) -> None:
+    """TTFT, TPOT in both conventions and ITL in its three forms, each under its summary name."""
+    print(f"  TTFT (first token - intended send) {_p50_p99(s, 'ttft_intended_ms')}  "
+          f"output {_fmt(s.get('output_tokens_per_s'), ' tok/s')}", file=out)
+    print(f"  TPOT excl. TTFT, (done - first token)/(tokens - 1): {_p50_p99(s, 'tpot_ms')}", file=out)
+    print(f"  TPOT incl. TTFT, (done - intended send)/tokens:     {_p50_p99(s, 'tpot_incl_ttft_ms')}", file=out)
+    print(f"  ITL pooled over every gap: {_p50_p99(s, 'itl_ms')}", file=out)
+    print(f"  ITL per request, mean gap: {_p50_p99(s, 'itl_request_mean_ms')}  "
+          f"largest gap: {_p50_p99(s, 'itl_max_ms')}", file=out)
+
+
 def print_summary(s: RunSummary, out: TextIO | None = None) -> None:
     """The summary in a few lines (stdout by default)."""
     out = out or sys.stdout
@@ -176,6 +245,8 @@ def print_summary(s: RunSummary, out: TextIO | None = None) -> None:
     never = s.get("never_sent")
     print(f"  requests {s['requests']:,}  ok {s['ok']:,}  errors: {errs}"
           + (f"  never sent: {never:,}" if never else ""), file=out)
+    if s.get("phases"):
+        print(f"  {phase_line(s['phases'])}", file=out)
     if s.get("error_bodies"):
         from perfkit.bench.errorbodies import lines
 
@@ -190,14 +261,41 @@ def print_summary(s: RunSummary, out: TextIO | None = None) -> None:
         print(f"  p99 {s['latency_ci_ms']['confidence']:.0%} CI [{_fmt(ci[0])}, {_fmt(ci[1])}]", file=out)
     print(f"  schedule lag: p50 {_fmt(lag['p50'])}  p99 {_fmt(lag['p99'])}  max {_fmt(lag['max'])}", file=out)
     if "ttft_intended_ms" in s and "tpot_ms" in s:
-        ttft = s["ttft_intended_ms"]
-        print(f"  TTFT from intended send p50 {_fmt(ttft['p50'])} p99 {_fmt(ttft['p99'])}  "
-              f"TPOT p50 {_fmt(s['tpot_ms']['p50'])}  output {_fmt(s.get('output_tokens_per_s'), ' tok/s')}",
-              file=out)
+        _print_llm(s, out)
     if "goodput" in s:
         g = s["goodput"]
         print(f"  goodput {_fmt(g['rps'], ' req/s')} ({g['good']:,} of {g['n']:,} within {g['slo']})", file=out)
-    print(f"  valid: {s['valid']}", file=out)
+    reasons = [] if s["valid"] else invalid_reasons(s)
+    for reason in reasons or ["yes" if s["valid"] else "no"]:
+        print(f"  valid: {'no — ' + reason if reasons else reason}", file=out)
+
+
+def invalid_reasons(s: RunSummary) -> list[str]:
+    """Why a run is not valid, one line per failed check of its ``validity`` block, with numbers."""
+    v, out = s["validity"], []
+    counted = v["early_stopping"]["n"]  # the successful requests the checks counted
+    if not v["status_completed"]:
+        out.append(f"the run did not complete (status {s['status']}: {s['status_reason']})")
+    if not v["min_duration_met"]:
+        what = "the measured window (warm-up and cool-down excluded)" if s.get("phases") else "run"
+        out.append(f"{what} lasted {s['duration_s']:.1f} s < --min-duration-s {v['min_duration_s']:g}")
+    if not v["min_queries_met"]:
+        out.append(f"needs ≥ {v['min_queries']:,} successful requests (--min-queries); got {counted:,}")
+    if not v["early_stopping_met"]:
+        slo = s.get("slo", {}).get("p99_ms")
+        if slo:
+            ses = slo["early_stopping"]
+            out.append(f"needs ≥ {ses['queries_needed']:,} successful requests to show P99 ≤ {ses['slo']:g} ms "
+                       f"with {ses['over_slo']:,} over it (early stopping); got {ses['n']:,}")
+        else:
+            out.append(f"needs ≥ {v['early_stopping']['min_queries']:,} successful requests for P99 early "
+                       f"stopping; got {counted:,}")
+    if not v["generator_kept_up"]:
+        lag = s["schedule_lag_ms"]
+        out.append(f"the load generator fell behind: schedule-lag p99 {_fmt(lag['p99'])}, "
+                   f"{100 * (lag['late_fraction'] or 0):.1f}% of requests > {lag['late_threshold_ms']:g} ms late "
+                   f"({v['generator_rule']})")
+    return out
 
 
 def exit_code(s: RunSummary) -> int:
@@ -267,13 +365,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "(SIGINT/SIGTERM).")
     add_load_arguments(b)
     b.set_defaults(func=_cmd_bench)
-    s = sub.add_parser("sweep", help="latency-throughput curve over rates, or the max rate within an SLO",
-                       description="Run bench at each of --rates, or search (--find-max) for the highest "
-                       "rate whose P99 meets --slo-p99-ms; every step is a stored run labelled sweep=<id>.")
+    s = sub.add_parser("sweep", help="latency-throughput curve over rates and its knee, or the max rate within an SLO",
+                       description="Run bench at each of --rates (or, with --find-knee, at geometric rates), "
+                       "stop after the first over-saturated step (completions short of arrivals for a sustained "
+                       "window) and find the knee (Kneedle on achieved throughput vs --knee-metric); or search "
+                       "(--find-max) for the highest rate whose P99 meets --slo-p99-ms. Every step is a stored "
+                       "run labelled sweep=<id>; `perfkit report 09_sweep -p sweep ID` draws the curve.")
     add_load_arguments(s)
     s.add_argument("--rates", metavar="R1,R2,...", help="rates to run, requests/s")
     s.add_argument("--find-max", action="store_true", help="bracket then bisect the highest rate meeting the SLO")
-    s.add_argument("--max-rate", type=float, default=100000.0, help="find-max: upper bound on the search")
+    s.add_argument("--find-knee", action="store_true", help="find the knee; without --rates, run --rate (default "
+                   "10) x --rate-factor^k until over-saturated, --max-rate or --max-steps")
+    s.add_argument("--knee-metric", default="latency_p99", metavar="QUANTITY_PCT", help="the knee's latency: "
+                   "latency|service|ttft|tpot|itl_max _ p50|p90|p95|p99|p999 (default latency_p99; ttft from intended send)")
+    s.add_argument("--knee-sensitivity", type=float, default=1.0, metavar="S", help="Kneedle sensitivity (default 1; "
+                   "larger wants a sharper knee)")
+    s.add_argument("--rate-factor", type=float, default=1.5, help="find-knee: ratio of one rate to the next (default 1.5)")
+    s.add_argument("--max-steps", type=int, default=12, help="find-knee: rates at most (default 12)")
+    s.add_argument("--saturation-window-s", type=float, default=3.0, metavar="W", help="over-saturation: completions "
+                   "short of arrivals over W s in a row, the backlog growing throughout (default 3)")
+    s.add_argument("--saturation-epsilon", type=float, default=0.1, metavar="E", help="over-saturation: completions "
+                   "< (1 - E) x arrivals over the window (default 0.1)")
+    s.add_argument("--max-rate", type=float, default=100000.0, help="find-max, find-knee: upper bound on the rate")
     s.add_argument("--tolerance", type=float, default=0.05, help="find-max: stop when the bracket is this "
                    "fraction of the rate")
     s.set_defaults(func=_cmd_sweep)
@@ -286,5 +399,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     lf.set_defaults(func=_cmd_locustfile)
 
 
-__all__ = ["add_load_arguments", "config_from_args", "exit_code", "print_summary", "register", "report",
-           "signal"]
+__all__ = ["add_load_arguments", "config_from_args", "exit_code", "invalid_reasons", "print_summary", "register",
+           "report", "signal"]

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from perfkit.bench.choices import PATTERNS, PROTOCOLS, SLO_KEYS
-from perfkit.bench.payload import PayloadSpec
-from perfkit.bench.schedule import Stage
+from perfkit.bench.choices import AMBIGUOUS_SLO_KEYS, PATTERNS, PROTOCOLS, SLO_KEYS
+from perfkit.bench.payload import PayloadSpec, is_completions_path
+from perfkit.bench.schedule import Phases, Stage
+from perfkit.bench.workload import Workload
 from perfkit.errors import UsageError
 from perfkit.redact import redact_headers, redact_text, redact_url, split_userinfo
 
@@ -97,6 +98,9 @@ def parse_slo(text: str | None) -> dict[str, float]:
         if "=" not in part:
             raise UsageError(f"--slo entries look like key=value, got {part!r}")
         key, value = (s.strip() for s in part.split("=", 1))
+        if key in AMBIGUOUS_SLO_KEYS:
+            raise UsageError(f"--slo key {key!r} is ambiguous: {AMBIGUOUS_SLO_KEYS[key]}; "
+                             f"write one of {', '.join(SLO_KEYS)}")
         if key not in SLO_KEYS:
             raise UsageError(f"--slo key {key!r} unknown (choose from {', '.join(SLO_KEYS)})")
         try:
@@ -117,10 +121,16 @@ class BenchConfig:
     protocol: str = "http-json"  # one of PROTOCOLS
     method: str = "POST"
     stages: list[Stage] = field(default_factory=lambda: [Stage()])
+    warmup_s: float = 0.0        # first seconds of the schedule: load sent, left out of the statistics
+    cooldown_s: float = 0.0      # last seconds of the schedule: likewise (both taken out of it)
     workers: int = 1             # load processes sharing the one schedule
     payload: PayloadSpec = field(default_factory=PayloadSpec)
+    workload: Workload = field(default_factory=Workload)  # token-true LLM workload (perfkit.bench.workload)
     model: str | None = None     # None: the protocol's demo-server model (DEFAULT_MODELS)
-    max_tokens: int = 64         # openai bodies
+    max_tokens: int | None = None  # openai: every body's max_tokens (None: 64 in drawn bodies, files as written)
+    temperature: float | None = None  # openai: every body's temperature (None: as the body has it)
+    top_p: float | None = None   # openai: every body's top_p (None: as the body has it)
+    stream: bool | None = None   # openai: stream answers (None: yes; file bodies as written)
     headers: list[tuple[str, str]] = field(default_factory=list)
     bearer_env: str | None = None  # name of the variable holding a bearer token
     timeout_s: float = 30.0      # per request, connect included
@@ -185,6 +195,7 @@ class BenchConfig:
                 if not math.isfinite(getattr(st, name)):
                     raise UsageError(f"{where}{name} must be a finite number")
             st.offsets(0)  # each pattern checks its own knobs
+        Phases(self.warmup_s, self.cooldown_s, sum(st.length_s() for st in self.stages)).check()
         if self.workers < 1:
             raise UsageError(f"--workers must be >= 1, got {self.workers}")
         if not self.timeout_s > 0:
@@ -205,7 +216,35 @@ class BenchConfig:
         if not re.fullmatch(r"[A-Z]+", self.method):
             raise UsageError(f"--method {self.method!r} is not an HTTP method")
         self.payload.validate()
+        self._check_body_options()
+        self.workload.check(self.protocol, self.payload.kind, not is_completions_path(target.path), self.max_tokens)
         return target
+
+    def _check_body_options(self) -> None:
+        """The openai body options: refused where they cannot apply, checked where they do."""
+        given = {"--max-tokens": self.max_tokens, "--temperature": self.temperature, "--top-p": self.top_p,
+                 "--stream/--no-stream": self.stream}
+        named = [flag for flag, value in given.items() if value is not None]
+        if named and self.protocol != "openai":
+            raise UsageError(f"{', '.join(named)} apply to --protocol openai only; {self.protocol} bodies "
+                             "have no such field (set it in --payload-template or the --payload file)")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise UsageError(f"--max-tokens must be >= 1, got {self.max_tokens}")
+        if self.temperature is not None and not (0 <= self.temperature and math.isfinite(self.temperature)):
+            raise UsageError(f"--temperature must be a finite number >= 0, got {self.temperature:g}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise UsageError(f"--top-p must be within (0, 1], got {self.top_p:g}")
+
+    @property
+    def streams(self) -> bool:
+        """Whether requests ask for a stream of tokens (openai, unless --no-stream)."""
+        return self.protocol == "openai" and self.stream is not False
+
+    def body_overrides(self) -> dict[str, Any]:
+        """The openai body options that were given, as :func:`perfkit.bench.payload.apply_overrides` keywords."""
+        given = {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                 "stream": self.stream}
+        return {k: v for k, v in given.items() if v is not None}
 
     def request_headers(self) -> list[tuple[str, str]]:
         """Headers as sent, credentials included (in memory only, never stored): the

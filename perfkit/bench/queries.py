@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from perfkit.store.runs import MEASURED, column_sql, phase_counts
 from perfkit.summary import ErrorBody, RunSummary, load
 
 #: Error kinds that mean the request failed at the connection level (no HTTP answer).
@@ -17,13 +18,16 @@ CONNECTION_ERRORS = ("connection_refused", "connect_error", "connection_reset", 
 #: The numeric ``requests`` columns the summary is computed from (NULL -> NaN).
 SUMMARY_COLUMNS = ("seq", "intended_unix_s", "sent_unix_s", "done_unix_s", "latency_ms", "service_ms",
                    "connect_ms", "ttft_ms", "ttft_intended_ms", "tpot_ms", "itl_ms_max", "output_tokens")
+#: Per-request series derived in SQL by the store's one expression for each (:func:`column_sql`):
+#: TPOT including TTFT, and the mean of the request's own inter-token gaps.
+DERIVED_COLUMNS = ("tpot_incl_ttft_ms", "itl_request_mean_ms")
 
 
 def _counts(con: duckdb.DuckDBPyConnection, column: str, run_id: str) -> dict[str, int]:
     """``{value: count}`` of a text column (from SUMMARY's fixed list) over a run's rows."""
     assert column in ("error_kind", "payload_class")
     rows = con.execute(f"SELECT {column}, count(*) FROM requests WHERE run_id = ? AND {column} IS NOT NULL "
-                       "GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
+                       f"AND {MEASURED} GROUP BY 1 ORDER BY 1", [run_id]).fetchall()
     return {str(k): int(c) for k, c in rows}
 
 
@@ -31,7 +35,7 @@ def error_bodies(con: duckdb.DuckDBPyConnection, run_id: str, top: int = 5) -> l
     """The ``top`` most common (status, body) of each error kind's failed answers, most frequent first."""
     rows = con.execute(
         "SELECT error_kind, status_code, error_body, count(*) AS n FROM requests "
-        "WHERE run_id = ? AND error_kind IS NOT NULL AND error_body IS NOT NULL GROUP BY 1, 2, 3 "
+        f"WHERE run_id = ? AND error_kind IS NOT NULL AND error_body IS NOT NULL AND {MEASURED} GROUP BY 1, 2, 3 "
         "QUALIFY row_number() OVER (PARTITION BY error_kind ORDER BY n DESC, status_code, error_body) <= ? "
         "ORDER BY error_kind, n DESC, status_code, error_body", [run_id, top]).fetchall()
     return [{"kind": str(k), "status": None if s is None else int(s), "body": str(b), "count": int(n)}
@@ -42,11 +46,15 @@ def load_columns(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """A run's rows column-wise, numeric only (NULL -> NaN), in seq order, plus the
     per-request booleans ``ok``/``conn_err``, the inter-token gaps of successful requests
     (``gap_ms``), the ``errors``/``payload_classes`` counts and the most common
-    ``error_bodies`` (computed in SQL, so that no per-row strings are held in Python)."""
+    ``error_bodies`` (computed in SQL, so that no per-row strings are held in Python).
+
+    Only the measured phase's rows: warm-up and cool-down requests are left out of
+    everything here but ``phases``, the count of stored rows per phase."""
     conn_list = ", ".join("?" for _ in CONNECTION_ERRORS)
-    sql = (f"SELECT {', '.join(SUMMARY_COLUMNS)}, error_kind IS NULL AS ok, "
+    derived = "".join(f"{column_sql(name)} AS {name}, " for name in DERIVED_COLUMNS)
+    sql = (f"SELECT {', '.join(SUMMARY_COLUMNS)}, {derived}error_kind IS NULL AS ok, "
            f"coalesce(error_kind IN ({conn_list}), false) AS conn_err "
-           "FROM requests WHERE run_id = ? ORDER BY seq")
+           f"FROM requests WHERE run_id = ? AND {MEASURED} ORDER BY seq")
     res = con.execute(sql, [*CONNECTION_ERRORS, run_id]).fetchnumpy()
     out: dict[str, Any] = {}
     for k, v in res.items():
@@ -58,7 +66,8 @@ def load_columns(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     out["error_bodies"] = error_bodies(con, run_id)
     out["gap_ms"] = con.execute(
         "SELECT g.gap_ms FROM token_gaps g JOIN requests r ON r.run_id = g.run_id AND r.seq = g.seq "
-        "WHERE g.run_id = ? AND r.error_kind IS NULL", [run_id]).fetchnumpy()["gap_ms"]
+        f"WHERE g.run_id = ? AND r.error_kind IS NULL AND {MEASURED}", [run_id]).fetchnumpy()["gap_ms"]
+    out["phases"] = phase_counts(con, run_id)
     return out
 
 

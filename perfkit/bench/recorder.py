@@ -24,6 +24,7 @@ import pyarrow as pa
 from perfkit.bench import errorbodies
 from perfkit.bench.client import ERRORS
 from perfkit.bench.engine import COLUMNS
+from perfkit.bench.schedule import PHASES, Phases
 from perfkit.store import write
 
 _C = {name: i for i, name in enumerate(COLUMNS)}
@@ -72,11 +73,15 @@ def _error_bodies(seqs: np.ndarray, err: np.ndarray, bodies: Sequence[tuple[int,
 def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
              payload_classes: Sequence[str], payload_bytes: np.ndarray, llm: bool,
              err_bodies: Sequence[tuple[int, bytes]] | None = None,
-             clean: Callable[[bytes], str] = errorbodies.clean) -> pa.Table:
+             clean: Callable[[bytes], str] = errorbodies.clean, phases: Phases | None = None,
+             intended_tokens: tuple[np.ndarray, np.ndarray] | None = None) -> pa.Table:
     """An Arrow table with the ``requests`` columns (except run_id) for one worker batch.
 
     ``err_bodies``: ``(seq, raw body)`` of the batch's non-2xx answers, stored as
-    ``error_body`` through ``clean`` (redacted, cut; :mod:`perfkit.bench.errorbodies`)."""
+    ``error_body`` through ``clean`` (redacted, cut; :mod:`perfkit.bench.errorbodies`).
+    ``phases``: the run's windows; each row's ``phase`` follows from its intended offset.
+    ``intended_tokens``: a token-true workload's prompt and output token counts per body
+    (:mod:`perfkit.bench.workload`), stored per row by its body index."""
     b = batch
     col = lambda name: b[:, _C[name]]  # noqa: E731
 
@@ -110,9 +115,15 @@ def to_table(batch: np.ndarray, worker: int, t0_mono_ns: int, t0_unix_s: float,
     }
     if err_bodies:
         data["error_body"] = _error_bodies(col("seq"), err, err_bodies, clean)
+    if intended_tokens is not None:
+        data["prompt_tokens_intended"] = _column(intended_tokens[0][body], pa.int32())
+        data["output_tokens_intended"] = _column(intended_tokens[1][body], pa.int32())
+    if phases is not None:
+        data["phase"] = _labels(phases.codes(intended - t0_mono_ns), PHASES)
     if llm:
         out_tok = col("output_tokens")
-        tok_ok = has_first & (out_tok > 0) & (err == 0)
+        # per-token timings need tokens seen in a stream: a plain answer has its token count only
+        tok_ok = has_first & (out_tok > 0) & (col("stream_tokens") > 0) & (err == 0)
         prompt = col("prompt_tokens")
         with np.errstate(divide="ignore", invalid="ignore"):
             tpot = (done - first) / 1e6 / (out_tok - 1)

@@ -98,9 +98,16 @@ class Plan:
     total_s: float
     intended_rate_rps: float | None
     public: dict[str, Any] = field(default_factory=dict)  # the secret-free scenario (runs.scenario)
+    intended_tokens: tuple[np.ndarray, np.ndarray] | None = None  # token-true workloads: per body
 
     @property
     def stream(self) -> bool:
+        """Requests ask for a token stream (openai, unless --no-stream)."""
+        return self.config.streams
+
+    @property
+    def llm(self) -> bool:
+        """Rows carry token columns (openai, streamed or not)."""
         return self.config.protocol == "openai"
 
     @property
@@ -120,16 +127,24 @@ def plan_run(config: BenchConfig, run_id: str | None = None) -> Plan:
     n_sched = len(offsets)
     if not config.closed and n_sched == 0:
         raise UsageError("the schedule holds no requests (rate x duration < 1)")
-    bodies, classes = payload_mod.generate(config.payload, config.payload.pool if config.closed else n_sched,
-                                           config.protocol, config.model, config.max_tokens)
-    stream = config.protocol == "openai"
-    reqs = encode_requests(config.method, target, bodies, config.request_headers(), stream)
+    n_bodies = config.payload.pool if config.closed else n_sched
+    intended = None
+    if config.workload.active:  # token-true LLM workload (perfkit.bench.workload)
+        from perfkit.bench.workload import build_for
+
+        built = build_for(config, n_bodies, target.path)
+        bodies, classes, intended = built.bodies, built.classes, (built.prompt_tokens, built.output_tokens)
+    else:
+        bodies, classes = payload_mod.generate(config.payload, n_bodies, config.protocol, config.model,
+                                               config.max_tokens, path=target.path,
+                                               overrides=config.body_overrides())
+    reqs = encode_requests(config.method, target, bodies, config.request_headers(), config.streams)
     rate = None
     if not config.closed and total_s > 0:
         rate = sum((st.mean_rate_rps() or 0.0) * st.length_s() for st in config.stages) / total_s
     p = Plan(config, target, run_id or new_run_id(), reqs, classes,
              np.array([len(b) for b in bodies], dtype=np.int64), np.rint(offsets * 1e9).astype(np.int64),
-             stage_idx, total_s, rate)
+             stage_idx, total_s, rate, intended_tokens=intended)
     p.public = {**config.public(), "scheduled": p.scheduled, "schedule_s": total_s, "payload_pool": len(bodies)}
     return p
 
@@ -146,6 +161,7 @@ def _jobs(p: Plan) -> list[WorkerJob]:
             continue
         jobs.append(WorkerJob(
             index=k, n_workers=nw, host=t.host, port=t.port, use_ssl=t.scheme == "https", stream=p.stream,
+            answers=p.llm and not p.stream,
             requests=p.requests, offsets_ns=p.offsets_ns[k::nw], seqs=seqs[k::nw], stages=p.stage_idx[k::nw],
             timeout_s=cfg.timeout_s, max_connections=cfg.max_connections, closed_concurrency=users,
             think_s=st.think_s, duration_s=st.duration_s if closed else p.total_s))
@@ -233,6 +249,7 @@ class _Drain:
         self.started = False
         self.bodies: dict[int, list[tuple[int, bytes]]] = {}  # worker -> error bodies of its next rows
         self.clean = errorbodies.Cleaner()
+        self.phases = schedule_mod.Phases(p.config.warmup_s, p.config.cooldown_s, p.total_s)
         self.last_collect = time.monotonic()
 
     def _receive(self, kind: str | None, k: int, payload: Any) -> None:
@@ -240,8 +257,9 @@ class _Drain:
 
         s, p = self.s, self.p
         if kind == "rows":
-            self.writer.add(to_table(payload, k, s.t0_mono, s.t0_unix, p.classes, p.payload_bytes, p.stream,
-                                     self.bodies.pop(k, None), self.clean))
+            self.writer.add(to_table(payload, k, s.t0_mono, s.t0_unix, p.classes, p.payload_bytes, p.llm,
+                                     self.bodies.pop(k, None), self.clean, self.phases,
+                                     p.intended_tokens))
             s.progress.update(payload)
         elif kind == "bodies":
             self.bodies.setdefault(k, []).extend(payload)

@@ -5,6 +5,7 @@ target = "http://127.0.0.1:8000"
 protocol = "http-json"          # http-json | kserve-v2 | openai
 label = "hardware=T4"
 seed = 1
+warmup_s = 5                    # sent, stored, excluded from the statistics (also cooldown_s)
 metrics_urls = ["http://127.0.0.1:8002/metrics"]  # scraped instead of <target>/metrics
 [payload]
 kind = "outliers"               # fixed | normal | longtail | outliers | path/to/bodies.jsonl
@@ -39,7 +40,7 @@ from perfkit.errors import InputError, UsageError
 
 _TOP = {"target", "protocol", "method", "workers", "model", "max_tokens", "headers", "bearer_env",
         "timeout_s", "max_connections", "slo_p99_ms", "slo", "label", "seed", "min_duration_s",
-        "min_queries", "payload", "stage", "metrics_urls"}
+        "min_queries", "payload", "stage", "metrics_urls", "warmup_s", "cooldown_s"}
 # Friendly aliases: rate -> rate_rps, duration -> duration_s.
 _STAGE_ALIASES = {"rate": "rate_rps", "duration": "duration_s", "think": "think_s"}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -141,7 +141,13 @@ def ramp(from_rps: float, to_rps: float, duration_s: float) -> np.ndarray:
 
 def replay(path: str | Path, speed: float = 1.0) -> np.ndarray:
     """Offsets (seconds) read from a trace CSV: one number per line, or a header naming
-    ``offset_s`` (other columns ignored). Divided by ``speed``; sorted; must be >= 0."""
+    ``offset_s`` (other columns ignored); or a Mooncake trace ``.jsonl`` (its ``timestamp``
+    in ms, :func:`perfkit.bench.datasets.trace_offsets`). Divided by ``speed``; sorted; must be >= 0."""
+    if str(path).endswith(".jsonl"):
+        from perfkit.bench.datasets import trace_offsets
+
+        _check_positive("replay speed", speed)
+        return trace_offsets(str(path)) / speed
     lines = read_text(path, "trace").splitlines()
     col = 0
     start = 0
@@ -256,3 +262,63 @@ def build(stages: Sequence[Stage], seed: int | None = 0) -> tuple[np.ndarray, np
     if not offs:
         return np.empty(0), np.empty(0, dtype=np.int32), 0.0
     return np.concatenate(offs), np.concatenate(idx), t
+
+
+#: The phases of a run's schedule, in time order. Warm-up and cool-down load is sent and
+#: stored (``requests.phase``) but left out of every statistic; NULL (rows written before
+#: migration 0011, imported runs) reads as ``measure``.
+PHASES = ("warmup", "measure", "cooldown")
+PHASE_DEFINITION = ("the first warmup_s and the last cooldown_s seconds of the schedule are taken out of it "
+                    "(the run is not lengthened): requests whose intended send falls there are stored with "
+                    "their phase but left out of every statistic (latency, errors, goodput, validity); "
+                    "duration_s, the rates and the minimum-duration check count the measured window only")
+
+
+@dataclass(frozen=True)
+class Phases:
+    """The phase windows of a schedule ``schedule_s`` seconds long, in seconds from t0:
+    warm-up ``[0, warmup_s)``, measured ``[warmup_s, schedule_s - cooldown_s)``, cool-down
+    from there to the end (closed loop: every later send too)."""
+
+    warmup_s: float = 0.0
+    cooldown_s: float = 0.0
+    schedule_s: float = 0.0
+
+    def check(self) -> None:
+        """UsageError unless both windows are >= 0 and leave a measured window between them."""
+        _check_positive("--warmup-s", self.warmup_s, allow_zero=True)
+        _check_positive("--cooldown-s", self.cooldown_s, allow_zero=True)
+        if (self.warmup_s or self.cooldown_s) and not self.measure_end_s > self.warmup_s:
+            raise UsageError(f"--warmup-s {self.warmup_s:g} + --cooldown-s {self.cooldown_s:g} leave nothing "
+                             f"to measure in a {self.schedule_s:g} s schedule (they are taken out of it)")
+
+    @property
+    def measure_end_s(self) -> float:
+        return self.schedule_s - self.cooldown_s
+
+    def codes(self, offsets_ns: np.ndarray) -> np.ndarray:
+        """Each intended offset's phase as an index into :data:`PHASES` (int64). Edges: an
+        offset equal to ``warmup_s`` is measured, one equal to ``schedule_s - cooldown_s`` is
+        cool-down; compared in integer nanoseconds, as the engine schedules."""
+        off = np.asarray(offsets_ns, dtype=np.int64)
+        codes = np.ones(len(off), dtype=np.int64)
+        if self.warmup_s > 0:
+            codes[off < round(self.warmup_s * 1e9)] = 0
+        if self.cooldown_s > 0:
+            codes[off >= round(self.measure_end_s * 1e9)] = 2
+        return codes
+
+    def summary(self, counts: Mapping[str, int]) -> dict[str, Any] | None:
+        """The run summary's ``phases`` block (windows, requests stored per phase), or None
+        when the run has neither a warm-up nor a cool-down."""
+        if not (self.warmup_s or self.cooldown_s):
+            return None
+        return {"warmup_s": self.warmup_s, "cooldown_s": self.cooldown_s, "schedule_s": self.schedule_s,
+                "measure_start_s": self.warmup_s, "measure_end_s": self.measure_end_s,
+                "requests": {p: int(counts.get(p, 0)) for p in PHASES}, "definition": PHASE_DEFINITION}
+
+    @classmethod
+    def of(cls, scenario: Mapping[str, Any]) -> Phases:
+        """The windows a run was planned with, from its stored scenario (``runs.scenario``)."""
+        return cls(float(scenario.get("warmup_s") or 0.0), float(scenario.get("cooldown_s") or 0.0),
+                   float(scenario.get("schedule_s") or 0.0))

@@ -13,11 +13,16 @@ Definitions (also written into every summary's ``definitions``):
   stamped before a new connection is opened, so a slow accept is service time.
 * ``ttft_intended_ms``: first token minus the intended send (what goodput's
   ``ttft_ms`` bound is checked against); ``ttft_ms``: first token minus the actual send.
-* ``tpot_ms`` (time per output token): per request with at least two tokens,
-  (response complete - first token) / (output tokens - 1).
-* ``itl_ms`` (inter-token latency): every gap between consecutive tokens of the
-  successful requests, pooled (as ``vllm bench serve``); ``itl_max_ms``: per
-  request, its largest gap.
+* Time per output token, two conventions: ``tpot_ms`` excludes TTFT,
+  (response complete - first token) / (output tokens - 1), per request with at least
+  two tokens (``vllm bench serve``'s TPOT); ``tpot_incl_ttft_ms`` includes it,
+  (response complete - intended send) / output tokens (guidellm's TPOT, which
+  measures from its own request start, i.e. the actual send).
+* Inter-token latency, three forms: ``itl_ms`` pools every gap between consecutive
+  tokens of the successful requests (``vllm bench serve``'s ITL), so long answers
+  weigh more; ``itl_request_mean_ms`` is each request's mean gap, then percentiles
+  over requests (AIPerf's and guidellm's per-request ITL); ``itl_max_ms`` is each
+  request's largest gap (a stall).
 * ``never_sent``: the schedule's sends that never left (an interrupted or
   stopped run): scheduled minus stored rows.
 """
@@ -29,9 +34,12 @@ import duckdb
 import numpy as np
 
 from perfkit.bench import stats
+from perfkit.bench.choices import SLO_SERIES
+from perfkit.bench.schedule import Phases
 from perfkit.quantiles import PERCENTILE_DEFINITION, percentiles, quantile_ci
 from perfkit.store import get_run
-from perfkit.summary import (FORMAT_VERSION, Goodput, LatencyCI, Percentiles, RunSummary, Slo, Validity)
+from perfkit.summary import (FORMAT_VERSION, DefinedPercentiles, Goodput, LatencyCI, Percentiles, RunSummary, Slo,
+                             Validity)
 
 CI_PERCENTILES = {"p50": 0.50, "p99": 0.99, "p999": 0.999}
 DEFINITIONS = {
@@ -43,12 +51,21 @@ DEFINITIONS = {
     "connect_ms": "TCP connect (plus TLS handshake for https) of the requests that opened a connection",
     "ttft_ms": "first token - actual send",
     "ttft_intended_ms": "first token - intended send; goodput's ttft_ms bound is checked against this",
-    "tpot_ms": "time per output token: (response complete - first token) / (output tokens - 1), "
-               "requests with at least 2 tokens",
-    "itl_ms": "inter-token latency: every gap between consecutive tokens of the successful requests, "
-              "pooled (as vllm bench serve)",
-    "itl_max_ms": "per request, the largest gap between consecutive tokens",
-    "never_sent": "scheduled sends that never left (interrupted or stopped run): scheduled - requests",
+    "tpot_ms": "TPOT excluding TTFT: (response complete - first token) / (output tokens - 1), per request "
+               "with at least 2 tokens (vllm bench serve's TPOT)",
+    "tpot_incl_ttft_ms": "TPOT including TTFT: (response complete - intended send) / output tokens, per "
+                         "request with at least 1 token (guidellm's TPOT, there from the actual send)",
+    "itl_ms": "ITL pooled: every gap between consecutive tokens of every successful request, percentiles "
+              "over all gaps (vllm bench serve's ITL)",
+    "itl_request_mean_ms": "ITL per-request mean: mean of each request's gaps between consecutive tokens "
+                           "= (last token - first token) / (tokens received - 1), percentiles over requests "
+                           "(AIPerf's ITL)",
+    "itl_max_ms": "ITL per-request max: each request's largest gap between consecutive tokens, "
+                  "percentiles over requests",
+    "goodput": "successful requests within every --slo bound, each bound on one per-request series: "
+               + ", ".join(f"{k} on {v}" for k, v in SLO_SERIES.items()),
+    "never_sent": "scheduled sends that never left (interrupted or stopped run): scheduled - rows stored "
+                  "(of every phase)",
 }
 _EARLY_STOPPING_RULE = ("LoadGen early stopping at c = 0.99: with --slo-p99-ms, n >= h_min(t) + t for the t "
                         "requests over the SLO (server test); otherwise enough requests for LoadGen's P99 "
@@ -134,8 +151,16 @@ def validity(lat_ok: np.ndarray, n_ok: int, duration: float, lag: Mapping[str, A
     })
 
 
+def _defined(values: np.ndarray, name: str) -> DefinedPercentiles:
+    return cast(DefinedPercentiles, {**_p(values), "definition": DEFINITIONS[name]})
+
+
 def llm_fields(cols: Mapping[str, Any], ok: np.ndarray, duration: float) -> dict[str, Any]:
-    """TTFT (from the actual and from the intended send), TPOT, ITL and token throughput."""
+    """TTFT (from the actual and from the intended send), TPOT in both conventions, ITL in its
+    three forms (pooled, per-request mean, per-request max) and token throughput.
+
+    ``cols`` carries the per-request series (``tpot_incl_ttft_ms``, ``itl_request_mean_ms``
+    as :func:`perfkit.bench.queries.load_columns` derives them) and every gap (``gap_ms``)."""
     lat = _col(cols, "latency_ms")
     toks = _col(cols, "output_tokens")
     total_tokens = float(np.nansum(toks[ok]))
@@ -143,9 +168,10 @@ def llm_fields(cols: Mapping[str, Any], ok: np.ndarray, duration: float) -> dict
         "ttft_ms": _p(_col(cols, "ttft_ms")[ok]),
         "ttft_intended_ms": _p(_col(cols, "ttft_intended_ms")[ok]),
         "tpot_ms": _p(_col(cols, "tpot_ms")[ok]),
-        "itl_ms": {**_p(np.asarray(cols.get("gap_ms", np.empty(0)), dtype=np.float64)),
-                   "definition": DEFINITIONS["itl_ms"]},
-        "itl_max_ms": {**_p(_col(cols, "itl_ms_max")[ok]), "definition": DEFINITIONS["itl_max_ms"]},
+        "tpot_incl_ttft_ms": _defined(_col(cols, "tpot_incl_ttft_ms")[ok], "tpot_incl_ttft_ms"),
+        "itl_ms": _defined(_col(cols, "gap_ms"), "itl_ms"),
+        "itl_request_mean_ms": _defined(_col(cols, "itl_request_mean_ms")[ok], "itl_request_mean_ms"),
+        "itl_max_ms": _defined(_col(cols, "itl_ms_max")[ok], "itl_max_ms"),
         "e2e_ms": _p(lat[ok]),
         "output_tokens": int(total_tokens),
         "output_tokens_per_s": total_tokens / duration if duration > 0 else None,
@@ -154,11 +180,12 @@ def llm_fields(cols: Mapping[str, Any], ok: np.ndarray, duration: float) -> dict
 
 def goodput(cols: Mapping[str, Any], ok: np.ndarray, bounds: Mapping[str, float], duration: float,
             llm: bool) -> Goodput:
-    """Requests that succeeded and met every bound; ``ttft_ms`` is checked against the
-    TTFT from the intended send, ``itl_ms`` against each request's largest gap."""
-    series = {"latency_ms": "latency_ms"}
-    if llm:
-        series.update(ttft_ms="ttft_intended_ms", tpot_ms="tpot_ms", itl_ms="itl_ms_max")
+    """Requests that succeeded and met every bound, each bound on the one per-request series its
+    key names (:data:`perfkit.bench.choices.SLO_SERIES`: ``ttft_ms`` on the TTFT from the intended
+    send, ``itl_max_ms`` on each request's largest gap, ...); only ``latency_ms`` applies to a run
+    that is not an LLM run. A request without the bounded value (no first token) is not good."""
+    # itl_ms: the largest gap, in runs stored before the keys were named (--slo refuses it now)
+    series = {**SLO_SERIES, "itl_ms": "itl_ms_max"} if llm else {"latency_ms": "latency_ms"}
     good = ok.copy()
     for key, limit in bounds.items():
         if key in series:
@@ -190,9 +217,11 @@ def summary_from_frame(cols: Mapping[str, Any], run: Mapping[str, Any]) -> RunSu
     n, n_ok = int(len(ok)), int(ok.sum())
     lat = _col(cols, "latency_ms")
     done = _col(cols, "done_unix_s")
-    duration = float(np.nanmax(done) - (run.get("t0_unix_s") or 0.0)) if n else 0.0
+    phases = Phases.of(scen)  # cols hold the measured phase only (perfkit.bench.queries.load_columns)
+    duration = float(np.nanmax(done) - (run.get("t0_unix_s") or 0.0) - phases.warmup_s) if n else 0.0
     lat_ok = lat[ok]
     scheduled = scen.get("scheduled")
+    stored = sum((cols.get("phases") or {}).values()) or n  # rows of every phase
     lag = stats.lag_summary((_col(cols, "sent_unix_s") - _col(cols, "intended_unix_s")) * 1e3,
                             float(scen.get("late_threshold_ms", 5.0)))
     out: dict[str, Any] = {
@@ -200,7 +229,7 @@ def summary_from_frame(cols: Mapping[str, Any], run: Mapping[str, Any]) -> RunSu
         "status_reason": run.get("status_reason"), "label": run.get("label"), "target": run.get("target"),
         "protocol": run.get("protocol"), "pattern": run.get("pattern"), "workers": scen.get("workers"),
         "scheduled": scheduled, "requests": n, "ok": n_ok,
-        "never_sent": None if scheduled is None else max(0, int(scheduled) - n),
+        "never_sent": None if scheduled is None else max(0, int(scheduled) - stored),
         "errors": dict(cols.get("errors") or {}),
         "intended_rate_rps": run.get("intended_rate_rps"),
         "achieved_rate_rps": n_ok / duration if duration > 0 else None,
@@ -217,6 +246,9 @@ def summary_from_frame(cols: Mapping[str, Any], run: Mapping[str, Any]) -> RunSu
         out["payload_classes"] = dict(cols["payload_classes"])
     if cols.get("error_bodies"):
         out["error_bodies"] = list(cols["error_bodies"])
+    block = phases.summary(cols.get("phases") or {"measure": n})
+    if block is not None:
+        out["phases"] = block
     out["validity"] = validity(lat_ok, n_ok, duration, lag, run.get("status"), scen)
     llm = run.get("protocol") == "openai"
     if llm:

@@ -34,6 +34,14 @@ def _dots(n: int, alpha_many: float) -> tuple[float, float]:
     return (14.0, 0.7) if few else (4.0, alpha_many)
 
 
+def _shade_phases(ax: Axes, data: RunData, label: bool = True) -> None:
+    """Grey the warm-up and cool-down spans: their requests are drawn, but no statistic counts them."""
+    for span in data.phases:
+        ax.axvspan(span.start_s, span.end_s, color="#888888", alpha=0.15, linewidth=0,
+                   label=f"{span.name} {span.end_s - span.start_s:g} s (n={span.n:,}), excluded from statistics"
+                   if label else None)
+
+
 def latency_over_time(data: RunData) -> Figure:
     """Every request's latency against its intended send time, with rolling P50/P99 per window.
 
@@ -53,6 +61,7 @@ def latency_over_time(data: RunData) -> Figure:
     if len(roll):
         ax.plot(roll["t_s"], roll["p50"], color="#dd8452", lw=2, label=f"P50 per {w:g} s")
         ax.plot(roll["t_s"], roll["p99"], color="#55a868", lw=2, label=f"P99 per {w:g} s")
+    _shade_phases(ax, data)
     ax.set_yscale("log")
     ax.set_xlabel("intended send time since start (s)")
     ax.set_ylabel("latency from intended send (ms, log)")
@@ -88,6 +97,8 @@ def throughput_errors(data: RunData) -> Figure:
     ax.step(tp["t_s"], tp["achieved_rps"], where="mid", color="#4c72b0", lw=2.5, label="achieved (ok responses)")
     ax.step(tp["t_s"], tp["intended_rps"], where="mid", color="#333333", lw=1.2, ls="--",
             label="intended (sends scheduled)")
+    _shade_phases(ax, data)
+    _shade_phases(ax_err, data, label=False)
     ax.set_ylabel("req/s")
     ax.set_title(f"Throughput per {w:g} s (n={data.n_requests:,} requests)")
     ax.grid(True, alpha=0.25)
@@ -108,6 +119,7 @@ def schedule_lag(data: RunData) -> Figure:
     size, alpha = _dots(data.n_lag, 0.4)
     ax.scatter(drawn["t_s"], drawn["schedule_lag_ms"], s=size, alpha=alpha,
                color="#8172b3", linewidths=0, rasterized=True, label=f"lag (n={data.n_lag:,})")
+    _shade_phases(ax, data)
     ax.set_xlabel("intended send time since start (s)")
     ax.set_ylabel("actual − intended send (ms)")
     ax.set_title("Schedule lag of the load generator")

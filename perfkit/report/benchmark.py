@@ -44,6 +44,17 @@ SCATTER_MAX_POINTS = 40_000
 
 
 @dataclass(frozen=True)
+class PhaseSpan:
+    """A part of the schedule whose requests are drawn but left out of every statistic
+    (``perfkit bench --warmup-s/--cooldown-s``), in seconds from the run's t0."""
+
+    name: str                                     # warm-up | cool-down
+    start_s: float
+    end_s: float
+    n: int                                        # requests stored in it
+
+
+@dataclass(frozen=True)
 class RunData:
     """A run's metadata and the small frames notebook 01 shows, times in seconds from the run's t0."""
 
@@ -61,6 +72,7 @@ class RunData:
     error_sample: pd.DataFrame                    # t_s, latency_ms of failed requests (bounded sample)
     lag_sample: pd.DataFrame                      # t_s, schedule_lag_ms (bounded sample)
     tokens: dict[str, dict[float, Estimate]] = field(default_factory=dict)  # LLM runs: metric -> estimates
+    phases: tuple[PhaseSpan, ...] = ()            # warm-up / cool-down: in the figures, not in the statistics
 
     @property
     def run_id(self) -> str:
@@ -112,8 +124,9 @@ def load_run(db: str | None = None, run_id: str = "latest", window_s: float = 1.
             frame = runs.sample_requests(con, rid, metric, outcome, max_points)
             return pd.DataFrame({"t_s": frame["intended_unix_s"] - t0, metric: frame[metric]})
 
+        summary = bench_summary(run)
         return RunData(
-            run=run, summary=bench_summary(run), totals=totals, latency=latency, tokens=tokens,
+            run=run, summary=summary, totals=totals, latency=latency, tokens=tokens, phases=phase_spans(summary),
             lag=runs.percentiles(con, rid, "schedule_lag_ms", LAG_PERCENTILES.values(), ok_only=False),
             lag_max_ms=float(lag_max[0]) if lag_max.size else math.nan,
             window_s=window_s,
@@ -137,6 +150,19 @@ def bench_summary(run: Mapping[str, Any]) -> RunSummary | None:
 
 
 # ---- pure: frames from counts and quantiles ------------------------------------------------------
+
+def phase_spans(summary: RunSummary | None) -> tuple[PhaseSpan, ...]:
+    """The warm-up and cool-down spans of a run from its summary's ``phases`` (none without)."""
+    ph = summary.get("phases") if summary is not None else None
+    if not ph:
+        return ()
+    spans = []
+    if ph["warmup_s"] > 0:
+        spans.append(PhaseSpan("warm-up", 0.0, ph["measure_start_s"], ph["requests"].get("warmup", 0)))
+    if ph["cooldown_s"] > 0:
+        spans.append(PhaseSpan("cool-down", ph["measure_end_s"], ph["schedule_s"], ph["requests"].get("cooldown", 0)))
+    return tuple(spans)
+
 
 def rates(bins: pd.DataFrame, bin_s: float) -> pd.DataFrame:
     """Counts per bin (``intended``, ``ok``, ``errors``) as rates: intended, achieved and error req/s."""
@@ -206,6 +232,8 @@ def overview(data: RunData) -> pd.DataFrame:
         ("status", f"{run.get('status')}" + (f" ({run['status_reason']})" if run.get("status_reason") else "")),
         ("valid", validity_text(data.summary)),
         ("requests", f"{data.n_requests:,} ({data.n_errors:,} errors)"),
+        *([("excluded from statistics", ", ".join(f"{s.name} {s.end_s - s.start_s:g} s (n={s.n:,})"
+                                                  for s in data.phases))] if data.phases else []),
         ("tool", f"{run.get('tool') or ''} {run.get('tool_version') or ''}".strip()),
         ("machine", f"{machine.get('hostname', '?')}: {machine.get('cpu_model', '?')}, "
                     f"{machine.get('cpu_cores_logical', '?')} logical cores, "

@@ -21,14 +21,26 @@ from perfkit.store.db import StoreError
 # Columns a caller may name as a latency-like metric (never interpolated from user text
 # without passing this allow-list).
 LATENCY_COLUMNS = ("latency_ms", "service_ms", "ttft_ms", "ttft_intended_ms", "tpot_ms", "itl_ms_max",
-                   "schedule_lag_ms", "ttfb_ms", "connect_ms")
+                   "schedule_lag_ms", "ttfb_ms", "connect_ms", "tpot_incl_ttft_ms", "itl_request_mean_ms")
+#: The rows statistics are computed from: the measured phase of the schedule. Warm-up and
+#: cool-down requests (``perfkit bench --warmup-s/--cooldown-s``) are stored but left out of
+#: every percentile, count, rate and window here; the time series behind figures
+#: (:func:`window_percentiles`, :func:`completion_bins`, :func:`sample_requests`,
+#: :func:`latency_by_step`) keep them, for the figures to shade. NULL (rows written before
+#: migration 0011, imported runs) is measured.
+MEASURED = "coalesce(phase, 'measure') = 'measure'"
 _COLUMN_SQL = {
     "latency_ms": "latency_ms",
     "service_ms": "service_ms",
     "ttft_ms": "ttft_ms",                    # first token - actual send
     "ttft_intended_ms": "ttft_intended_ms",  # first token - intended send (what a user waits)
-    "tpot_ms": "tpot_ms",
-    "itl_ms_max": "itl_ms_max",
+    "tpot_ms": "tpot_ms",                    # (done - first token) / (output tokens - 1)
+    "itl_ms_max": "itl_ms_max",              # the request's largest inter-token gap
+    # (done - intended send) / output tokens: TPOT with TTFT included (guidellm's convention)
+    "tpot_incl_ttft_ms": "latency_ms / nullif(output_tokens, 0)",
+    # the mean of the request's own inter-token gaps (AIPerf's per-request ITL)
+    "itl_request_mean_ms": "(SELECT avg(g.gap_ms) FROM token_gaps g "
+                           "WHERE g.run_id = requests.run_id AND g.seq = requests.seq)",
     "schedule_lag_ms": "(sent_unix_s - intended_unix_s) * 1000.0",
     "ttfb_ms": "(first_byte_unix_s - sent_unix_s) * 1000.0",
     "connect_ms": "connect_ms",
@@ -135,8 +147,8 @@ def resolve_run_ids(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str]
     return [r[0] for r in rows]
 
 
-def _where(ok_only: bool) -> str:
-    return " AND error_kind IS NULL" if ok_only else ""
+def _where(ok_only: bool, measured: bool = True) -> str:
+    return (" AND error_kind IS NULL" if ok_only else "") + (f" AND {MEASURED}" if measured else "")
 
 
 def count(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
@@ -220,12 +232,13 @@ def quantile_values(con: duckdb.DuckDBPyConnection, run_id: str, qs: Sequence[fl
 def window_percentiles(con: duckdb.DuckDBPyConnection, run_id: str, t0: float, width_s: float,
                        which: Mapping[str, float], metric: str = "latency_ms", ok_only: bool = True) -> pd.DataFrame:
     """Per window of intended send time from ``t0``: ``t_s`` (its centre), ``n`` and one column per
-    ``which`` key, the metric's exact percentiles in it (inverted CDF, ``quantile_disc``)."""
+    ``which`` key, the metric's exact percentiles in it (inverted CDF, ``quantile_disc``); every
+    phase, warm-up and cool-down included (a time series, for figures that shade them)."""
     expr = column_sql(metric)
     names, qs = list(which), [float(q) for q in which.values()]
     rows = con.execute(
         f"SELECT floor((intended_unix_s - ?) / ?) AS w, count(*), quantile_disc({expr}, ?::DOUBLE[]) "
-        f"FROM requests WHERE run_id = ? AND {expr} IS NOT NULL{_where(ok_only)} GROUP BY w ORDER BY w",
+        f"FROM requests WHERE run_id = ? AND {expr} IS NOT NULL{_where(ok_only, False)} GROUP BY w ORDER BY w",
         [t0, width_s, qs, run_id]).fetchall()
     frame = pd.DataFrame({"t_s": [(w + 0.5) * width_s for w, _, _ in rows],
                           "n": np.asarray([n for _, n, _ in rows], dtype=np.int64)})
@@ -261,6 +274,27 @@ def completion_bins(con: duckdb.DuckDBPyConnection, run_id: str, t0: float, bin_
         """, [t0, t0, run_id, bin_s, bin_s, bin_s, bin_s]).df()
 
 
+def flow_bins(con: duckdb.DuckDBPyConnection, run_id: str, bin_s: float = 1.0) -> pd.DataFrame:
+    """Per bin of ``bin_s`` from the first intended send: ``arrivals`` (by intended send) and
+    ``completions`` (by done time, ok or not), for the over-saturation test.
+
+    Unlike :func:`completion_bins` the bins cover the schedule only and nothing is
+    folded into the last one: responses done after it (the drain) are not counted.
+    Columns ``t_s`` (bin start), ``arrivals``, ``completions``; empty for a run without requests.
+    """
+    return con.execute(
+        """
+        WITH f AS (SELECT min(intended_unix_s) AS t0, max(intended_unix_s) AS t1 FROM requests WHERE run_id = ?),
+        bins AS (SELECT range AS b FROM f, range(CAST(floor((f.t1 - f.t0) / ?) AS BIGINT) + 1) WHERE f.t0 IS NOT NULL),
+        a AS (SELECT CAST(floor((intended_unix_s - f.t0) / ?) AS BIGINT) AS b, count(*) AS n
+              FROM requests, f WHERE run_id = ? GROUP BY 1),
+        c AS (SELECT CAST(floor((done_unix_s - f.t0) / ?) AS BIGINT) AS b, count(*) AS n
+              FROM requests, f WHERE run_id = ? AND done_unix_s IS NOT NULL GROUP BY 1)
+        SELECT bins.b * ? AS t_s, coalesce(a.n, 0) AS arrivals, coalesce(c.n, 0) AS completions
+        FROM bins LEFT JOIN a ON a.b = bins.b LEFT JOIN c ON c.b = bins.b ORDER BY bins.b
+        """, [run_id, bin_s, bin_s, run_id, bin_s, run_id, bin_s]).df()
+
+
 def sample_requests(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "latency_ms",
                     outcome: str = "ok", max_rows: int = 40_000, tail_q: float = 0.99,
                     seed: int = 0) -> pd.DataFrame:
@@ -290,14 +324,13 @@ def sample_requests(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = "
 
 
 def windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -> pd.DataFrame:
-    """Per-window aggregates by intended send time (window_s = offset from the run's first request)."""
+    """Per-window aggregates by intended send time (window_s = offset from the first measured
+    request), over the measured phase."""
     return con.execute(
-        """
-        WITH t AS (SELECT min(intended_unix_s) AS t0 FROM requests WHERE run_id = ?),
-        r AS (
-            SELECT q.*, floor((q.intended_unix_s - t.t0) / ?) AS w, t.t0
-            FROM requests q, t WHERE q.run_id = ?
-        )
+        f"""
+        WITH m AS (SELECT * FROM requests WHERE run_id = ? AND {MEASURED}),
+        t AS (SELECT min(intended_unix_s) AS t0 FROM m),
+        r AS (SELECT m.*, floor((m.intended_unix_s - t.t0) / ?) AS w, t.t0 FROM m, t)
         SELECT w * ? AS window_s,
                any_value(t0) + w * ? AS start_unix_s,
                count(*) AS requests,
@@ -310,7 +343,7 @@ def windows(con: duckdb.DuckDBPyConnection, run_id: str, width_s: float = 1.0) -
                avg((sent_unix_s - intended_unix_s) * 1000.0) AS mean_schedule_lag_ms,
                max((sent_unix_s - intended_unix_s) * 1000.0) AS max_schedule_lag_ms
         FROM r GROUP BY w ORDER BY w
-        """, [run_id, width_s, run_id, width_s, width_s]).df()
+        """, [run_id, width_s, width_s, width_s]).df()
 
 
 def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
@@ -321,14 +354,14 @@ def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     ``transfer_ms`` = done - first byte, ``service_ms`` = done - sent.
     """
     row = _row(con.execute(
-        """
+        f"""
         SELECT count(*) AS n,
                avg(latency_ms), avg(service_ms),
                avg((sent_unix_s - intended_unix_s) * 1000.0),
                avg((first_byte_unix_s - sent_unix_s) * 1000.0),
                avg((done_unix_s - first_byte_unix_s) * 1000.0),
                min(intended_unix_s), max(intended_unix_s), max(done_unix_s)
-        FROM requests WHERE run_id = ? AND error_kind IS NULL
+        FROM requests WHERE run_id = ? AND error_kind IS NULL AND {MEASURED}
         """, [run_id]))
     keys = ("n", "mean_latency_ms", "mean_service_ms", "mean_schedule_lag_ms", "mean_ttfb_ms",
             "mean_transfer_ms", "first_intended_unix_s", "last_intended_unix_s", "last_done_unix_s")
@@ -337,17 +370,17 @@ def breakdown(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
 
 
 def totals(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    """Request counts, errors by kind, the run's span and arrival rate."""
+    """Request counts, errors by kind, the run's span and arrival rate (measured phase)."""
     row = _row(con.execute(
-        """
+        f"""
         SELECT count(*), count(*) FILTER (WHERE error_kind IS NULL),
                count(*) FILTER (WHERE sent_unix_s IS NULL),
                min(intended_unix_s), max(intended_unix_s), max(done_unix_s)
-        FROM requests WHERE run_id = ?
+        FROM requests WHERE run_id = ? AND {MEASURED}
         """, [run_id]))
     n, ok, unsent, first, last, done = row
     errors = dict(con.execute(
-        "SELECT error_kind, count(*) FROM requests WHERE run_id = ? AND error_kind IS NOT NULL "
+        f"SELECT error_kind, count(*) FROM requests WHERE run_id = ? AND error_kind IS NOT NULL AND {MEASURED} "
         "GROUP BY 1 ORDER BY 2 DESC", [run_id]).fetchall())
     span = (last - first) if n and last is not None and first is not None else 0.0
     return {"requests": int(n), "ok": int(ok), "unsent": int(unsent), "errors": errors,
@@ -356,15 +389,22 @@ def totals(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
             "arrival_rate_rps": (n - 1) / span if span and span > 0 else math.nan}
 
 
+def phase_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """Stored requests per phase of the schedule (``warmup``, ``measure``, ``cooldown``; NULL is measure)."""
+    rows = con.execute("SELECT coalesce(phase, 'measure'), count(*) FROM requests WHERE run_id = ? GROUP BY 1",
+                       [run_id]).fetchall()
+    return {str(phase): int(n) for phase, n in rows}
+
+
 def schedule_lag(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """How far the load generator fell behind its schedule: sent - intended, in ms."""
     row = _row(con.execute(
-        """
+        f"""
         SELECT count(*), count(sent_unix_s),
                quantile_disc((sent_unix_s - intended_unix_s) * 1000.0, [0.5, 0.99]),
                max((sent_unix_s - intended_unix_s) * 1000.0),
                avg((sent_unix_s - intended_unix_s) * 1000.0)
-        FROM requests WHERE run_id = ?
+        FROM requests WHERE run_id = ? AND {MEASURED}
         """, [run_id]))
     n, sent, q, mx, mean = row
     q = q or [math.nan, math.nan]
@@ -375,14 +415,14 @@ def schedule_lag(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
 def stage_rates(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.DataFrame:
     """Per run and stage: achieved completion rate, P99, error share (for qps_at_slo)."""
     return con.execute(
-        """
+        f"""
         SELECT run_id, coalesce(stage, 0) AS stage, count(*) AS requests,
                count(*) FILTER (WHERE error_kind IS NULL) AS ok,
                (count(*) - 1) / nullif(max(intended_unix_s) - min(intended_unix_s), 0) AS arrival_rate_rps,
                count(*) FILTER (WHERE error_kind IS NULL)
                  / nullif(max(done_unix_s) - min(intended_unix_s), 0) AS achieved_rate_rps,
                quantile_disc(latency_ms, 0.99) FILTER (WHERE error_kind IS NULL) AS p99_ms
-        FROM requests WHERE list_contains(?::VARCHAR[], run_id)
+        FROM requests WHERE list_contains(?::VARCHAR[], run_id) AND {MEASURED}
         GROUP BY 1, 2 ORDER BY 1, 2
         """, [list(run_ids)]).df()
 
@@ -409,13 +449,18 @@ def qps_at_slo(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str], p99
             "run_id": best["run_id"], "stage": int(best["stage"])}
 
 
-_SLO_COLUMN = {"latency_ms": "latency_ms", "ttft_ms": "coalesce(ttft_intended_ms, ttft_ms)", "tpot_ms": "tpot_ms", "itl_ms": "itl_ms_max"}
+#: ``perfkit bench --slo`` keys -> the per-request series each bounds (one convention each; the
+#: bench summary's ``definitions`` give the formulas). ``itl_ms`` is what runs stored before the
+#: keys were named recorded for the largest gap; ``--slo`` now refuses it as ambiguous.
+_SLO_COLUMN = {"latency_ms": "latency_ms", "ttft_ms": "coalesce(ttft_intended_ms, ttft_ms)", "tpot_ms": "tpot_ms",
+               "tpot_incl_ttft_ms": _COLUMN_SQL["tpot_incl_ttft_ms"], "itl_max_ms": "itl_ms_max",
+               "itl_request_mean_ms": _COLUMN_SQL["itl_request_mean_ms"], "itl_ms": "itl_ms_max"}
 
 
 def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, float],
             confidence: float = 0.95) -> dict[str, Any]:
-    """Requests per second that succeeded and met every per-request bound (``latency_ms``,
-    ``ttft_ms``, ``tpot_ms``, ``itl_ms``), counted in SQL; the good share carries its
+    """Requests per second that succeeded and met every per-request bound (the keys of
+    :data:`_SLO_COLUMN`), counted in SQL; the good share carries its
     Clopper–Pearson interval. A request missing a bounded value (no first token) is not good."""
     conds, params = ["error_kind IS NULL"], []
     for key, limit in bounds_ms.items():
@@ -425,7 +470,7 @@ def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, fl
         params.append(float(limit))
     n, good, first, last_done = _row(con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(conds)}), min(intended_unix_s), max(done_unix_s) "
-        "FROM requests WHERE run_id = ?", [*params, run_id]))
+        f"FROM requests WHERE run_id = ? AND {MEASURED}", [*params, run_id]))
     span = (last_done - first) if n and last_done is not None else math.nan
     share = proportion_ci(int(good), int(n), confidence)
     return {"goodput_rps": good / span if span and span > 0 else math.nan, "good_requests": int(good),
@@ -463,12 +508,12 @@ def request_sequence(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = 
     bootstrap; the third element says how many there were in all.
     """
     expr = column_sql(metric)
-    total = int(_row(con.execute("SELECT count(*) FROM requests WHERE run_id = ?", [run_id]))[0])
+    total = int(_row(con.execute(f"SELECT count(*) FROM requests WHERE run_id = ? AND {MEASURED}", [run_id]))[0])
     stride = max(1, math.ceil(total / max_rows)) if max_rows > 0 else 1
     got = con.execute(
         f"WITH r AS (SELECT row_number() OVER (ORDER BY seq) - 1 AS i, "
         f"CASE WHEN error_kind IS NULL THEN {expr} END AS v, error_kind IS NOT NULL AS failed "
-        f"FROM requests WHERE run_id = ?) "
+        f"FROM requests WHERE run_id = ? AND {MEASURED}) "
         f"SELECT v, failed FROM r WHERE (i // ?) % ? = 0 ORDER BY i",
         [run_id, int(block_rows), int(stride)]).fetchnumpy()
     values: np.ndarray = np.ma.filled(np.ma.asarray(got["v"], dtype=float), np.nan)  # NULL -> NaN
@@ -479,7 +524,7 @@ def request_sequence(con: duckdb.DuckDBPyConnection, run_id: str, metric: str = 
 def count_over(con: duckdb.DuckDBPyConnection, run_id: str, limit_ms: float,
                metric: str = "latency_ms") -> int:
     """Successful requests whose ``metric`` exceeds ``limit_ms`` (for SLO verdicts from counts)."""
-    row = con.execute(f"SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL "
+    row = con.execute(f"SELECT count(*) FROM requests WHERE run_id = ? AND error_kind IS NULL AND {MEASURED} "
                       f"AND {column_sql(metric)} > ?", [run_id, float(limit_ms)]).fetchone()
     return int(row[0]) if row else 0
 
