@@ -19,6 +19,7 @@ def built(protocol: str = "openai", n: int = 800) -> dict:
             "intended_unix_s": t, "sent_unix_s": t, "done_unix_s": t + 1.0,
             "ttft_ms": lat / 2, "ttft_intended_ms": lat / 2, "tpot_ms": lat / 10, "itl_ms_max": lat / 5,
             "output_tokens": np.full(n, 10.0), "errors": {}, "gap_ms": lat / 10,
+            "tpot_incl_ttft_ms": lat / 10, "itl_request_mean_ms": lat / 10,
             "payload_classes": {"fixed": n}}
     run = {"run_id": "r1", "status": "completed", "protocol": protocol, "t0_unix_s": 0.0,
            "scenario": {"workers": 1, "scheduled": n, "slo_p99_ms": 50.0, "slo": {"ttft_ms": 10.0}}}
