@@ -26,6 +26,8 @@ from perfkit.report.index import (RECORD_KEY, ReportError, ReportRecord, ReportS
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "python3"
+#: Run in the report kernel before the notebook: figures are shown with their alt text.
+_KERNEL_SETUP = "import perfkit.plots.style as _style; _style.enable_alt_text(); del _style"
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -217,7 +219,7 @@ def execute_report(job: ReportJob, out_dir: Path, db: str | None = None,
                 execution_timeout=timeout_s, cwd=None,
                 # the kernel's own log (start-up notes, the interrupt sent at shutdown) stays off our
                 # stderr; errors inside the notebook are in its outputs and in the index
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL", f"--IPKernelApp.exec_lines={_KERNEL_SETUP}"],
             )
         except PapermillExecutionError as exc:
             error = ReportError(cell=None, ename=exc.ename, evalue=str(exc.evalue))

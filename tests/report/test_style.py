@@ -95,3 +95,21 @@ def test_conclusion_is_shown_and_recorded_for_the_index():
     assert conclusions_from_notebook(nb) == [bundle[style.CONCLUSION_MIME]]
     with pytest.raises(ValueError):
         style.conclusion_bundle("x", [], "great")
+
+
+def test_figures_state_n_and_units_and_carry_alt_text():
+    from matplotlib.figure import Figure
+
+    from perfkit.plots import style as plot_style
+
+    assert plot_style.with_n("Latency", 6000, "ms") == "Latency (ms, n=6,000)"
+    assert plot_style.with_n("Latency") == "Latency"
+    fig = Figure()
+    ax = fig.subplots()
+    plot_style.title(ax, "Latency over time", n=2000)
+    ax.set_xlabel("time (s)")
+    assert plot_style.alt_text(fig) == "Latency over time (n=2,000) (x: time (s))"
+    fig.suptitle("Run r1")
+    assert plot_style.alt_text(fig).startswith("Run r1. Latency over time")
+    assert plot_style.alt_text(plot_style.describe(fig, "P99 rises after 10 s")) == "P99 rises after 10 s"
+    assert plot_style.color(0) == plot_style.PALETTE[0] == plot_style.color(len(plot_style.PALETTE))
