@@ -11,7 +11,11 @@ still counts from its intended send time).
 Every request ends exactly once, in :meth:`Pool.finish`, with an error code from
 :data:`ERRORS` (0 = ok). An answer whose status is not 2xx keeps the first
 :data:`~perfkit.bench.errorbodies.CAPTURE_BYTES` of its body in ``Req.err_body``
-(a successful answer's body is never kept: its ``on_body`` does one test).
+(a successful answer's body is never kept: its ``on_body`` does one test), except
+a plain OpenAI answer: a non-streaming openai run's (:class:`_AnswerConn`), or a stream
+request the server answered with ``Content-Type: application/json`` (it ignored
+``stream``), which is kept in ``Req.answer`` and read for its usage when complete
+(:func:`_read_answer`). A streamed answer must end with ``[DONE]``.
 
 Timing: a request's ``sent`` stamp is taken when it goes out on an idle connection
 or, when it needs a new one, *before* the connect (whose duration is kept apart in
@@ -44,7 +48,8 @@ class Req:
 
     __slots__ = ("seq", "stage", "intended", "deadline", "sent", "first", "done", "status", "err",
                  "bytes_out", "bytes_in", "body", "conn", "retried", "tokens", "last_tok", "itl_max",
-                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter", "gaps", "connect", "err_body")
+                 "prompt_tokens", "usage_out", "sse", "done_seen", "waiter", "gaps", "connect", "err_body",
+                 "answer")
 
     def __init__(self, seq: int, stage: int, intended: int, body: int):
         self.seq = seq
@@ -72,6 +77,7 @@ class Req:
         self.gaps: list[int] | None = None  # inter-token gaps (ns) of a streamed response
         self.connect = -1                   # ns spent opening a connection for it; -1: none opened
         self.err_body: bytes | None = None  # a non-2xx answer's body (its first CAPTURE_BYTES)
+        self.answer: bytes | None = None    # a plain (non-streamed) OpenAI answer's body, read when complete
 
 
 class _Conn(asyncio.Protocol):
@@ -157,15 +163,52 @@ class _Conn(asyncio.Protocol):
             self.transport.abort()
 
 
-class _StreamConn(_Conn):
-    """A connection that reads Server-Sent Events (OpenAI ``stream: true``) token by token."""
+class _AnswerConn(_Conn):
+    """A connection that keeps a successful answer's body whole: a plain OpenAI answer
+    (``stream: false``), read for its usage when complete (:meth:`Pool.classify`)."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        req = self.req
+        if req is not None and req.err_body is None:
+            req.answer = b""
 
     def on_body(self, body: bytes) -> None:
         req = self.req
         if req is None:
             return
-        if req.err_body is not None:  # an error answer is not a stream: keep its body
+        if req.err_body is not None:
             _capture(req, body)
+        elif req.answer is not None:
+            req.answer += body
+
+
+class _StreamConn(_AnswerConn):
+    """A connection that reads Server-Sent Events (OpenAI ``stream: true``) token by token;
+    a 2xx answer with ``Content-Type: application/json`` (the server ignored ``stream``) is
+    kept whole and read as a plain answer."""
+
+    def __init__(self, pool: "Pool"):
+        super().__init__(pool)
+        self.plain = False  # this response is application/json, not a stream
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 12 and name.lower() == b"content-type":
+            self.plain = value.lstrip().lower().startswith(b"application/json")
+
+    def on_headers_complete(self) -> None:
+        if self.plain:
+            self.plain = False
+            super().on_headers_complete()
+        else:
+            _Conn.on_headers_complete(self)
+
+    def on_body(self, body: bytes) -> None:
+        req = self.req
+        if req is None:
+            return
+        if req.err_body is not None or req.answer is not None:  # not a stream: keep the body
+            super().on_body(body)
             return
         buf = req.sse + body if req.sse else body
         if b"\r\n" in buf:
@@ -198,10 +241,31 @@ class _StreamConn(_Conn):
                         _token(req, now)
                 usage = obj.get("usage")
                 if isinstance(usage, dict):
-                    if isinstance(usage.get("prompt_tokens"), int):
-                        req.prompt_tokens = usage["prompt_tokens"]
-                    if isinstance(usage.get("completion_tokens"), int):
-                        req.usage_out = usage["completion_tokens"]
+                    _usage(req, usage)
+
+
+def _usage(req: Req, usage: dict) -> None:
+    """An OpenAI ``usage`` object's token counts onto ``req``."""
+    if isinstance(usage.get("prompt_tokens"), int):
+        req.prompt_tokens = usage["prompt_tokens"]
+    if isinstance(usage.get("completion_tokens"), int):
+        req.usage_out = usage["completion_tokens"]
+
+
+def _read_answer(req: Req) -> int:
+    """A complete plain OpenAI answer: E_OK with its usage when it is a JSON object with a
+    ``choices`` list, else E_BAD. The body is dropped either way."""
+    raw, req.answer = req.answer, None
+    try:
+        obj = json.loads(raw or b"")
+    except ValueError:
+        return E_BAD
+    if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+        return E_BAD
+    usage = obj.get("usage")
+    if isinstance(usage, dict):
+        _usage(req, usage)
+    return E_OK
 
 
 def _capture(req: Req, body: bytes) -> None:
@@ -232,7 +296,9 @@ class Pool:
 
     def __init__(self, host: str, port: int, requests: list[bytes], *, timeout_s: float,
                  on_done: Callable[[Req], None], stream: bool = False, use_ssl: bool = False,
-                 max_connections: int = 20000):
+                 max_connections: int = 20000, answers: bool = False):
+        """``stream``: answers are token streams (SSE); ``answers``: otherwise, successful
+        answers are plain OpenAI JSON, kept and read for their usage (never for other protocols)."""
         self.loop = asyncio.get_running_loop()
         self.host, self.port = host, port
         self.requests = requests
@@ -247,7 +313,7 @@ class Pool:
         self.queued: deque[Req] = deque()
         self.inflight: deque[Req] = deque()
         self.n_inflight = 0
-        self._proto = _StreamConn if stream else _Conn
+        self._proto: type[_Conn] = _StreamConn if stream else (_AnswerConn if answers else _Conn)
 
     def submit(self, req: Req) -> None:
         """Send now on an idle connection, else open one (or queue at the cap)."""
@@ -357,6 +423,8 @@ class Pool:
     def classify(self, req: Req) -> int:
         s = req.status
         if 200 <= s < 300:
+            if req.answer is not None:
+                return _read_answer(req)
             if self.stream and not req.done_seen:
                 return E_TSTREAM
             return E_OK

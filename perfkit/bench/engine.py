@@ -34,7 +34,8 @@ from perfkit.bench.client import E_INTR, Pool, Req
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 COLUMNS = ("seq", "stage", "intended_ns", "sent_ns", "first_ns", "done_ns", "status", "err",
-           "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns", "connect_ns")
+           "bytes_out", "bytes_in", "body", "prompt_tokens", "output_tokens", "itl_max_ns", "connect_ns",
+           "stream_tokens")  # stream_tokens: tokens seen in a stream (0 for a plain answer: no TTFT/TPOT)
 SPIN_NS = 1_500_000   # without timerfd: closer than this to a send, yield instead of sleeping (1 ms timers)
 MAX_SLEEP_NS = 100_000_000  # wake at least every 100 ms to notice a stop
 TIMER_MIN_NS = 20_000  # with timerfd: closer than this, just yield once (a wake-up costs about as much)
@@ -53,7 +54,7 @@ class WorkerJob:
     host: str
     port: int
     use_ssl: bool
-    stream: bool
+    stream: bool                    # answers are token streams (openai, unless --no-stream)
     requests: list[bytes]
     offsets_ns: np.ndarray          # int64, intended offsets from t0, this worker's share
     seqs: np.ndarray                # int64 sequence numbers, same length
@@ -66,6 +67,7 @@ class WorkerJob:
     flush_s: float = 0.25
     batch_window_ns: int = BATCH_WINDOW_NS  # minimum spacing of send wake-ups (0: one per request)
     grace_s: float = 1.0            # after a stop: how long in-flight requests may still finish
+    answers: bool = False           # not streamed: successful answers are OpenAI JSON, read for their usage
 
 
 def _raise_fd_limit() -> int:
@@ -112,7 +114,7 @@ class Engine:
         # turn into an int64 matrix than a list of row tuples.
         self.rows += (req.seq, req.stage, req.intended, req.sent, req.first, req.done, req.status,
                       req.err, req.bytes_out, req.bytes_in, req.body, req.prompt_tokens, out, req.itl_max,
-                      req.connect)
+                      req.connect, req.tokens)
         if req.gaps:
             seq = req.seq
             self.gap_rows.extend((seq, g) for g in req.gaps)
@@ -160,7 +162,8 @@ class Engine:
         if self.pool is None:
             job = self.job
             self.pool = Pool(job.host, job.port, job.requests, timeout_s=job.timeout_s, on_done=self._on_done,
-                             stream=job.stream, use_ssl=job.use_ssl, max_connections=job.max_connections)
+                             stream=job.stream, use_ssl=job.use_ssl, max_connections=job.max_connections,
+                             answers=job.answers)
             if job.closed_concurrency == 0:
                 want = int(np.searchsorted(job.offsets_ns, PREWARM_NS))
                 await self.pool.prewarm(min(want, PREWARM_MAX), PREWARM_TIMEOUT_S)

@@ -7,8 +7,10 @@ Usage (the bench engine)::
     ...  live.write(con)  ...    # any time: store what was gathered since the last call
     live.stop(); live.write(con) # the last of it
 
-Each collector that cannot work here (no GPU/driver, target without /metrics,
-process gone) says so in ONE line on stderr and the run goes on without it.
+Each collector that cannot work here (target without /metrics, process gone)
+says so in ONE line on stderr and the run goes on without it; no GPU or driver
+(NVML absent, as on every CPU-only machine) is normal and only logged at debug
+level (logger ``perfkit.ingest.live``).
 
 ``target_url`` is the REAL target URL, credentials included, and ``headers``
 the real request headers for its ``/metrics`` (e.g. the run's
@@ -27,6 +29,7 @@ with every write.
 from __future__ import annotations
 
 import abc
+import logging
 import sys
 import threading
 import time
@@ -45,6 +48,9 @@ from perfkit.store import write
 _LONG_SCHEMA = pl.Schema({"collector": pl.String, "name": pl.String, "labels": pl.String,
                           "unit": pl.String, "type": pl.String, "ts_unix_s": pl.Float64,
                           "value": pl.Float64})
+
+
+log = logging.getLogger(__name__)
 
 
 def _say(message: str) -> None:
@@ -124,7 +130,7 @@ class _NvmlCollector(_Collector):
         try:
             self._reader = nvml.NvmlReader()
         except nvml.NvmlUnavailable as exc:
-            _say(f"no GPU telemetry for this run: NVML unavailable ({exc})")
+            log.debug("no GPU telemetry for this run: NVML unavailable (%s)", exc)
             return False
         return True
 
