@@ -31,11 +31,19 @@ ROLLING_PERCENTILES = {"p50": 0.5, "p99": 0.99}
 #: Quantiles of the token and schedule-lag tables.
 TOKEN_PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 LAG_PERCENTILES = {"p50": 0.5, "p99": 0.99}
-#: LLM metrics shown in the token table: column, name. TTFT is shown from the intended send
-#: (what a user waits: generator lag and queueing at --max-connections included) and from
-#: the actual send (the server's share); TPOT = (done - first token) / (output tokens - 1).
-TOKEN_METRICS = (("ttft_intended_ms", "TTFT (from intended send)"), ("ttft_ms", "TTFT (from actual send)"),
-                 ("tpot_ms", "TPOT"), ("itl_ms_max", "max ITL"))
+#: LLM metrics shown in the token table, per request: store series, name with its formula. TTFT is
+#: shown from the intended send (what a user waits: generator lag and queueing at --max-connections
+#: included) and from the actual send (the server's share); TPOT and ITL in each common convention
+#: (the bench summary's ``definitions``).
+TOKEN_METRICS = (("ttft_intended_ms", "TTFT from intended send = first token − intended send"),
+                 ("ttft_ms", "TTFT from actual send = first token − actual send"),
+                 ("tpot_ms", "TPOT excl. TTFT = (done − first token) / (tokens − 1)"),
+                 ("tpot_incl_ttft_ms", "TPOT incl. TTFT = (done − intended send) / tokens"),
+                 ("itl_request_mean_ms", "ITL per-request mean = mean of a request's token gaps"),
+                 ("itl_ms_max", "ITL per-request max = a request's largest token gap"))
+#: The token table's row of ITL pooled over every gap (the summary's ``itl_ms``, vllm bench serve's
+#: convention); no interval: the gaps of one request are not independent draws.
+POOLED_ITL = "ITL pooled = every token gap of every request (no CI)"
 #: The percentile spectrum reaches at most P99.99, at this many points.
 SPECTRUM_MAX_Q = 0.9999
 SPECTRUM_POINTS = 200
@@ -192,6 +200,10 @@ def _finite(x: float) -> float:
     return float(x) if math.isfinite(x) else math.nan
 
 
+def _finite_or_nan(x: float | None) -> float:
+    return math.nan if x is None else _finite(x)
+
+
 def estimate_table(estimates: Mapping[float, Estimate], which: Mapping[str, float],
                    value: str = "latency_ms") -> pd.DataFrame:
     """One row per percentile (``P50``, ``P99.9``...): value, interval ends and n; an end the data
@@ -249,13 +261,20 @@ def run_percentiles(data: RunData) -> pd.DataFrame:
 
 
 def token_table(data: RunData) -> pd.DataFrame:
-    """TTFT / TPOT / largest inter-token gap percentiles for LLM runs (empty otherwise)."""
+    """TTFT, TPOT (excluding and including TTFT) and ITL (per-request mean, per-request max,
+    pooled) percentiles for LLM runs, each named with its formula (empty for other runs)."""
     frames = []
     for metric, name in TOKEN_METRICS:
         if metric in data.tokens:
             table = estimate_table(data.tokens[metric], TOKEN_PERCENTILES)
             table.insert(0, "metric", name)
             frames.append(table.reset_index())
+    pooled: Mapping[str, Any] | None = data.summary.get("itl_ms") if data.summary else None
+    if pooled and pooled["n"]:
+        frames.append(pd.DataFrame([
+            {"metric": POOLED_ITL, "percentile": key.upper(), "latency_ms": _finite_or_nan(pooled[key]),
+             "ci_low_ms": math.nan, "ci_high_ms": math.nan, "n": int(pooled["n"])}
+            for key in TOKEN_PERCENTILES if key in pooled]))
     if not frames:
         return pd.DataFrame(columns=["metric", "percentile", "latency_ms", "ci_low_ms", "ci_high_ms", "n"])
     return pd.concat(frames, ignore_index=True).set_index(["metric", "percentile"])

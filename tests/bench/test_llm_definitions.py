@@ -27,6 +27,8 @@ from perfkit.bench.queries import load_columns
 from perfkit.bench.recorder import gaps_table, to_table
 from perfkit.bench.summary import DEFINITIONS, summarize, summary_from_frame
 from perfkit.errors import UsageError
+from perfkit.jsonsafe import json_safe
+from perfkit.report import benchmark
 from perfkit.store import runs, write
 
 T0_MONO_NS = 5_000_000_000
@@ -54,18 +56,26 @@ def recorded_run(con, run_id: str = "llm", slo: dict[str, float] | None = None) 
         rows.append([row[c] for c in COLUMNS])
         gaps += [(seq, g * MS) for g in np.diff(tokens)]
     batch = np.array(rows, dtype=np.int64)
-    make_run(con, run_id, protocol="openai", t0_unix_s=T0_UNIX_S, tool="perfkit",
-             scenario={"workers": 1, "scheduled": len(STREAMS), "slo": slo or {}})
     write.insert_requests(con, run_id, to_table(batch, 0, T0_MONO_NS, T0_UNIX_S, ["fixed"], np.array([100]),
                                                 llm=True))
     write.insert_token_gaps(con, run_id, gaps_table(np.array(gaps, dtype=np.int64)))
+    run = {"run_id": run_id, "status": "completed", "protocol": "openai", "t0_unix_s": T0_UNIX_S,
+           "tool": "perfkit", "scenario": {"workers": 1, "scheduled": len(STREAMS), "slo": slo or {}}}
+    make_run(con, **run, summary=json_safe(summary_from_frame(load_columns(con, run_id), run)))
     return run_id
 
 
 @pytest.fixture()
-def con(tmp_path):
-    c = store.connect(tmp_path / "r.duckdb")
-    recorded_run(c)
+def db(tmp_path):
+    path = tmp_path / "r.duckdb"
+    with store.connect(path) as c:
+        recorded_run(c)
+    return path
+
+
+@pytest.fixture()
+def con(db):
+    c = store.connect(db)
     yield c
     c.close()
 
@@ -121,6 +131,20 @@ def test_the_report_reader_gives_the_same_per_request_series(con):
     for metric, expected in (("tpot_incl_ttft_ms", [20.8333, 42.5, 45.0]), ("itl_request_mean_ms", [20, 20, 40])):
         assert np.sort(runs.values(con, "llm", metric)) == pytest.approx(expected, abs=1e-3)
         assert runs.percentiles(con, "llm", metric, qs=(0.5,))[0.5].value == pytest.approx(expected[1])
+
+
+def test_the_01_report_shows_every_form_with_its_formula(db):
+    table = benchmark.token_table(benchmark.load_run(str(db), "llm"))
+    p50 = table.xs("P50", level="percentile")
+    names = dict(benchmark.TOKEN_METRICS)
+    assert p50.loc[names["tpot_ms"], "latency_ms"] == pytest.approx(21.0)
+    assert p50.loc[names["tpot_incl_ttft_ms"], "latency_ms"] == pytest.approx(42.5)
+    assert p50.loc[names["itl_request_mean_ms"], "latency_ms"] == pytest.approx(20.0)
+    assert p50.loc[names["itl_ms_max"], "latency_ms"] == pytest.approx(40.0)
+    pooled = p50.loc[benchmark.POOLED_ITL]
+    assert (pooled["latency_ms"], pooled["n"]) == (10.0, 9) and np.isnan(pooled["ci_low_ms"])
+    assert "(done − first token) / (tokens − 1)" in names["tpot_ms"]
+    assert "(done − intended send) / tokens" in names["tpot_incl_ttft_ms"]
 
 
 # key, bound: the requests within it on the series the key names, and (in the comment) what a

@@ -163,11 +163,12 @@ def test_token_table_for_llm_runs(tmp_path):
     con.close()
     data = benchmark.load_run(str(db), "llm")
     table = benchmark.token_table(data)
-    actual, intended = "TTFT (from actual send)", "TTFT (from intended send)"
+    names = dict(benchmark.TOKEN_METRICS)
+    actual, intended = names["ttft_ms"], names["ttft_intended_ms"]
     assert table.loc[(actual, "P50"), "latency_ms"] == 24.0 and table.loc[(actual, "P50"), "n"] == 50
     assert table.loc[(intended, "P50"), "latency_ms"] == 124.0  # the wait for a connection counts
-    assert table.loc[("TPOT", "P99"), "latency_ms"] == 20.0
-    assert "max ITL" not in table.index.get_level_values("metric")  # no values: no rows
+    assert table.loc[(names["tpot_ms"], "P99"), "latency_ms"] == 20.0
+    assert names["itl_ms_max"] not in table.index.get_level_values("metric")  # no values: no rows
     assert benchmark.headline_figures(data)["TTFT P99"] == "149.0 ms (n=50)"
 
 
