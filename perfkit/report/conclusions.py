@@ -9,7 +9,7 @@ which also records it for the index, so the index says the same line.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 import pandas as pd
 
@@ -17,6 +17,10 @@ from perfkit.analyze.rootcause.finding import CauseGroup
 from perfkit.quantiles import Estimate
 from perfkit.report.style import fmt_interval, fmt_value
 from perfkit.summary import RunSummary
+
+if TYPE_CHECKING:
+    from perfkit.analyze.abtest import Verdict
+    from perfkit.report.benchmark import RunData
 
 #: The causes a root-cause conclusion names at most.
 TOP_CAUSES = 3
@@ -118,6 +122,11 @@ def benchmark(summary: RunSummary | None, p50: Estimate | None, p99: Estimate | 
     return Conclusion(f"The run {verdict}", lines, status)
 
 
+def benchmark_run(data: RunData) -> Conclusion:
+    """:func:`benchmark` of notebook 01's :class:`~perfkit.report.benchmark.RunData`."""
+    return benchmark(data.summary, data.latency.get(0.5), data.latency.get(0.99), data.totals)
+
+
 # ---- 03: root cause -----------------------------------------------------------------------------
 
 def root_cause(groups: Sequence[CauseGroup], n_runs: int) -> Conclusion:
@@ -172,7 +181,15 @@ def ab_verdict(table: pd.DataFrame, verdict: str, n_baseline: int, n_candidate: 
              f"{fmt_value(r['margin'] * _scale(r)[0], _scale(r)[1])})." for r in rows]
     lines.append(f"{confidence:.0%} intervals over {n_baseline} baseline and {n_candidate} candidate runs "
                  "(the run is the unit of replication).")
+    if min(n_baseline, n_candidate) < 2:
+        lines.append("With one run on a side, run-to-run variance is unknown: repeat each arm (perfkit abtest).")
     return Conclusion(title, lines, {"fail": "fail", "pass": "pass"}.get(verdict, "warn"))
+
+
+def ab(verdict: Verdict) -> Conclusion:
+    """:func:`ab_verdict` of a :class:`perfkit.analyze.abtest.Verdict`."""
+    return ab_verdict(verdict.table(), verdict.verdict, len(verdict.baseline.runs), len(verdict.candidate.runs),
+                      verdict.thresholds.confidence)
 
 
 # ---- 05 / 06: hardware --------------------------------------------------------------------------

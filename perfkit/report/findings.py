@@ -1,5 +1,5 @@
-"""Notebook 03's findings, one section per cause: a short title, where it was seen, the key numbers as
-a small table, the figure and the action.
+"""Notebook 03's pages: one section per cause (a short title, where it was seen, the key numbers as a
+small table, the figure and the action) and the run, batching and proxy tables, formatted.
 
 The display edge of :mod:`perfkit.analyze.rootcause`: the causes come from
 :func:`perfkit.analyze.rootcause.group_findings`, the table from
@@ -10,10 +10,49 @@ are not shown: they are in the JSON export (``perfkit diagnose --json``).
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from perfkit.analyze.rootcause.finding import CauseGroup
 from perfkit.report.style import table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.io.formats.style import Styler
+
+#: The interval columns of :func:`perfkit.analyze.rootcause.runs_overview` and of the proxy table.
+OVERVIEW_INTERVALS = {"p50_ms": ("p50_lo_ms", "p50_hi_ms"), "p99_ms": ("p99_lo_ms", "p99_hi_ms")}
+PROXY_INTERVALS = {"direct_ms": ("direct_lo", "direct_hi"), "proxied_ms": ("proxied_lo", "proxied_hi")}
+
+
+def in_percent(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with each of ``columns`` (a fraction of 1) replaced, in place, by ``<column>_pct``."""
+    out = frame.copy()
+    for column in columns:
+        if column in out:
+            at = out.columns.get_loc(column)
+            out.insert(int(at), f"{column}_pct", 100 * out.pop(column))
+    return out
+
+
+def runs_view(overview: pd.DataFrame) -> Styler:
+    """The runs table: P50 and P99 with their 95 % intervals in one cell each."""
+    return table(overview, intervals=OVERVIEW_INTERVALS, labels={"run_id": "Run", "label": "Labels"},
+                 caption="P50 and P99 with exact order-statistic 95 % intervals")
+
+
+def batching_view(batching: pd.DataFrame) -> Styler:
+    """The batching table, fill and padding in percent."""
+    return table(in_percent(batching, ("batch_fill", "padding_share")), labels={"run_id": "Run", "label": "Labels"})
+
+
+def proxy_view(proxy: pd.DataFrame) -> Styler:
+    """The direct/proxied table: each side's percentile with its interval, the added ms and percent."""
+    if proxy.empty:
+        return table(proxy)
+    confidence = float(proxy["confidence"].iloc[0])
+    return table(in_percent(proxy.drop(columns=["confidence"]), ("added_share",)), intervals=PROXY_INTERVALS,
+                 labels={"direct_run": "Direct run", "proxied_run": "Proxied run"},
+                 caption=f"{confidence:.0%} order-statistic intervals; n = successful requests per side")
 
 
 def cause_heading(group: CauseGroup, n_runs: int) -> str:

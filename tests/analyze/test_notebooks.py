@@ -11,6 +11,7 @@ import pytest
 from analyze_synth import insert_run, insert_series
 from perfkit import store
 from perfkit.report.headline import HEADLINE_MIME
+from perfkit.report.style import CONCLUSION_MIME
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -23,6 +24,17 @@ def _headline(path: Path) -> dict:
             if HEADLINE_MIME in out.get("data", {}):
                 return out["data"][HEADLINE_MIME]
     raise AssertionError("no headline in the executed notebook")
+
+
+def _first_output(path: Path) -> dict:
+    """The first thing the executed notebook shows: its conclusion block, by the report rule."""
+    nb = nbformat.read(path, as_version=4)
+    return next(o for c in nb.cells for o in c.get("outputs", []))
+
+
+def _html(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
 
 
 def _images(path: Path) -> int:
@@ -64,6 +76,11 @@ def test_root_cause_notebook(small_store, tmp_path):
     assert "75% padding" in figs["Batching"]
     assert figs["Proxy added"].startswith("p50 +0.3") and "(n=1,500/1,500)" in figs["Proxy added"]
     assert _images(out) >= 2
+    first = _first_output(out)["data"][CONCLUSION_MIME]
+    assert first["title"].startswith("Top cause: ") and any(" of 3 runs" in line for line in first["lines"])
+    page = _html(out)
+    assert "<h3>The proxy adds latency</h3>" in page
+    assert "hl_shift_ms=" not in page                  # raw key=value strings stay in the JSON export
 
 
 def test_ab_notebook(small_store, tmp_path):
@@ -75,6 +92,8 @@ def test_ab_notebook(small_store, tmp_path):
     assert head["run_id"] == "proxied" and head["figures"]["Verdict"].startswith("FAIL")
     assert "run-to-run variance is unknown" in head["note"]       # one run a side
     assert _images(out) == 3
+    first = _first_output(out)["data"][CONCLUSION_MIME]
+    assert first["status"] == "fail" and first["title"].startswith("The candidate is 0.3")
 
 
 def test_notebooks_are_committed_clean_with_tagged_parameters():

@@ -44,6 +44,9 @@ CAUSES: dict[str, tuple[str, str]] = {
     "gpu_underuse": ("The GPU is underused", "the GPU was underused"),
 }
 
+#: Rules whose finding compares runs and is about its last one (the proxied run of a direct/proxied pair).
+PAIR_RULES = frozenset({"proxy_overhead"})
+
 #: Numbers that are fractions of 1 (by key suffix or prefix): the key table shows them in percent.
 _SHARE_SUFFIXES = ("_share", "_fraction", "_usage")
 _SHARE_PREFIXES = ("added_share", "availability_")
@@ -152,8 +155,10 @@ class CauseGroup:
 
     @property
     def run_ids(self) -> list[str]:
-        """Every run a finding of this cause names, in order, without repeats."""
-        return list(dict.fromkeys(r for f in self.findings for r in f.run_ids))
+        """The runs this cause was seen in, in order, without repeats: every run its findings name, but only
+        the last of a pair rule's (the proxied run, not its direct baseline)."""
+        return list(dict.fromkeys(r for f in self.findings
+                                  for r in (f.run_ids[-1:] if self.rule in PAIR_RULES else f.run_ids)))
 
     def seen_in(self, n_runs: int) -> str:
         """``5 of 6 runs`` (``n_runs``: the runs diagnosed)."""

@@ -190,7 +190,8 @@ def diagnose(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str] | None
 
 
 def runs_overview(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.DataFrame:
-    """One row per run: label, requests, P50/P99 with intervals, error share, availability, schedule lag."""
+    """One row per run: label, requests, P50/P99 with their interval bounds (``p50_lo_ms``, ...), error and
+    availability percentages, schedule lag."""
     rows = []
     for rid in run_ids:
         meta = runs.run_meta(con, rid)
@@ -199,9 +200,12 @@ def runs_overview(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> pd.
         av = stats.availability(runs.windows(con, rid))
         lag = runs.schedule_lag(con, rid)
         rows.append({"run_id": rid, "label": meta.get("label"), "requests": tot["requests"],
-                     "arrival_rps": tot["arrival_rate_rps"], "p50_ms": pct[0.5].fmt(2), "p99_ms": pct[0.99].fmt(2),
-                     "error_share": 1 - tot["ok"] / tot["requests"] if tot["requests"] else math.nan,
-                     "availability_1s": av["window"].value, "schedule_lag_p99_ms": lag["p99_ms"]})
+                     "arrival_rps": tot["arrival_rate_rps"],
+                     "p50_ms": pct[0.5].value, "p50_lo_ms": pct[0.5].lo, "p50_hi_ms": pct[0.5].hi,
+                     "p99_ms": pct[0.99].value, "p99_lo_ms": pct[0.99].lo, "p99_hi_ms": pct[0.99].hi,
+                     "errors_pct": 100 * (1 - tot["ok"] / tot["requests"]) if tot["requests"] else math.nan,
+                     "availability_1s_windows_pct": 100 * av["window"].value,
+                     "schedule_lag_p99_ms": lag["p99_ms"]})
     return pd.DataFrame(rows)
 
 
