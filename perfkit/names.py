@@ -117,6 +117,7 @@ SIGNAL_MODEL_LOAD_TIME = "model_load_time"  # seconds the latest model or worker
 SIGNAL_REQUESTS = "requests"              # requests answered
 SIGNAL_ERRORS = "errors"                  # requests failed
 SIGNAL_TTFT = "ttft"                      # seconds to the first token (LLM servers)
-SIGNAL_TPOT = "tpot"                      # seconds per output token after the first (LLM servers)
+SIGNAL_TPOT = "tpot"                      # seconds per output token after the first, one value per request
+SIGNAL_ITL = "itl"                        # seconds between consecutive tokens, one value per gap (pooled)
 # The headline figure under which a report lists its open regressions (notebook 07; the index's report sets).
 HEADLINE_OPEN_REGRESSIONS = "open regressions"

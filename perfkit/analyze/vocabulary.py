@@ -3,7 +3,7 @@
 The root-cause rules read canonical signals (``perfkit.names.SIGNAL_*``: queue
 depth, queue time, compute time, server time, requests in flight, executions
 and inferences, KV-cache usage, preemptions, model loads, requests, errors,
-TTFT/TPOT), never a server's own names. Each :class:`Term` here says which
+TTFT/TPOT/ITL), never a server's own names. Each :class:`Term` here says which
 exposed sample feeds which signal, as which part, in which unit:
 
 * ``gauge``: a level read at each scrape (queue depth, requests in flight);
@@ -41,7 +41,7 @@ UNITS = {
     n.SIGNAL_INFERENCES: "inferences", n.SIGNAL_BATCH_ROWS: "rows", n.SIGNAL_PADDING_ROWS: "rows",
     n.SIGNAL_KV_CACHE_USAGE: "ratio", n.SIGNAL_PREEMPTIONS: "preemptions", n.SIGNAL_MODEL_LOADS: "loads",
     n.SIGNAL_MODEL_LOAD_TIME: "seconds", n.SIGNAL_REQUESTS: "requests", n.SIGNAL_ERRORS: "requests",
-    n.SIGNAL_TTFT: "seconds", n.SIGNAL_TPOT: "seconds",
+    n.SIGNAL_TTFT: "seconds", n.SIGNAL_TPOT: "seconds", n.SIGNAL_ITL: "seconds",
 }
 #: Signals that are levels (averaged over readings), the others are amounts (summed increases).
 LEVELS = frozenset({n.SIGNAL_QUEUE_DEPTH, n.SIGNAL_IN_FLIGHT, n.SIGNAL_KV_CACHE_USAGE, n.SIGNAL_MODEL_LOAD_TIME})
@@ -131,7 +131,11 @@ VOCABULARY: dict[str, tuple[Term, ...]] = {
         *_hist("vllm:request_queue_time_seconds", n.SIGNAL_QUEUE_TIME),  # V1
         *_hist("vllm:e2e_request_latency_seconds", n.SIGNAL_SERVER_TIME),
         *_hist("vllm:time_to_first_token_seconds", n.SIGNAL_TTFT),
-        *_hist("vllm:time_per_output_token_seconds", n.SIGNAL_TPOT),
+        # vLLM observes its "time per output token" once per generated token (every inter-token gap,
+        # pooled; renamed inter_token_latency_seconds in 0.11): ITL, not the per-request TPOT
+        *_hist("vllm:time_per_output_token_seconds", n.SIGNAL_ITL),
+        *_hist("vllm:inter_token_latency_seconds", n.SIGNAL_ITL),
+        *_hist("vllm:request_time_per_output_token_seconds", n.SIGNAL_TPOT),  # one value per request
         Term("vllm:request_success_total", n.SIGNAL_REQUESTS, TOTAL),
     ),
     "tgi": (
@@ -163,7 +167,7 @@ VOCABULARY: dict[str, tuple[Term, ...]] = {
         *_hist("sglang:queue_time_seconds", n.SIGNAL_QUEUE_TIME),
         *_hist("sglang:e2e_request_latency_seconds", n.SIGNAL_SERVER_TIME),
         *_hist("sglang:time_to_first_token_seconds", n.SIGNAL_TTFT),
-        *_hist("sglang:inter_token_latency_seconds", n.SIGNAL_TPOT),
+        *_hist("sglang:inter_token_latency_seconds", n.SIGNAL_ITL),  # every inter-token gap, pooled
         Term("sglang:num_requests_total", n.SIGNAL_REQUESTS, TOTAL),
         Term("sglang:engine_load_weights_time", n.SIGNAL_MODEL_LOAD_TIME, GAUGE),
     ),

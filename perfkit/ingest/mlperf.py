@@ -100,7 +100,10 @@ def summary_figures(text: str, summary: dict[str, str]) -> dict[str, object]:
 
     ``text`` is the summary file, ``summary`` its :func:`parse_summary`. Rates are
     per second, latencies in ms; ``ttft_ms``/``tpot_ms`` map a percentile key
-    (``p99``) to ms; ``early_stopping_ms`` maps ``p90``/``p99`` to LoadGen's
+    (``p99``) to ms. Conventions: LoadGen's "first token latency" runs from the query's
+    issue to the first token, and its "time to output token" is per sample
+    (latency - first token latency) / (tokens - 1), i.e. TPOT excluding TTFT, the
+    convention of perfkit bench's ``tpot_ms`` (not ``tpot_incl_ttft_ms``); ``early_stopping_ms`` maps ``p90``/``p99`` to LoadGen's
     early-stopping estimate (the first one printed: the latency one).
     """
     out: dict[str, object] = {}

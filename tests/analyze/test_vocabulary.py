@@ -31,7 +31,8 @@ CASES = {
         "inferences": 0, "executions": 0, "queue_time_sum": 0, "compute_time_sum": 0, "queue_depth": 0}),
     "vllm_datadog_v0.5_opt125m.prom": ("vllm", {
         "queue_depth": 0, "in_flight": 0, "kv_cache_usage": 0, "preemptions": 0, "requests": 1,
-        "ttft_count": 1, "ttft_sum": 0.31326723098754883, "tpot_count": 6, "server_time_count": 1}),
+        # one request of 7 tokens: 6 inter-token gaps (vLLM's "time per output token" counts each gap)
+        "ttft_count": 1, "ttft_sum": 0.31326723098754883, "itl_count": 6, "server_time_count": 1}),
     "tgi_datadog_fixture_PARTIAL.prom": ("tgi", {
         # 1,509 decode + 16 prefill forward passes; the queue and request duration families are cut off
         "queue_depth": 0, "in_flight": 0, "executions": 1525, "requests": 109, "errors": 2,
@@ -41,7 +42,7 @@ CASES = {
         "queue_time_count": 55, "requests": 55, "errors": 119}),
     "sglang_datadog_fixture.prom": ("sglang", {
         "queue_depth": 0, "in_flight": 0, "kv_cache_usage": 0.25, "queue_time_count": 1, "queue_time_sum": 0,
-        "server_time_sum": 0.07, "model_load_time": 1.4, "ttft_sum": 0.02, "requests": 1}),
+        "server_time_sum": 0.07, "model_load_time": 1.4, "ttft_sum": 0.02, "requests": 1, "itl_count": 31}),
     "mlserver-1.7.1_after_load.prom": ("mlserver", {
         # the worker queue's size observed 8,414 times (mean ~728); 8,412 + 61 model calls; 61 + 61 failures
         "queue_depth_sum": 6.122308e6, "queue_depth_count": 8414, "in_flight": 0,
