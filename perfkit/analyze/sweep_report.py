@@ -100,25 +100,29 @@ _COLUMNS = ["run_id", "intended_rps", "achieved_rps", "requests", "error_fractio
 def load(con: duckdb.DuckDBPyConnection, sweep: str = "", metric: str = DEFAULT_KNEE_METRIC,
          sensitivity: float = DEFAULT_SENSITIVITY, window_s: float = WINDOW_S,
          epsilon: float = EPSILON) -> SweepReport:
-    """The report of a stored sweep (``sweep``: see :func:`resolve_sweep`); steps without a summary
-    (still running) are left out."""
+    """The report of a stored sweep (``sweep``: see :func:`resolve_sweep`); steps still running are left
+    out. Counts and the achieved rate (successes per second from the first intended send to the last
+    response) come from the requests table, so that any stored run labelled ``sweep=<id>`` will do."""
     km = parse_metric(metric)
     sweep_id = resolve_sweep(con, sweep)
+    runs = {r: store_runs.get_run(con, r) for r in store_runs.select_runs(con, {SWEEP_LABEL: sweep_id})}
+    ids = [r for r, row in runs.items() if row.get("status") != "running"]
+    flows = store_runs.stage_rates(con, ids).groupby("run_id").agg(
+        requests=("requests", "sum"), ok=("ok", "sum"), achieved=("achieved_rate_rps", "max"))
     rows = []
-    for run_id in store_runs.select_runs(con, {SWEEP_LABEL: sweep_id}):
-        s = store_runs.get_run(con, run_id).get("summary")
-        if not s:
+    for run_id in ids:
+        if run_id not in flows.index:
             continue
+        n, ok, achieved = flows.loc[run_id, ["requests", "ok", "achieved"]]
         est = store_runs.percentiles(con, run_id, km.column, [km.q])[km.q]
         sat = step_saturation(con, run_id, window_s, epsilon)
-        n = s["requests"]
-        rows.append([run_id, s["intended_rate_rps"], s["achieved_rate_rps"], n,
-                     (n - s["ok"]) / n if n else 1.0, est.value, est.lo, est.hi, est.n, sat.oversaturated,
-                     sat.reason])
+        rows.append([run_id, runs[run_id].get("intended_rate_rps"), achieved, int(n), 1.0 - ok / n if n else 1.0,
+                     est.value, est.lo, est.hi, est.n, sat.oversaturated, sat.reason])
     if not rows:
         raise StoreError(f"sweep {sweep_id}: no finished step in the store")
     steps = pd.DataFrame(rows, columns=_COLUMNS).sort_values("intended_rps", kind="stable").reset_index(drop=True)
-    steps["value_ms"] = steps["value_ms"].astype(float)
+    for col in ("intended_rps", "achieved_rps", "value_ms", "lo_ms", "hi_ms"):
+        steps[col] = steps[col].astype(float)
     knee = kneedle(steps["achieved_rps"].tolist(), steps["value_ms"].tolist(), sensitivity)
     over = [i for i, v in enumerate(steps["oversaturated"]) if v is True]
     return SweepReport(sweep_id, km, sensitivity, steps, knee, over[0] if over else None)

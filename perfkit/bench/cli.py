@@ -343,6 +343,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from perfkit.bench import sweep
 
+    args.start_rate = args.rate  # where --find-max/--find-knee start (None: 10 req/s)
     if args.rate is None and not args.scenario:
         args.rate = 1.0  # placeholder: every sweep step sets its own rate
     return sweep.cli_sweep(config_from_args(args), args)

@@ -1,14 +1,28 @@
-"""``perfkit sweep``: the latency-throughput curve over rates, and the highest rate within an SLO.
+"""``perfkit sweep``: the latency-throughput curve over rates, its knee, the over-saturation stop,
+and the highest rate within an SLO.
 
 Every step is a real, stored run labelled ``sweep=<id>,rate=<r>``, so the curve can
-be rebuilt later with :func:`curve` (notebooks) and every point drilled into.
+be rebuilt later with :func:`curve` or :func:`perfkit.analyze.sweep_report.load`
+(notebook 09) and every point drilled into.
 
-The *knee* (:func:`knee`) is stated, not guessed: the highest intended rate whose
-run kept up (achieved >= 95% of intended, no more than 1% errors) and whose P99 is
-within 2x the P99 of the lowest rate swept. ``--find-max`` brackets (doubling the
-rate from the start rate until a step misses the SLO) then bisects until the bracket
-is narrower than ``--tolerance`` of the rate; a step *passes* when it kept up and its
-P99 (over successful requests) is <= the SLO.
+* Rates: ``--rates`` in increasing order, or with ``--find-knee`` alone a geometric
+  series from the start rate (``--rate``, else 10) times ``--rate-factor`` up to
+  ``--max-rate`` or ``--max-steps``.
+* Over-saturation stop: after each step its per-second arrivals and completions are
+  tested (:mod:`perfkit.analyze.saturation`: completions short of arrivals by more
+  than epsilon over a sustained window, the backlog growing); the first
+  over-saturated step ends the sweep, no higher rate is run. Each point records
+  ``oversaturated`` and the test's details; the result ``oversaturated_at_rps``.
+* The knee (``kneedle``): Kneedle on achieved throughput against ``--knee-metric``
+  (a latency percentile, e.g. ``latency_p99``, ``ttft_p99``), see
+  :mod:`perfkit.analyze.knee`.
+* ``knee`` (kept for its old readers): a rule of thumb, the highest intended rate
+  whose run kept up (achieved >= 95% of intended, no more than 1% errors) and whose
+  P99 is within 2x the P99 of the lowest rate swept.
+* ``--find-max`` brackets (doubling the rate from the start rate until a step misses
+  the SLO) then bisects until the bracket is narrower than ``--tolerance`` of the
+  rate; a step *passes* when it kept up and its P99 (over successful requests) is
+  <= the SLO.
 """
 from __future__ import annotations
 
@@ -21,7 +35,9 @@ from typing import Any, Callable
 import duckdb
 import pandas as pd
 
-from perfkit import jsonsafe
+from perfkit import jsonsafe, store
+from perfkit.analyze import saturation, sweep_report
+from perfkit.analyze.knee import DEFAULT_KNEE_METRIC, DEFAULT_SENSITIVITY, parse_metric
 from perfkit.bench.config import BenchConfig
 from perfkit.bench.queries import sweep_summaries
 from perfkit.bench.runner import new_run_id, run
@@ -78,22 +94,75 @@ def _with_rate(cfg: BenchConfig, rate: float, sweep_id: str) -> BenchConfig:
                                tags={**cfg.tags, "sweep": sweep_id, "rate": f"{rate:g}"})
 
 
+@dataclasses.dataclass(frozen=True)
+class KneeSearch:
+    """How a sweep judges its steps: the knee's metric and sensitivity, the over-saturation test."""
+
+    metric: str = DEFAULT_KNEE_METRIC
+    sensitivity: float = DEFAULT_SENSITIVITY
+    window_s: float = saturation.WINDOW_S
+    epsilon: float = saturation.EPSILON
+
+
+def _step(cfg: BenchConfig, rate: float, sweep_id: str, search: KneeSearch) -> dict[str, Any]:
+    """Run one step; its curve point with the over-saturation verdict."""
+    p = point(run(_with_rate(cfg, rate, sweep_id)))
+    with store.connect(cfg.db, read_only=True) as con:
+        sat = sweep_report.step_saturation(con, p["run_id"], search.window_s, search.epsilon)
+    p["oversaturated"] = sat.oversaturated
+    p["saturation"] = sat.to_dict()
+    return p
+
+
+def _knee_search(cfg: BenchConfig, sweep_id: str, points: list[dict[str, Any]], search: KneeSearch
+                 ) -> dict[str, Any]:
+    """The Kneedle knee over the stored steps, each point's metric with its interval, where it over-saturated."""
+    with store.connect(cfg.db, read_only=True) as con:
+        rep = sweep_report.load(con, sweep_id, search.metric, search.sensitivity, search.window_s, search.epsilon)
+    by_run = {r["run_id"]: r for r in rep.steps.to_dict("records")}
+    for p in points:
+        r = by_run.get(p["run_id"], {})
+        p["knee_metric_ms"] = {"value": r.get("value_ms"), "lo": r.get("lo_ms"), "hi": r.get("hi_ms"),
+                               "n": r.get("n")}
+    over = next((p for p in points if p.get("oversaturated")), None)
+    return {"knee_metric": search.metric, "knee_method": "kneedle", "knee_sensitivity": search.sensitivity,
+            "kneedle": rep.row(rep.knee),
+            "oversaturated_at_rps": over["intended_rps"] if over else None, "headline": rep.summary()}
+
+
 def sweep_rates(cfg: BenchConfig, rates: list[float], sweep_id: str | None = None,
-                on_point: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Run ``cfg`` at each rate in turn; the points and the knee."""
+                on_point: Callable[[dict[str, Any]], None] | None = None,
+                search: KneeSearch = KneeSearch()) -> dict[str, Any]:
+    """Run ``cfg`` at each rate in turn, stopping after the first over-saturated step; the points,
+    the knee rule, the Kneedle knee and where it over-saturated."""
     sweep_id = sweep_id or new_run_id()
     points = []
     for rate in rates:
-        p = point(run(_with_rate(cfg, rate, sweep_id)))
+        p = _step(cfg, rate, sweep_id, search)
         points.append(p)
         if on_point:
             on_point(p)
-    return {"sweep_id": sweep_id, "points": points, "knee": knee(points)}
+        if p["oversaturated"] or p["status"] == "failed":  # nothing higher can do better
+            break
+    return {"sweep_id": sweep_id, "points": points, "knee": knee(points),
+            **_knee_search(cfg, sweep_id, points, search)}
+
+
+def geometric_rates(start_rps: float, factor: float, max_rps: float, max_steps: int) -> list[float]:
+    """``start, start*factor, ...`` while <= ``max_rps``, at most ``max_steps`` rates (--find-knee)."""
+    if start_rps <= 0 or factor <= 1 or max_steps < 1:
+        raise UsageError("--find-knee needs a start rate > 0, --rate-factor > 1 and --max-steps >= 1")
+    out: list[float] = []
+    rate = start_rps
+    while rate <= max_rps and len(out) < max_steps:
+        out.append(round(rate, 6))
+        rate *= factor
+    return out
 
 
 def find_max(cfg: BenchConfig, slo_p99_ms: float, start_rps: float, max_rps: float, tolerance: float = 0.05,
-             sweep_id: str | None = None, on_point: Callable[[dict[str, Any]], None] | None = None
-             ) -> dict[str, Any]:
+             sweep_id: str | None = None, on_point: Callable[[dict[str, Any]], None] | None = None,
+             search: KneeSearch = KneeSearch()) -> dict[str, Any]:
     """Highest rate whose P99 meets ``slo_p99_ms``: bracket by doubling, then bisect."""
     if not slo_p99_ms or slo_p99_ms <= 0:
         raise UsageError("--find-max needs --slo-p99-ms MS")
@@ -103,7 +172,7 @@ def find_max(cfg: BenchConfig, slo_p99_ms: float, start_rps: float, max_rps: flo
     points: list[dict] = []
 
     def probe(rate: float) -> bool:
-        p = point(run(_with_rate(cfg, rate, sweep_id)))
+        p = _step(cfg, rate, sweep_id, search)
         p["passes_slo"] = passes(p, slo_p99_ms)
         points.append(p)
         if on_point:
@@ -132,7 +201,7 @@ def find_max(cfg: BenchConfig, slo_p99_ms: float, start_rps: float, max_rps: flo
                 hi = mid
         best = lo
     return {"sweep_id": sweep_id, "slo_p99_ms": slo_p99_ms, "max_rate_rps": best, "points": points,
-            "knee": knee(points), "bracket_rps": [lo, hi]}
+            "knee": knee(points), "bracket_rps": [lo, hi], **_knee_search(cfg, sweep_id, points, search)}
 
 
 def curve(con: duckdb.DuckDBPyConnection, sweep_id: str) -> pd.DataFrame:
@@ -152,32 +221,70 @@ def _fmt(v, spec=",.1f") -> str:
 
 def _print_point(p: dict) -> None:
     mark = "" if "passes_slo" not in p else ("  pass" if p["passes_slo"] else "  MISS")
+    if p.get("oversaturated"):
+        mark += "  OVER-SATURATED"
     print(f"{_fmt(p['intended_rps']):>12} {_fmt(p['achieved_rps']):>12} {_fmt(p['p50_ms'], ',.2f'):>10} "
           f"{_fmt(p['p99_ms'], ',.2f'):>10} {100 * p['error_fraction']:>7.2f}% {str(p['valid']):>6}  "
           f"{p['run_id']}{mark}", flush=True)
 
 
+def _rates(args: argparse.Namespace) -> list[float]:
+    """The rates to run: --rates ascending, or with --find-knee alone a geometric series."""
+    if not args.rates:
+        return geometric_rates(args.start_rate or 10.0, args.rate_factor, args.max_rate, args.max_steps)
+    try:
+        rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    except ValueError:
+        raise UsageError(f"--rates must be numbers separated by commas, got {args.rates!r}") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise UsageError("--rates must be > 0")
+    return sorted(rates)
+
+
+def _search(args: argparse.Namespace) -> KneeSearch:
+    try:
+        parse_metric(args.knee_metric)
+    except ValueError as exc:
+        raise UsageError(f"--knee-metric: {exc}") from None
+    if not 0 < args.saturation_epsilon < 1 or args.saturation_window_s <= 0:
+        raise UsageError("--saturation-epsilon must be between 0 and 1 and --saturation-window-s > 0")
+    return KneeSearch(args.knee_metric, args.knee_sensitivity, args.saturation_window_s, args.saturation_epsilon)
+
+
+def _print_end(result: dict[str, Any], search: KneeSearch) -> None:
+    over = next((p for p in result["points"] if p.get("oversaturated")), None)
+    if over:
+        print(f"over-saturated at {_fmt(over['intended_rps'])} req/s ({over['saturation']['reason']}): "
+              "no higher rate was run")
+    k, rule = result["kneedle"], result["knee"]
+    print(f"knee (Kneedle, achieved req/s vs {search.metric}, S={search.sensitivity:g}): "
+          + (f"{_fmt(k['achieved_rps'])} req/s achieved at {_fmt(k['intended_rps'])} intended, "
+             f"{search.metric} {_fmt(k['value_ms'], ',.2f')} ms" if k else "none found"))
+    print(f"highest rate kept up with P99 within {KNEE_P99_FACTOR:g}x the lowest rate's: "
+          + (f"{_fmt(rule['intended_rps'])} req/s (p99 {_fmt(rule['p99_ms'], ',.2f')} ms)" if rule else "none"),
+          f"  [sweep={result['sweep_id']}]")
+
+
 def cli_sweep(cfg: BenchConfig, args: argparse.Namespace) -> int:
-    """The ``perfkit sweep`` command: print the table and the knee / max rate."""
-    if bool(args.rates) == bool(args.find_max):
-        raise UsageError("give either --rates R1,R2,... or --find-max --slo-p99-ms MS")
+    """The ``perfkit sweep`` command: print the table, where it over-saturated, the knee / max rate."""
+    if bool(args.rates or args.find_knee) == bool(args.find_max):
+        raise UsageError("give --rates R1,R2,... and/or --find-knee, or --find-max --slo-p99-ms MS")
     cfg.validate()
+    search = _search(args)
     summary_json = cfg.summary_json
+    rates = [] if args.find_max else _rates(args)
     print(f"{'intended/s':>12} {'achieved/s':>12} {'p50 ms':>10} {'p99 ms':>10} {'errors':>8} {'valid':>6}  run")
-    if args.rates:
-        try:
-            rates = [float(r) for r in args.rates.split(",") if r.strip()]
-        except ValueError:
-            raise UsageError(f"--rates must be numbers separated by commas, got {args.rates!r}") from None
-        if not rates or any(r <= 0 for r in rates):
-            raise UsageError("--rates must be > 0")
-        result = sweep_rates(cfg, sorted(rates), on_point=_print_point)
+    if rates:
+        result = sweep_rates(cfg, rates, on_point=_print_point, search=search)
         code = 0
-        if cfg.slo_p99_ms:
+        if args.find_knee and result["kneedle"] is None:
+            code = 1
+        elif cfg.slo_p99_ms:
             code = 0 if any(passes(p, cfg.slo_p99_ms) for p in result["points"]) else 1
     else:
-        start = args.rate if args.rate and args.rate != 1.0 else 10.0
-        result = find_max(cfg, cfg.slo_p99_ms or 0, start, args.max_rate, args.tolerance, on_point=_print_point)
+        start = args.start_rate or 10.0
+        result = find_max(cfg, cfg.slo_p99_ms or 0, start, args.max_rate, args.tolerance, on_point=_print_point,
+                          search=search)
         best = result["max_rate_rps"]
         if best is None:
             print(f"no rate met P99 <= {cfg.slo_p99_ms:g} ms (even {start:g} req/s missed)", file=sys.stderr)
@@ -186,9 +293,7 @@ def cli_sweep(cfg: BenchConfig, args: argparse.Namespace) -> int:
             print(f"max rate meeting P99 <= {cfg.slo_p99_ms:g} ms: {best:,.1f} req/s "
                   f"(bracket {result['bracket_rps'][0]:,.1f}..{result['bracket_rps'][1]:,.1f})")
             code = 0
-    k = result["knee"]
-    print(f"knee: {_fmt(k['intended_rps'])} req/s (p99 {_fmt(k['p99_ms'], ',.2f')} ms)" if k else "knee: none found",
-          f"  [sweep={result['sweep_id']}]")
+    _print_end(result, search)
     if summary_json:
         Path(summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(summary_json).write_text(jsonsafe.dumps({"format_version": FORMAT_VERSION, **result}, indent=2) + "\n")

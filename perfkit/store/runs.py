@@ -275,22 +275,25 @@ def completion_bins(con: duckdb.DuckDBPyConnection, run_id: str, t0: float, bin_
 
 
 def flow_bins(con: duckdb.DuckDBPyConnection, run_id: str, bin_s: float = 1.0) -> pd.DataFrame:
-    """Per bin of ``bin_s`` from the first intended send: ``arrivals`` (by intended send) and
-    ``completions`` (by done time, ok or not), for the over-saturation test.
+    """Per bin of ``bin_s`` from the first intended send: ``arrivals`` (by intended send),
+    ``completions`` (by done time, ok or not) and ``median_latency_ms`` of the bin's arrivals (ok or
+    not; NaN when none completed), for the over-saturation test.
 
     Unlike :func:`completion_bins` the bins cover the schedule only and nothing is
     folded into the last one: responses done after it (the drain) are not counted.
-    Columns ``t_s`` (bin start), ``arrivals``, ``completions``; empty for a run without requests.
+    Columns ``t_s`` (bin start), ``arrivals``, ``completions``, ``median_latency_ms``; empty for a
+    run without requests.
     """
     return con.execute(
         """
         WITH f AS (SELECT min(intended_unix_s) AS t0, max(intended_unix_s) AS t1 FROM requests WHERE run_id = ?),
         bins AS (SELECT range AS b FROM f, range(CAST(floor((f.t1 - f.t0) / ?) AS BIGINT) + 1) WHERE f.t0 IS NOT NULL),
-        a AS (SELECT CAST(floor((intended_unix_s - f.t0) / ?) AS BIGINT) AS b, count(*) AS n
-              FROM requests, f WHERE run_id = ? GROUP BY 1),
+        a AS (SELECT CAST(floor((intended_unix_s - f.t0) / ?) AS BIGINT) AS b, count(*) AS n,
+                     quantile_disc(latency_ms, 0.5) AS m FROM requests, f WHERE run_id = ? GROUP BY 1),
         c AS (SELECT CAST(floor((done_unix_s - f.t0) / ?) AS BIGINT) AS b, count(*) AS n
               FROM requests, f WHERE run_id = ? AND done_unix_s IS NOT NULL GROUP BY 1)
-        SELECT bins.b * ? AS t_s, coalesce(a.n, 0) AS arrivals, coalesce(c.n, 0) AS completions
+        SELECT bins.b * ? AS t_s, coalesce(a.n, 0) AS arrivals, coalesce(c.n, 0) AS completions,
+               CAST(a.m AS DOUBLE) AS median_latency_ms
         FROM bins LEFT JOIN a ON a.b = bins.b LEFT JOIN c ON c.b = bins.b ORDER BY bins.b
         """, [run_id, bin_s, bin_s, run_id, bin_s, run_id, bin_s]).df()
 
