@@ -196,3 +196,52 @@ def test_a_refused_max_tokens_shows_the_servers_message(demo, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "    http_4xx 400 ×6: max_tokens must be an integer within 1..512 (--llm-max-tokens)\n" in out
     assert "valid: no — the run did not complete (status failed: no request succeeded" in out
+
+
+def _http(status: str, ctype: str, body: bytes) -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+_ANSWER = b'{"choices": [{"text": "abc"}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}'
+_SSE = b'data: {"choices": [{"text": "a"}]}\n\ndata: {"choices": [{"text": "b"}]}\n\n'
+
+
+@pytest.mark.parametrize("stream,answers,responses,outcomes", [
+    # a stream request answered with plain JSON (the server ignored stream), then a real stream on
+    # the same keep-alive connection, then a stream that never says [DONE]
+    (True, False, [_http("200 OK", "application/json", _ANSWER),
+                   _http("200 OK", "text/event-stream", _SSE + b"data: [DONE]\n\n"),
+                   _http("200 OK", "text/event-stream", _SSE)],
+     [("ok", 3, 5, 0), ("ok", -1, -1, 2), ("truncated_stream", -1, -1, 2)]),
+    # --no-stream: plain answers are read; one that is not an OpenAI answer is a bad response
+    (False, True, [_http("200 OK", "application/json", _ANSWER), _http("200 OK", "application/json", b"[1]"),
+                   _http("400 Bad Request", "application/json", b'{"error": "no"}')],
+     [("ok", 3, 5, 0), ("bad_response", -1, -1, 0), ("http_4xx", -1, -1, 0)]),
+    # other protocols: a 200 is a success, its body never read
+    (False, False, [_http("200 OK", "application/json", b"not json")], [("ok", -1, -1, 0)]),
+])
+def test_the_client_reads_streams_and_plain_answers(stream, answers, responses, outcomes):
+    import asyncio
+
+    from perfkit.bench.client import ERRORS, Pool, Req
+
+    class Transport:
+        def write(self, data: bytes) -> None:
+            pass
+
+    done: list[Req] = []
+
+    async def main() -> None:
+        pool = Pool("h", 1, [b"GET / HTTP/1.1\r\n\r\n"], timeout_s=1.0, on_done=done.append, stream=stream,
+                    answers=answers)
+        conn = pool._proto(pool)
+        conn.connection_made(Transport())  # type: ignore[arg-type]
+        for k, raw in enumerate(responses):
+            req = Req(k, 0, 0, 0)
+            pool.n_inflight += 1
+            conn.send(req)
+            conn.data_received(raw)
+            assert req.answer is None  # a kept answer is dropped once read
+
+    asyncio.run(main())
+    assert [(ERRORS[r.err] or "ok", r.prompt_tokens, r.usage_out, r.tokens) for r in done] == outcomes
