@@ -34,14 +34,15 @@ STATUSES: tuple[str, ...] = ("pass", "fail", "warn", "info")
 #: Column-name suffix -> unit shown in the header (longest suffix first when matching).
 UNIT_SUFFIXES: dict[str, str] = {
     "_ms": "ms", "_us": "µs", "_s": "s", "_min": "min", "_h": "h", "_rps": "req/s", "_qps": "queries/s",
-    "_tps": "tokens/s", "_pct": "%", "_usd": "USD", "_w": "W", "_wh": "Wh", "_kwh": "kWh", "_j": "J",
+    "_tps": "tokens/s", "_pct": "%", "_percent": "%", "_usd": "USD", "_w": "W", "_wh": "Wh", "_kwh": "kWh", "_j": "J",
     "_bytes": "bytes", "_kb": "kB", "_mb": "MB", "_gb": "GB", "_gib": "GiB", "_mib": "MiB",
 }
 #: Words written as people write them in headers.
 _WORDS = {"p50": "P50", "p90": "P90", "p95": "P95", "p99": "P99", "p999": "P99.9", "p9999": "P99.99",
           "ci": "CI", "id": "ID", "ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "gpu": "GPU", "cpu": "CPU",
           "slo": "SLO", "tco": "TCO", "fp32": "FP32", "int8": "INT8", "fp16": "FP16", "mlperf": "MLPerf",
-          "rps": "req/s", "qps": "QPS", "url": "URL", "http": "HTTP", "mttr": "MTTR", "onnx": "ONNX"}
+          "rps": "req/s", "qps": "QPS", "url": "URL", "http": "HTTP", "mttr": "MTTR", "onnx": "ONNX",
+          "n": "n"}
 _NUMBER_CSS = [("text-align", "right"), ("font-variant-numeric", "tabular-nums"), ("white-space", "nowrap")]
 _TEXT_CSS = [("text-align", "left"), ("white-space", "normal"), ("overflow-wrap", "anywhere"),
              ("max-width", "32rem"), ("min-width", "8rem")]
@@ -139,7 +140,7 @@ def header_label(name: str) -> str:
         return name  # already written for people
     words = [w for w in name.replace("_", " ").split(" ") if w]
     shown = [_WORDS.get(w.lower(), w) for w in words]
-    if shown and shown[0] == words[0] and shown[0][:1].islower():
+    if words and words[0].lower() not in _WORDS:
         shown[0] = shown[0][:1].upper() + shown[0][1:]
     return " ".join(shown)
 
@@ -180,7 +181,8 @@ def formatted_frame(df: "pd.DataFrame", *, units: Mapping[str, str] | None = Non
     import pandas as pd
 
     units, intervals, labels = dict(units or {}), dict(intervals or {}), dict(labels or {})
-    frame = df.reset_index() if index else df
+    unnamed_range = isinstance(df.index, pd.RangeIndex) and df.index.name is None
+    frame = df.reset_index() if index and not unnamed_range else df  # a bare 0, 1, 2 index is never shown
     bounds = {c for pair in intervals.values() for c in pair} - set(intervals)
     headers: list[str] = []
     cells: list[list[str]] = []
@@ -208,9 +210,10 @@ def formatted_frame(df: "pd.DataFrame", *, units: Mapping[str, str] | None = Non
     return shown, numeric, missing
 
 
-def footnotes_html(notes: Mapping[str, str] | None, missing: bool) -> str:
-    """The footnotes under a table: each note, then the "—" legend when a value was missing."""
-    lines = [f"<b>{html.escape(str(k))}</b>: {html.escape(str(v))}" for k, v in (notes or {}).items()]
+def footnotes_html(notes: Mapping[str, str] | None, missing: bool, empty: bool = False) -> str:
+    """The footnotes under a table: "no rows" for an empty one, each note, the "—" legend when a value was missing."""
+    lines = ["no rows"] if empty else []
+    lines += [f"<b>{html.escape(str(k))}</b>: {html.escape(str(v))}" for k, v in (notes or {}).items()]
     if missing:
         lines.append(html.escape(MISSING_NOTE))
     if not lines:
@@ -249,7 +252,7 @@ def table(df: "pd.DataFrame", *, units: Mapping[str, str] | None = None,
     shown, numeric, missing = formatted_frame(df, units=units, intervals=intervals, labels=labels,
                                               index=index, sig=sig)
     styler = _styler_class()(shown, uuid_len=8, cell_ids=False)
-    styler.footnotes = footnotes_html(notes, missing)
+    styler.footnotes = footnotes_html(notes, missing, empty=shown.empty)
     styler.hide(axis="index")
     styles = [{"selector": "", "props": [("border-collapse", "collapse"), ("margin", ".4rem 0")]},
               {"selector": "th", "props": [("text-align", "left"), ("vertical-align", "bottom"),

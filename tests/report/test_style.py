@@ -56,6 +56,7 @@ def test_table_shows_no_index_units_intervals_and_dashes():
     t = style.table(_frame(), intervals={"p99_ms": ("p99_lo_ms", "p99_hi_ms")}, notes={"P99": "inverted CDF"},
                     caption="two cases")
     assert list(t.data.columns) == ["Case", "P99", "Achieved (req/s)", "Requests"]
+    assert style.header_label("n") == "n" and style.header_label("p99_x") == "P99 x"
     assert t.data.iloc[0].tolist() == ["steady", "35.3 ms [31.4, 44.8]", "186", "6,000"]
     assert t.data.iloc[1].tolist()[1:] == ["—", "12,346", "12"]
     html = t._repr_html_()
@@ -113,3 +114,10 @@ def test_figures_state_n_and_units_and_carry_alt_text():
     assert plot_style.alt_text(fig).startswith("Run r1. Latency over time")
     assert plot_style.alt_text(plot_style.describe(fig, "P99 rises after 10 s")) == "P99 rises after 10 s"
     assert plot_style.color(0) == plot_style.PALETTE[0] == plot_style.color(len(plot_style.PALETTE))
+
+
+def test_an_empty_table_says_so_and_a_bare_index_is_never_shown():
+    empty = pd.DataFrame(columns=["metric", "p50_ms"])
+    t = style.table(empty, index=True)
+    assert list(t.data.columns) == ["Metric", "P50 (ms)"] and "no rows" in t._repr_html_()
+    assert list(style.table(pd.DataFrame({"a": [1, 2]}), index=True).data.columns) == ["A"]
