@@ -184,8 +184,7 @@ def test_live_collectors_against_the_demo_server(demo_server, tmp_db, capfd):
                           "WHERE name = 'process_memory_rss_bytes'").fetchall()[0]
         assert rss[0] >= 2 and rss[1] > 1e6
     err = capfd.readouterr().err
-    if "NVML unavailable" in err:
-        assert sum("perfkit: no GPU telemetry" in ln for ln in err.splitlines()) == 1
+    assert "NVML" not in err and "GPU telemetry" not in err  # no GPU is normal: a debug log line only
     assert TOKEN not in err and "cannot scrape" not in err
 
 
