@@ -57,7 +57,13 @@ class SweepReport:
     knee: int | None               # row of ``steps``
     saturated_from: int | None     # row of ``steps``: the first over-saturated step
 
+    @property
+    def run_id(self) -> str:
+        """The step the headline names: the knee's, else the last."""
+        return str(self.steps["run_id"].iloc[-1 if self.knee is None else self.knee])
+
     def row(self, i: int | None) -> dict[str, Any] | None:
+        """Step ``i`` as a plain dict (None for None)."""
         return None if i is None else {k: _plain(v) for k, v in self.steps.iloc[i].to_dict().items()}
 
     def table(self) -> pd.DataFrame:
