@@ -200,24 +200,38 @@ def _best(metric: pd.Series) -> str | None:
     return str(m.idxmax()) if not m.empty else None
 
 
+def short_basis(basis: str) -> str:
+    """``MLPerf v4.1 closed/NVIDIA/results/B200-SXM-180GBx1_TRT/llama2-70b-99/Server`` ->
+    ``MLPerf v4.1 row NVIDIA/B200-SXM-180GBx1_TRT`` (other text as it is)."""
+    head, _, path = str(basis).partition(" closed/")
+    parts = path.split("/")
+    if not head.startswith("MLPerf") or len(parts) < 3 or parts[1] != "results":
+        return str(basis)
+    return f"{head} row {parts[0]}/{parts[2]}"
+
+
+_PROFILE_METRIC = {"latency-sensitive": ("Server", "server_basis"), "throughput-first": ("Offline", "offline_basis"),
+                   "cost-sensitive": ("Server per USD/hour", "server_basis")}
+
+
 def hardware(evidence: Mapping[str, pd.DataFrame], measured: pd.DataFrame | None, slo_p99_ms: float) -> Conclusion:
-    """Notebook 05: per profile and MLPerf benchmark the device that wins and on what evidence (the MLPerf
-    row, n devices with evidence), then the best device measured here (its run, n requests)."""
+    """Notebook 05: per profile the device that wins each MLPerf benchmark and on what evidence (the
+    imported MLPerf row, among how many devices with one), then the best device measured here (its run,
+    n requests). Datasheet estimates decide nothing."""
     from perfkit.analyze.hardware.evidence import profile_metrics
 
-    lines = []
-    words = {"latency-sensitive": "Server result per accelerator", "throughput-first": "Offline result per accelerator",
-             "cost-sensitive": "Server result per accelerator per USD/hour"}
+    wins: dict[str, list[str]] = {p: [] for p in _PROFILE_METRIC}
     for model, ev in evidence.items():
         for profile, metric in profile_metrics(ev).items():
             best = _best(metric)
             if best is None:
-                lines.append(f"{profile} ({model}): no device has evidence.")
+                wins[profile].append(f"no device has evidence for {model}")
                 continue
-            basis = ev.at[best, "offline_basis" if profile == "throughput-first" else "server_basis"]
+            scenario, basis = _PROFILE_METRIC[profile]
             n = int(pd.to_numeric(metric, errors="coerce").gt(0).sum())
-            lines.append(f"{profile} ({model}): {best}, {fmt_value(metric[best], '')} {ev.at[best, 'units']} "
-                         f"{words[profile]} (imported MLPerf row {basis}; best of {n} devices).")
+            wins[profile].append(f"{best} for {model} ({fmt_value(metric[best])} {ev.at[best, 'units']} {scenario} "
+                                 f"per accelerator; {short_basis(ev.at[best, basis])}, best of {n} devices)")
+    lines = [f"{p[:1].upper()}{p[1:]}: {'; '.join(w)}." for p, w in wins.items() if w]
     if measured is not None and not measured.empty and measured["qps_at_slo"].notna().any():
         best = str(measured["qps_at_slo"].idxmax())
         n = int(measured.at[best, "requests_at_capacity"]) if "requests_at_capacity" in measured else 0
@@ -227,7 +241,7 @@ def hardware(evidence: Mapping[str, pd.DataFrame], measured: pd.DataFrame | None
     else:
         lines.append("Measured here: no run labelled hardware=NAME met the SLO.")
     lines.append("Datasheet figures are labelled estimates and decide nothing here.")
-    return Conclusion("Which device wins each profile", lines, "info")
+    return Conclusion("Which device wins each profile, on imported MLPerf rows and runs measured here", lines, "info")
 
 
 def tco(costs: Mapping[str, pd.DataFrame], fleet_line: str) -> Conclusion:
@@ -240,8 +254,8 @@ def tco(costs: Mapping[str, pd.DataFrame], fleet_line: str) -> Conclusion:
             lines.append(f"Per {per}: no MLPerf row with a price.")
             continue
         best = table[column].idxmin()
-        lines.append(f"Per {per}: {best} is cheapest at {fmt_value(table.at[best, column], 'USD')} (imported MLPerf "
-                     f"row {table.at[best, 'basis']}, rent as of {table.at[best, 'price_as_of']}; "
+        lines.append(f"Per {per}: {best} is cheapest at {fmt_value(table.at[best, column], 'USD')} "
+                     f"({short_basis(table.at[best, 'basis'])}, rent as of {table.at[best, 'price_as_of']}; "
                      f"{len(table)} devices priced).")
     lines.append(f"Fleet: {fleet_line}")
     lines.append("Costs on datasheet estimates are shown below as the estimate tier and decide nothing here.")

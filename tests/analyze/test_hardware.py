@@ -247,6 +247,12 @@ def test_notebook_05_with_runs_and_mlperf(tmp_db, tmp_path):
     # datasheet figures are an estimate tier: never on the index; MLPerf rows name their basis
     assert not [k for k in head["figures"] if "datasheet" in k]
     assert head["figures"]["most llama2-70b-99 Server per accelerator"].startswith("B200: 10,756 Tokens/s (basis: MLPerf v4.1 closed/")
+    first = next(o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []))
+    said = first["data"]["application/vnd.perfkit.conclusion+json"]["lines"]
+    assert said[0].startswith("Latency-sensitive: B200 for llama2-70b-99 (10,756 Tokens/s Server per accelerator; "
+                              "MLPerf v4.1 row NVIDIA/B200-SXM-180GBx1_TRT, best of 8 devices)")
+    assert "Measured here: T4, 20 req/s within the 50 ms P99 SLO (measured run r2, n=1,000 requests; " \
+        "2 hardware labels measured)." in said
 
 
 def test_conservative_capacity_uses_the_p99_interval():

@@ -149,9 +149,9 @@ def test_ab_inconclusive_and_pass_lead_with_their_own_metric():
 def evidence() -> pd.DataFrame:
     return pd.DataFrame({"server_per_accelerator": [85166.0, 79274.0, 45604.0],
                          "offline_per_accelerator": [96029.0, 99080.0, math.nan],
-                         "server_basis": ["MLPerf v4.1 closed/A", "MLPerf v4.1 closed/B", "MLPerf v4.1 closed/C"],
-                         "offline_basis": ["MLPerf v4.1 closed/D", "MLPerf v4.1 closed/E", ""],
-                         "units": "Queries/s", "price_hour_usd": [5.408, 4.916, 1.861]},
+                         "server_basis": [f"MLPerf v4.1 closed/{s}/results/{s}-sys/resnet50/Server" for s in "ABC"],
+                         "offline_basis": [f"MLPerf v4.1 closed/{s}/results/{s}-sys/resnet50/Offline" for s in "DE"]
+                         + [""], "units": "Queries/s", "price_hour_usd": [5.408, 4.916, 1.861]},
                         index=pd.Index(["H200", "H100 SXM", "L40S"], name="accelerator"))
 
 
@@ -159,21 +159,22 @@ def test_hardware_names_the_winner_of_each_profile_and_its_evidence():
     measured = pd.DataFrame({"qps_at_slo": [199.0], "requests_at_capacity": [4000],
                              "basis": ["measured run R1"]}, index=["cpu-demo"])
     out = c.hardware({"resnet50": evidence()}, measured, 50.0)
-    assert out.lines[0] == ("latency-sensitive (resnet50): H200, 85,166 Queries/s Server result per accelerator "
-                            "(imported MLPerf row MLPerf v4.1 closed/A; best of 3 devices).")
-    assert out.lines[1].startswith("throughput-first (resnet50): H100 SXM, 99,080 Queries/s")
-    assert "best of 2 devices" in out.lines[1]
-    assert out.lines[2].startswith("cost-sensitive (resnet50): L40S, 24,505 Queries/s")
+    assert out.lines[0] == ("Latency-sensitive: H200 for resnet50 (85,166 Queries/s Server per accelerator; "
+                            "MLPerf v4.1 row A/A-sys, best of 3 devices).")
+    assert out.lines[1] == ("Throughput-first: H100 SXM for resnet50 (99,080 Queries/s Offline per accelerator; "
+                            "MLPerf v4.1 row E/E-sys, best of 2 devices).")
+    assert out.lines[2].startswith("Cost-sensitive: L40S for resnet50 (24,505 Queries/s Server per USD/hour")
     assert out.lines[3] == ("Measured here: cpu-demo, 199 req/s within the 50 ms P99 SLO (measured run R1, "
                             "n=4,000 requests; 1 hardware label measured).")
     assert c.hardware({}, None, 50.0).lines[0] == "Measured here: no run labelled hardware=NAME met the SLO."
 
 
 def test_tco_names_the_cheapest_device_per_unit():
-    table = pd.DataFrame({"usd_per_1k_queries": [3.4e-5, 2.3e-5], "basis": ["MLPerf v4.1 closed/B", "MLPerf x/C"],
+    table = pd.DataFrame({"usd_per_1k_queries": [3.4e-5, 2.3e-5],
+                          "basis": ["MLPerf v4.1 closed/B/results/B-sys/x/Server", "MLPerf v4.1 closed/C/results/C-sys/x/Server"],
                           "price_as_of": ["2024-12-01", "2024-09-01"]}, index=["H100 SXM", "L40S"])
     out = c.tco({"1k queries": table, "1M tokens": table.iloc[0:0]}, "mix 12 % cheaper.")
-    assert out.lines[0] == ("Per 1k queries: L40S is cheapest at $2.30e-05 (imported MLPerf row MLPerf x/C, "
+    assert out.lines[0] == ("Per 1k queries: L40S is cheapest at $2.30e-05 (MLPerf v4.1 row C/C-sys, "
                             "rent as of 2024-09-01; 2 devices priced).")
     assert out.lines[1] == "Per 1M tokens: no MLPerf row with a price."
     assert out.lines[2] == "Fleet: mix 12 % cheaper."
