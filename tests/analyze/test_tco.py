@@ -186,6 +186,9 @@ def test_notebook_06_small_parameters(tmp_path, capsys):
     # the index figures come from MLPerf Server rows and dated prices, never from the TFLOPS estimate
     assert "cheapest per 1k queries" not in head["figures"]
     assert "estimate" not in " ".join(head["figures"].values())
+    first = next(o for c in nb.cells for o in c.get("outputs", []))["data"]["application/vnd.perfkit.conclusion+json"]
+    assert first["lines"][0].startswith("Per 1M tokens: H200 is cheapest at $") and "MLPerf v4.1 row " in first["lines"][0]
+    assert first["lines"][2].startswith("Fleet: ")
     assert head["figures"]["fleet on MLPerf capacities (mix vs one type)"].endswith(
         "(basis: MLPerf v4.1 resnet50 Server/Offline rows)")
     llm = head["figures"]["cheapest per 1M tokens (MLPerf Server)"]
