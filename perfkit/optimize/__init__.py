@@ -28,6 +28,7 @@ _EXPORTS = {
     "load": "perfkit.optimize.measure", "stored_or_measured": "perfkit.optimize.measure",
     "variant_table": "perfkit.optimize.results",
     "verdicts": "perfkit.optimize.results", "conclusion": "perfkit.optimize.results",
+    "recommended": "perfkit.optimize.results",
     "headline_figures": "perfkit.optimize.results", "edge_table": "perfkit.optimize.results",
 }
 

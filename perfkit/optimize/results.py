@@ -115,7 +115,7 @@ def direction(decision: str, difference: Estimate, margin: float) -> str:
     return "same" if difference.lo > -margin else "not slower"
 
 
-def _best(table: pd.DataFrame, verdict_table: pd.DataFrame | None = None) -> pd.Series | None:
+def recommended(table: pd.DataFrame, verdict_table: pd.DataFrame | None = None) -> pd.Series | None:
     """The variant to recommend among those within 99 % of FP32 accuracy (FP32 itself excluded): one the
     replicated A/B finds faster at P99 first, then the one whose model call costs least (``kernel_ms``), since
     a pooled P99 on a shared machine can rank noise."""
@@ -130,9 +130,9 @@ def _best(table: pd.DataFrame, verdict_table: pd.DataFrame | None = None) -> pd.
 
 
 def conclusion(table: pd.DataFrame, verdict_table: pd.DataFrame | None = None) -> str:
-    """The measured conclusion: the recommended variant (see :func:`_best`), its accuracy kept, its P99,
+    """The measured conclusion: the recommended variant (see :func:`recommended`), its accuracy kept, its P99,
     throughput, memory and model-call ratios to FP32, and what the replicated A/B says of its P99."""
-    best = _best(table, verdict_table)
+    best = recommended(table, verdict_table)
     if best is None:
         return "No variant kept 99 % of FP32 accuracy on the held-out digits; FP32 stays the choice."
     said = ""
@@ -150,7 +150,7 @@ def headline_figures(table: pd.DataFrame, record: Mapping[str, Any],
                      verdict_table: pd.DataFrame | None = None) -> dict[str, str]:
     """The index's figures for notebook 08."""
     ref = table.loc[table["variant"] == "fp32"].iloc[0]
-    best = _best(table, verdict_table)
+    best = recommended(table, verdict_table)
     out = {"FP32 accuracy": f"{100 * ref['accuracy']:.1f} % [{100 * ref['acc_lo']:.1f}, {100 * ref['acc_hi']:.1f}] "
                             f"(n={int(ref['tested'])})",
            "FP32 P99": f"{ref['p99_ms']:.2f} ms (n={int(ref['requests']):,})",

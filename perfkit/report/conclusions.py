@@ -291,3 +291,11 @@ def optimization(table: pd.DataFrame, sentence: str, best: str | None) -> Conclu
     if best is None:
         return Conclusion("No variant keeps 99 % of FP32 accuracy", lines, "warn")
     return Conclusion(f"Best variant within 99 % of FP32 accuracy: {best}", lines, "pass")
+
+
+def model_variants(table: pd.DataFrame, verdicts: pd.DataFrame | None) -> Conclusion:
+    """:func:`optimization` of notebook 08's variant table and A/B verdicts (:mod:`perfkit.optimize`)."""
+    from perfkit.optimize.results import conclusion, recommended
+
+    best = recommended(table, verdicts)
+    return optimization(table, conclusion(table, verdicts), None if best is None else str(best["variant"]))
