@@ -119,5 +119,16 @@ SIGNAL_ERRORS = "errors"                  # requests failed
 SIGNAL_TTFT = "ttft"                      # seconds to the first token (LLM servers)
 SIGNAL_TPOT = "tpot"                      # seconds per output token after the first, one value per request
 SIGNAL_ITL = "itl"                        # seconds between consecutive tokens, one value per gap (pooled)
+# ``perfkit bench --slo`` keys -> the one per-request series (a ``requests`` metric of the store's
+# reader, perfkit.store.runs.LATENCY_COLUMNS) each bounds; the bench summary's ``definitions``
+# give each series' formula. Bench parses the keys, the store counts goodput, analyze gives verdicts.
+SLO_SERIES = {
+    "latency_ms": "latency_ms",                    # response complete - intended send
+    "ttft_ms": "ttft_intended_ms",                 # first token - intended send
+    "tpot_ms": "tpot_ms",                          # (done - first token) / (output tokens - 1)
+    "tpot_incl_ttft_ms": "tpot_incl_ttft_ms",      # (done - intended send) / output tokens
+    "itl_max_ms": "itl_ms_max",                    # the request's largest inter-token gap
+    "itl_request_mean_ms": "itl_request_mean_ms",  # the mean of the request's inter-token gaps
+}
 # The headline figure under which a report lists its open regressions (notebook 07; the index's report sets).
 HEADLINE_OPEN_REGRESSIONS = "open regressions"

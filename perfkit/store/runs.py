@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from perfkit.names import SLO_SERIES
 from perfkit.quantiles import Estimate, order_stat_ranks, proportion_ci, rank_index
 from perfkit.store.db import StoreError
 
@@ -452,24 +453,22 @@ def qps_at_slo(con: duckdb.DuckDBPyConnection, run_ids: str | Sequence[str], p99
             "run_id": best["run_id"], "stage": int(best["stage"])}
 
 
-#: ``perfkit bench --slo`` keys -> the per-request series each bounds (one convention each; the
-#: bench summary's ``definitions`` give the formulas). ``itl_ms`` is what runs stored before the
-#: keys were named recorded for the largest gap; ``--slo`` now refuses it as ambiguous.
-_SLO_COLUMN = {"latency_ms": "latency_ms", "ttft_ms": "coalesce(ttft_intended_ms, ttft_ms)", "tpot_ms": "tpot_ms",
-               "tpot_incl_ttft_ms": _COLUMN_SQL["tpot_incl_ttft_ms"], "itl_max_ms": "itl_ms_max",
-               "itl_request_mean_ms": _COLUMN_SQL["itl_request_mean_ms"], "itl_ms": "itl_ms_max"}
+#: Stored ``--slo`` keys -> the metric (:data:`LATENCY_COLUMNS`) each bounds: :data:`perfkit.names.SLO_SERIES`,
+#: and ``itl_ms``, which runs stored before the keys were named used for the largest gap (``--slo``
+#: now refuses it as ambiguous).
+SLO_METRICS = {**SLO_SERIES, "itl_ms": "itl_ms_max"}
 
 
 def goodput(con: duckdb.DuckDBPyConnection, run_id: str, bounds_ms: dict[str, float],
             confidence: float = 0.95) -> dict[str, Any]:
     """Requests per second that succeeded and met every per-request bound (the keys of
-    :data:`_SLO_COLUMN`), counted in SQL; the good share carries its
+    :data:`SLO_METRICS`), counted in SQL; the good share carries its
     Clopper–Pearson interval. A request missing a bounded value (no first token) is not good."""
     conds, params = ["error_kind IS NULL"], []
     for key, limit in bounds_ms.items():
-        if key not in _SLO_COLUMN:
-            raise ValueError(f"unknown SLO key {key!r}; one of {', '.join(_SLO_COLUMN)}")
-        conds.append(f"{_SLO_COLUMN[key]} <= ?")
+        if key not in SLO_METRICS:
+            raise ValueError(f"unknown SLO key {key!r}; one of {', '.join(SLO_METRICS)}")
+        conds.append(f"{column_sql(SLO_METRICS[key])} <= ?")
         params.append(float(limit))
     n, good, first, last_done = _row(con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(conds)}), min(intended_unix_s), max(done_unix_s) "

@@ -169,7 +169,8 @@ def test_goodput_in_sql_with_llm_bounds(tmp_db):
     err = np.array([False, False, True, False])
     with store.connect(tmp_db) as con:
         insert_run(con, "llm", lat, rate_rps=2.0, errors=err, scenario={"slo": {"latency_ms": 40, "ttft_ms": 5}})
-        con.execute("UPDATE requests SET ttft_ms = CASE seq WHEN 0 THEN 2 WHEN 1 THEN 3 WHEN 3 THEN 9 END")
+        # the ttft_ms bound is on the TTFT from the intended send
+        con.execute("UPDATE requests SET ttft_intended_ms = CASE seq WHEN 0 THEN 2 WHEN 1 THEN 3 WHEN 3 THEN 9 END")
         g = runs.goodput(con, "llm", {"latency_ms": 40, "ttft_ms": 5})
         out = rootcause.analyze_run(con, "llm")
         with pytest.raises(ValueError):

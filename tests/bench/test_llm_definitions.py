@@ -186,3 +186,16 @@ def test_runs_stored_with_the_old_itl_key_still_read_as_the_largest_gap(con):
     run = runs.get_run(con, "llm")
     s = summary_from_frame(load_columns(con, "llm"), {**run, "scenario": {"slo": {"itl_ms": 35}}})
     assert s["goodput"]["good"] == 1 == runs.goodput(con, "llm", {"itl_ms": 35})["good_requests"]
+
+
+def test_root_cause_verdicts_read_the_series_each_key_names(tmp_path):
+    from perfkit.analyze import rootcause
+
+    with store.connect(tmp_path / "s.duckdb") as c:
+        recorded_run(c, "slo", slo={"ttft_ms": 105, "itl_max_ms": 35, "itl_request_mean_ms": 35})
+        out = rootcause.analyze_run(c, "slo")
+    assert out["goodput"]["good_requests"] == 0  # request 0's TTFT 110, request 1's gaps 40, request 2's 80
+    # P99 of 3 values is the largest: TTFT from the intended send 110 (from the actual send it would be 100)
+    assert out["slo_ttft_ms_p99"]["p99"]["value"] == pytest.approx(110.0)
+    assert out["slo_itl_max_ms_p99"]["p99"]["value"] == pytest.approx(80.0)           # largest gaps 30, 40, 80
+    assert out["slo_itl_request_mean_ms_p99"]["p99"]["value"] == pytest.approx(40.0)  # mean gaps 20, 40, 20

@@ -97,10 +97,11 @@ def analyze_run(con: duckdb.DuckDBPyConnection, run_id: str, slo_p99_ms: float |
     bounds = scen.get("slo") if isinstance(scen, dict) else None
     if bounds:   # per-request bounds (perfkit bench --slo ttft_ms=...,tpot_ms=...): goodput and LLM SLOs
         out["goodput"] = runs.goodput(con, ev.run_id, bounds)
-        for key in ("ttft_ms", "tpot_ms"):
-            if key in bounds:
-                p99 = runs.percentiles(con, ev.run_id, key, qs=(0.99,))[0.99]
-                over = runs.count_over(con, ev.run_id, float(bounds[key]), key)
+        for key in bounds:  # each LLM bound's P99 verdict, on the series its key names (runs.SLO_METRICS)
+            if key != "latency_ms" and key in runs.SLO_METRICS:
+                metric = runs.SLO_METRICS[key]
+                p99 = runs.percentiles(con, ev.run_id, metric, qs=(0.99,))[0.99]
+                over = runs.count_over(con, ev.run_id, float(bounds[key]), metric)
                 out[f"slo_{key}_p99"] = {"p99": p99.to_dict(), "limit_ms": bounds[key],
                                          "verdict": stats.slo_verdict_from_counts(p99.n, over, 0.99)}
     out["findings"] = findings_from_evidence(con, ev)
