@@ -159,7 +159,8 @@ def align_window(con: duckdb.DuckDBPyConnection, start: float, end: float, names
 
 def sources_for(con: duckdb.DuckDBPyConnection, run_id: str | None = None,
                 start: float | None = None, end: float | None = None) -> pd.DataFrame:
-    """The telemetry sources behind a run (or a window): kind, path, samples, series names."""
+    """The telemetry sources behind a run (or a window): kind, path, samples, series names, first
+    and last sample (UTC)."""
     if run_id:
         rid, start, end = run_window(con, run_id)
         sql = ("SELECT source_id, source_kind AS kind, count(*) AS samples, "
@@ -172,6 +173,8 @@ def sources_for(con: duckdb.DuckDBPyConnection, run_id: str | None = None,
                "FROM telemetry WHERE ts_unix_s BETWEEN ? AND ? GROUP BY ALL ORDER BY source_id")
         params = [start, end]
     frame = con.execute(sql, params).df()
+    for col in ("first_ts", "last_ts"):  # epoch seconds -> UTC times, as a reader reads them
+        frame[col] = pd.to_datetime(frame[col], unit="s", utc=True).dt.floor("s")
     paths = con.execute("SELECT source_id, path, label FROM sources").df()
     return frame.merge(paths, on="source_id", how="left")
 

@@ -43,8 +43,9 @@ CHECK_JS = r"""() => {
       look(cell, `table ${k + 1} row ${r + 1} column ${c + 1}`)));
     const first = rows.map(tr => tr.querySelector("td, th")).filter(Boolean).map(text);
     const head = table.querySelector("thead tr th, thead tr td");
-    const bare = first.length > 0 && first.every((t, i) => t === String(i))
-      && (first.length > 1 || !head || text(head) === "");
+    // pandas' default index: 0, 1, 2... under an empty header cell (a column of such values with a
+    // header, e.g. "Time (s)", is data)
+    const bare = first.length > 0 && first.every((t, i) => t === String(i)) && (!head || text(head) === "");
     if (bare) out.push([`table ${k + 1}`, first.slice(0, 3).join(" "), "bare 0 1 2 index column"]);
   });
   document.querySelectorAll(".perfkit-headline, .perfkit-conclusion").forEach((block, k) =>

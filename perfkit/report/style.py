@@ -42,7 +42,7 @@ _WORDS = {"p50": "P50", "p90": "P90", "p95": "P95", "p99": "P99", "p999": "P99.9
           "ci": "CI", "id": "ID", "ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "gpu": "GPU", "cpu": "CPU",
           "slo": "SLO", "tco": "TCO", "fp32": "FP32", "int8": "INT8", "fp16": "FP16", "mlperf": "MLPerf",
           "rps": "req/s", "qps": "QPS", "url": "URL", "http": "HTTP", "mttr": "MTTR", "onnx": "ONNX",
-          "n": "n"}
+          "n": "n", "t": "Time"}
 _NUMBER_CSS = [("text-align", "right"), ("font-variant-numeric", "tabular-nums"), ("white-space", "nowrap")]
 _TEXT_CSS = [("text-align", "left"), ("white-space", "normal"), ("overflow-wrap", "anywhere"),
              ("max-width", "32rem"), ("min-width", "8rem")]
@@ -210,10 +210,9 @@ def formatted_frame(df: "pd.DataFrame", *, units: Mapping[str, str] | None = Non
     return shown, numeric, missing
 
 
-def footnotes_html(notes: Mapping[str, str] | None, missing: bool, empty: bool = False) -> str:
-    """The footnotes under a table: "no rows" for an empty one, each note, the "—" legend when a value was missing."""
-    lines = ["no rows"] if empty else []
-    lines += [f"<b>{html.escape(str(k))}</b>: {html.escape(str(v))}" for k, v in (notes or {}).items()]
+def footnotes_html(notes: Mapping[str, str] | None, missing: bool) -> str:
+    """The footnotes under a table: each note, then the "—" legend when a value was missing."""
+    lines = [f"<b>{html.escape(str(k))}</b>: {html.escape(str(v))}" for k, v in (notes or {}).items()]
     if missing:
         lines.append(html.escape(MISSING_NOTE))
     if not lines:
@@ -233,7 +232,8 @@ def _styler_class() -> type:
             return str(self.data.to_string(index=False))
 
         def _repr_html_(self) -> str:
-            return "<div class='perfkit-table'>" + str(self.to_html()) + self.footnotes + "</div>"
+            body = "<p class='perfkit-empty'>none</p>" if self.data.empty else str(self.to_html())
+            return "<div class='perfkit-table'>" + body + self.footnotes + "</div>"
 
     return ReportTable
 
@@ -248,11 +248,12 @@ def table(df: "pd.DataFrame", *, units: Mapping[str, str] | None = None,
     ``intervals`` maps a value column to its (low, high) columns, merged into one
     cell; ``labels`` renames headers; ``notes`` are footnotes (``term: text``);
     ``caption`` goes under the table. The index is shown only with ``index=True``.
+    A table without rows shows "none".
     """
     shown, numeric, missing = formatted_frame(df, units=units, intervals=intervals, labels=labels,
                                               index=index, sig=sig)
     styler = _styler_class()(shown, uuid_len=8, cell_ids=False)
-    styler.footnotes = footnotes_html(notes, missing, empty=shown.empty)
+    styler.footnotes = footnotes_html(notes, missing)
     styler.hide(axis="index")
     styles = [{"selector": "", "props": [("border-collapse", "collapse"), ("margin", ".4rem 0")]},
               {"selector": "th", "props": [("text-align", "left"), ("vertical-align", "bottom"),
