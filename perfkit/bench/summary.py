@@ -34,10 +34,11 @@ import duckdb
 import numpy as np
 
 from perfkit.bench import stats
-from perfkit.bench.choices import SLO_SERIES
 from perfkit.bench.schedule import Phases
+from perfkit.names import SLO_SERIES
 from perfkit.quantiles import PERCENTILE_DEFINITION, percentiles, quantile_ci
 from perfkit.store import get_run
+from perfkit.store.runs import SLO_METRICS
 from perfkit.summary import (FORMAT_VERSION, DefinedPercentiles, Goodput, LatencyCI, Percentiles, RunSummary, Slo,
                              Validity)
 
@@ -181,11 +182,11 @@ def llm_fields(cols: Mapping[str, Any], ok: np.ndarray, duration: float) -> dict
 def goodput(cols: Mapping[str, Any], ok: np.ndarray, bounds: Mapping[str, float], duration: float,
             llm: bool) -> Goodput:
     """Requests that succeeded and met every bound, each bound on the one per-request series its
-    key names (:data:`perfkit.bench.choices.SLO_SERIES`: ``ttft_ms`` on the TTFT from the intended
+    key names (:data:`perfkit.names.SLO_SERIES`: ``ttft_ms`` on the TTFT from the intended
     send, ``itl_max_ms`` on each request's largest gap, ...); only ``latency_ms`` applies to a run
     that is not an LLM run. A request without the bounded value (no first token) is not good."""
-    # itl_ms: the largest gap, in runs stored before the keys were named (--slo refuses it now)
-    series = {**SLO_SERIES, "itl_ms": "itl_ms_max"} if llm else {"latency_ms": "latency_ms"}
+    # SLO_METRICS: SLO_SERIES, and itl_ms (the largest gap) of runs stored before the keys were named
+    series = SLO_METRICS if llm else {"latency_ms": "latency_ms"}
     good = ok.copy()
     for key, limit in bounds.items():
         if key in series:
