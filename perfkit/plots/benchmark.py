@@ -42,6 +42,11 @@ def _shade_phases(ax: Axes, data: RunData, label: bool = True) -> None:
                    if label else None)
 
 
+def _measured(data: RunData) -> str:
+    """`` measured`` after a count when warm-up or cool-down requests are drawn but not counted."""
+    return " measured" if data.phases else ""
+
+
 def latency_over_time(data: RunData) -> Figure:
     """Every request's latency against its intended send time, with rolling P50/P99 per window.
 
@@ -53,7 +58,7 @@ def latency_over_time(data: RunData) -> Figure:
     shown = f", {len(drawn):,} drawn: all above P99 + a sample" if len(drawn) < data.n_ok else ""
     size, alpha = _dots(data.n_requests, 0.35)
     ax.scatter(drawn["t_s"], drawn["latency_ms"], s=size, alpha=alpha, color="#4c72b0", linewidths=0,
-               label=f"ok request (n={data.n_ok:,}{shown})", rasterized=True)
+               label=f"ok request (n={data.n_ok:,}{_measured(data)}{shown})", rasterized=True)
     if len(err):
         ax.scatter(err["t_s"], err["latency_ms"], s=10, marker="x", color="#c44e52",
                    label=f"error (n={data.n_errors:,})")
@@ -100,7 +105,7 @@ def throughput_errors(data: RunData) -> Figure:
     _shade_phases(ax, data)
     _shade_phases(ax_err, data, label=False)
     ax.set_ylabel("req/s")
-    ax.set_title(f"Throughput per {w:g} s (n={data.n_requests:,} requests)")
+    ax.set_title(f"Throughput per {w:g} s (n={data.n_requests:,} requests{_measured(data)})")
     ax.grid(True, alpha=0.25)
     ax.legend(loc="lower right", fontsize=8)
     ax_err.bar(tp["t_s"], tp["errors_rps"], width=w * 0.9, color="#c44e52", label=f"errors (n={data.n_errors:,})")
