@@ -199,3 +199,17 @@ def test_root_cause_verdicts_read_the_series_each_key_names(tmp_path):
     assert out["slo_ttft_ms_p99"]["p99"]["value"] == pytest.approx(110.0)
     assert out["slo_itl_max_ms_p99"]["p99"]["value"] == pytest.approx(80.0)           # largest gaps 30, 40, 80
     assert out["slo_itl_request_mean_ms_p99"]["p99"]["value"] == pytest.approx(40.0)  # mean gaps 20, 40, 20
+
+
+def test_console_names_each_form(con):
+    import io
+
+    from perfkit.bench.cli import print_summary
+
+    out = io.StringIO()
+    print_summary(json_safe(summarize(con, "llm")), out)
+    text = out.getvalue()
+    assert "(done - first token)/(tokens - 1): tpot_ms p50 21.00 ms" in text
+    assert "(done - intended send)/tokens:     tpot_incl_ttft_ms p50 42.50 ms" in text
+    assert "ITL pooled over every gap: itl_ms p50 10.00 ms" in text
+    assert "mean gap: itl_request_mean_ms p50 20.00 ms" in text and "largest gap: itl_max_ms p50 40.00 ms" in text
