@@ -173,8 +173,9 @@ def test_warmup_and_cooldown_run_against_the_demo_server(demo, tmp_path):
     from perfkit.report.benchmark import load_run
 
     db = tmp_path / "w.duckdb"
-    s = run(BenchConfig(target=demo.url, db=str(db), quiet=True, collect=False, min_duration_s=1.0,
-                        stages=[Stage("constant", duration_s=3.0, rate_rps=20.0)], warmup_s=1.0, cooldown_s=1.0))
+    s = run(config_from_args(_args("--target", demo.url, "--rate", "20", "--duration", "3", "--warmup-s", "1",
+                                   "--cooldown-s", "1", "--db", str(db), "--quiet", "--no-collect",
+                                   "--min-duration-s", "1")))
     assert s["status"] == "completed" and s["scheduled"] == 60 and s["never_sent"] == 0
     assert s["phases"]["requests"] == {"warmup": 20, "measure": 20, "cooldown": 20}
     con = duckdb.connect(str(db), read_only=True)
