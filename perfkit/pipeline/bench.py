@@ -6,6 +6,7 @@ its summary JSON, read back from a temporary file through the summary contract.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,9 +37,10 @@ def with_version(label: str) -> str:
 
 
 def bench_command(target: str, options: Mapping[str, Any], summary_json: Path, *, label: str = "",
-                  db: str | None = None, target_pid: int | None = None) -> list[str]:
-    """The ``perfkit bench`` argv for one run against ``target`` with ``options`` as flags."""
-    cmd = [sys.executable, "-m", "perfkit", "bench", "--target", target, "--summary-json", str(summary_json),
+                  db: str | None = None, target_pid: int | None = None, command: str = "bench") -> list[str]:
+    """The ``perfkit bench`` (or ``command``: ``sweep``) argv for one run against ``target`` with ``options``
+    as flags."""
+    cmd = [sys.executable, "-m", "perfkit", command, "--target", target, "--summary-json", str(summary_json),
            *option_flags(options)]
     label = with_version(label)
     if label:
@@ -60,9 +62,26 @@ def run_bench(target: str, options: Mapping[str, Any], *, label: str = "", db: s
     appended there; otherwise the output is captured and only the reason of a
     failure is kept.
     """
+    return load(_run(target, options, label=label, db=db, target_pid=target_pid, log=log, timeout_s=timeout_s))
+
+
+def run_sweep(target: str, options: Mapping[str, Any], *, label: str = "", db: str | None = None,
+              target_pid: int | None = None, log: Path | None = None,
+              timeout_s: float | None = None) -> dict[str, Any]:
+    """Run ``perfkit sweep`` once (``options``: its flags, ``rates``, ``find_knee``... with the per-step
+    bench flags) and return its result JSON: the points, the knee, where it over-saturated."""
+    text = _run(target, options, label=label, db=db, target_pid=target_pid, log=log, timeout_s=timeout_s,
+                command="sweep")
+    return dict(json.loads(text))
+
+
+def _run(target: str, options: Mapping[str, Any], *, label: str, db: str | None, target_pid: int | None,
+         log: Path | None, timeout_s: float | None, command: str = "bench") -> str:
+    """Run ``perfkit COMMAND`` once and return the text of the JSON it wrote; :class:`BenchFailed` when none."""
     with tempfile.TemporaryDirectory() as tmp:
         summary_path = Path(tmp) / "summary.json"
-        cmd = bench_command(target, options, summary_path, label=label, db=db, target_pid=target_pid)
+        cmd = bench_command(target, options, summary_path, label=label, db=db, target_pid=target_pid,
+                            command=command)
         try:
             if log is None:
                 res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
@@ -75,11 +94,11 @@ def run_bench(target: str, options: Mapping[str, Any], *, label: str = "", db: s
                                          stdin=subprocess.DEVNULL, check=False)
                     fh.write(res.stderr)
         except subprocess.TimeoutExpired:
-            raise BenchFailed(f"perfkit bench did not finish within {timeout_s:.0f} s") from None
+            raise BenchFailed(f"perfkit {command} did not finish within {timeout_s:.0f} s") from None
         if not summary_path.exists():
             last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
-            raise BenchFailed(f"perfkit bench exited {res.returncode}: {last}")
-        return load(summary_path.read_text(encoding="utf-8"))
+            raise BenchFailed(f"perfkit {command} exited {res.returncode}: {last}")
+        return summary_path.read_text(encoding="utf-8")
 
 
 def choose_run(db: str | None, run_id: str, target: str, rate_rps: float, duration_s: float,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from perfkit.names import LABEL_SUITE
 from perfkit.paths import DEFAULT_REPORTS, db_path as default_db_path
-from perfkit.pipeline.bench import BenchFailed, run_bench
+from perfkit.pipeline.bench import BenchFailed, run_bench, run_sweep
 from perfkit.pipeline.capabilities import comparison_problem, missing
 from perfkit.pipeline.history import build_demo_history
 from perfkit.pipeline.suite import Case, Suite, fill_parameters, run_label, schedule, server_key, suite_stamp
@@ -40,6 +40,7 @@ class CaseResult:
     skipped: str | None = None
     failed: str | None = None
     repeat: int = 1
+    note: str | None = None        # a sweep's headline: its knee and where it over-saturated
 
 
 def _first_line(exc: BaseException) -> str:
@@ -48,9 +49,14 @@ def _first_line(exc: BaseException) -> str:
 
 def bench_case(case: Case, target: str, db: str | None, label: str, pid: int | None, log: Path,
                repeat: int = 1) -> CaseResult:
-    """Benchmark one case against ``target``; a bench failure is recorded in the result."""
-    limit_s = float(case.bench.get("duration", 60)) * 3 + 120
+    """Benchmark one case against ``target`` (a sweep case: sweep it); a bench failure is recorded in the result."""
+    limit_s = (case.load_s or 60) * 3 + 120
     try:
+        if case.sweep:
+            res = run_sweep(target, {**case.bench, **case.sweep, "quiet": True}, label=label, db=db,
+                            target_pid=pid, log=log, timeout_s=limit_s)
+            last = res["points"][-1]["run_id"] if res.get("points") else None
+            return CaseResult(case, run_id=last, repeat=repeat, note=res.get("headline"))
         summary = run_bench(target, {**case.bench, "quiet": True}, label=label, db=db, target_pid=pid,
                             log=log, timeout_s=limit_s)
     except BenchFailed as exc:
@@ -78,7 +84,7 @@ def one_line(result: CaseResult) -> str:
         return f"  {name}: FAILED ({result.failed})"
     s = result.summary
     if s is None:
-        return f"  {name}: run {result.run_id}"
+        return f"  {name}: run {result.run_id}" + (f", {result.note}" if result.note else "")
     p99 = s["latency_ms"]["p99"]
     p99_text = f"{p99:,.1f} ms" if p99 is not None else "n/a"
     return (f"  {name}: run {result.run_id}, {s['requests']:,} requests, {sum(s['errors'].values()):,} errors, "
@@ -94,7 +100,7 @@ def run_cases(cases: Sequence[Case], db: str | None, stamp: str, log: Path, prog
     skipped = {c.name: why for c in cases if (why := missing(c.requires))}
     slots = schedule([c for c in cases if c.name not in skipped])
     last = {server_key(c.server): k for k, (c, _) in enumerate(slots)}
-    total_s = sum(float(c.bench.get("duration", 0)) for c, _ in slots)
+    total_s = sum(c.load_s for c, _ in slots)
     bar = tqdm(total=round(total_s), desc="benchmarks", unit="s", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s of load [{elapsed}<{remaining}]{postfix}")
     servers: dict[str, DemoServer | Exception] = {}
@@ -103,7 +109,7 @@ def run_cases(cases: Sequence[Case], db: str | None, stamp: str, log: Path, prog
         for k, (case, repeat) in enumerate(slots):
             bar.set_postfix_str(case.name)
             done[(case.name, repeat)] = _run_slot(case, repeat, servers, db, stamp, log)
-            bar.update(round(float(case.bench.get("duration", 0))))
+            bar.update(round(case.load_s))
             key = server_key(case.server)
             if last[key] == k:  # its last run: stop it now
                 server = servers.pop(key)

@@ -1,7 +1,8 @@
 """The report suites behind ``make report``: what to benchmark against the demo server and what to render.
 
 A suite is declarative: a list of :class:`Case` (demo-server options, ``perfkit
-bench`` flags, optionally an nginx proxy in front, and the per-run notebooks)
+bench`` flags, or ``perfkit sweep`` flags for a sweep case, optionally an nginx proxy
+in front, and the per-run notebooks)
 and a list of :class:`Comparison` (a notebook over several cases' runs, its
 parameters naming runs as ``{run:CASE}``, all of them as ``{runs}``, and every
 repeat of a case as the label selector ``{case:CASE}``). To add a case or a
@@ -43,6 +44,14 @@ class Case:
     about: str = ""
     repeats: int = 1                               # runs of this case (an A/B arm wants >= 3)
     interleave: str = ""                           # cases of one group run alternately (ABBA)
+    sweep: Mapping[str, Any] = field(default_factory=dict)  # given: `perfkit sweep` flags ({"rates": "10,20"});
+    #                                                the case is a sweep, ``bench`` holds each step's flags
+
+    @property
+    def load_s(self) -> float:
+        """Seconds of load one run of the case sends (a sweep: each rate's, at most; it may stop earlier)."""
+        steps = len(str(self.sweep.get("rates", "")).split(",")) if self.sweep else 1
+        return float(self.bench.get("duration", 0)) * steps
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,11 @@ THIS_MACHINE = "hardware=cpu-demo"
 # Its hourly price, a visible assumption: a 2-vCPU on-demand VM (AWS c6i.large, us-east-1 list price).
 THIS_MACHINE_PRICE = "cpu-demo:0.085"
 
+# The sweep case: one request per model call (no batching), so that the demo saturates at a rate the load
+# generator reaches; 4 s a step, up to five doubling rates, stopping at the first over-saturated one.
+SWEEP_STEP = {"pattern": "constant", "duration": 4, "min_duration_s": 3, "timeout_s": 10}
+SWEEP = {"rates": "25,50,100,200,400", "find_knee": True}
+
 DEFAULT_CASES: tuple[Case, ...] = (
     Case("steady", STEADY, labels=THIS_MACHINE, notebooks=("01_benchmark", "02_telemetry"),
          about="constant 200 req/s, dynamic batching: the baseline (first 2 s a warm-up, excluded)"),
@@ -117,6 +131,9 @@ DEFAULT_CASES: tuple[Case, ...] = (
     Case("llm-stream", {"pattern": "poisson", "rate": 5, "duration": 20, "protocol": "openai",
                         "max_tokens": 24}, requires=("bench:protocol:openai",),
          about="OpenAI chat completions, streamed, Poisson 5 req/s, up to 24 tokens each"),
+    Case("sweep", SWEEP_STEP, server={"batching": "none"}, notebooks=(), sweep=SWEEP,
+         about="perfkit sweep --find-knee at 25 to 400 req/s, 4 s each, no batching: the knee, and the "
+               "over-saturation stop"),
 )
 
 DEFAULT_REPORTS: tuple[Comparison, ...] = (
@@ -137,6 +154,8 @@ DEFAULT_REPORTS: tuple[Comparison, ...] = (
     Comparison("07_trends", "07_trends", about="each case's runs over time, change points and open regressions"),
     Comparison("08_model_optimization", "08_model_optimization", {"price_per_hour_usd": 0.085},
                about="quantized, pruned and distilled variants served and measured: accuracy against P99, cost"),
+    Comparison("09_sweep", "09_sweep", {"sweep": "{case:sweep}"},
+               about="the sweep case's latency-throughput curve, its knee and where it over-saturated"),
 )
 
 SUITES: dict[str, Suite] = {"default": Suite("default", DEFAULT_CASES, DEFAULT_REPORTS)}

@@ -118,3 +118,20 @@ def test_find_knee_against_a_low_capacity_demo_stops_at_over_saturation(demo_ser
     assert result["knee_metric"] == "latency_p99" and points[0]["knee_metric_ms"]["n"] > 0
     with store.connect(db, read_only=True) as con:
         assert sweep_report.load(con, "case=knee").run_id == knee["run_id"]
+
+
+def test_the_suite_sweep_case_is_a_sweep_command_line(tmp_path):
+    """The default suite's sweep case runs ``perfkit sweep`` with flags its parser accepts, and its
+    report names the case's runs by label."""
+    from perfkit.cli import build_parser
+    from perfkit.pipeline import suite
+    from perfkit.pipeline.bench import bench_command
+
+    case = next(c for c in suite.DEFAULT_CASES if c.sweep)
+    cmd = bench_command("http://127.0.0.1:9", {**case.bench, **case.sweep, "quiet": True}, tmp_path / "s.json",
+                        label=suite.case_label("T", case), db="x.duckdb", target_pid=1, command="sweep")
+    args = build_parser().parse_args(cmd[cmd.index("sweep"):])
+    assert args.find_knee and args.rates == case.sweep["rates"] and args.duration == case.bench["duration"]
+    assert case.load_s == case.bench["duration"] * len(case.sweep["rates"].split(","))
+    rep = next(r for r in suite.DEFAULT_REPORTS if r.notebook == "09_sweep")
+    assert suite.fill_parameters(rep.parameters, {case.name: "R"}, "suite=T") == {"sweep": f"suite=T,case={case.name}"}
