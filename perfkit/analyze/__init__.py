@@ -17,6 +17,9 @@ What notebooks 02-04 use, importable from here (``from perfkit.analyze import ro
 * :mod:`~perfkit.analyze.history` (07): change points in a case's history of runs
   against the practical margin (``trend``, ``changes_frame``), read from the store by
   :mod:`~perfkit.analyze.trend_store` (``case_history``, ``load_trend``);
+* :mod:`~perfkit.analyze.sweep_report` (09): a stored sweep's steps, its knee
+  (:mod:`~perfkit.analyze.knee`, Kneedle) and where it over-saturated
+  (:mod:`~perfkit.analyze.saturation`) — ``load``;
 * :mod:`~perfkit.analyze.stats` and :mod:`~perfkit.analyze.twosample`: the
   statistics behind them.
 
@@ -30,8 +33,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_MODULES = ("abtest", "bootstrap", "experiment", "history", "promql", "rootcause", "stats", "telemetry",
-            "trend_store", "twosample")
+_MODULES = ("abtest", "bootstrap", "experiment", "history", "knee", "promql", "rootcause", "saturation", "stats",
+            "sweep_report", "telemetry", "trend_store", "twosample")
 _FUNCTIONS = {"diagnose": "rootcause", "compare_runs": "abtest"}
 
 __all__ = [*_MODULES, *_FUNCTIONS]

@@ -58,7 +58,8 @@ def kneedle(throughput: Sequence[float | None], latency: Sequence[float | None],
     """Index of the knee among the points (given in sweep order), or None (see the module doc).
 
     Points with a missing or non-finite value are left out; fewer than three
-    usable points, or a flat x or y, have no knee.
+    usable points, a flat x, a latency no higher at the last step than at the first, or a "knee"
+    at the last step (no steeper stretch seen after it) mean no knee.
     """
     from kneed import KneeLocator
 
@@ -69,11 +70,12 @@ def kneedle(throughput: Sequence[float | None], latency: Sequence[float | None],
         return None
     xs = np.maximum.accumulate(x[keep])
     ys = y[keep]
-    if np.ptp(xs) <= 0 or np.ptp(ys) <= 0:
+    if np.ptp(xs) <= 0 or ys[-1] <= ys[0]:   # latency that did not grow over the sweep has no knee
         return None
     with warnings.catch_warnings():  # kneed warns when it finds no knee: None says so
         warnings.simplefilter("ignore")
         found = KneeLocator(xs, ys, S=sensitivity, curve="convex", direction="increasing").knee
     if found is None:
         return None
-    return int(keep[int(np.flatnonzero(xs == found)[0])])
+    at = int(np.flatnonzero(xs == found)[0])
+    return None if at == len(xs) - 1 else int(keep[at])   # a knee needs a steeper stretch after it

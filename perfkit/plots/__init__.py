@@ -6,6 +6,7 @@
   A/B distributions (notebooks 02–04).
 * :mod:`perfkit.plots.hardware`: hardware comparison, TCO and fleet (notebooks 05–06).
 * :mod:`perfkit.plots.trends`: a case's metrics over its runs, change points marked (notebook 07).
+* :mod:`perfkit.plots.sweep`: a sweep's latency-throughput curve, knee and over-saturated steps (notebook 09).
 * :mod:`perfkit.plots.style`: the one palette, titles that state n and units, alt text.
 
 Every function takes small frames or result objects and returns a matplotlib

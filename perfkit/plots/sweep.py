@@ -42,6 +42,7 @@ def latency_throughput(steps: pd.DataFrame, metric: str) -> Figure:
     finite = y[np.isfinite(y) & (y > 0)]
     if len(finite) and finite.max() / finite.min() > 20:
         ax.set_yscale("log")
+    ax.margins(x=0.1)
     ax.set_xlabel("achieved throughput (req/s)")
     ax.set_ylabel(f"{metric} (ms)")
     ax.set_title("Latency against throughput, one point per sweep step")

@@ -53,3 +53,10 @@ def test_metric_names():
     for bad in ("latency", "p99", "latency_p98", "gpu_p99"):
         with pytest.raises(ValueError, match="unknown knee metric"):
             parse_metric(bad)
+
+
+def test_no_knee_where_latency_falls_or_only_the_last_step_bends():
+    # a fast server warming up: P99 falls as the rate rises (measured: the demo without batching)
+    assert kneedle([25, 50, 100, 200, 400], [28.0, 10.3, 7.7, 5.2, 6.3]) is None
+    assert kneedle([10, 20, 40, 80], [5, 5.1, 5.2, 50]) == 2
+    assert kneedle([10, 20, 40, 80], [5, 5.05, 5.1, 5.2]) is None
