@@ -12,7 +12,8 @@
 * :mod:`~perfkit.optimize.edge`: the edge profile (one thread, ``RLIMIT_AS``
   cap, SingleStream: frames per second and P90, or "cannot load");
 * :mod:`~perfkit.optimize.results`: the tables notebook 08 shows (frontier,
-  verdicts against FP32, cost per 1,000 queries, edge profile, the conclusion sentence).
+  verdicts against FP32 (``comparison_frame``, ``INTERVALS``), cost per 1,000 queries, edge profile,
+  the conclusion sentence).
 
 Names load on first use so that ``perfkit --help`` (which imports
 :mod:`perfkit.optimize.cli`, hence this package) stays light.
@@ -30,6 +31,7 @@ _EXPORTS = {
     "verdicts": "perfkit.optimize.results", "conclusion": "perfkit.optimize.results",
     "recommended": "perfkit.optimize.results",
     "headline_figures": "perfkit.optimize.results", "edge_table": "perfkit.optimize.results",
+    "comparison_frame": "perfkit.optimize.results", "INTERVALS": "perfkit.optimize.results",
 }
 
 __all__ = sorted(_EXPORTS)

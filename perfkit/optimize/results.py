@@ -86,6 +86,26 @@ def pareto(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     return np.array(flags, dtype=bool)
 
 
+#: The (low, high) columns of each interval in :func:`comparison_frame` and :func:`edge_table`
+#: (``perfkit.report.table(frame, intervals=INTERVALS)`` merges them into their value's cell).
+INTERVALS = {"accuracy_pct": ("accuracy_lo_pct", "accuracy_hi_pct"), "kept_pct": ("kept_lo", "kept_hi"),
+             "p99_ms": ("p99_lo", "p99_hi"), "p90_ms": ("p90_lo_ms", "p90_hi_ms")}
+
+
+def comparison_frame(table: pd.DataFrame, verdict_table: pd.DataFrame) -> pd.DataFrame:
+    """Each variant against FP32 as notebook 08 shows it: accuracy (%) and the share of FP32's kept, with
+    their intervals, MLPerf's 99 % bar, P50 and P99 (with its interval), the P99 and throughput ratios,
+    the frontier, and the replicated A/B's reading of P99 and its verdict (none for FP32 itself)."""
+    out = table[["variant", "technique"]].assign(
+        accuracy_pct=100 * table["accuracy"], accuracy_lo_pct=100 * table["acc_lo"],
+        accuracy_hi_pct=100 * table["acc_hi"])
+    out = out.join(table[["kept_pct", "kept_lo", "kept_hi", "within_99", "p50_ms", "p99_ms", "p99_lo", "p99_hi",
+                          "p99_ratio", "throughput_ratio", "pareto"]])
+    out = out.rename(columns={"within_99": "within 99 %", "pareto": "on the frontier"})
+    judged = verdict_table[["variant", "p99", "verdict", "runs"]].rename(columns={"p99": "P99 vs FP32 (A/B)"})
+    return out.merge(judged, on="variant", how="left")
+
+
 def verdicts(con: Any, record: Mapping[str, Any], reference: str = "fp32") -> pd.DataFrame:
     """Each variant against ``reference`` by the replicated A/B judge on P50 and P99 latency."""
     from perfkit.analyze import abtest
@@ -164,10 +184,11 @@ def headline_figures(table: pd.DataFrame, record: Mapping[str, Any],
 
 def edge_table(record: Mapping[str, Any], reference: str = "fp32") -> pd.DataFrame:
     """The edge profile's rows (one thread, memory cap, SingleStream) with FPS and P90 ratios to ``reference``;
-    empty when the record has none."""
+    empty when the record has none. A variant that could not load has no frames or FPS (NaN)."""
     frame = pd.DataFrame(record.get("edge") or [])
     if frame.empty:
         return frame
+    frame.loc[~frame["loaded"].astype(bool), ["frames", "fps"]] = math.nan  # not measured, not zero
     ref = frame.loc[frame["variant"] == reference]
     if len(ref) and bool(ref["loaded"].iloc[0]):
         frame["fps_ratio"] = frame["fps"] / float(ref["fps"].iloc[0])

@@ -28,6 +28,8 @@ CONCLUSION_MIME = "application/vnd.perfkit.conclusion+json"
 #: What a missing value shows, and the footnote that says so.
 MISSING = "—"
 MISSING_NOTE = "— no data / not applicable"
+#: No number is shown with more decimals than this (smaller magnitudes get an exponent).
+MAX_DECIMALS = 4
 Status = Literal["pass", "fail", "warn", "info"]
 STATUSES: tuple[str, ...] = ("pass", "fail", "warn", "info")
 
@@ -42,9 +44,9 @@ _WORDS = {"p50": "P50", "p90": "P90", "p95": "P95", "p99": "P99", "p999": "P99.9
           "ci": "CI", "id": "ID", "ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "gpu": "GPU", "cpu": "CPU",
           "slo": "SLO", "tco": "TCO", "fp32": "FP32", "int8": "INT8", "fp16": "FP16", "mlperf": "MLPerf",
           "rps": "req/s", "qps": "QPS", "url": "URL", "http": "HTTP", "mttr": "MTTR", "onnx": "ONNX",
-          "n": "n", "t": "Time"}
+          "rss": "RSS", "n": "n", "t": "Time"}
 _NUMBER_CSS = [("text-align", "right"), ("font-variant-numeric", "tabular-nums"), ("white-space", "nowrap")]
-_TEXT_CSS = [("text-align", "left"), ("white-space", "normal"), ("overflow-wrap", "anywhere"),
+_TEXT_CSS = [("text-align", "left"), ("white-space", "normal"), ("overflow-wrap", "break-word"),
              ("max-width", "32rem"), ("min-width", "8rem")]
 
 
@@ -67,8 +69,9 @@ def fmt_number(x: float, sig: int = 3) -> str:
     """``x`` to ``sig`` significant figures with thousands separators.
 
     Whole digits are never rounded away (``186.15 -> 186``, ``12,345.6 -> 12,346``),
-    whole numbers stay whole (a count stored as a float), and magnitudes below
-    0.001 use an exponent (``1.23e-04``) so no cell needs five decimals.
+    whole numbers stay whole (a count stored as a float), at most four decimals
+    are shown (``0.00776 -> 0.0078``), and magnitudes below 0.001 use an exponent
+    (``1.23e-04``).
     """
     if isinstance(x, bool):
         return "yes" if x else "no"
@@ -83,7 +86,7 @@ def fmt_number(x: float, sig: int = 3) -> str:
         return f"{int(v):,}"
     if abs(v) < 1e-3:
         return f"{v:.{max(sig - 1, 0)}e}"
-    decimals = max(sig - 1 - math.floor(math.log10(abs(v))), 0)
+    decimals = min(max(sig - 1 - math.floor(math.log10(abs(v))), 0), MAX_DECIMALS)
     return f"{v:,.{decimals}f}"
 
 
@@ -183,6 +186,7 @@ def formatted_frame(df: "pd.DataFrame", *, units: Mapping[str, str] | None = Non
     units, intervals, labels = dict(units or {}), dict(intervals or {}), dict(labels or {})
     unnamed_range = isinstance(df.index, pd.RangeIndex) and df.index.name is None
     frame = df.reset_index() if index and not unnamed_range else df  # a bare 0, 1, 2 index is never shown
+    intervals = {k: v for k, v in intervals.items() if k in frame.columns}  # one mapping may serve several tables
     bounds = {c for pair in intervals.values() for c in pair} - set(intervals)
     headers: list[str] = []
     cells: list[list[str]] = []
@@ -246,7 +250,7 @@ def table(df: "pd.DataFrame", *, units: Mapping[str, str] | None = None,
 
     ``units`` overrides the unit a column's suffix implies (``p99_ms`` -> ms);
     ``intervals`` maps a value column to its (low, high) columns, merged into one
-    cell; ``labels`` renames headers; ``notes`` are footnotes (``term: text``);
+    cell (entries for columns the frame lacks are ignored); ``labels`` renames headers; ``notes`` are footnotes (``term: text``);
     ``caption`` goes under the table. The index is shown only with ``index=True``.
     A table without rows shows "none".
     """
