@@ -38,8 +38,10 @@ venv: $(STAMP) ## create or refresh the virtual environment (.venv) from pyproje
 lock: $(STAMP) ## re-pin constraints.txt to the newest versions pyproject.toml allows
 	$(BIN)/uv pip compile --quiet --python $(BIN)/python --extra dev --no-header --no-annotate -o constraints.txt pyproject.toml
 
+# What a case needs (nginx for the proxy cases) is installed first with apt-get, as .ci/run does, where this
+# runs as root or with passwordless sudo; otherwise the index names each skipped case and the command that enables it.
 report: $(STAMP) ## run the default benchmark suite against the demo server, render reports/index.html and screenshots
-	$(BIN)/perfkit report --suite default --screenshots
+	$(BIN)/perfkit report --suite default --screenshots --install-missing
 
 # A scheduler's entry point (deploy/ has a systemd timer and a CI workflow): the suite and its reports into
 # reports/<UTC stamp or $$NIGHTLY_ID>/ (reports/index.html lists the sets), then the trend gate.

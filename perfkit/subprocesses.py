@@ -5,7 +5,8 @@ import os
 import signal
 import socket
 import subprocess
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Collection, Mapping
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -31,6 +32,21 @@ def option_flags(options: Mapping[str, Any]) -> list[str]:
         else:
             flags += [flag, str(value)]
     return flags
+
+
+def pin_process(pid: int, cpus: Collection[int]) -> None:
+    """Restrict a started process, every thread it has so far, to ``cpus`` (``os.sched_setaffinity``).
+
+    Called right after the process starts: threads and children it starts later inherit
+    the mask. A thread that ended meanwhile is skipped.
+    """
+    tasks = Path(f"/proc/{pid}/task")
+    tids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [pid]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, set(cpus))
+        except ProcessLookupError:
+            pass
 
 
 def stop_process_group(process: subprocess.Popen, grace_s: float = 5.0) -> int | None:

@@ -11,7 +11,9 @@ Keyword options become command-line flags (``max_batch=8`` -> ``--max-batch 8``;
 ``sys.executable -m perfkit serve-demo`` on a free loopback port in its own process
 group; start() waits for ``GET /health`` and on failure raises
 :class:`DemoServerError` carrying the tail of the server's stderr; stop() sends
-SIGTERM, then SIGKILL to the group after a grace period.
+SIGTERM, then SIGKILL to the group after a grace period. ``cpus={0}`` runs the
+server on those CPUs only (``os.sched_setaffinity`` from its start), so that a load
+generator on the others does not compete with it.
 """
 from __future__ import annotations
 
@@ -22,9 +24,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, Collection
 
-from perfkit.subprocesses import free_port, option_flags, stop_process_group
+from perfkit.subprocesses import free_port, option_flags, pin_process, stop_process_group
 
 
 class DemoServerError(RuntimeError):
@@ -35,13 +37,14 @@ class DemoServer:
     """A ``perfkit serve-demo`` subprocess on a free loopback port (context manager)."""
 
     def __init__(self, *, port: int | None = None, startup_timeout_s: float = 120.0,
-                 env: dict[str, str] | None = None, **options: Any) -> None:
+                 env: dict[str, str] | None = None, cpus: Collection[int] | None = None, **options: Any) -> None:
         self.host = "127.0.0.1"
         self._pick_port = port is None  # a free port may be taken before we bind: retry
         self.port = port or free_port(self.host)
         self.startup_timeout_s = startup_timeout_s
         self.options = options
         self.env = env
+        self.cpus = frozenset(cpus) if cpus else None
         self.process: subprocess.Popen[bytes] | None = None
         self._stderr = tempfile.TemporaryFile()
 
@@ -109,6 +112,8 @@ class DemoServer:
         self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=self._stderr,
                                         env=env, start_new_session=True)
+        if self.cpus:
+            pin_process(self.process.pid, self.cpus)
         deadline = time.monotonic() + self.startup_timeout_s
         while True:
             code = self.process.poll()

@@ -12,11 +12,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any, Collection, Mapping
 
 from perfkit.names import LABEL_VERSION
 from perfkit.redact import redact_text
-from perfkit.subprocesses import option_flags
+from perfkit.subprocesses import option_flags, pin_process
 from perfkit.summary import RunSummary, load
 
 
@@ -54,29 +54,47 @@ def bench_command(target: str, options: Mapping[str, Any], summary_json: Path, *
 
 def run_bench(target: str, options: Mapping[str, Any], *, label: str = "", db: str | None = None,
               target_pid: int | None = None, log: Path | None = None,
-              timeout_s: float | None = None) -> RunSummary:
+              timeout_s: float | None = None, cpus: Collection[int] | None = None) -> RunSummary:
     """Run ``perfkit bench`` once and return its summary (the typed contract of
     :mod:`perfkit.summary`); :class:`BenchFailed` when it wrote none.
 
     With ``log`` the (redacted) command line, bench's output and its stderr are
     appended there; otherwise the output is captured and only the reason of a
-    failure is kept.
+    failure is kept. ``cpus``: the load generator runs on these CPUs only.
     """
-    return load(_run(target, options, label=label, db=db, target_pid=target_pid, log=log, timeout_s=timeout_s))
+    return load(_run(target, options, label=label, db=db, target_pid=target_pid, log=log, timeout_s=timeout_s,
+                     cpus=cpus))
 
 
 def run_sweep(target: str, options: Mapping[str, Any], *, label: str = "", db: str | None = None,
               target_pid: int | None = None, log: Path | None = None,
-              timeout_s: float | None = None) -> dict[str, Any]:
+              timeout_s: float | None = None, cpus: Collection[int] | None = None) -> dict[str, Any]:
     """Run ``perfkit sweep`` once (``options``: its flags, ``rates``, ``find_knee``... with the per-step
     bench flags) and return its result JSON: the points, the knee, where it over-saturated."""
     text = _run(target, options, label=label, db=db, target_pid=target_pid, log=log, timeout_s=timeout_s,
-                command="sweep")
+                command="sweep", cpus=cpus)
     return dict(json.loads(text))
 
 
+def _call(cmd: list[str], stdout: IO[str] | int, timeout_s: float | None,
+          cpus: Collection[int] | None) -> tuple[int, str]:
+    """Run ``cmd``, on ``cpus`` only from its start when given; its exit code and stderr. On a timeout
+    the process is killed and :class:`subprocess.TimeoutExpired` raised (as :func:`subprocess.run` does)."""
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    if cpus:
+        pin_process(proc.pid, cpus)
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return int(proc.returncode), err
+
+
 def _run(target: str, options: Mapping[str, Any], *, label: str, db: str | None, target_pid: int | None,
-         log: Path | None, timeout_s: float | None, command: str = "bench") -> str:
+         log: Path | None, timeout_s: float | None, command: str = "bench",
+         cpus: Collection[int] | None = None) -> str:
     """Run ``perfkit COMMAND`` once and return the text of the JSON it wrote; :class:`BenchFailed` when none."""
     with tempfile.TemporaryDirectory() as tmp:
         summary_path = Path(tmp) / "summary.json"
@@ -84,20 +102,18 @@ def _run(target: str, options: Mapping[str, Any], *, label: str, db: str | None,
                             command=command)
         try:
             if log is None:
-                res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
-                                     stdin=subprocess.DEVNULL, check=False)
+                code, err = _call(cmd, subprocess.PIPE, timeout_s, cpus)
             else:
                 with log.open("a", encoding="utf-8") as fh:
                     fh.write(f"\n$ {redact_text(' '.join(cmd))}\n")
                     fh.flush()
-                    res = subprocess.run(cmd, stdout=fh, stderr=subprocess.PIPE, text=True, timeout=timeout_s,
-                                         stdin=subprocess.DEVNULL, check=False)
-                    fh.write(res.stderr)
+                    code, err = _call(cmd, fh, timeout_s, cpus)
+                    fh.write(err)
         except subprocess.TimeoutExpired:
             raise BenchFailed(f"perfkit {command} did not finish within {timeout_s:.0f} s") from None
         if not summary_path.exists():
-            last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
-            raise BenchFailed(f"perfkit {command} exited {res.returncode}: {last}")
+            last = (err.strip().splitlines() or [f"exit {code}"])[-1]
+            raise BenchFailed(f"perfkit {command} exited {code}: {last}")
         return summary_path.read_text(encoding="utf-8")
 
 

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--screenshots", action="store_true",
                    help="also screenshot each report and the index into OUT/screenshots/ (headless Chromium) "
                         "and print the style problems found on the pages")
+    p.add_argument("--install-missing", action="store_true",
+                   help="with --suite: first install what its cases need (nginx) with apt-get, as root or with "
+                        "passwordless sudo (make report does)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -66,7 +69,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         return suite_command(args.suite or "default", list_only=args.list_suite, db=args.db,
                              out_dir=out_dir, progress=not args.no_progress, overrides=dict(args.parameter),
-                             screenshots=args.screenshots)
+                             screenshots=args.screenshots, install=args.install_missing)
     specs = args.notebooks or [str(p) for p in render.available_notebooks()]
     if not specs:
         raise UsageError("no notebooks found (looked in ./notebooks)")

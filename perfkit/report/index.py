@@ -174,6 +174,8 @@ span.badge { display: inline-block; font-size: .7rem; letter-spacing: .05em; pad
 .st-pass span.badge { background: #1e7b34; } .st-fail span.badge { background: #b3261e; }
 .st-warn span.badge { background: #a15c00; }
 a.shot { display: inline-block; margin-top: .25rem; font-size: .8rem; }
+section.suite { margin: .6rem 0 1.2rem; } section.suite p { margin: .25rem 0; }
+section.suite table { width: auto; }
 """
 
 
@@ -262,12 +264,44 @@ def _summary_html(record: ReportRecord, screenshot: str | None) -> str:
     return "".join(lines)
 
 
+#: What ``perfkit report --suite`` writes next to its reports for the index (:func:`suite_html` reads it).
+SUITE_NOTES_FILE = "suite.json"
+
+
+def suite_html(notes: Mapping[str, Any] | None) -> str:
+    """The suite's own notes above the reports: where the server and the load generator ran, the runs
+    whose generator fell behind, what was installed, and each skipped case with why and the command that
+    enables it. ``notes``: the dict :func:`perfkit.pipeline.run.suite_notes` writes."""
+    if not notes:
+        return ""
+    parts = [f"<section class='suite'><h2>Suite {_e(notes.get('suite'))} ({_e(notes.get('stamp'))})</h2>",
+             f"<p>CPU placement: {_e(notes.get('placement'))}.</p>"]
+    parts += [f"<p>{_e(line)}.</p>" for line in notes.get("installed") or []]
+    behind, runs = list(notes.get("behind") or []), int(notes.get("runs") or 0)
+    if behind:
+        which = "; ".join(f"{b['case']} (schedule lag P99 {b['lag_p99_ms']:,.1f} ms)" for b in behind)
+        parts.append(f"<p><span class='err'>The load generator fell behind in {len(behind)} of {runs} runs</span>: "
+                     f"{_e(which)}. Their latencies understate the offered load (lower the rates or give the "
+                     "generator more CPUs).</p>")
+    elif runs:
+        parts.append(f"<p><span class='ok'>The load generator kept up in all {runs} runs.</span></p>")
+    skipped = list(notes.get("skipped") or []) + list(notes.get("skipped_reports") or [])
+    if skipped:
+        rows = "".join(f"<tr><td>{_e(x.get('case') or x.get('report'))}</td><td>{_e(x.get('why'))}</td>"
+                       f"<td>{'<code>' + _e(x['enable']) + '</code>' if x.get('enable') else '&mdash;'}</td></tr>"
+                       for x in skipped)
+        parts.append("<table><thead><tr><th>Skipped</th><th>Why</th><th>To enable it</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table>")
+    return "".join(parts) + "</section>\n"
+
+
 def build_index_html(records: Sequence[ReportRecord], generated_at: str,
                      title: str = "perfkit reports", sets: Sequence[ReportSet] = (),
-                     screenshots: Mapping[str, str] | None = None) -> str:
+                     screenshots: Mapping[str, str] | None = None, suite: Mapping[str, Any] | None = None) -> str:
     """The front page: one row per report with its conclusion, run(s), date, headline figures and status.
 
-    ``screenshots`` maps a report name to its screenshot's path relative to the index.
+    ``screenshots`` maps a report name to its screenshot's path relative to the index; ``suite``: the
+    notes of the suite that produced the reports (:func:`suite_html`), shown above them.
     """
     rows = []
     shots = dict(screenshots or {})
@@ -299,5 +333,5 @@ def build_index_html(records: Sequence[ReportRecord], generated_at: str,
         "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"<h1>{_e(title)}</h1>\n<p class='meta'>{_e(summary)} &middot; generated {_e(_short_time(generated_at))}</p>\n"
-        + sets_html(sets) + table + "</body>\n</html>\n"
+        + suite_html(suite) + sets_html(sets) + table + "</body>\n</html>\n"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 import sys
@@ -21,8 +22,9 @@ import nbformat
 
 from perfkit.errors import UsageError
 from perfkit.paths import DEFAULT_REPORTS, display_path, notebook_dirs
-from perfkit.report.index import (RECORD_KEY, ReportError, ReportRecord, ReportSet, build_index_html,
-                                  conclusions_from_notebook, error_from_notebook, headlines_from_notebook)
+from perfkit.report.index import (RECORD_KEY, SUITE_NOTES_FILE, ReportError, ReportRecord, ReportSet,
+                                  build_index_html, conclusions_from_notebook, error_from_notebook,
+                                  headlines_from_notebook)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 KERNEL_NAME = "python3"
@@ -275,8 +277,10 @@ def write_index(out_dir: Path, title: str = "perfkit reports",
     merged = {rec.name: rec for rec in load_records(out_dir)}
     merged.update({rec.name: rec for rec in latest})
     path = out_dir / "index.html"
+    notes = out_dir / SUITE_NOTES_FILE
+    suite = json.loads(notes.read_text(encoding="utf-8")) if notes.exists() else None
     path.write_text(build_index_html(list(merged.values()), utc_now_iso(), title, report_sets(out_dir),
-                                     current_screenshots(out_dir, merged.values())), encoding="utf-8")
+                                     current_screenshots(out_dir, merged.values()), suite), encoding="utf-8")
     if out_dir.parent.resolve() == DEFAULT_REPORTS.resolve():  # a set in reports/: list it in reports/index.html
         write_index(out_dir.parent, title)
     return path
