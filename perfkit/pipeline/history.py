@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from perfkit.names import LABEL_CASE, LABEL_REPEAT, LABEL_SUITE, LABEL_VERSION
+from perfkit.pipeline.placement import Placement, here
 
 DEMO_CASE = "demo-history"
 DEMO_RUNS = 8
@@ -39,24 +40,27 @@ def has_history(db: str) -> bool:
         return bool(runs.select_runs(con, {LABEL_CASE: DEMO_CASE}))
 
 
-def build_demo_history(db: str, stamp: str, log: Path, say: Callable[[str], None] = print) -> list[str]:
-    """Run the demo history (unless the database has it); the run ids, oldest first."""
+def build_demo_history(db: str, stamp: str, log: Path, say: Callable[[str], None] = print,
+                       placement: Placement | None = None) -> list[str]:
+    """Run the demo history (unless the database has it), server and load generator on the CPUs of
+    ``placement`` (default: :func:`perfkit.pipeline.placement.here`); the run ids, oldest first."""
     from perfkit.demo.launch import DemoServer
     from perfkit.pipeline.bench import BenchFailed, run_bench
 
     if os.environ.get(DEMO_HISTORY_ENV) != "1" or has_history(db):
         return []
+    placement = placement or here()
     say(f"demo history: {DEMO_RUNS} runs of case {DEMO_CASE}, --slowdown {DEMO_SLOWDOWN} from run {STEP_AT}")
     run_ids: list[str] = []
     for slowdown, version, repeats in ((1.0, "demo-1.0", range(1, STEP_AT)),
                                        (DEMO_SLOWDOWN, "demo-1.1-slow", range(STEP_AT, DEMO_RUNS + 1))):
-        with DemoServer(slowdown=slowdown) as server:
+        with DemoServer(slowdown=slowdown, cpus=placement.server) as server:
             for i in repeats:
                 label = (f"{LABEL_SUITE}={stamp},{LABEL_CASE}={DEMO_CASE},{LABEL_VERSION}={version},"
                          f"{LABEL_REPEAT}={i}")
                 try:
                     summary = run_bench(server.url, DEMO_LOAD, label=label, db=db, target_pid=server.pid,
-                                        log=log, timeout_s=120)
+                                        log=log, timeout_s=120, cpus=placement.generator)
                 except BenchFailed as exc:
                     say(f"  demo history run {i}: {exc}")
                     continue

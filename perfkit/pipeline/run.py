@@ -238,7 +238,7 @@ def run_suite(suite: Suite, db: str | None = None, out_dir: Path = DEFAULT_REPOR
     print(f"suite {suite.name} ({stamp}): {len(suite.cases)} cases against the demo server; "
           f"runs go to {db_path}, bench output to {log}; {placement.note}")
     results = run_cases(suite.cases, db_path, stamp, log, progress, placement=placement)
-    build_demo_history(db_path, stamp, log)  # once per database: a history for 07_trends
+    build_demo_history(db_path, stamp, log, placement=placement)  # once per database: a history for 07_trends
     skipped_reports: list[dict[str, str]] = []
     jobs = report_jobs(suite, results, stamp, overrides, skipped=skipped_reports)
     notes = suite_notes(suite, stamp, placement, results, installed, skipped_reports)
