@@ -16,6 +16,8 @@ import duckdb
 import numpy as np
 import pytest
 
+from perfkit.report import browser
+
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "e2e-secret-token-6f1d2c"
 RATE_RPS = 100
@@ -97,6 +99,7 @@ def test_report_html_in_headless_chromium(bench_run, chromium):
     body = page.inner_text("body")
     assert "benchmark.load_run" not in body and "import " not in body
     assert "Latency percentiles" in body and bench_run["summary"]["run_id"] in body
+    assert browser.page_problems(page, "01_benchmark.html") == []  # no NaN, long floats, bare index, cut text
     page.goto((out / "index.html").as_uri())
     page.wait_for_load_state("load")
     assert page.locator("tbody tr").count() == 1

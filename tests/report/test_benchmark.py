@@ -13,7 +13,7 @@ from report_runs import add_requests, write_run
 
 from perfkit import quantiles, store
 from perfkit.plots import benchmark as figures
-from perfkit.report import benchmark
+from perfkit.report import benchmark, browser
 from perfkit.store import runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,6 +223,7 @@ def test_notebook_01_renders_in_chromium(run_db, tmp_path, chromium):
     assert page.locator(".jp-CodeCell .jp-OutputArea").count() >= 8
     assert "load_run(" not in page.content()
     assert "Latency percentiles" in page.inner_text("body")
+    assert browser.page_problems(page, "01_benchmark.html") == []
     assert errors == []
     page.goto((out / "index.html").as_uri())
     assert truth["run_id"] in page.inner_text("table")
