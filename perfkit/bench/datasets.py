@@ -142,9 +142,13 @@ def _number(path: str, line: int, col: str, value: Any) -> float:
 
 
 def _count(path: str, line: int, col: str, value: Any, allow_zero: bool = False) -> int:
-    v = _number(path, line, col, value)
-    if v != int(v) or v < (0 if allow_zero else 1):
-        raise InputError(path, line, f"{col} must be an integer >= {0 if allow_zero else 1}, got {value!r}")
+    lo = 0 if allow_zero else 1
+    try:
+        v = _number(path, line, col, value)
+    except InputError:
+        v = -1.0
+    if v != int(v) or v < lo:
+        raise InputError(path, line, f"{col} must be an integer >= {lo}, got {value!r}")
     return int(v)
 
 
