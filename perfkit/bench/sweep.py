@@ -11,7 +11,8 @@ be rebuilt later with :func:`curve` or :func:`perfkit.analyze.sweep_report.load`
 * Over-saturation stop: after each step its per-second arrivals and completions are
   tested (:mod:`perfkit.analyze.saturation`: completions short of arrivals by more
   than epsilon over a sustained window, the backlog growing); the first
-  over-saturated step ends the sweep, no higher rate is run. Each point records
+  over-saturated step (or one where no request succeeded) ends the sweep, no higher
+  rate is run (``--find-max`` probes on, a step over-saturated counts as a miss). Each point records
   ``oversaturated`` and the test's details; the result ``oversaturated_at_rps``.
 * The knee (``kneedle``): Kneedle on achieved throughput against ``--knee-metric``
   (a latency percentile, e.g. ``latency_p99``, ``ttft_p99``), see
@@ -124,10 +125,9 @@ def _knee_search(cfg: BenchConfig, sweep_id: str, points: list[dict[str, Any]], 
         r = by_run.get(p["run_id"], {})
         p["knee_metric_ms"] = {"value": r.get("value_ms"), "lo": r.get("lo_ms"), "hi": r.get("hi_ms"),
                                "n": r.get("n")}
-    over = next((p for p in points if p.get("oversaturated")), None)
+    over = min((p["intended_rps"] for p in points if p.get("oversaturated")), default=None)
     return {"knee_metric": search.metric, "knee_method": "kneedle", "knee_sensitivity": search.sensitivity,
-            "kneedle": rep.row(rep.knee),
-            "oversaturated_at_rps": over["intended_rps"] if over else None, "headline": rep.summary()}
+            "kneedle": rep.row(rep.knee), "oversaturated_at_rps": over, "headline": rep.summary()}
 
 
 def sweep_rates(cfg: BenchConfig, rates: list[float], sweep_id: str | None = None,
@@ -173,7 +173,7 @@ def find_max(cfg: BenchConfig, slo_p99_ms: float, start_rps: float, max_rps: flo
 
     def probe(rate: float) -> bool:
         p = _step(cfg, rate, sweep_id, search)
-        p["passes_slo"] = passes(p, slo_p99_ms)
+        p["passes_slo"] = passes(p, slo_p99_ms) and not p["oversaturated"]
         points.append(p)
         if on_point:
             on_point(p)
@@ -251,11 +251,12 @@ def _search(args: argparse.Namespace) -> KneeSearch:
     return KneeSearch(args.knee_metric, args.knee_sensitivity, args.saturation_window_s, args.saturation_epsilon)
 
 
-def _print_end(result: dict[str, Any], search: KneeSearch) -> None:
-    over = next((p for p in result["points"] if p.get("oversaturated")), None)
+def _print_end(result: dict[str, Any], search: KneeSearch, stopped: bool) -> None:
+    over = next((p for p in result["points"] if p.get("oversaturated")
+                 and p["intended_rps"] == result["oversaturated_at_rps"]), None)
     if over:
-        print(f"over-saturated at {_fmt(over['intended_rps'])} req/s ({over['saturation']['reason']}): "
-              "no higher rate was run")
+        print(f"over-saturated at {_fmt(over['intended_rps'])} req/s ({over['saturation']['reason']})"
+              + (": no higher rate was run" if stopped else ""))
     k, rule = result["kneedle"], result["knee"]
     print(f"knee (Kneedle, achieved req/s vs {search.metric}, S={search.sensitivity:g}): "
           + (f"{_fmt(k['achieved_rps'])} req/s achieved at {_fmt(k['intended_rps'])} intended, "
@@ -293,7 +294,7 @@ def cli_sweep(cfg: BenchConfig, args: argparse.Namespace) -> int:
             print(f"max rate meeting P99 <= {cfg.slo_p99_ms:g} ms: {best:,.1f} req/s "
                   f"(bracket {result['bracket_rps'][0]:,.1f}..{result['bracket_rps'][1]:,.1f})")
             code = 0
-    _print_end(result, search)
+    _print_end(result, search, stopped=bool(rates))
     if summary_json:
         Path(summary_json).parent.mkdir(parents=True, exist_ok=True)
         Path(summary_json).write_text(jsonsafe.dumps({"format_version": FORMAT_VERSION, **result}, indent=2) + "\n")
