@@ -1,4 +1,5 @@
-"""Figures of one benchmark run (notebook 01): latency over time, percentile spectrum, throughput, schedule lag.
+"""Figures of one benchmark run (notebook 01): latency over time, percentile spectrum, throughput, schedule lag,
+token lengths.
 
 Each function takes a run's small frames (:class:`perfkit.report.benchmark.RunData`:
 times in seconds from the run's t0, samples bounded) and returns a matplotlib
@@ -14,6 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from perfkit.report.benchmark import RunData
 
 #: Below this many requests the dots are bigger and darker (there are few to see).
@@ -130,4 +133,33 @@ def schedule_lag(data: RunData) -> Figure:
     ax.set_title("Schedule lag of the load generator")
     ax.grid(True, alpha=0.25)
     ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def token_lengths(lengths: pd.DataFrame) -> Figure:
+    """Prompt and output tokens per request, asked for (intended) against what the server's
+    usage reported (realized): the workload's length distribution as it reached the model.
+    ``lengths``: :func:`perfkit.store.runs.token_lengths`."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from perfkit.plots import style
+
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6), layout="constrained")
+    for ax, what in zip(axes, ("prompt", "output")):
+        intended = lengths[f"{what}_tokens_intended"].dropna()
+        realized = lengths[f"{what}_tokens"].dropna()
+        both = np.concatenate([intended.to_numpy(float), realized.to_numpy(float)])
+        lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+        bins = np.arange(np.floor(lo), np.ceil(hi) + 2) if hi - lo < 60 else np.linspace(lo, hi + 1, 61)
+        ax.hist(intended, bins=bins, histtype="stepfilled", alpha=0.35, color=style.BLUE,
+                label=style.with_n("intended", len(intended)))
+        ax.hist(realized, bins=bins, histtype="step", linewidth=1.6, color=style.ORANGE,
+                label=style.with_n("realized (server usage)", len(realized)))
+        style.title(ax, f"{what.capitalize()} tokens per request", len(lengths), "tokens", fontsize=10)
+        ax.set_xlabel(f"{what} tokens")
+        ax.set_ylabel("requests")
+        ax.grid(True, alpha=0.25)
+        ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle("Token lengths: intended (asked for) vs realized (server usage)")
     return fig

@@ -400,6 +400,14 @@ def phase_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
     return {str(phase): int(n) for phase, n in rows}
 
 
+def token_lengths(con: duckdb.DuckDBPyConnection, run_id: str) -> pd.DataFrame:
+    """Per successful measured request of a token-true workload: the prompt and output tokens
+    asked for (``*_intended``) and those the server's usage reported; empty for other runs."""
+    return con.execute(
+        "SELECT prompt_tokens_intended, prompt_tokens, output_tokens_intended, output_tokens FROM requests "
+        f"WHERE run_id = ? AND prompt_tokens_intended IS NOT NULL{_where(True)} ORDER BY seq", [run_id]).df()
+
+
 def schedule_lag(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """How far the load generator fell behind its schedule: sent - intended, in ms."""
     row = _row(con.execute(
