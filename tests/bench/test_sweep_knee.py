@@ -135,3 +135,21 @@ def test_the_suite_sweep_case_is_a_sweep_command_line(tmp_path):
     assert case.load_s == case.bench["duration"] * len(case.sweep["rates"].split(","))
     rep = next(r for r in suite.DEFAULT_REPORTS if r.notebook == "09_sweep")
     assert suite.fill_parameters(rep.parameters, {case.name: "R"}, "suite=T") == {"sweep": f"suite=T,case={case.name}"}
+
+
+@pytest.mark.slow
+def test_the_default_suite_sweep_case_and_its_report(tmp_path, capsys):
+    """The suite's own sweep case and 09 report, run as ``make report`` runs them: the report finds the
+    sweep by the case's labels and its headline reaches the index."""
+    from perfkit.pipeline import run, suite
+
+    case = next(c for c in suite.DEFAULT_CASES if c.sweep)
+    rep = next(r for r in suite.DEFAULT_REPORTS if r.notebook == "09_sweep")
+    out = tmp_path / "reports"
+    code = run.run_suite(suite.Suite("tiny", (case,), (rep,)), db=str(tmp_path / "s.duckdb"), out_dir=out,
+                         progress=False)
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert f"  {case.name}: run " in text and "over-saturated from" in text and "1 of 1 reports ok" in text
+    index = (out / "index.html").read_text()
+    assert "Over-saturated from" in index and "Knee" in index
