@@ -132,7 +132,8 @@ def plan_run(config: BenchConfig, run_id: str | None = None) -> Plan:
     if config.workload.active:  # token-true LLM workload (perfkit.bench.workload)
         from perfkit.bench.workload import build_for
 
-        built = build_for(config, n_bodies, target.path)
+        built = build_for(config.workload, config.payload, config.protocol, config.model, target.path,
+                          config.body_overrides(), n_bodies)
         bodies, classes, intended = built.bodies, built.classes, (built.prompt_tokens, built.output_tokens)
     else:
         bodies, classes = payload_mod.generate(config.payload, n_bodies, config.protocol, config.model,

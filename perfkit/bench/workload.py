@@ -30,16 +30,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from perfkit.bench import datasets, lengths
+from perfkit.bench.payload import PayloadSpec, apply_overrides, default_template, load_template
 from perfkit.bench.tokens import Tokenizer, load_tokenizer, make_text
 from perfkit.errors import UsageError
-
-if TYPE_CHECKING:
-    from perfkit.bench.config import BenchConfig
 
 DEFAULT_PROMPT_TOKENS = "64"
 DEFAULT_OUTPUT_TOKENS = 64
@@ -121,8 +119,6 @@ class _Bodies:
 
     def make(self, prompt: str, output: int, history: Sequence[dict[str, Any]] = (),
              messages: Sequence[dict[str, Any]] | None = None) -> bytes:
-        from perfkit.bench.payload import apply_overrides
-
         body = json.loads(self.template.replace('"{{text}}"', json.dumps(prompt)))
         if messages is not None:
             if not self.chat:
@@ -208,15 +204,12 @@ def build(w: Workload, n_requests: int, template: Any, overrides: dict[str, Any]
     return _synthetic(w, max(1, min(int(n_requests), pool)), tok, make, out_default, seed)
 
 
-def build_for(config: BenchConfig, n_requests: int, path: str) -> Built:
+def build_for(w: Workload, spec: PayloadSpec, protocol: str, model: str, path: str, overrides: dict[str, Any],
+              n_requests: int) -> Built:
     """:func:`build` for a run: its template (``--payload-template``, else the endpoint's
-    default body for ``path``), body options (``config.body_overrides()``) and seed."""
-    from perfkit.bench.payload import default_template, load_template
-
-    spec = config.payload
-    template = (load_template(spec.template) if spec.template
-                else default_template(config.protocol, config.model or "", None, path))
-    return build(config.workload, n_requests, template, config.body_overrides(), spec.seed, spec.pool)
+    default body for ``path``), body options (``BenchConfig.body_overrides()``) and seed."""
+    template = load_template(spec.template) if spec.template else default_template(protocol, model, None, path)
+    return build(w, n_requests, template, overrides, spec.seed, spec.pool)
 
 
 def link_trace(stage_kw: dict[str, Any], work_kw: dict[str, Any], timing_given: bool) -> None:
