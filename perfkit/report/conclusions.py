@@ -20,6 +20,7 @@ from perfkit.summary import RunSummary
 
 if TYPE_CHECKING:
     from perfkit.analyze.abtest import Verdict
+    from perfkit.analyze.sweep_report import SweepReport
     from perfkit.report.benchmark import RunData
 
 #: The causes a root-cause conclusion names at most.
@@ -299,3 +300,36 @@ def model_variants(table: pd.DataFrame, verdicts: pd.DataFrame | None) -> Conclu
 
     best = recommended(table, verdicts)
     return optimization(table, conclusion(table, verdicts), None if best is None else str(best["variant"]))
+
+
+# ---- 09: sweep ----------------------------------------------------------------------------------
+
+def sweep(steps: pd.DataFrame, knee: int | None, saturated_from: int | None, metric: str) -> Conclusion:
+    """Notebook 09: the knee (achieved rate, the metric with its interval and n) and where the service
+    over-saturated. ``steps``: one row per step by intended rate (``intended_rps``, ``achieved_rps``,
+    ``value_ms``, ``lo_ms``, ``hi_ms``, ``n``); ``knee``/``saturated_from``: rows of it, or None."""
+    if steps.empty:
+        return Conclusion("No sweep steps to judge", ["The sweep stored no step."], "warn")
+    top = float(steps["intended_rps"].max())
+    lines = []
+    if knee is None:
+        title = "No knee found"
+        lines.append(f"Latency did not bend enough over {len(steps)} steps up to {fmt_value(top, 'req/s')} to "
+                     "name a knee.")
+    else:
+        k = steps.iloc[knee]
+        title = f"Knee at {fmt_value(k['achieved_rps'], 'req/s')} achieved"
+        lines.append(f"Knee: {fmt_value(k['achieved_rps'], 'req/s')} achieved of {fmt_value(k['intended_rps'], 'req/s')}"
+                     f" intended, {metric} {fmt_interval(k['value_ms'], k['lo_ms'], k['hi_ms'], 'ms')} "
+                     f"(n={int(k['n']):,}). Keep the operating point below it.")
+    if saturated_from is None:
+        lines.append(f"Never over-saturated up to {fmt_value(top, 'req/s')}.")
+    else:
+        lines.append(f"Over-saturated from {fmt_value(steps.iloc[saturated_from]['intended_rps'], 'req/s')}: the "
+                     "queue grew without bound there, and the sweep went no higher.")
+    return Conclusion(title, lines, "info" if knee is not None else "warn")
+
+
+def sweep_report(report: SweepReport) -> Conclusion:
+    """:func:`sweep` of a :class:`perfkit.analyze.sweep_report.SweepReport`."""
+    return sweep(report.steps, report.knee, report.saturated_from, report.metric.name)

@@ -204,3 +204,17 @@ def test_a_conclusion_is_what_the_style_block_shows_and_records():
     out = c.ab_verdict(AB, "fail", 3, 3, 0.9)
     bundle = conclusion_bundle(*out)
     assert bundle[CONCLUSION_MIME] == {"title": out.title, "lines": out.lines, "status": "fail"}
+
+
+def test_sweep_names_the_knee_with_its_interval_and_where_it_saturated():
+    steps = pd.DataFrame({"intended_rps": [25, 50, 100, 200], "achieved_rps": [25.0, 49.9, 99.2, 150.3],
+                          "value_ms": [8.1, 8.4, 12.31, 900.0], "lo_ms": [7.9, 8.2, 11.02, 850.0],
+                          "hi_ms": [8.3, 8.7, 14.09, math.inf], "n": [100, 200, 400, 600]})
+    out = c.sweep(steps, 2, 3, "latency_p99")
+    assert out.title == "Knee at 99.2 req/s achieved"
+    assert out.lines == ["Knee: 99.2 req/s achieved of 100 req/s intended, latency_p99 12.3 ms [11.0, 14.1] "
+                         "(n=400). Keep the operating point below it.",
+                         "Over-saturated from 200 req/s: the queue grew without bound there, and the sweep went no "
+                         "higher."]
+    none = c.sweep(steps, None, None, "latency_p99")
+    assert none.status == "warn" and none.lines[-1] == "Never over-saturated up to 200 req/s."
