@@ -97,6 +97,7 @@ DEMO_LLM_STEP_BATCH_SIZE = DEMO_PREFIX + "llm_step_batch_size"
 LABEL_ARM = "arm"             # which side of an A/B experiment a run belongs to: baseline | candidate
 LABEL_REPEAT = "repeat"       # the repeat index (1-based) of a run within its arm or suite case
 LABEL_ABTEST = "abtest"       # the id of the `perfkit abtest` experiment a run belongs to
+LABEL_SWEEP = "sweep"         # the id of the `perfkit sweep` a run is a step of (with rate=<intended req/s>)
 
 # --------------------------------------------------------------------------- canonical server signals
 # What the root-cause rules read from any inference server's metrics; each server's own names and

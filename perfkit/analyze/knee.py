@@ -24,10 +24,12 @@ from typing import Sequence
 
 import numpy as np
 
-#: ``--knee-metric`` quantities: name -> column of the requests table (perfkit.store.runs.LATENCY_COLUMNS).
-#: TTFT is counted from the intended send (what a user waits), like the summary's ``ttft_intended_ms``.
+#: ``--knee-metric`` quantities: name -> metric of perfkit.store.runs.LATENCY_COLUMNS, each the summary's
+#: field of that name (README, "What each LLM metric means"). TTFT is counted from the intended send
+#: (what a user waits), like the summary's ``ttft_intended_ms``; TPOT excludes the first token.
 KNEE_QUANTITIES = {"latency": "latency_ms", "service": "service_ms", "ttft": "ttft_intended_ms",
-                   "tpot": "tpot_ms", "itl_max": "itl_ms_max"}
+                   "tpot": "tpot_ms", "tpot_incl_ttft": "tpot_incl_ttft_ms", "itl_max": "itl_ms_max",
+                   "itl_request_mean": "itl_request_mean_ms"}
 #: Percentile suffixes: ``p50`` ... ``p999`` (99.9th).
 KNEE_PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 DEFAULT_KNEE_METRIC = "latency_p99"

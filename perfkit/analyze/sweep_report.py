@@ -17,11 +17,9 @@ import pandas as pd
 
 from perfkit.analyze.knee import DEFAULT_KNEE_METRIC, DEFAULT_SENSITIVITY, KneeMetric, kneedle, parse_metric
 from perfkit.analyze.saturation import EPSILON, WINDOW_S, Saturation, oversaturation
+from perfkit.names import LABEL_SWEEP
 from perfkit.store import StoreError, parse_label
 from perfkit.store import runs as store_runs
-
-#: Label key that ties a sweep's steps together.
-SWEEP_LABEL = "sweep"
 
 
 def step_saturation(con: duckdb.DuckDBPyConnection, run_id: str, window_s: float = WINDOW_S,
@@ -41,8 +39,8 @@ def resolve_sweep(con: duckdb.DuckDBPyConnection, sweep: str = "") -> str:
     wanted = parse_label(sweep)
     for label in store_runs.list_runs(con)["label"]:          # newest first
         labels = parse_label(label)
-        if SWEEP_LABEL in labels and all(labels.get(k) == v for k, v in wanted.items()):
-            return labels[SWEEP_LABEL]
+        if LABEL_SWEEP in labels and all(labels.get(k) == v for k, v in wanted.items()):
+            return labels[LABEL_SWEEP]
     raise StoreError(f"no sweep among the runs{' labelled ' + sweep if sweep else ''} (run `perfkit sweep`)")
 
 
@@ -111,7 +109,7 @@ def load(con: duckdb.DuckDBPyConnection, sweep: str = "", metric: str = DEFAULT_
     response) come from the requests table, so that any stored run labelled ``sweep=<id>`` will do."""
     km = parse_metric(metric)
     sweep_id = resolve_sweep(con, sweep)
-    runs = {r: store_runs.get_run(con, r) for r in store_runs.select_runs(con, {SWEEP_LABEL: sweep_id})}
+    runs = {r: store_runs.get_run(con, r) for r in store_runs.select_runs(con, {LABEL_SWEEP: sweep_id})}
     ids = [r for r, row in runs.items() if row.get("status") != "running"]
     flows = store_runs.stage_rates(con, ids).groupby("run_id").agg(
         requests=("requests", "sum"), ok=("ok", "sum"), achieved=("achieved_rate_rps", "max"))

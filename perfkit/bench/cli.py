@@ -378,7 +378,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--find-knee", action="store_true", help="find the knee; without --rates, run --rate (default "
                    "10) x --rate-factor^k until over-saturated, --max-rate or --max-steps")
     s.add_argument("--knee-metric", default="latency_p99", metavar="QUANTITY_PCT", help="the knee's latency: "
-                   "latency|service|ttft|tpot|itl_max _ p50|p90|p95|p99|p999 (default latency_p99; ttft from intended send)")
+                   "latency|service|ttft|tpot|tpot_incl_ttft|itl_max|itl_request_mean _ p50|p90|p95|p99|p999 (default "
+                   "latency_p99; ttft from the intended send)")
     s.add_argument("--knee-sensitivity", type=float, default=1.0, metavar="S", help="Kneedle sensitivity (default 1; "
                    "larger wants a sharper knee)")
     s.add_argument("--rate-factor", type=float, default=1.5, help="find-knee: ratio of one rate to the next (default 1.5)")

@@ -43,6 +43,7 @@ from perfkit.bench.config import BenchConfig
 from perfkit.bench.queries import sweep_summaries
 from perfkit.bench.runner import new_run_id, run
 from perfkit.errors import UsageError
+from perfkit.names import LABEL_SWEEP
 from perfkit.summary import FORMAT_VERSION, RunSummary, SummaryError
 
 KEEP_UP_FRACTION = 0.95
@@ -90,9 +91,9 @@ def _with_rate(cfg: BenchConfig, rate: float, sweep_id: str) -> BenchConfig:
     if len(cfg.stages) != 1 or cfg.stages[0].pattern not in ("constant", "poisson", "gamma"):
         raise UsageError("sweep needs one stage with pattern constant, poisson or gamma")
     stage = dataclasses.replace(cfg.stages[0], rate_rps=float(rate))
-    label = ",".join(x for x in (cfg.label, f"sweep={sweep_id}", f"rate={rate:g}") if x)
+    label = ",".join(x for x in (cfg.label, f"{LABEL_SWEEP}={sweep_id}", f"rate={rate:g}") if x)
     return dataclasses.replace(cfg, stages=[stage], label=label, summary_json=None,
-                               tags={**cfg.tags, "sweep": sweep_id, "rate": f"{rate:g}"})
+                               tags={**cfg.tags, LABEL_SWEEP: sweep_id, "rate": f"{rate:g}"})
 
 
 @dataclasses.dataclass(frozen=True)

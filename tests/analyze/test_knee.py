@@ -49,6 +49,8 @@ def test_metric_names():
     m = parse_metric("ttft_p99")
     assert (m.column, m.q) == ("ttft_intended_ms", 0.99)
     assert parse_metric("itl_max_p999").column == "itl_ms_max"
+    assert parse_metric("tpot_incl_ttft_p90").column == "tpot_incl_ttft_ms"
+    assert parse_metric("itl_request_mean_p50").column == "itl_request_mean_ms"
     assert parse_metric("latency_p50").q == 0.5
     for bad in ("latency", "p99", "latency_p98", "gpu_p99"):
         with pytest.raises(ValueError, match="unknown knee metric"):
