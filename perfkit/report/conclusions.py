@@ -265,18 +265,20 @@ def tco(costs: Mapping[str, pd.DataFrame], fleet_line: str) -> Conclusion:
 
 # ---- 07: trends ---------------------------------------------------------------------------------
 
-def trends(open_changes: pd.DataFrame, n_cases: int) -> Conclusion:
-    """Notebook 07: the open regressions (case, metric, change with its interval, since which run), or none.
-    ``open_changes``: :func:`perfkit.analyze.history.changes_frame` of the open ones."""
+def trends(open_changes: pd.DataFrame, n_cases: int, summary: str = "") -> Conclusion:
+    """Notebook 07: the open regressions (case, metric, change with its interval, since which run), or none,
+    then ``summary`` (:meth:`perfkit.analyze.history.Trend.summary`). ``open_changes``:
+    :func:`perfkit.analyze.history.changes_frame` of the open ones."""
+    tail = [summary] if summary else []
     if open_changes.empty:
         return Conclusion("No open regression",
                           [f"No unacknowledged regression in the {n_cases} case{'s' if n_cases != 1 else ''} "
-                           "followed."], "pass")
+                           "followed.", *tail], "pass")
     lines = [f"{r['case']} {r['metric']}: {r['change_pct']:+.1f} % {r['interval_pct']} since run {r['run_id']}"
              + (f" (version {r['version_after']})" if r.get("version_after") else "")
              + f", {int(r['runs_since'])} run{'s' if int(r['runs_since']) != 1 else ''} since."
              for r in open_changes.to_dict("records")]
-    lines.append("perfkit trend --ack CHANGE_ID --reason TEXT acknowledges one.")
+    lines += ["perfkit trend --ack CHANGE_ID --reason TEXT acknowledges one.", *tail]
     n = len(open_changes)
     return Conclusion(f"{n} open regression{'s' if n != 1 else ''}", lines, "fail")
 
@@ -304,24 +306,27 @@ def model_variants(table: pd.DataFrame, verdicts: pd.DataFrame | None) -> Conclu
 
 # ---- 09: sweep ----------------------------------------------------------------------------------
 
-def sweep(steps: pd.DataFrame, knee: int | None, saturated_from: int | None, metric: str) -> Conclusion:
+def sweep(steps: pd.DataFrame, knee: int | None, saturated_from: int | None, metric: str,
+          sweep_id: str = "") -> Conclusion:
     """Notebook 09: the knee (achieved rate, the metric with its interval and n) and where the service
     over-saturated. ``steps``: one row per step by intended rate (``intended_rps``, ``achieved_rps``,
     ``value_ms``, ``lo_ms``, ``hi_ms``, ``n``); ``knee``/``saturated_from``: rows of it, or None."""
     if steps.empty:
         return Conclusion("No sweep steps to judge", ["The sweep stored no step."], "warn")
     top = float(steps["intended_rps"].max())
-    lines = []
+    lines = [f"Sweep {sweep_id}: " if sweep_id else ""]
     if knee is None:
         title = "No knee found"
-        lines.append(f"Latency did not bend enough over {len(steps)} steps up to {fmt_value(top, 'req/s')} to "
+        lines[0] += (f"latency did not bend enough over {len(steps)} steps up to {fmt_value(top, 'req/s')} to "
                      "name a knee.")
     else:
         k = steps.iloc[knee]
         title = f"Knee at {fmt_value(k['achieved_rps'], 'req/s')} achieved"
-        lines.append(f"Knee: {fmt_value(k['achieved_rps'], 'req/s')} achieved of {fmt_value(k['intended_rps'], 'req/s')}"
-                     f" intended, {metric} {fmt_interval(k['value_ms'], k['lo_ms'], k['hi_ms'], 'ms')} "
-                     f"(n={int(k['n']):,}). Keep the operating point below it.")
+        lines[0] += (f"knee at {fmt_value(k['achieved_rps'], 'req/s')} achieved of "
+                     f"{fmt_value(k['intended_rps'], 'req/s')} intended, {metric} "
+                     f"{fmt_interval(k['value_ms'], k['lo_ms'], k['hi_ms'], 'ms')} (n={int(k['n']):,}) over "
+                     f"{len(steps)} steps. Keep the operating point below it.")
+    lines[0] = lines[0][:1].upper() + lines[0][1:]
     if saturated_from is None:
         lines.append(f"Never over-saturated up to {fmt_value(top, 'req/s')}.")
     else:
@@ -332,4 +337,4 @@ def sweep(steps: pd.DataFrame, knee: int | None, saturated_from: int | None, met
 
 def sweep_report(report: SweepReport) -> Conclusion:
     """:func:`sweep` of a :class:`perfkit.analyze.sweep_report.SweepReport`."""
-    return sweep(report.steps, report.knee, report.saturated_from, report.metric.name)
+    return sweep(report.steps, report.knee, report.saturated_from, report.metric.name, report.sweep_id)

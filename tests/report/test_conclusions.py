@@ -186,8 +186,9 @@ def test_trends_lists_open_regressions():
     out = c.trends(frame, n_cases=4)
     assert (out.status, out.title) == ("fail", "1 open regression")
     assert out.lines[0] == "steady p99_ms: +12.3 % [+8.1, +16.0] since run R7 (version v2), 3 runs since."
-    none = c.trends(frame.iloc[0:0], n_cases=4)
-    assert none.status == "pass" and none.lines == ["No unacknowledged regression in the 4 cases followed."]
+    none = c.trends(frame.iloc[0:0], n_cases=4, summary="4 cases, 2 change points.")
+    assert none.status == "pass" and none.lines == ["No unacknowledged regression in the 4 cases followed.",
+                                                    "4 cases, 2 change points."]
 
 
 def test_optimization_counts_variants_within_99_percent():
@@ -210,11 +211,13 @@ def test_sweep_names_the_knee_with_its_interval_and_where_it_saturated():
     steps = pd.DataFrame({"intended_rps": [25, 50, 100, 200], "achieved_rps": [25.0, 49.9, 99.2, 150.3],
                           "value_ms": [8.1, 8.4, 12.31, 900.0], "lo_ms": [7.9, 8.2, 11.02, 850.0],
                           "hi_ms": [8.3, 8.7, 14.09, math.inf], "n": [100, 200, 400, 600]})
-    out = c.sweep(steps, 2, 3, "latency_p99")
+    out = c.sweep(steps, 2, 3, "latency_p99", "S1")
     assert out.title == "Knee at 99.2 req/s achieved"
-    assert out.lines == ["Knee: 99.2 req/s achieved of 100 req/s intended, latency_p99 12.3 ms [11.0, 14.1] "
-                         "(n=400). Keep the operating point below it.",
+    assert out.lines == ["Sweep S1: knee at 99.2 req/s achieved of 100 req/s intended, latency_p99 12.3 ms "
+                         "[11.0, 14.1] (n=400) over 4 steps. Keep the operating point below it.",
                          "Over-saturated from 200 req/s: the queue grew without bound there, and the sweep went no "
                          "higher."]
     none = c.sweep(steps, None, None, "latency_p99")
-    assert none.status == "warn" and none.lines[-1] == "Never over-saturated up to 200 req/s."
+    assert none.status == "warn" and none.lines == [
+        "Latency did not bend enough over 4 steps up to 200 req/s to name a knee.",
+        "Never over-saturated up to 200 req/s."]
