@@ -128,6 +128,48 @@ def benchmark_run(data: RunData) -> Conclusion:
     return benchmark(data.summary, data.latency.get(0.5), data.latency.get(0.99), data.totals)
 
 
+# ---- 02: telemetry ------------------------------------------------------------------------------
+
+#: Host CPU at or above this share is a saturated machine: latency may measure CPU contention.
+CPU_SATURATED_PCT = 90.0
+
+
+def _mean_max(frame: pd.DataFrame, column: str) -> tuple[float, float, int]:
+    values = pd.to_numeric(frame[column], errors="coerce").dropna() if column in frame else pd.Series(dtype=float)
+    return (float(values.mean()), float(values.max()), len(values)) if len(values) else (math.nan, math.nan, 0)
+
+
+def telemetry(frame: pd.DataFrame, sources: pd.DataFrame) -> Conclusion:
+    """Notebook 02: where the telemetry came from, the slowest step (its P99, and what CPU and queue depth
+    read then), host CPU and GPU over the run. ``frame``: :func:`perfkit.analyze.telemetry.timeline`;
+    ``sources``: :func:`perfkit.analyze.telemetry.sources_for`."""
+    if sources.empty:
+        return Conclusion("No telemetry in the run's window", ["No source recorded samples in this window: "
+                          "perfkit bench collects host and server metrics; perfkit ingest adds more."], "warn")
+    kinds = ", ".join(sorted(set(sources["kind"].astype(str))))
+    lines = [f"{len(sources)} source{'s' if len(sources) != 1 else ''} ({kinds}), "
+             f"{int(sources['samples'].sum()):,} samples."]
+    cpu_mean, cpu_max, cpu_n = _mean_max(frame, "host_cpu_utilization_percent")
+    p99 = pd.to_numeric(frame.get("latency_p99_ms", pd.Series(dtype=float)), errors="coerce")
+    if p99.notna().any():
+        at = p99.idxmax()
+        row = frame.loc[at]
+        then = [f"host CPU {fmt_value(row.get('host_cpu_utilization_percent'), '%')}"]
+        if "queue_depth" in frame and pd.notna(row.get("queue_depth")):
+            then.append(f"queue depth {fmt_value(row['queue_depth'])}")
+        lines.append(f"Slowest step: P99 {fmt_value(p99[at], 'ms')} at t = {fmt_value(row['t_s'], 's')}, with "
+                     + " and ".join(then) + ".")
+    lines.append(f"Host CPU: mean {fmt_value(cpu_mean, '%')}, peak {fmt_value(cpu_max, '%')} ({cpu_n:,} steps)."
+                 if cpu_n else "Host CPU: not recorded.")
+    gpu_mean, gpu_max, gpu_n = _mean_max(frame, "gpu_utilization_percent")
+    lines.append(f"GPU utilization: mean {fmt_value(gpu_mean, '%')}, peak {fmt_value(gpu_max, '%')} ({gpu_n:,} steps)."
+                 if gpu_n else "GPU: no telemetry collected.")
+    if cpu_n and cpu_max >= CPU_SATURATED_PCT:
+        return Conclusion(f"The machine's CPU peaked at {fmt_value(cpu_max, '%')}: latency may measure CPU contention",
+                          lines, "warn")
+    return Conclusion(f"Telemetry from {kinds} beside the latency", lines, "info")
+
+
 # ---- 03: root cause -----------------------------------------------------------------------------
 
 def root_cause(groups: Sequence[CauseGroup], n_runs: int) -> Conclusion:

@@ -221,3 +221,18 @@ def test_sweep_names_the_knee_with_its_interval_and_where_it_saturated():
     assert none.status == "warn" and none.lines == [
         "Latency did not bend enough over 4 steps up to 200 req/s to name a knee.",
         "Never over-saturated up to 200 req/s."]
+
+
+def test_telemetry_names_the_slowest_step_and_a_saturated_cpu():
+    frame = pd.DataFrame({"t_s": [0.0, 1.0, 2.0], "latency_p99_ms": [12.0, 45.25, math.nan],
+                          "host_cpu_utilization_percent": [40.0, 97.5, 60.0], "queue_depth": [1.0, 7.0, math.nan],
+                          "gpu_utilization_percent": [math.nan] * 3})
+    sources = pd.DataFrame({"kind": ["host", "scrape"], "samples": [12, 196]})
+    out = c.telemetry(frame, sources)
+    assert (out.status, out.title) == ("warn", "The machine's CPU peaked at 97.5%: latency may measure CPU contention")
+    assert out.lines == ["2 sources (host, scrape), 208 samples.",
+                         "Slowest step: P99 45.2 ms at t = 1 s, with host CPU 97.5% and queue depth 7.",
+                         "Host CPU: mean 65.8%, peak 97.5% (3 steps).", "GPU: no telemetry collected."]
+    calm = c.telemetry(frame.assign(host_cpu_utilization_percent=[10.0, 20.0, 30.0]), sources)
+    assert calm.status == "info" and calm.title == "Telemetry from host, scrape beside the latency"
+    assert c.telemetry(frame, sources.iloc[0:0]).status == "warn"
