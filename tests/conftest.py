@@ -24,8 +24,6 @@ for _dir in sorted(p for p in Path(__file__).parent.iterdir() if p.is_dir() and 
         sys.path.append(str(_dir))
 
 CHROMIUM = os.environ.get("PERFKIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
@@ -63,14 +61,10 @@ def require_tool(path_or_name: str, why: str) -> str:
 def chromium() -> Iterator["object"]:
     """A headless Debian Chromium driven by Playwright (no downloaded browser)."""
     exe = require_tool(CHROMIUM, "headless browser checks of the HTML reports")
-    from playwright.sync_api import sync_playwright
+    from perfkit.report.browser import open_browser
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with open_browser(exe) as browser:
+        yield browser
 
 
 # --------------------------------------------------------------------------- test-fast and CI guards
