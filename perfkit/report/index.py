@@ -152,13 +152,13 @@ def error_from_notebook(nb: Mapping[str, Any]) -> ReportError | None:
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 72rem; color: #1d2433; padding: 0 1rem; }
+       max-width: 80rem; color: #1d2433; padding: 0 1rem; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
 p.meta { color: #5b6473; margin-top: 0; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; vertical-align: top; padding: .55rem .6rem; border-bottom: 1px solid #dde1e8; }
 th { background: #f3f5f8; font-weight: 600; }
-td.figs { min-width: 26rem; }
+td.figs { min-width: 22rem; }
 td.figs dl { display: grid; grid-template-columns: minmax(6rem, max-content) minmax(14rem, 1fr);
              gap: .1rem .8rem; margin: 0; }
 td.figs dt { color: #5b6473; }
