@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from perfkit.plots import style
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -40,7 +42,7 @@ def _dots(n: int, alpha_many: float) -> tuple[float, float]:
 def _shade_phases(ax: Axes, data: RunData, label: bool = True) -> None:
     """Grey the warm-up and cool-down spans: their requests are drawn, but no statistic counts them."""
     for span in data.phases:
-        ax.axvspan(span.start_s, span.end_s, color="#888888", alpha=0.15, linewidth=0,
+        ax.axvspan(span.start_s, span.end_s, color=style.MUTED, alpha=0.15, linewidth=0,
                    label=f"{span.name} {span.end_s - span.start_s:g} s (n={span.n:,}), excluded from statistics"
                    if label else None)
 
@@ -60,15 +62,15 @@ def latency_over_time(data: RunData) -> Figure:
     drawn, err = data.latency_sample, data.error_sample
     shown = f", {len(drawn):,} drawn: all above P99 + a sample" if len(drawn) < data.n_ok else ""
     size, alpha = _dots(data.n_requests, 0.35)
-    ax.scatter(drawn["t_s"], drawn["latency_ms"], s=size, alpha=alpha, color="#4c72b0", linewidths=0,
+    ax.scatter(drawn["t_s"], drawn["latency_ms"], s=size, alpha=alpha, color=style.OK, linewidths=0,
                label=f"ok request (n={data.n_ok:,}{_measured(data)}{shown})", rasterized=True)
     if len(err):
-        ax.scatter(err["t_s"], err["latency_ms"], s=10, marker="x", color="#c44e52",
+        ax.scatter(err["t_s"], err["latency_ms"], s=10, marker="x", color=style.ERROR,
                    label=f"error (n={data.n_errors:,})")
     roll, w = data.rolling, data.window_s
     if len(roll):
-        ax.plot(roll["t_s"], roll["p50"], color="#dd8452", lw=2, label=f"P50 per {w:g} s")
-        ax.plot(roll["t_s"], roll["p99"], color="#55a868", lw=2, label=f"P99 per {w:g} s")
+        ax.plot(roll["t_s"], roll["p50"], color=style.P50, lw=2, label=f"P50 per {w:g} s")
+        ax.plot(roll["t_s"], roll["p99"], color=style.P99, lw=2, label=f"P99 per {w:g} s")
     _shade_phases(ax, data)
     ax.set_yscale("log")
     ax.set_xlabel("intended send time since start (s)")
@@ -83,7 +85,7 @@ def percentile_spectrum(data: RunData) -> Figure:
     """Latency by percentile on a 1/(1-q) log axis (the HdrHistogram view of the tail)."""
     fig, (ax,) = _figure(4.0)
     spec = data.spectrum
-    ax.plot(spec["inv_tail"], spec["latency_ms"], color="#4c72b0", lw=2, label=f"latency (n={data.n_ok:,})")
+    ax.plot(spec["inv_tail"], spec["latency_ms"], color=style.OK, lw=2, label=f"latency (n={data.n_ok:,})")
     ticks = [(1, "P0"), (2, "P50"), (10, "P90"), (100, "P99"), (1000, "P99.9"), (10000, "P99.99")]
     top = float(spec["inv_tail"].max()) if len(spec) else 1.0
     shown = [(x, lab) for x, lab in ticks if x <= max(top, 1.0) * 1.0001]
@@ -102,8 +104,8 @@ def throughput_errors(data: RunData) -> Figure:
     """Intended vs achieved request rate, and errors, per time bin."""
     fig, (ax, ax_err) = _figure(5.0, rows=2)
     tp, w = data.throughput, data.window_s
-    ax.step(tp["t_s"], tp["achieved_rps"], where="mid", color="#4c72b0", lw=2.5, label="achieved (ok responses)")
-    ax.step(tp["t_s"], tp["intended_rps"], where="mid", color="#333333", lw=1.2, ls="--",
+    ax.step(tp["t_s"], tp["achieved_rps"], where="mid", color=style.OK, lw=2.5, label="achieved (ok responses)")
+    ax.step(tp["t_s"], tp["intended_rps"], where="mid", color=style.REFERENCE, lw=1.2, ls="--",
             label="intended (sends scheduled)")
     _shade_phases(ax, data)
     _shade_phases(ax_err, data, label=False)
@@ -111,7 +113,7 @@ def throughput_errors(data: RunData) -> Figure:
     ax.set_title(f"Throughput per {w:g} s (n={data.n_requests:,} requests{_measured(data)})")
     ax.grid(True, alpha=0.25)
     ax.legend(loc="lower right", fontsize=8)
-    ax_err.bar(tp["t_s"], tp["errors_rps"], width=w * 0.9, color="#c44e52", label=f"errors (n={data.n_errors:,})")
+    ax_err.bar(tp["t_s"], tp["errors_rps"], width=w * 0.9, color=style.ERROR, label=f"errors (n={data.n_errors:,})")
     ax_err.set_ylim(0, max(1.0, float(tp["errors_rps"].max() if len(tp) else 0.0) * 1.1))
     ax_err.set_ylabel("errors/s")
     ax_err.set_xlabel("time since start (s)")
@@ -126,7 +128,7 @@ def schedule_lag(data: RunData) -> Figure:
     drawn = data.lag_sample
     size, alpha = _dots(data.n_lag, 0.4)
     ax.scatter(drawn["t_s"], drawn["schedule_lag_ms"], s=size, alpha=alpha,
-               color="#8172b3", linewidths=0, rasterized=True, label=f"lag (n={data.n_lag:,})")
+               color=style.PURPLE, linewidths=0, rasterized=True, label=f"lag (n={data.n_lag:,})")
     _shade_phases(ax, data)
     ax.set_xlabel("intended send time since start (s)")
     ax.set_ylabel("actual − intended send (ms)")
@@ -142,8 +144,6 @@ def token_lengths(lengths: pd.DataFrame) -> Figure:
     ``lengths``: :func:`perfkit.store.runs.token_lengths`."""
     import matplotlib.pyplot as plt
     import numpy as np
-
-    from perfkit.plots import style
 
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6), layout="constrained")
     for ax, what in zip(axes, ("prompt", "output")):

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from perfkit import names
+from perfkit.plots import style
 
 if TYPE_CHECKING:
     from perfkit.analyze.rootcause.finding import Finding
@@ -52,8 +53,8 @@ def scatter_xy(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
     ax.set_ylabel(ylabel)
     if y2 is not None:
         ax2 = ax.twinx()
-        ax2.scatter(x, y2, s=14, color="tab:red", marker="x", label=y2label)
-        ax2.set_ylabel(y2label or "", color="tab:red")
+        ax2.scatter(x, y2, s=14, color=style.RED, marker="x", label=y2label)
+        ax2.set_ylabel(y2label or "", color=style.RED)
     ax.set_title(title)
     return fig
 
@@ -62,7 +63,7 @@ def bars(values: Mapping[str, float], ylabel: str, title: str) -> Figure:
     """One bar per named value, each annotated with its number."""
     fig, ax = _fig(5.5, 3.2)
     names = list(values)
-    ax.bar(names, [values[n] for n in names], color=["tab:blue", "tab:orange", "tab:green", "tab:red"][: len(names)])
+    ax.bar(names, [values[n] for n in names], color=[style.color(k) for k in range(len(names))])
     for i, n in enumerate(names):
         ax.annotate(f"{values[n]:.2f}", (i, values[n]), ha="center", va="bottom", fontsize=8)
     ax.set_ylabel(ylabel)
@@ -121,14 +122,14 @@ def timeline(t: Sequence[float] | np.ndarray, series: Mapping[str, Sequence[floa
     for m in marks:
         ax.axvline(m, color="k", linestyle="--", linewidth=1)
     for a, b in shade:
-        ax.axvspan(a, b, color="tab:red", alpha=0.15)
+        ax.axvspan(a, b, color=style.RED, alpha=0.15)
     ax.set_xlabel("time since the run's first request (s)")
     ax.set_ylabel(ylabel)
     if secondary:
         ax2 = ax.twinx()
         for name, y in secondary.items():
-            ax2.plot(t, y, color="tab:red", alpha=0.7, label=name)
-        ax2.set_ylabel(", ".join(secondary), color="tab:red")
+            ax2.plot(t, y, color=style.RED, alpha=0.7, label=name)
+        ax2.set_ylabel(", ".join(secondary), color=style.RED)
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(title)
     return fig
@@ -210,7 +211,7 @@ def timeline_figure(frame: pd.DataFrame, title: str = "",
 
 # --------------------------------------------------------------------------- A/B verdicts (notebook 04)
 
-_DECISION_COLORS = {"pass": "tab:green", "fail": "tab:red", "inconclusive": "tab:orange"}
+_DECISION_COLORS = {"pass": style.PASS, "fail": style.FAIL, "inconclusive": style.INCONCLUSIVE}
 
 
 def ab_run_points(runs: pd.DataFrame, title: str = "") -> Figure:
@@ -226,7 +227,7 @@ def ab_run_points(runs: pd.DataFrame, title: str = "") -> Figure:
         for j, arm in enumerate(arms):
             y = runs.loc[runs["arm"] == arm, col].to_numpy(float)
             x = j + (np.linspace(-0.15, 0.15, y.size) if y.size > 1 else np.zeros(y.size))
-            ax.scatter(x, y, s=36, zorder=3, color=("tab:blue", "tab:orange")[j % 2])
+            ax.scatter(x, y, s=36, zorder=3, color=style.color(j))
             if np.isfinite(y).any():
                 ax.hlines(np.nanmean(y), j - 0.3, j + 0.3, colors="k", linewidth=1.5, zorder=2)
         ax.set_xticks(range(len(arms)), [f"{a}\n({(runs['arm'] == a).sum()} runs)" for a in arms])
@@ -255,8 +256,8 @@ def ab_intervals(table: pd.DataFrame, title: str = "") -> Figure:
         d, lo, hi = (float(row[k]) * scale if row[k] is not None else math.nan for k in ("difference", "lo", "hi"))
         color = _DECISION_COLORS.get(row["decision"], "grey")
         if math.isfinite(margin):
-            ax.axvspan(-margin, margin, color="tab:green", alpha=0.12)
-            ax.axvline(margin, color="tab:red", linestyle="--", linewidth=1)
+            ax.axvspan(-margin, margin, color=style.PASS, alpha=0.12)
+            ax.axvline(margin, color=style.LIMIT, linestyle="--", linewidth=1)
         ax.axvline(0, color="grey", linewidth=0.8)
         if math.isfinite(d) and math.isfinite(lo) and math.isfinite(hi):
             ax.errorbar([d], [0], xerr=[[d - lo], [hi - d]], fmt="o", color=color, capsize=5, linewidth=2)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from perfkit.plots import style
 
 if TYPE_CHECKING:
     from perfkit.analyze.hardware.fleet import FleetResult
@@ -21,7 +22,7 @@ def _note(ax: Axes, text: str | None) -> None:
     """A caveat under the plot (kept clear of the bars; inline figures are saved 'tight')."""
     if text:
         ax.text(0.0, -0.18, text, transform=ax.transAxes, va="top", ha="left", fontsize=8,
-                bbox={"boxstyle": "round", "facecolor": "#fff8e0", "edgecolor": "#c9a227"})
+                bbox={"boxstyle": "round", "facecolor": "#fff8e0", "edgecolor": style.BAR})
 
 
 def per_dollar_bars(metrics: pd.DataFrame, column: str = "perf_per_usd_hour", title: str = "",
@@ -42,7 +43,7 @@ def per_dollar_bars(metrics: pd.DataFrame, column: str = "perf_per_usd_hour", ti
         if mask.any():
             label = (texts[mask].iloc[0].split(":")[0] if is_est else "evidence (measured or MLPerf)") if basis else None
             ax.barh(np.arange(len(names))[mask], have.to_numpy()[mask], label=label,
-                    color="#bbbbbb" if is_est else "#4c72b0", hatch="//" if is_est else None,
+                    color=style.ESTIMATE if is_est else style.BLUE, hatch="//" if is_est else None,
                     edgecolor="#555555" if is_est else None)
     ax.set_yticks(np.arange(len(names)), names)
     for y, v in enumerate(have.to_numpy()):
@@ -81,7 +82,7 @@ def latency_throughput(runs: pd.DataFrame | None, slo_p99_ms: float, load_rps: f
                           np.clip(np.where(np.isnan(hi), top, hi) - p99, 0, None)])
         ax.errorbar(group["achieved_rate_rps"], p99, yerr=yerr, marker="o", capsize=3,
                     label=f"{hw} ({len(group)} runs, n={n:,} requests)")
-    ax.axhline(slo_p99_ms, color="#c44e52", linestyle="--", linewidth=1, label=f"SLO P99 ≤ {slo_p99_ms:g} ms")
+    ax.axhline(slo_p99_ms, color=style.LIMIT, linestyle="--", linewidth=1, label=f"SLO P99 ≤ {slo_p99_ms:g} ms")
     ax.axvline(load_rps, color="grey", linestyle=":", linewidth=1, label=f"fixed load {load_rps:g} req/s")
     ax.set_xlabel("achieved rate (req/s)")
     ax.set_ylabel("P99 latency (ms); bars: 95 % interval")
@@ -98,7 +99,7 @@ def latency_throughput(runs: pd.DataFrame | None, slo_p99_ms: float, load_rps: f
 
 def cost_breakdown(table: pd.DataFrame, per: str = "usd", title: str = "", note: str | None = None) -> Figure:
     """Stacked bars of rent / amortized capex / energy per device (``per``: usd or usd_per_h)."""
-    parts = [("rent", "#4c72b0"), ("capex", "#dd8452"), ("energy", "#55a868")]
+    parts = [("rent", style.BLUE), ("capex", style.ORANGE), ("energy", style.GREEN)]
     data = table.set_index("name")
     total = data[f"total_{per}"].astype(float)
     shown = data[total.notna()].sort_values(f"total_{per}")
@@ -133,7 +134,7 @@ def fleet_composition(fleets: Mapping[str, "FleetResult"], costs: Mapping[str, f
     left = np.zeros(len(names))
     for i, label in enumerate(labels):
         vals = np.array([parts[k].get(label, (0, 0.0))[1] for k in names])
-        ax.barh(names, vals, left=left, label=label, color=plt.cm.tab10(i % 10),
+        ax.barh(names, vals, left=left, label=label, color=style.color(i),
                 hatch="//" if label.endswith("(offline window)") else None)
         for y, k in enumerate(names):
             if vals[y] > 0:
@@ -171,10 +172,10 @@ def evidence_bars(evidence: pd.DataFrame, title: str = "", measured: pd.DataFram
     ax.barh(y[shift:] - 0.2, frame["offline_per_accelerator"].fillna(0), 0.4, label="MLPerf Offline")
     at = {name: i for i, name in enumerate(rows)}
     for k, (_, p) in enumerate(points.iterrows()):
-        ax.scatter([float(p["value"])], [at[str(p["hardware"])]], marker="D", s=40, color="#c44e52", zorder=3,
+        ax.scatter([float(p["value"])], [at[str(p["hardware"])]], marker="D", s=40, color=style.RED, zorder=3,
                    label=f"measured here ({p['value_units']}, --label hardware=NAME)" if k == 0 else None)
         ax.annotate(str(p["label"]), (float(p["value"]), at[str(p["hardware"])]), xytext=(4, 4 + 8 * (k % 2)),
-                    textcoords="offset points", fontsize=7, color="#c44e52")
+                    textcoords="offset points", fontsize=7, color=style.RED)
     ax.set_yticks(y, rows)
     units = evidence["units"].dropna()
     ax.set_xlabel(f"{units.iloc[0] if len(units) else 'result'} per accelerator (MLPerf result / accelerators)")
@@ -189,10 +190,10 @@ def token_latency(evidence: pd.DataFrame, title: str = "") -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * max(len(evidence), 3) + 1.5), sharey=True)
     names = [str(i) for i in evidence.index]
     for ax, metric in zip(axes, ("ttft", "tpot")):
-        ax.barh(names, evidence[f"{metric}_p99_ms"].fillna(0).to_numpy(), color="#55a868")
+        ax.barh(names, evidence[f"{metric}_p99_ms"].fillna(0).to_numpy(), color=style.GREEN)
         bound = evidence[f"{metric}_bound_ms"].dropna()
         if len(bound):
-            ax.axvline(float(bound.iloc[0]), color="#c44e52", linestyle="--", label=f"bound {bound.iloc[0]:g} ms")
+            ax.axvline(float(bound.iloc[0]), color=style.LIMIT, linestyle="--", label=f"bound {bound.iloc[0]:g} ms")
             ax.legend(fontsize=8)
         ax.set_xlabel(f"{metric.upper()} P99, ms")
     fig.suptitle(title)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
+from perfkit.plots import style
 
-_COLORS = {"reference": "black", "quantization": "#4c72b0", "unstructured pruning": "#dd8452",
-           "structured pruning": "#c44e52", "distillation": "#55a868", "runtime": "#8172b3"}
+_COLORS = {"reference": style.REFERENCE, "quantization": style.BLUE, "unstructured pruning": style.ORANGE,
+           "structured pruning": style.RED, "distillation": style.GREEN, "runtime": style.PURPLE}
 
 
 def frontier(table: pd.DataFrame, x: str = "p99_ms", x_label: str = "P99 latency (ms)") -> Figure:
@@ -33,7 +34,7 @@ def frontier(table: pd.DataFrame, x: str = "p99_ms", x_label: str = "P99 latency
     ax.step(front[x], 100 * front["accuracy"], where="post", color="grey", linestyle="--", label="Pareto frontier")
     ref = table.loc[table["variant"] == "fp32"]
     if len(ref):
-        ax.axhline(99 * float(ref["accuracy"].iloc[0]), color="#c9a227", linewidth=0.8,
+        ax.axhline(99 * float(ref["accuracy"].iloc[0]), color=style.BAR, linewidth=0.8,
                    label="99 % of FP32 accuracy")
     ax.set_xlabel(x_label)
     ax.set_ylabel("accuracy on held-out digits (%)")

@@ -21,8 +21,12 @@ if TYPE_CHECKING:
 PALETTE: tuple[str, ...] = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
                             "#8c8c8c", "#ccb974", "#64b5cd")
 BLUE, ORANGE, GREEN, RED, PURPLE, BROWN, PINK, GREY, OLIVE, CYAN = PALETTE
-#: Colours by meaning.
-OK, ERROR, P50, P99, LIMIT, ESTIMATE, REFERENCE = BLUE, RED, ORANGE, GREEN, RED, "#bbbbbb", "#333333"
+#: Colours by meaning: ok requests, errors, the P50 and P99 lines, a limit (SLO, bound, margin edge),
+#: an estimate (not measured), the reference (FP32, the intended rate), a bar to reach (MLPerf's 99 %).
+OK, ERROR, P50, P99, LIMIT, ESTIMATE, REFERENCE, BAR = BLUE, RED, ORANGE, GREEN, RED, "#bbbbbb", "#333333", "#c9a227"
+#: A judge's decisions and a change's class (the report's pass / fail / warn colours); muted and light
+#: tones for context (error bars, connecting lines, phases, notes).
+PASS, FAIL, INCONCLUSIVE, MUTED, LIGHT = GREEN, RED, ORANGE, GREY, "#a9bedb"
 
 _ALT_KEY = "perfkit_alt"
 

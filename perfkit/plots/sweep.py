@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from perfkit.plots import style
 
-_POINT, _KNEE, _OVER = "#1d4e89", "#1e7b34", "#b3261e"
+_POINT, _KNEE, _OVER = style.BLUE, style.PASS, style.FAIL
 
 
 def latency_throughput(steps: pd.DataFrame, metric: str) -> Figure:
@@ -22,18 +23,18 @@ def latency_throughput(steps: pd.DataFrame, metric: str) -> Figure:
     y = steps[f"{metric}_ms"].to_numpy(dtype=float)
     lo, hi = steps["lo_ms"].to_numpy(dtype=float), steps["hi_ms"].to_numpy(dtype=float)
     over = steps["oversaturated"].eq(True).to_numpy()
-    ax.plot(x, y, "-", color="#9db4d3", lw=1, zorder=1)
+    ax.plot(x, y, "-", color=style.LIGHT, lw=1, zorder=1)
     # an interval bound outside the sample (too few requests) is drawn to the point only
     err = [np.where(np.isfinite(lo), y - lo, 0), np.where(np.isfinite(hi), hi - y, 0)]
-    ax.errorbar(x[~over], y[~over], yerr=[e[~over] for e in err], fmt="o", ms=5, color=_POINT, ecolor="#9db4d3",
+    ax.errorbar(x[~over], y[~over], yerr=[e[~over] for e in err], fmt="o", ms=5, color=_POINT, ecolor=style.LIGHT,
                 capsize=3, label=f"step: {metric} (95% interval)")
     if over.any():
-        ax.errorbar(x[over], y[over], yerr=[e[over] for e in err], fmt="X", ms=9, color=_OVER, ecolor="#e6a39e",
+        ax.errorbar(x[over], y[over], yerr=[e[over] for e in err], fmt="X", ms=9, color=_OVER, ecolor=style.LIGHT,
                     capsize=3, label="over-saturated: arrivals outran completions")
     for xi, yi, n, rate in zip(x, y, steps["n"], steps["intended_rps"]):
         if np.isfinite(xi) and np.isfinite(yi):
             ax.annotate(f"{rate:,.3g}/s, n={int(n):,}", (xi, yi), textcoords="offset points", xytext=(6, -12),
-                        fontsize=8, color="#5b6473")
+                        fontsize=8, color=style.MUTED)
     knee = steps.index[steps["knee"].eq(True)]
     if len(knee):
         k = knee[0]

@@ -13,8 +13,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from perfkit.analyze.history import REGRESSION, ChangePoint
+from perfkit.plots import style
 
-_KIND_COLOUR = {REGRESSION: "#b3261e", "improvement": "#1e7b34", "within margin": "#8a8f98"}
+_KIND_COLOUR = {REGRESSION: style.FAIL, "improvement": style.PASS, "within margin": style.MUTED}
 
 
 def case_history(case: str, histories: Mapping[str, pd.DataFrame], changes: Sequence[ChangePoint]) -> Figure:
@@ -31,15 +32,15 @@ def case_history(case: str, histories: Mapping[str, pd.DataFrame], changes: Sequ
         lo, hi = frame["lo"].to_numpy(dtype=float), frame["hi"].to_numpy(dtype=float)
         has = np.isfinite(lo) & np.isfinite(hi)
         ax.errorbar(x[has], value[has], yerr=[value[has] - lo[has], hi[has] - value[has]], fmt="o",
-                    ms=4, color="#1d4e89", ecolor="#9db4d3", capsize=2, label="run (95% interval)")
-        ax.plot(x[~has], value[~has], "o", ms=4, color="#1d4e89")
+                    ms=4, color=style.BLUE, ecolor=style.LIGHT, capsize=2, label="run (95% interval)")
+        ax.plot(x[~has], value[~has], "o", ms=4, color=style.BLUE)
         mine = sorted((c for c in changes if c.metric == metric), key=lambda c: c.index)
         cuts = [0, *[c.index for c in mine], len(frame)]
         for a, b in zip(cuts[:-1], cuts[1:]):
             if b > a:
                 ax.hlines(float(np.exp(np.log(value[a:b]).mean())), a - 0.4, b - 0.6, color="#444", lw=1.2)
         for c in mine:
-            colour = _KIND_COLOUR.get(c.kind, "#8a8f98")
+            colour = _KIND_COLOUR.get(c.kind, style.MUTED)
             ax.axvline(c.index - 0.5, color=colour, ls="--", lw=1.2)
             ax.annotate(f"{c.change.value:+.1%}" + (f" at {c.version_after}" if c.version_after else ""),
                         (c.index - 0.5, 1.0), xycoords=("data", "axes fraction"), ha="left", va="top",
