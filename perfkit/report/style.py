@@ -101,16 +101,21 @@ def _with_unit(text: str, unit: str | None) -> str:
 
 
 def fmt_value(x: Any, unit: str | None = None, sig: int = 3) -> str:
-    """One value for a sentence or a cell: ``fmt_value(35.2847, "ms") == "35.3 ms"``; missing -> "—"."""
+    """One value for a sentence or a cell: ``fmt_value(35.2847, "ms") == "35.3 ms"``; missing -> "—".
+
+    Booleans read yes/no, times ``2026-11-25 03:00:00 UTC``, durations in seconds; text is shown as is.
+    """
     if is_missing(x):
         return MISSING
+    if getattr(getattr(x, "dtype", None), "kind", "") == "b":  # numpy's bool is no numbers.Number
+        x = bool(x)
     if isinstance(x, (numbers.Number, bool)) and not isinstance(x, complex):
         return _with_unit(fmt_number(x, sig), unit)  # type: ignore[arg-type]
     if isinstance(x, dt.datetime):
         return x.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if x.utcoffset() == dt.timedelta(0) else "")
     if isinstance(x, dt.timedelta):
         return _with_unit(fmt_number(x.total_seconds(), sig), "s")
-    return _with_unit(str(x), unit)
+    return str(x)  # text carries its own words; a unit is for numbers
 
 
 def fmt_interval(x: Any, lo: Any, hi: Any, unit: str | None = None, sig: int = 3) -> str:

@@ -122,3 +122,13 @@ def test_an_empty_table_says_so_and_a_bare_index_is_never_shown():
     assert list(t.data.columns) == ["Metric", "P50 (ms)"]
     assert "<table" not in t._repr_html_() and "none" in t._repr_html_()
     assert list(style.table(pd.DataFrame({"a": [1, 2]}), index=True).data.columns) == ["A"]
+
+
+def test_booleans_times_and_text():
+    import datetime as dt
+
+    assert style.fmt_value(np.bool_(True)) == "yes" and style.fmt_value(False) == "no"
+    when = pd.Timestamp("2026-11-25 03:00:00.25", tz="UTC")
+    assert style.fmt_value(when) == "2026-11-25 03:00:00 UTC"
+    assert style.fmt_value(dt.timedelta(seconds=90.5)) == "90.5 s"
+    assert style.fmt_value("n/a", "ms") == "n/a"
