@@ -14,7 +14,8 @@ from perfkit.pipeline import bench, capabilities, run
 from perfkit.pipeline.placement import Placement, plan
 from perfkit.pipeline.run import CaseResult
 from perfkit.pipeline.suite import Case, Suite
-from perfkit.report.index import ReportRecord, build_index_html, suite_html
+from perfkit.report.index import SUITE_NOTES_FILE, ReportRecord, suite_html
+from perfkit.report.render import write_index
 from perfkit.subprocesses import pin_process
 
 TWO_CPUS = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
@@ -93,9 +94,8 @@ def test_a_skipped_case_is_in_the_index_with_its_reason_and_command(monkeypatch,
     assert notes["skipped"] == [{"case": "proxy", "why": "nginx not found: install it",
                                  "enable": "sudo apt-get install -y nginx"}]
     assert notes["behind"] == [{"case": "steady", "run_id": "r1", "lag_p99_ms": 20.24, "late_fraction": 0.03}]
-    (tmp_path / "suite.json").write_text(json.dumps(notes))
-    page = build_index_html([ReportRecord("01", "nb", "01.html", "2026-12-02T03:00:00+00:00")], "2026-12-02T03:10:00Z",
-                            suite=json.loads((tmp_path / "suite.json").read_text()))
+    (tmp_path / SUITE_NOTES_FILE).write_text(json.dumps(notes))
+    page = write_index(tmp_path, latest=[ReportRecord("01", "nb", "01.html", "2026-12-02T03:00:00+00:00")]).read_text()
     assert ("<tr><td>proxy</td><td>nginx not found: install it</td>"
             "<td><code>sudo apt-get install -y nginx</code></td></tr>") in page
     assert "<td>04_ab_compare-proxy</td><td>case proxy has no run</td><td>&mdash;</td>" in page
