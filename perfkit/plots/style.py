@@ -42,6 +42,14 @@ def with_n(text: str, n: int | None = None, unit: str | None = None) -> str:
     return f"{text} ({', '.join(parts)})" if parts else text
 
 
+def axis_label(column: str) -> str:
+    """A column name as an axis label, as the report tables write it: ``"p99_ms" -> "P99 (ms)"``."""
+    from perfkit.report.style import header_label, split_unit
+
+    base, unit = split_unit(column)
+    return f"{header_label(base)} ({unit})" if unit else header_label(column)
+
+
 def title(ax: "Axes", text: str, n: int | None = None, unit: str | None = None, **kwargs: Any) -> None:
     """Set the axes' title with its sample count and unit (see :func:`with_n`)."""
     ax.set_title(with_n(text, n, unit), **kwargs)

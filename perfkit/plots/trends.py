@@ -38,14 +38,14 @@ def case_history(case: str, histories: Mapping[str, pd.DataFrame], changes: Sequ
         cuts = [0, *[c.index for c in mine], len(frame)]
         for a, b in zip(cuts[:-1], cuts[1:]):
             if b > a:
-                ax.hlines(float(np.exp(np.log(value[a:b]).mean())), a - 0.4, b - 0.6, color="#444", lw=1.2)
+                ax.hlines(float(np.exp(np.log(value[a:b]).mean())), a - 0.4, b - 0.6, color=style.REFERENCE, lw=1.2)
         for c in mine:
             colour = _KIND_COLOUR.get(c.kind, style.MUTED)
             ax.axvline(c.index - 0.5, color=colour, ls="--", lw=1.2)
             ax.annotate(f"{c.change.value:+.1%}" + (f" at {c.version_after}" if c.version_after else ""),
                         (c.index - 0.5, 1.0), xycoords=("data", "axes fraction"), ha="left", va="top",
                         fontsize=8, color=colour, xytext=(3, -2), textcoords="offset points")
-        ax.set_ylabel(metric)
-        ax.set_title(f"case {case}: {metric} over {len(frame)} runs", fontsize=10, loc="left")
+        ax.set_ylabel(style.axis_label(metric))
+        style.title(ax, f"case {case}: {style.axis_label(metric)} per run", n=len(frame), fontsize=10, loc="left")
     axes[-1, 0].set_xlabel("run (oldest first)")
     return fig

@@ -132,3 +132,9 @@ def test_booleans_times_and_text():
     assert style.fmt_value(when) == "2026-11-25 03:00:00 UTC"
     assert style.fmt_value(dt.timedelta(seconds=90.5)) == "90.5 s"
     assert style.fmt_value("n/a", "ms") == "n/a"
+
+
+def test_axis_labels_read_like_table_headers():
+    from perfkit.plots import style as plot_style
+
+    assert plot_style.axis_label("p99_ms") == "P99 (ms)" and plot_style.axis_label("achieved_rps") == "Achieved (req/s)"
