@@ -275,3 +275,35 @@ def test_workloads_that_cannot_run_are_usage_errors(kw, message):
     with pytest.raises(UsageError, match="both set the prompts"):
         BenchConfig(target="http://h", protocol="openai", payload=PayloadSpec("normal"),
                     workload=Workload(prompt_tokens="5")).validate()
+
+
+# --------------------------------------------------------------------------- stored and drawn
+
+def test_intended_lengths_are_read_back_and_drawn(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pyarrow as pa
+    from factories import make_run
+
+    from perfkit import store
+    from perfkit.plots import benchmark as figures
+    from perfkit.store import runs, write
+
+    con = store.connect(tmp_path / "r.duckdb")
+    for run_id, intended in (("llm", [5, 7, 9]), ("plain", None)):
+        make_run(con, run_id)
+        cols = {"seq": [0, 1, 2], "prompt_tokens": [5, 7, 9], "output_tokens": [4, 4, None],
+                "error_kind": [None, None, "timeout"]}
+        if intended:
+            cols.update(prompt_tokens_intended=intended, output_tokens_intended=[4, 4, 4])
+        write.insert_requests(con, run_id, pa.table(cols))
+    lengths = runs.token_lengths(con, "llm")
+    assert lengths.to_dict("list") == {"prompt_tokens_intended": [5, 7], "prompt_tokens": [5, 7],
+                                       "output_tokens_intended": [4, 4], "output_tokens": [4, 4]}  # ok rows only
+    assert runs.token_lengths(con, "plain").empty
+    fig = figures.token_lengths(lengths)
+    assert [ax.get_title() for ax in fig.axes] == ["Prompt tokens per request (tokens, n=2)",
+                                                   "Output tokens per request (tokens, n=2)"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["intended (n=2)",
+                                                                             "realized (server usage) (n=2)"]
