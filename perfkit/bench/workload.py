@@ -120,9 +120,10 @@ class _Bodies:
     def make(self, prompt: str, output: int, history: Sequence[dict[str, Any]] = (),
              messages: Sequence[dict[str, Any]] | None = None) -> bytes:
         body = json.loads(self.template.replace('"{{text}}"', json.dumps(prompt)))
+        if (messages is not None or history) and not self.chat:
+            raise UsageError("chat histories (--turns, a dataset's messages) need a chat body: the "
+                             "/v1/chat/completions endpoint, or a --payload-template with messages")
         if messages is not None:
-            if not self.chat:
-                raise UsageError("a dataset with messages needs the chat endpoint (/v1/chat/completions)")
             body["messages"] = list(messages)
         elif history:
             body["messages"] = body["messages"][:-1] + list(history) + body["messages"][-1:]

@@ -178,7 +178,7 @@ def test_a_messages_column_is_the_chat_history(tmp_path):
     path = write_dataset(tmp_path / "chats.jsonl", [{"messages": chat}])
     built = build(Workload(dataset=str(path), output_tokens="3"), 1, CHAT, {})
     assert json.loads(built.bodies[0])["messages"] == chat and built.prompt_tokens.tolist() == [11]
-    with pytest.raises(UsageError, match="chat endpoint"):
+    with pytest.raises(UsageError, match="need a chat body"):
         build(Workload(dataset=str(path)), 1, COMPLETIONS, {})
 
 
@@ -307,3 +307,14 @@ def test_intended_lengths_are_read_back_and_drawn(tmp_path):
                                                    "Output tokens per request (tokens, n=2)"]
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["intended (n=2)",
                                                                              "realized (server usage) (n=2)"]
+
+
+def test_a_template_gives_the_body_and_turns_need_its_messages():
+    template = {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+                                           {"role": "user", "content": "{{text}}"}], "max_tokens": 1}
+    built = build(Workload(prompt_tokens="10", output_tokens="3", turns=2), 2, template, {"top_p": 0.5})
+    second = json.loads(built.bodies[1])
+    assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "user"]
+    assert second["max_tokens"] == 3 and second["top_p"] == 0.5 and second["model"] == "m"
+    with pytest.raises(UsageError, match="need a chat body"):
+        build(Workload(turns=2), 2, {"model": "m", "prompt": "{{text}}"}, {})
