@@ -101,7 +101,8 @@ def _records(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             for rec in reader:
                 if None in rec:
-                    raise InputError(path, reader.line_num, f"more cells than the header's {len(reader.fieldnames or [])}")
+                    header = len(reader.fieldnames or [])
+                    raise InputError(path, reader.line_num, f"more cells than the header's {header}")
                 yield reader.line_num, dict(rec)
         except csv.Error as exc:
             raise InputError(path, reader.line_num, f"not valid CSV: {exc}") from None

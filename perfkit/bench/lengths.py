@@ -93,7 +93,8 @@ def parse(text: str, flag: str) -> LengthSpec:
         raise UsageError(f"{flag}: unknown distribution {kind!r} ({SPEC_HELP})")
     parts = [p for p in rest.split(",") if p.strip()]
     if len(parts) != 2:
-        raise UsageError(f"{flag}: {kind} takes two numbers, {kind}:{'MEAN,SD' if kind == 'normal' else 'MEDIAN,SIGMA'}")
+        shape = "MEAN,SD" if kind == "normal" else "MEDIAN,SIGMA"
+        raise UsageError(f"{flag}: {kind} takes two numbers, {kind}:{shape}")
     a, b = (_number(flag, p.strip()) for p in parts)
     if a < 1 or b < 0:
         raise UsageError(f"{flag}: {kind} needs a {'mean' if kind == 'normal' else 'median'} >= 1 and a spread >= 0")

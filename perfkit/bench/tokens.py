@@ -15,6 +15,7 @@ cut (BPE), the cut moves by the difference until the re-encoded count is ``n``.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -122,11 +123,20 @@ def fit(tok: Tokenizer, ids: Sequence[int], n: int) -> str:
     return best[1]
 
 
+def random_ids(tok: Tokenizer, n: int, rng: np.random.Generator, prefix: Sequence[int] = ()) -> list[int]:
+    """More than ``n`` ids: ``prefix``, then the encoding of seeded random words, drawn in
+    chunks sized by the tokens per word measured so far (6 at first: characters)."""
+    ids = list(prefix)
+    per_word = 6.0
+    while len(ids) <= n + 8:
+        words = max(8, math.ceil((n + 9 - len(ids)) / per_word * 1.2))
+        chunk = tok.encode((" " if ids else "") + random_words(rng, words))
+        per_word = max(0.25, len(chunk) / words)
+        ids += chunk
+    return ids
+
+
 def make_text(tok: Tokenizer, n: int, rng: np.random.Generator, prefix: Sequence[int] = ()) -> str:
     """Text of exactly ``n`` tokens: ``prefix`` ids first (shared prefixes, e.g. a trace's
     blocks), then seeded random words."""
-    ids = list(prefix)
-    words = max(8, n // 2)
-    while len(ids) <= n + 8:
-        ids += tok.encode((" " if ids else "") + random_words(rng, words))
-    return fit(tok, ids, n)
+    return fit(tok, random_ids(tok, n, rng, prefix), n)

@@ -36,7 +36,7 @@ import numpy as np
 
 from perfkit.bench import datasets, lengths
 from perfkit.bench.payload import PayloadSpec, apply_overrides, default_template, load_template
-from perfkit.bench.tokens import Tokenizer, load_tokenizer, make_text
+from perfkit.bench.tokens import Tokenizer, load_tokenizer, make_text, random_ids
 from perfkit.errors import UsageError
 
 DEFAULT_PROMPT_TOKENS = "64"
@@ -169,7 +169,8 @@ def _from_dataset(w: Workload, n: int, tok: Tokenizer, make: _Bodies, out_defaul
 
     def block(h: int) -> list[int]:  # the same hash id is the same text in every prompt
         if h not in blocks:
-            blocks[h] = tok.encode(make_text(tok, datasets.BLOCK_TOKENS, np.random.default_rng([seed, h])))
+            size = datasets.BLOCK_TOKENS
+            blocks[h] = random_ids(tok, size, np.random.default_rng([seed, h]))[:size]
         return blocks[h]
 
     bodies, p_out, o_out = [], np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows), dtype=np.int64)
