@@ -11,6 +11,8 @@
   :func:`conclusion` (the verdict block that opens a report, recorded for the index).
 * :mod:`perfkit.report.benchmark`: notebook 01's run, read through the store, and
   its tables (figures in :mod:`perfkit.plots.benchmark`).
+* :mod:`perfkit.report.browser`: reports opened in headless Chromium: screenshots
+  and the page checks (``perfkit report --screenshots``).
 
 Notebooks use :func:`conclusion`, :func:`table`, :func:`headline` and :mod:`benchmark`.
 This package is imported when the command line registers ``perfkit report``, so only

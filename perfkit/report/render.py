@@ -5,6 +5,9 @@ in the venv's own kernel, convert the result to one self-contained HTML file
 (no code cells, figures embedded, no script fetched from the network), and
 write ``index.html`` from the records of every executed notebook in the
 output folder. The index itself is built by the pure :mod:`perfkit.report.index`.
+The kernel shows every figure with its alt text (:mod:`perfkit.plots.style`);
+with ``screenshots`` each report and the index are opened in headless Chromium
+(:mod:`perfkit.report.browser`) and their first screens saved next to them.
 """
 from __future__ import annotations
 
