@@ -122,3 +122,5 @@ def test_a_small_suite_runs_end_to_end(tmp_path, capsys):
     assert "suite.log" in {p.name for p in out.iterdir()}
     index = (out / "index.html").read_text()
     assert index.count("<tr class='ok'>") == 2
+    assert "<tr><td>future</td><td>perfkit bench has no --pattern teleport yet</td><td>&mdash;</td></tr>" in index
+    assert "CPU placement: " in index
