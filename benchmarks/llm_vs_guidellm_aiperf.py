@@ -335,7 +335,7 @@ def verdict(figures: dict[str, dict[str, float | None]]) -> list[str]:
 def setup_line(args: argparse.Namespace) -> str:
     return (f"constant {args.rate:g} req/s for {args.duration:g} s, streaming {CHAT_PATH}, "
             f"{args.prompt_tokens}-token prompts, {args.output_tokens} output tokens; server on CPUs "
-            f"{args.server_cpus}, clients on {args.client_cpus}")
+            f"{args.server_cpus}, clients on {args.client_cpus}, niceness {os.getpriority(os.PRIO_PROCESS, 0)}")
 
 
 def report(results: dict[str, Result], args: argparse.Namespace) -> str:
@@ -378,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-tokens", type=int, default=64, help="output tokens per request")
     parser.add_argument("--server-cpus", default="0", help="CPUs of the demo server (default 0)")
     parser.add_argument("--client-cpus", default=None, help="CPUs of the tools (default: all others)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run the server and the tools at this niceness (inherited; below 0 needs "
+                             "root): on a shared machine, -10 keeps other work from showing in the figures")
     parser.add_argument("--poll-s", type=float, default=0.1, help="RSS polling interval (default 0.1)")
     parser.add_argument("--timeout-extra-s", type=float, default=300.0,
                         help="a tool is killed after --duration plus this (default 300)")
@@ -392,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
         if not rest:
             parser.error("no CPU left for the clients: give --server-cpus and --client-cpus")
         args.client_cpus = ",".join(map(str, rest))
+    if args.nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+        except OSError as exc:
+            print(f"note: --nice {args.nice} refused ({exc}); running at the default priority")
     load = os.getloadavg()[0]
     if load > 2.0:
         print(f"warning: load average {load:.1f}: other work on this machine will show in the figures")
