@@ -47,10 +47,12 @@ Each tool is run as its users run it: perfkit collects telemetry (it scrapes the
 server's ``/metrics``, as AIPerf does by default; guidellm collects nothing), no progress
 display for any. guidellm ends its run at ``--duration`` and cancels the requests in flight
 (the server counts them as 499 and their first tokens in its TTFT histogram); AIPerf and
-perfkit wait for them. The peers get a local character-level ``tokenizer.json`` (written
-here) so that their token counts are the demo model's; guidellm runs with the Hugging Face
-Hub offline (AIPerf 0.13.0 cannot load a local tokenizer directory in offline mode: it is
-given the absolute path, which it loads as a local one).
+perfkit wait for them. perfkit generates its prompts with ``--prompt-tokens`` and its
+default tokenizer (the demo char model's own); the peers get a local character-level
+``tokenizer.json`` (written here), so that their token counts are the demo model's too.
+guidellm runs with the Hugging Face Hub offline (AIPerf 0.13.0 cannot load a local
+tokenizer directory in offline mode: it is given the absolute path, which it loads as a
+local one).
 """
 from __future__ import annotations
 
@@ -100,12 +102,13 @@ def chat_body(chars: int, output_tokens: int) -> dict[str, Any]:
 # --- the three tools' command lines ------------------------------------------------------
 
 def perfkit_argv(args: argparse.Namespace, url: str, out: Path) -> list[str]:
-    """perfkit bench with a fixed body: the prompt is exactly ``--prompt-tokens`` characters."""
+    """perfkit bench with token-true prompts and outputs, counted with its default tokenizer
+    (the demo char model's own, as the peers' char ``tokenizer.json``)."""
     script = Path(sys.executable).with_name("perfkit")
     head = [str(script)] if script.exists() else [sys.executable, "-m", "perfkit"]
     return [*head, "bench", "--protocol", "openai", "--target", url + CHAT_PATH,
             "--pattern", "constant", "--rate", f"{args.rate:g}", "--duration", f"{args.duration:g}",
-            "--payload-template", json.dumps(chat_body(args.prompt_tokens, args.output_tokens)),
+            "--prompt-tokens", str(args.prompt_tokens), "--output-tokens", str(args.output_tokens),
             "--model", MODEL, "--summary-json", str(out / "summary.json"),
             "--db", str(out / "perfkit.duckdb"), "--label", "bench=llm_vs_peers", "--quiet"]
 

@@ -153,7 +153,7 @@ def test_medians_over_passes_and_the_verdict():
     assert "| perfkit | 2.00 | 0.50 | 1.00 | 200 | 1 | 3 |" in bench.summary(passes)
 
 
-def test_perfkit_prompt_is_exactly_the_asked_characters():
+def test_warm_up_prompt_is_exactly_the_asked_characters_and_cpu_lists_parse():
     body = bench.chat_body(64, 64)
     assert len(body["messages"][0]["content"]) == 64 and body["max_tokens"] == 64
     assert len(bench.prompt(300)) == 300
