@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 import pandas as pd
 
 from perfkit.analyze.rootcause.finding import CauseGroup
+from perfkit.names import LABEL_SUITE
 from perfkit.quantiles import Estimate
 from perfkit.report.style import fmt_interval, fmt_value
 from perfkit.summary import RunSummary
@@ -208,10 +209,16 @@ def _difference(row: Mapping[str, Any]) -> str:
             f"[{fmt_value(row['lo'] * k)}, {fmt_value(row['hi'] * k)}]")
 
 
+def _selector(text: str) -> str:
+    """A run selector without its ``suite=`` pair (every arm of a suite shares it)."""
+    return ",".join(p for p in text.split(",") if not p.startswith(f"{LABEL_SUITE}=")) or text
+
+
 def ab_verdict(table: pd.DataFrame, verdict: str, n_baseline: int, n_candidate: int,
-               confidence: float) -> Conclusion:
+               confidence: float, arms: tuple[str, str] | None = None) -> Conclusion:
     """Notebook 04: the verdict in one sentence, the title (``the candidate is 26.5 ms slower at the
-    median, [25.5, 27.7]`` under a FAIL status), then each other metric's difference against its margin.
+    median, [25.5, 27.7]`` under a FAIL status), which runs each arm is (``arms``: the baseline's and the
+    candidate's selectors), then each metric's difference against its margin.
     ``table``: :meth:`perfkit.analyze.abtest.Verdict.table`; ``verdict``: pass, fail or inconclusive."""
     rows = [r for r in table.to_dict("records") if math.isfinite(r["difference"])]
     lead = next((r for r in rows if r["decision"] == verdict), rows[0] if rows else None)
@@ -220,8 +227,9 @@ def ab_verdict(table: pd.DataFrame, verdict: str, n_baseline: int, n_candidate: 
     else:
         prefix = {"pass": "No regression as large as the margin: t", "fail": "T"}.get(verdict, "Inconclusive: t")
         title = f"{prefix}he candidate is {_difference(lead)}"
-    lines = [f"{r['metric']}: {_difference(r)} ({r['decision']}, margin "
-             f"{fmt_value(r['margin'] * _scale(r)[0], _scale(r)[1])})." for r in rows]
+    lines = [f"Candidate {_selector(arms[1])} against baseline {_selector(arms[0])}."] if arms else []
+    lines += [f"{r['metric']}: {_difference(r)} ({r['decision']}, margin "
+              f"{fmt_value(r['margin'] * _scale(r)[0], _scale(r)[1])})." for r in rows]
     lines.append(f"{confidence:.0%} intervals over {n_baseline} baseline and {n_candidate} candidate runs "
                  "(the run is the unit of replication).")
     if min(n_baseline, n_candidate) < 2:
@@ -232,7 +240,7 @@ def ab_verdict(table: pd.DataFrame, verdict: str, n_baseline: int, n_candidate: 
 def ab(verdict: Verdict) -> Conclusion:
     """:func:`ab_verdict` of a :class:`perfkit.analyze.abtest.Verdict`."""
     return ab_verdict(verdict.table(), verdict.verdict, len(verdict.baseline.runs), len(verdict.candidate.runs),
-                      verdict.thresholds.confidence)
+                      verdict.thresholds.confidence, (verdict.baseline.selector, verdict.candidate.selector))
 
 
 # ---- 05 / 06: hardware --------------------------------------------------------------------------

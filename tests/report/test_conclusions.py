@@ -131,6 +131,8 @@ def test_ab_verdict_in_one_sentence():
     out = c.ab_verdict(AB, "fail", 3, 3, 0.9)
     assert (out.status, out.title) == ("fail", "The candidate is 26.5 ms slower at the median, [25.5, 27.7]")
     assert out.lines[2] == "error_rate: 0.200 pp higher in error rate, [-0.100, 0.400] (pass, margin 1 pp)."
+    named = c.ab_verdict(AB, "fail", 3, 3, 0.9, ("suite=T,case=batching-dynamic", "suite=T,case=batching-fixed"))
+    assert named.lines[0] == "Candidate case=batching-fixed against baseline case=batching-dynamic."
     assert out.lines[-1].startswith("90% intervals over 3 baseline and 3 candidate runs")
 
 
