@@ -46,6 +46,12 @@ def _estimate(e: Estimate | None, unit: str = "ms") -> str:
 
 # ---- 01: one benchmark run ----------------------------------------------------------------------
 
+#: Each validity check in a few words, for the title.
+_CHECK_WORDS = {"min_duration_met": "too short", "min_queries_met": "too few requests",
+                "early_stopping_met": "too few requests for the P99", "generator_kept_up": "the generator fell behind",
+                "status_completed": "not completed"}
+
+
 def failed_checks(summary: RunSummary) -> list[str]:
     """Each validity check the run failed, in words with its numbers."""
     v, lag = summary["validity"], summary["schedule_lag_ms"]
@@ -114,14 +120,18 @@ def benchmark(summary: RunSummary | None, p50: Estimate | None, p99: Estimate | 
     conf = f", {p99.confidence:.0%} intervals" if p99 is not None else ""
     lines.append(f"P50 {_estimate(p50)}, P99 {_estimate(p99)} (n={n:,} successful requests{conf}).")
     lines.append(_look_at(summary, p50, p99, totals))
-    if (slo and not slo["met"]) or (summary is not None and not summary["validity"]["status_completed"]):
-        status = "fail"
-    elif summary is None or not summary["valid"]:
-        status = "warn"
-    else:
-        status = "pass"
-    verdict = {"pass": "met its checks", "warn": "needs a second look", "fail": "did not meet its SLO"}[status]
-    return Conclusion(f"The run {verdict}", lines, status)
+    p99_text = f"P99 {_estimate(p99)}"
+    if summary is not None and not summary["validity"]["status_completed"]:
+        return Conclusion(f"The run did not complete: {p99_text}", lines, "fail")
+    if slo and not slo["met"]:
+        return Conclusion(f"{p99_text} missed the {fmt_value(slo['limit'], 'ms')} SLO", lines, "fail")
+    if summary is None:
+        return Conclusion(f"Validity not recorded: {p99_text}", lines, "warn")
+    if not summary["valid"]:
+        checks_met: Mapping[str, Any] = summary["validity"]
+        failed = [words for key, words in _CHECK_WORDS.items() if not checks_met[key]]
+        return Conclusion(f"Not valid ({', '.join(failed)}): {p99_text}", lines, "warn")
+    return Conclusion(f"Valid{', SLO met' if slo else ''}: {p99_text}", lines, "pass")
 
 
 def benchmark_run(data: RunData) -> Conclusion:

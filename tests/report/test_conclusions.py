@@ -36,7 +36,7 @@ def test_benchmark_valid_run_with_slo_met_passes_and_states_the_intervals():
     s = summary()
     s["slo"] = {"p99_ms": {"limit": 50.0, "observed": 35.3, "met": True}}
     out = c.benchmark(s, est(9.81, 9.7, 9.93), est(35.28, 31.4, 44.8), TOTALS)
-    assert out.status == "pass"
+    assert (out.status, out.title) == ("pass", "Valid, SLO met: P99 35.3 ms [31.4, 44.8]")
     assert out.lines[0] == "SLO met: P99 35.3 ms against 50 ms."
     assert "P50 9.81 ms [9.70, 9.93], P99 35.3 ms [31.4, 44.8] (n=4,000 successful requests, 95% intervals)." \
         in out.lines
@@ -47,7 +47,7 @@ def test_benchmark_names_each_failed_check_with_its_numbers():
     s = summary(generator_kept_up=False, min_duration_met=False)
     s["duration_s"] = 3.94
     out = c.benchmark(s, est(9.8, 9.7, 9.9), est(12.0, 11.0, 13.0), TOTALS)
-    assert out.status == "warn"
+    assert (out.status, out.title) == ("warn", "Not valid (too short, the generator fell behind): P99 12 ms [11, 13]")
     invalid = next(line for line in out.lines if line.startswith("Not valid"))
     assert "it ran 3.94 s, under the 10 s minimum" in invalid
     assert "lag P99 20.2 ms, 3.10% of requests more than 5 ms late" in invalid
@@ -60,13 +60,14 @@ def test_benchmark_slo_missed_fails_and_points_at_the_errors_first():
     totals = {"requests": 4000, "ok": 3900, "errors": {"timeout": 70, "http_503": 30}}
     out = c.benchmark(s, est(9.8, 9.7, 9.9), est(35.3, 31.4, 44.8, n=3900), totals)
     assert out.status == "fail" and out.lines[0] == "SLO missed: P99 35.3 ms against 20 ms."
+    assert out.title == "P99 35.3 ms [31.4, 44.8] missed the 20 ms SLO"
     assert out.lines[-1] == ("Look at: the errors, 100 of 4,000 requests (2.50%), most of them timeout (70): "
                              "see Throughput and errors.")
 
 
 def test_benchmark_without_summary_says_validity_is_unknown():
     out = c.benchmark(None, None, None, {"requests": 0, "errors": {}})
-    assert out.status == "warn"
+    assert (out.status, out.title) == ("warn", "Validity not recorded: P99 no data")
     assert "Validity not recorded (an imported or unfinished run)." in out.lines
     assert "P50 no data, P99 no data (n=0 successful requests)." in out.lines
 
