@@ -19,9 +19,10 @@ from perfkit.analyze.rootcause.evidence import RunEvidence, gpu_frame, load_run
 from perfkit.analyze.rootcause.finding import (CAUSES, SEVERITY_RANK, CauseGroup, Chart, Finding, causes_table,
                                                findings_table, group_findings, rank)
 from perfkit.analyze.rootcause.runner import (analyze_run, batching_table, diagnose, headline_figures,
-                                              parse_pairs, proxy_comparison, proxy_pairs, proxy_tables,
-                                              run_findings, runs_overview)
+                                              parse_pairs, proxy_comparison, proxy_pairs,
+                                              proxy_tables, run_findings, runs_overview)
 
-__all__ = ["CAUSES", "SEVERITY_RANK", "CauseGroup", "Chart", "Finding", "RunEvidence", "analyze_run", "batching_table",
-           "causes_table", "diagnose", "findings_table", "group_findings", "gpu_frame", "headline_figures", "load_run", "parse_pairs", "proxy_comparison",
-           "proxy_pairs", "proxy_tables", "rank", "run_findings", "runs_overview"]
+__all__ = ["CAUSES", "SEVERITY_RANK", "CauseGroup", "Chart", "Finding", "RunEvidence",
+           "analyze_run", "batching_table", "causes_table", "diagnose", "findings_table", "gpu_frame",
+           "group_findings", "headline_figures", "load_run", "parse_pairs", "proxy_comparison", "proxy_pairs",
+           "proxy_tables", "rank", "run_findings", "runs_overview"]
