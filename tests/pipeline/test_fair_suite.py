@@ -90,7 +90,8 @@ def test_a_skipped_case_is_in_the_index_with_its_reason_and_command(monkeypatch,
                CaseResult(proxy, skipped="nginx not found: install it")]
     notes = run.suite_notes(Suite("default", (steady, proxy)), "20261202T030000Z",
                             Placement(frozenset({0}), frozenset({1}), "demo server on CPU 0, load generator on CPU 1"),
-                            results, skipped_reports=[{"report": "04_ab_compare-proxy", "why": "case proxy has no run"}])
+                            results,
+                            skipped_reports=[{"report": "04_ab_compare-proxy", "why": "case proxy has no run"}])
     assert notes["skipped"] == [{"case": "proxy", "why": "nginx not found: install it",
                                  "enable": "sudo apt-get install -y nginx"}]
     assert notes["behind"] == [{"case": "steady", "run_id": "r1", "lag_p99_ms": 20.24, "late_fraction": 0.03}]

@@ -174,7 +174,7 @@ def test_hardware_names_the_winner_of_each_profile_and_its_evidence():
 
 def test_tco_names_the_cheapest_device_per_unit():
     table = pd.DataFrame({"usd_per_1k_queries": [3.4e-5, 2.3e-5],
-                          "basis": ["MLPerf v4.1 closed/B/results/B-sys/x/Server", "MLPerf v4.1 closed/C/results/C-sys/x/Server"],
+                          "basis": [f"MLPerf v4.1 closed/{x}/results/{x}-sys/x/Server" for x in "BC"],
                           "price_as_of": ["2024-12-01", "2024-09-01"]}, index=["H100 SXM", "L40S"])
     out = c.tco({"1k queries": table, "1M tokens": table.iloc[0:0]}, "mix 12 % cheaper.")
     assert out.lines[0] == ("Per 1k queries: L40S is cheapest at $2.30e-05 (MLPerf v4.1 row C/C-sys, "
