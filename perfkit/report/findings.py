@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 #: The interval columns of :func:`perfkit.analyze.rootcause.runs_overview` and of the proxy table.
 OVERVIEW_INTERVALS = {"p50_ms": ("p50_lo_ms", "p50_hi_ms"), "p99_ms": ("p99_lo_ms", "p99_hi_ms")}
 PROXY_INTERVALS = {"direct_ms": ("direct_lo", "direct_hi"), "proxied_ms": ("proxied_lo", "proxied_hi")}
+#: A cause's key numbers: the estimates shown with their intervals, and the headers of terse keys.
+NUMBER_INTERVALS = {"hl_shift_ms": ("hl_lo_ms", "hl_hi_ms"), "p99_ms": ("p99_lo_ms", "p99_hi_ms")}
+NUMBER_LABELS = {"run": "Run(s)", "hl_shift_ms": "Added latency (Hodges–Lehmann shift)", "spearman_rho": "Spearman ρ",
+                 "q_bh": "q (Benjamini–Hochberg)", "p_value": "p-value", "p99_ms": "P99"}
 
 
 def in_percent(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -62,6 +66,13 @@ def cause_heading(group: CauseGroup, n_runs: int) -> str:
             f"{html.escape(group.findings[0].title)}.</p>")
 
 
+def numbers_view(group: CauseGroup) -> Styler:
+    """A cause's key numbers as a table: one row per finding, estimates with their intervals."""
+    frame = group.numbers()
+    intervals = {k: v for k, v in NUMBER_INTERVALS.items() if k in frame and all(c in frame for c in v)}
+    return table(frame, intervals=intervals, labels={k: v for k, v in NUMBER_LABELS.items() if k in frame})
+
+
 def show_causes(groups: Sequence[CauseGroup], n_runs: int, max_figures: int = 8) -> int:
     """Display every cause (heading, key numbers, the figure of its worst finding, action); the number
     of figures drawn, at most ``max_figures`` over all causes."""
@@ -72,7 +83,7 @@ def show_causes(groups: Sequence[CauseGroup], n_runs: int, max_figures: int = 8)
     drawn = 0
     for group in groups:
         display(HTML(cause_heading(group, n_runs)))
-        display(table(group.numbers(), labels={"run": "Run(s)"}))
+        display(numbers_view(group))
         figure = next((f for f in group.findings if f.chart is not None), None)
         if figure is not None and drawn < max_figures:
             fig = finding_figure(figure)
