@@ -271,8 +271,9 @@ def short_basis(basis: str) -> str:
     return f"{head} row {parts[0]}/{parts[2]}"
 
 
-_PROFILE_METRIC = {"latency-sensitive": ("Server", "server_basis"), "throughput-first": ("Offline", "offline_basis"),
-                   "cost-sensitive": ("Server per USD/hour", "server_basis")}
+_PROFILE_METRIC = {"latency-sensitive": ("Server per accelerator", "server_basis"),
+                   "throughput-first": ("Offline per accelerator", "offline_basis"),
+                   "cost-sensitive": ("Server per accelerator per USD/hour of rent", "server_basis")}
 
 
 def hardware(evidence: Mapping[str, pd.DataFrame], measured: pd.DataFrame | None, slo_p99_ms: float) -> Conclusion:
@@ -290,8 +291,8 @@ def hardware(evidence: Mapping[str, pd.DataFrame], measured: pd.DataFrame | None
                 continue
             scenario, basis = _PROFILE_METRIC[profile]
             n = int(pd.to_numeric(metric, errors="coerce").gt(0).sum())
-            wins[profile].append(f"{best} for {model} ({fmt_value(metric[best])} {ev.at[best, 'units']} {scenario} "
-                                 f"per accelerator; {short_basis(ev.at[best, basis])}, best of {n} devices)")
+            wins[profile].append(f"{best} for {model} ({fmt_value(metric[best])} {ev.at[best, 'units']} {scenario}; "
+                                 f"{short_basis(ev.at[best, basis])}, best of {n} devices)")
     lines = [f"{p[:1].upper()}{p[1:]}: {'; '.join(w)}." for p, w in wins.items() if w]
     if measured is not None and not measured.empty and measured["qps_at_slo"].notna().any():
         best = str(measured["qps_at_slo"].idxmax())

@@ -166,7 +166,8 @@ def test_hardware_names_the_winner_of_each_profile_and_its_evidence():
                             "MLPerf v4.1 row A/A-sys, best of 3 devices).")
     assert out.lines[1] == ("Throughput-first: H100 SXM for resnet50 (99,080 Queries/s Offline per accelerator; "
                             "MLPerf v4.1 row E/E-sys, best of 2 devices).")
-    assert out.lines[2].startswith("Cost-sensitive: L40S for resnet50 (24,505 Queries/s Server per USD/hour")
+    assert out.lines[2].startswith("Cost-sensitive: L40S for resnet50 (24,505 Queries/s Server per accelerator per "
+                                   "USD/hour of rent;")
     assert out.lines[3] == ("Measured here: cpu-demo, 199 req/s within the 50 ms P99 SLO (measured run R1, "
                             "n=4,000 requests; 1 hardware label measured).")
     assert c.hardware({}, None, 50.0).lines[0] == "Measured here: no run labelled hardware=NAME met the SLO."
