@@ -260,6 +260,39 @@ def load(obj: str | bytes | Mapping[str, Any]) -> RunSummary:
     return cast(RunSummary, data)
 
 
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.2f} ms"
+
+
+def invalid_reasons(s: RunSummary) -> list[str]:
+    """Why a run is not valid, one line per failed check of its ``validity`` block, with numbers
+    (the console and the 01 report's conclusion say the same)."""
+    v, out = s["validity"], []
+    counted = v["early_stopping"]["n"]  # the successful requests the checks counted
+    if not v["status_completed"]:
+        out.append(f"the run did not complete (status {s['status']}: {s['status_reason']})")
+    if not v["min_duration_met"]:
+        what = "the measured window (warm-up and cool-down excluded)" if s.get("phases") else "run"
+        out.append(f"{what} lasted {s['duration_s']:.1f} s < --min-duration-s {v['min_duration_s']:g}")
+    if not v["min_queries_met"]:
+        out.append(f"needs ≥ {v['min_queries']:,} successful requests (--min-queries); got {counted:,}")
+    if not v["early_stopping_met"]:
+        slo = s.get("slo", {}).get("p99_ms")
+        if slo:
+            ses = slo["early_stopping"]
+            out.append(f"needs ≥ {ses['queries_needed']:,} successful requests to show P99 ≤ {ses['slo']:g} ms "
+                       f"with {ses['over_slo']:,} over it (early stopping); got {ses['n']:,}")
+        else:
+            out.append(f"needs ≥ {v['early_stopping']['min_queries']:,} successful requests for P99 early "
+                       f"stopping; got {counted:,}")
+    if not v["generator_kept_up"]:
+        lag = s["schedule_lag_ms"]
+        out.append(f"the load generator fell behind: schedule-lag p99 {_ms(lag['p99'])}, "
+                   f"{100 * (lag['late_fraction'] or 0):.1f}% of requests > {lag['late_threshold_ms']:g} ms late "
+                   f"({v['generator_rule']})")
+    return out
+
+
 __all__ = ["FORMAT_VERSION", "DefinedPercentiles", "EarlyStopping", "ErrorBody", "Goodput", "LagStats", "LatencyCI",
            "P99Slo", "Percentiles", "PhaseSummary", "RunSummary", "Slo", "SloEarlyStopping", "SummaryError",
-           "Validity", "load", "schema", "validate"]
+           "Validity", "invalid_reasons", "load", "schema", "validate"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from perfkit.bench.choices import PATTERNS, PROTOCOLS, SLO_KEYS
 from perfkit.errors import UsageError
+from perfkit.summary import invalid_reasons
 
 if TYPE_CHECKING:
     from perfkit.bench.config import BenchConfig
@@ -270,34 +271,6 @@ def print_summary(s: RunSummary, out: TextIO | None = None) -> None:
         print(f"  valid: {'no — ' + reason if reasons else reason}", file=out)
 
 
-def invalid_reasons(s: RunSummary) -> list[str]:
-    """Why a run is not valid, one line per failed check of its ``validity`` block, with numbers."""
-    v, out = s["validity"], []
-    counted = v["early_stopping"]["n"]  # the successful requests the checks counted
-    if not v["status_completed"]:
-        out.append(f"the run did not complete (status {s['status']}: {s['status_reason']})")
-    if not v["min_duration_met"]:
-        what = "the measured window (warm-up and cool-down excluded)" if s.get("phases") else "run"
-        out.append(f"{what} lasted {s['duration_s']:.1f} s < --min-duration-s {v['min_duration_s']:g}")
-    if not v["min_queries_met"]:
-        out.append(f"needs ≥ {v['min_queries']:,} successful requests (--min-queries); got {counted:,}")
-    if not v["early_stopping_met"]:
-        slo = s.get("slo", {}).get("p99_ms")
-        if slo:
-            ses = slo["early_stopping"]
-            out.append(f"needs ≥ {ses['queries_needed']:,} successful requests to show P99 ≤ {ses['slo']:g} ms "
-                       f"with {ses['over_slo']:,} over it (early stopping); got {ses['n']:,}")
-        else:
-            out.append(f"needs ≥ {v['early_stopping']['min_queries']:,} successful requests for P99 early "
-                       f"stopping; got {counted:,}")
-    if not v["generator_kept_up"]:
-        lag = s["schedule_lag_ms"]
-        out.append(f"the load generator fell behind: schedule-lag p99 {_fmt(lag['p99'])}, "
-                   f"{100 * (lag['late_fraction'] or 0):.1f}% of requests > {lag['late_threshold_ms']:g} ms late "
-                   f"({v['generator_rule']})")
-    return out
-
-
 def exit_code(s: RunSummary) -> int:
     """0 ok; 1 failed run or missed --slo-p99-ms; 130/143 interrupted by SIGINT/SIGTERM."""
     if s["status"] == "interrupted":
@@ -401,5 +374,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     lf.set_defaults(func=_cmd_locustfile)
 
 
-__all__ = ["add_load_arguments", "config_from_args", "exit_code", "invalid_reasons", "print_summary", "register",
+__all__ = ["add_load_arguments", "config_from_args", "exit_code", "print_summary", "register",
            "report", "signal"]

@@ -17,7 +17,7 @@ from perfkit.analyze.rootcause.finding import CauseGroup
 from perfkit.names import LABEL_SUITE
 from perfkit.quantiles import Estimate
 from perfkit.report.style import fmt_interval, fmt_value
-from perfkit.summary import RunSummary
+from perfkit.summary import RunSummary, invalid_reasons
 
 if TYPE_CHECKING:
     from perfkit.analyze.abtest import Verdict
@@ -50,30 +50,6 @@ def _estimate(e: Estimate | None, unit: str = "ms") -> str:
 _CHECK_WORDS = {"min_duration_met": "too short", "min_queries_met": "too few requests",
                 "early_stopping_met": "too few requests for the P99", "generator_kept_up": "the generator fell behind",
                 "status_completed": "not completed"}
-
-
-def failed_checks(summary: RunSummary) -> list[str]:
-    """Each validity check the run failed, in words with its numbers."""
-    v, lag = summary["validity"], summary["schedule_lag_ms"]
-    out = []
-    if not v["min_duration_met"]:
-        out.append(f"it ran {fmt_value(summary['duration_s'], 's')}, under the {fmt_value(v['min_duration_s'], 's')} "
-                   "minimum")
-    if not v["min_queries_met"]:
-        out.append(f"{summary['ok']:,} successful requests, under the {v['min_queries']:,} minimum")
-    if not v["early_stopping_met"]:
-        es = v["early_stopping"]
-        out.append(f"too few requests to claim the P99 (early stopping needs {es['min_queries']:,}, "
-                   f"the run has {es['n']:,})")
-    if not v["generator_kept_up"]:
-        late = lag.get("late_fraction")
-        out.append(f"the load generator fell behind its schedule (lag P99 {fmt_value(lag.get('p99'), 'ms')}, "
-                   f"{fmt_value(100 * late, '%') if late is not None else 'n/a'} of requests more than "
-                   f"{fmt_value(lag['late_threshold_ms'], 'ms')} late; {v['generator_rule']})")
-    if not v["status_completed"]:
-        reason = summary.get("status_reason")
-        out.append(f"the run did not complete (status {summary.get('status')}{': ' + reason if reason else ''})")
-    return out
 
 
 def _look_at(summary: RunSummary | None, p50: Estimate | None, p99: Estimate | None,
@@ -109,7 +85,7 @@ def benchmark(summary: RunSummary | None, p50: Estimate | None, p99: Estimate | 
                      f"{fmt_value(slo['limit'], 'ms')}.")
     else:
         lines.append("No SLO was set for this run (perfkit bench --slo-p99-ms MS sets one).")
-    checks = failed_checks(summary) if summary is not None else []
+    checks = invalid_reasons(summary) if summary is not None else []
     if summary is None:
         lines.append("Validity not recorded (an imported or unfinished run).")
     elif summary["valid"]:

@@ -49,8 +49,8 @@ def test_benchmark_names_each_failed_check_with_its_numbers():
     out = c.benchmark(s, est(9.8, 9.7, 9.9), est(12.0, 11.0, 13.0), TOTALS)
     assert (out.status, out.title) == ("warn", "Not valid (too short, the generator fell behind): P99 12 ms [11, 13]")
     invalid = next(line for line in out.lines if line.startswith("Not valid"))
-    assert "it ran 3.94 s, under the 10 s minimum" in invalid
-    assert "lag P99 20.2 ms, 3.10% of requests more than 5 ms late" in invalid
+    assert "run lasted 3.9 s < --min-duration-s 10" in invalid
+    assert "schedule-lag p99 20.20 ms, 3.1% of requests > 5 ms late" in invalid
     assert out.lines[-1].startswith("Look at: the schedule lag")
 
 
