@@ -264,6 +264,9 @@ def table(df: "pd.DataFrame", *, units: Mapping[str, str] | None = None,
     styler = _styler_class()(shown, uuid_len=8, cell_ids=False)
     styler.footnotes = footnotes_html(notes, missing)
     styler.hide(axis="index")
+    # Cells and headers may hold run labels, targets or server messages: never raw HTML.
+    styler.format(escape="html")
+    styler.format_index(escape="html", axis=1)
     styles = [{"selector": "", "props": [("border-collapse", "collapse"), ("margin", ".4rem 0")]},
               {"selector": "th", "props": [("text-align", "left"), ("vertical-align", "bottom"),
                                            ("border-bottom", "1px solid #9aa3b2"), ("padding", ".3rem .6rem")]},
@@ -279,7 +282,7 @@ def table(df: "pd.DataFrame", *, units: Mapping[str, str] | None = None,
     styler.set_table_styles(styles)
     styler.set_table_attributes("class='perfkit-table'")
     if caption:
-        styler.set_caption(caption)
+        styler.set_caption(html.escape(caption))
     return styler
 
 

@@ -138,3 +138,16 @@ def test_axis_labels_read_like_table_headers():
     from perfkit.plots import style as plot_style
 
     assert plot_style.axis_label("p99_ms") == "P99 (ms)" and plot_style.axis_label("achieved_rps") == "Achieved (req/s)"
+
+
+def test_table_escapes_cells_headers_and_caption():
+    """A run label, a target or a server's message can hold markup: the table shows it as text."""
+    import pandas as pd
+
+    from perfkit.report.style import table
+
+    page = table(pd.DataFrame({"<b>label</b>": ["<script>alert(1)</script>"], "p99_ms": [1.5]}),
+                 caption="<i>caption</i>")._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>label" not in page and "&lt;b&gt;label&lt;/b&gt;" in page
+    assert "<i>caption" not in page
