@@ -281,8 +281,8 @@ def suite_html(notes: Mapping[str, Any] | None) -> str:
     if behind:
         which = "; ".join(f"{b['case']} (schedule lag P99 {b['lag_p99_ms']:,.1f} ms)" for b in behind)
         parts.append(f"<p><span class='err'>The load generator fell behind in {len(behind)} of {runs} runs</span>: "
-                     f"{_e(which)}. Their latencies understate the offered load (lower the rates or give the "
-                     "generator more CPUs).</p>")
+                     f"{_e(which)}. Those runs offered less load than intended, and their latencies (from the intended "
+                     "send) include the generator's own delay: lower the rates or give the generator more CPUs.</p>")
     elif runs:
         parts.append(f"<p><span class='ok'>The load generator kept up in all {runs} runs.</span></p>")
     skipped = list(notes.get("skipped") or []) + list(notes.get("skipped_reports") or [])
