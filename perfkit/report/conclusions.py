@@ -56,8 +56,9 @@ def _look_at(summary: RunSummary | None, p50: Estimate | None, p99: Estimate | N
              totals: Mapping[str, Any]) -> str:
     """The one thing a reader should look at first."""
     if summary is not None and not summary["validity"]["generator_kept_up"]:
-        return ("Look at: the schedule lag. The load generator, not the server, fell behind, so the latencies "
-                "understate the offered load: pin it to its own core, add --workers, or lower the rate.")
+        return ("Look at: the schedule lag. The load generator, not the server, fell behind: the run offered "
+                "less load than intended and its latencies include the generator's own delay. Pin it to its own "
+                "core, add --workers, or lower the rate.")
     errors = dict(totals.get("errors") or {})
     n = int(totals.get("requests") or 0)
     if errors and n:
