@@ -46,7 +46,7 @@ _WORDS = {"p50": "P50", "p90": "P90", "p95": "P95", "p99": "P99", "p999": "P99.9
           "rps": "req/s", "qps": "QPS", "url": "URL", "http": "HTTP", "mttr": "MTTR", "onnx": "ONNX",
           "rss": "RSS", "n": "n", "t": "Time"}
 _NUMBER_CSS = [("text-align", "right"), ("font-variant-numeric", "tabular-nums"), ("white-space", "nowrap")]
-_TEXT_CSS = [("text-align", "left"), ("white-space", "normal"), ("overflow-wrap", "break-word"),
+_TEXT_CSS = [("text-align", "left"), ("white-space", "normal"), ("overflow-wrap", "anywhere"),
              ("max-width", "32rem"), ("min-width", "8rem")]
 
 

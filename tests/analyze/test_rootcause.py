@@ -334,3 +334,15 @@ def test_change_points_agree_with_ruptures_pelt_l2():
     pen = 2 * 1.0 ** 2 * math.log(len(y))
     ref = rpt.Pelt(model="l2", min_size=3, jump=1).fit(y.reshape(-1, 1)).predict(pen=pen)
     assert changepoints.breakpoints(y, pen=pen) == [b for b in ref if b < len(y)] == [60, 110]
+
+
+def test_headline_states_the_median_proxy_cost_over_several_pairs():
+    """Three direct/proxied pairs (the default suite's repeats): one figure, the median over the pairs."""
+    from perfkit.analyze.rootcause.runner import headline_figures
+
+    rows = [{"direct_run": f"d{k}", "proxied_run": f"p{k}", "percentile": q, "added_ms": added,
+             "added_share": added / 10, "n_direct": 800, "n_proxied": 800}
+            for k, (a50, a99) in enumerate([(0.2, 1.0), (0.3, 3.0), (0.9, 2.0)])
+            for q, added in (("p50", a50), ("p99", a99))]
+    figs = headline_figures([], pd.DataFrame(), pd.DataFrame(rows), "none")
+    assert figs["Proxy added"] == "p50 +0.30 ms (+3%), p99 +2.00 ms (+20%) (median of 3 pairs)"

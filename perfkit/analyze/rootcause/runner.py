@@ -264,12 +264,14 @@ def headline_figures(findings: Sequence[Finding], batching: pd.DataFrame, proxy:
         out["Batching"] = (f"{worst['padding_share']:.0%} padding, queue wait {worst['mean_queue_wait_ms']:.1f} ms "
                            f"vs {best['mean_queue_wait_ms']:.1f} ms (calls n={int(worst['inference_calls']):,})")
     if not proxy.empty:
-        by = proxy.set_index("percentile")
-        parts = []
-        for q in ("p50", "p99"):
-            if q in by.index:
-                r = by.loc[q]
-                parts.append(f"{q} {r['added_ms']:+.2f} ms ({r['added_share']:+.0%})")
-        out["Proxy added"] = ", ".join(parts) + f" (n={int(by['n_direct'].iloc[0]):,}/{int(by['n_proxied'].iloc[0]):,})"
+        # Several direct/proxied pairs: the median over the pairs, and how many there were.
+        by = proxy.groupby("percentile")[["added_ms", "added_share"]].median()
+        first = proxy.drop_duplicates(["direct_run", "proxied_run"]) if "direct_run" in proxy else proxy.iloc[:1]
+        parts = [f"{q} {by.loc[q, 'added_ms']:+.2f} ms ({by.loc[q, 'added_share']:+.0%})"
+                 for q in ("p50", "p99") if q in by.index]
+        n_pairs = len(first)
+        basis = (f"median of {n_pairs} pairs" if n_pairs > 1 else
+                 f"n={int(proxy['n_direct'].iloc[0]):,}/{int(proxy['n_proxied'].iloc[0]):,}")
+        out["Proxy added"] = ", ".join(parts) + f" ({basis})"
     out["GPU data"] = gpu_source
     return out
