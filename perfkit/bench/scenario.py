@@ -5,12 +5,35 @@ target = "http://127.0.0.1:8000"
 protocol = "http-json"          # http-json | kserve-v2 | openai
 label = "hardware=T4"
 seed = 1
+max_tokens = 64                 # openai body options (also temperature, top_p, stream = false)
 warmup_s = 5                    # sent, stored, excluded from the statistics (also cooldown_s)
 metrics_urls = ["http://127.0.0.1:8002/metrics"]  # scraped instead of <target>/metrics
 [payload]
 kind = "outliers"               # fixed | normal | longtail | outliers | path/to/bodies.jsonl
 mean = 64
 outlier_fraction = 0.02
+```
+
+or, for ``protocol = "openai"``, a token-true workload (:mod:`perfkit.bench.workload`; the
+keys of ``--prompt-tokens``, ``--output-tokens``, ``--tokenizer``, ``--dataset``,
+``--dataset-columns``, ``--turns``, ``--ignore-eos``, with the same SPEC strings; a
+length may also be a plain integer):
+
+```toml
+[workload]
+prompt_tokens = "normal:512,64"
+output_tokens = 128
+tokenizer = "tok/tokenizer.json"     # default: perfkit-char-lm, the demo model's
+ignore_eos = true
+turns = 1                            # chat: turns per conversation
+# dataset = "prompts.csv"            # one body per row (.jsonl/.json/.csv/.parquet), or a
+# dataset_columns = "prompt=question"  Mooncake trace's lengths (a replay stage's trace
+#                                      sets the timing only)
+```
+
+and the stages:
+
+```toml
 [[stage]]
 pattern = "constant"
 rate_rps = 50
@@ -22,7 +45,9 @@ to_rps = 200
 duration_s = 20
 ```
 Stages run back to back. Unknown keys are errors (a typo must not silently
-fall back to a default).
+fall back to a default). Relative paths (a stage's ``trace``, the workload's ``dataset``,
+``tokenizer`` and ``empirical:FILE`` lengths) are relative to the scenario file. Flags given
+with the file override its keys. A refusal names the file, the line and the key.
 """
 from __future__ import annotations
 
@@ -32,17 +57,29 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from perfkit.bench import datasets
 from perfkit.bench.config import BenchConfig, parse_slo
 from perfkit.bench.inputs import read_text
 from perfkit.bench.payload import PayloadSpec
 from perfkit.bench.schedule import PATTERNS, Stage
+from perfkit.bench.tokens import CHAR_TOKENIZER
+from perfkit.bench.workload import Workload
 from perfkit.errors import InputError, UsageError
 
 _TOP = {"target", "protocol", "method", "workers", "model", "max_tokens", "headers", "bearer_env",
         "timeout_s", "max_connections", "slo_p99_ms", "slo", "label", "seed", "min_duration_s",
-        "min_queries", "payload", "stage", "metrics_urls", "warmup_s", "cooldown_s"}
+        "min_queries", "payload", "stage", "metrics_urls", "warmup_s", "cooldown_s", "temperature", "top_p",
+        "stream", "workload"}
+_TABLES = ("payload", "stage", "headers", "slo", "metrics_urls", "workload")
 # Friendly aliases: rate -> rate_rps, duration -> duration_s.
 _STAGE_ALIASES = {"rate": "rate_rps", "duration": "duration_s", "think": "think_s"}
+# Flags named in shared refusals (BenchConfig.validate, the workload's parsers), as the file's keys;
+# other flags are their key with '-' as '_' (--max-tokens: max_tokens).
+_FLAG_KEYS = {"--stream/--no-stream": "stream", "--payload-template": "payload.template",
+              "--metrics-url": "metrics_urls", "--header": "headers",
+              **{"--" + f.name.replace("_", "-"): "workload." + f.name for f in dataclasses.fields(Workload)}}
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*(?:/--no-stream)?")
+_EMPIRICAL = re.compile(r"(\s*empirical:)(.*?)(,\s*max\s*=[^,]*)?$")
 
 
 def _fields(cls: Any) -> dict[str, Any]:
@@ -56,19 +93,39 @@ class _Source:
         self.path, self.text = path, text
 
     def line_of(self, key: str, occurrence: int = 0) -> int | None:
-        """Best-effort line number of the n-th ``key =``."""
+        """Best-effort line number of the n-th ``key =`` (or ``[key]`` table)."""
+        k = re.escape(key)
         hits = [i + 1 for i, line in enumerate(self.text.splitlines())
-                if re.match(rf"\s*{re.escape(key)}\s*=", line)]
+                if re.match(rf"\s*({k}\s*=|\[\[?\s*{k}\s*\]\]?)", line)]
         return hits[occurrence] if occurrence < len(hits) else (hits[0] if hits else None)
 
     def error(self, key: str | None, problem: str, occurrence: int = 0) -> InputError:
         return InputError(str(self.path), None if key is None else self.line_of(key, occurrence), problem)
 
+    def refusal(self, exc: UsageError) -> InputError:
+        """A shared check's refusal (worded for flags) in the file's terms: each flag as its
+        key, at the line of the first key named."""
+        keys: list[str] = []
+
+        def key(m: re.Match[str]) -> str:
+            keys.append(_FLAG_KEYS.get(m.group(0), m.group(0)[2:].replace("-", "_")))
+            return keys[-1]
+
+        problem = _FLAG.sub(key, str(exc))
+        lines = [line for k in keys if (line := self.line_of(k.rsplit(".", 1)[-1])) is not None]
+        return InputError(str(self.path), lines[0] if lines else None, problem)
+
+    def relative(self, path: str) -> str:
+        """``path`` as given, relative to the scenario file's folder."""
+        return str(self.path.parent / path)
+
     def typed(self, where: str, key: str, value: Any, want: Any) -> Any:
         """``value`` checked against the field's annotation (ints accepted as floats)."""
         t = str(want)
         ok = True
-        if "float" in t:
+        if "bool" in t:
+            ok = isinstance(value, bool)
+        elif "float" in t:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             value = float(value) if ok else value
         elif "int" in t and "str" not in t:
@@ -132,6 +189,31 @@ def _apply_tables(src: _Source, doc: dict[str, Any], cfg: BenchConfig) -> None:
         kw = src.table("payload.", doc["payload"], PayloadSpec)
         kw.setdefault("seed", cfg.seed)
         cfg.payload = PayloadSpec(**kw)
+    if "workload" in doc:
+        cfg.workload = _workload(src, doc["workload"])
+
+
+def _workload(src: _Source, raw: Any) -> Workload:
+    """``[workload]``: typed, its paths made relative to the file, its SPECs and column map
+    parsed by the flags' own parsers (the cross-checks run in ``BenchConfig.validate``)."""
+    if not isinstance(raw, dict):
+        raise src.error("workload", "workload: expected a table")
+    raw = {k: str(v) if k in ("prompt_tokens", "output_tokens") and type(v) is int else v for k, v in raw.items()}
+    kw = src.table("workload.", raw, Workload)
+    for key in ("dataset", "tokenizer"):
+        if kw.get(key) and kw[key] != CHAR_TOKENIZER:
+            kw[key] = src.relative(kw[key])
+    for key in ("prompt_tokens", "output_tokens"):
+        m = _EMPIRICAL.match(kw.get(key) or "")
+        if m and not re.fullmatch(r"[\d\s,.]+", m.group(2)):
+            kw[key] = m.group(1) + src.relative(m.group(2).strip()) + (m.group(3) or "")
+    work = Workload(**kw)
+    try:
+        work.specs()
+        datasets.parse_columns(work.dataset_columns)
+    except UsageError as exc:
+        raise src.refusal(exc) from None
+    return work
 
 
 def _stages(src: _Source, tables: Any) -> list[Stage]:
@@ -167,7 +249,7 @@ def load(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:
     cfg.pattern_name = "scenario"
     fields = _fields(BenchConfig)
     for key, value in doc.items():
-        if key not in ("payload", "stage", "headers", "slo", "metrics_urls"):
+        if key not in _TABLES:
             setattr(cfg, key, src.typed("", key, value, fields[key]))
     _apply_tables(src, doc, cfg)
     cfg.stages = _stages(src, doc.get("stage"))
@@ -177,5 +259,5 @@ def load(path: str | Path, base: BenchConfig | None = None) -> BenchConfig:
         try:
             cfg.validate()
         except UsageError as exc:
-            raise src.error(None, str(exc)) from None
+            raise src.refusal(exc) from None
     return cfg
