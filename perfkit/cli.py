@@ -43,6 +43,21 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from perfkit import store
+    from perfkit.paths import parquet_location
+    from perfkit.store.parquet import export_parquet
+
+    if parquet_location(args.db) is not None:
+        raise UsageError(f"--db {args.db}: already a Parquet export; export from a DuckDB file")
+    with store.connect(args.db, read_only=True) as con:
+        result = export_parquet(con, args.parquet)
+    for table, rows in result.rows.items():
+        print(f"{table:<24} {rows:>12,} rows  {result.partitions[table]:>6} partition(s) written")
+    print(f"schema version {result.schema_version} -> {result.out_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="perfkit",
@@ -60,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
                           description="List recorded runs, newest first.")
     add_db_argument(runs)
     runs.set_defaults(func=_cmd_runs)
+    export = sub.add_parser(
+        "export", help="write the store as Hive-partitioned Parquet",
+        description="Write every table as Parquet partitioned by UTC day (and run, for runs, requests "
+                    "and token gaps), with the schema version in each file's metadata. Exporting again "
+                    "into DIR replaces the partitions written and keeps the rest. `--db DIR` then reads "
+                    "it (docs/parquet.md).")
+    add_db_argument(export)
+    export.add_argument("--parquet", metavar="DIR", required=True, help="folder to write the Parquet files in")
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -24,7 +24,8 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
     """The shared ``--db`` flag (``PERFKIT_DB`` when absent, then data/perfkit.duckdb)."""
     parser.add_argument(
         "--db", metavar="PATH", default=None,
-        help="DuckDB file (default: $PERFKIT_DB or data/perfkit.duckdb)",
+        help="DuckDB file, or a Parquet export (a folder or parquet:URL; read-only) "
+             "(default: $PERFKIT_DB or data/perfkit.duckdb)",
     )
 
 

@@ -18,6 +18,8 @@ PACKAGED_NOTEBOOKS = PACKAGE_DIR / "notebooks"
 PACKAGED_CATALOG = PACKAGE_DIR / "data" / "hardware.csv"
 
 ENV_DB = "PERFKIT_DB"
+#: ``--db parquet:URL`` reads a Parquet export at any URL (a local folder is recognized without it).
+PARQUET_PREFIX = "parquet:"
 ENV_CACHE = "PERFKIT_CACHE_DIR"
 ENV_CATALOG = "PERFKIT_HARDWARE_CSV"
 
@@ -38,11 +40,21 @@ def project_dir() -> Path:
 
 
 def db_path(db: str | os.PathLike[str] | None = None) -> Path:
-    """``--db`` wins, then ``$PERFKIT_DB``, then ``data/perfkit.duckdb`` under the cwd."""
+    """``--db`` wins, then ``$PERFKIT_DB``, then ``data/perfkit.duckdb`` under the cwd
+    (a folder there is a Parquet export: :func:`parquet_location`)."""
     if db:
         return Path(db)
     env = os.environ.get(ENV_DB)
     return Path(env) if env else DEFAULT_DB
+
+
+def parquet_location(db: str | os.PathLike[str] | None = None) -> str | None:
+    """The Parquet export that ``--db`` (else ``$PERFKIT_DB``) names: the URL after ``parquet:``
+    (a folder, ``s3://...``, any fsspec URL) or a local folder; None for a DuckDB file."""
+    raw = str(db) if db else os.environ.get(ENV_DB, "")
+    if raw.startswith(PARQUET_PREFIX):
+        return raw[len(PARQUET_PREFIX):]
+    return raw if raw and Path(raw).is_dir() else None
 
 
 def cache_dir() -> Path:

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import duckdb
 
 from perfkit.errors import StoreError
-from perfkit.paths import db_path
+from perfkit.paths import db_path, parquet_location
 
 _MIGRATION_RE = re.compile(r"^(\d{4})-[\w.-]+\.sql$")
 
@@ -99,7 +99,25 @@ def connect(
     wait_s: float = 600.0,
     quiet: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """Open (creating and migrating) the store, waiting up to ``wait_s`` for another writer."""
+    """Open (creating and migrating) the store, waiting up to ``wait_s`` for another writer.
+
+    A Parquet export (a folder, or a ``parquet:`` URL; see :mod:`perfkit.store.parquet`) opens
+    read-only as in-memory views with the same tables."""
+    parquet = parquet_location(db)
+    if parquet is not None:
+        if not read_only:
+            raise StoreError(f"{parquet}: a Parquet export is read-only; write to a DuckDB file "
+                             "and export it again")
+        from perfkit.store.parquet import open_views
+
+        con = duckdb.connect(":memory:")
+        try:
+            migrate(con)  # the empty tables give each column its declared type, the views their SQL
+            open_views(con, parquet, migrations()[-1].version)
+        except BaseException:
+            con.close()
+            raise
+        return con
     path = db_path(db)
     if str(path) != ":memory:":
         if read_only and not path.exists():
