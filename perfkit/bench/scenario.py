@@ -115,10 +115,6 @@ class _Source:
         lines = [line for k in keys if (line := self.line_of(k.rsplit(".", 1)[-1])) is not None]
         return InputError(str(self.path), lines[0] if lines else None, problem)
 
-    def relative(self, path: str) -> str:
-        """``path`` as given, relative to the scenario file's folder."""
-        return str(self.path.parent / path)
-
     def typed(self, where: str, key: str, value: Any, want: Any) -> Any:
         """``value`` checked against the field's annotation (ints accepted as floats)."""
         t = str(want)
@@ -193,21 +189,28 @@ def _apply_tables(src: _Source, doc: dict[str, Any], cfg: BenchConfig) -> None:
         cfg.workload = _workload(src, doc["workload"])
 
 
+def rebase(work: Workload, base: Path) -> Workload:
+    """``work`` with its relative paths (dataset, tokenizer, ``empirical:FILE`` lengths) taken
+    from ``base`` (the scenario's folder; the locustfile's the current one, so that they are absolute)."""
+    kw: dict[str, Any] = {}
+    for key in ("dataset", "tokenizer"):
+        value = getattr(work, key)
+        if value and value != CHAR_TOKENIZER:
+            kw[key] = str(base / value)
+    for key in ("prompt_tokens", "output_tokens"):
+        m = _EMPIRICAL.match(getattr(work, key) or "")
+        if m and not re.fullmatch(r"[\d\s,.]+", m.group(2)):
+            kw[key] = m.group(1) + str(base / m.group(2).strip()) + (m.group(3) or "")
+    return dataclasses.replace(work, **kw)
+
+
 def _workload(src: _Source, raw: Any) -> Workload:
     """``[workload]``: typed, its paths made relative to the file, its SPECs and column map
     parsed by the flags' own parsers (the cross-checks run in ``BenchConfig.validate``)."""
     if not isinstance(raw, dict):
         raise src.error("workload", "workload: expected a table")
     raw = {k: str(v) if k in ("prompt_tokens", "output_tokens") and type(v) is int else v for k, v in raw.items()}
-    kw = src.table("workload.", raw, Workload)
-    for key in ("dataset", "tokenizer"):
-        if kw.get(key) and kw[key] != CHAR_TOKENIZER:
-            kw[key] = src.relative(kw[key])
-    for key in ("prompt_tokens", "output_tokens"):
-        m = _EMPIRICAL.match(kw.get(key) or "")
-        if m and not re.fullmatch(r"[\d\s,.]+", m.group(2)):
-            kw[key] = m.group(1) + src.relative(m.group(2).strip()) + (m.group(3) or "")
-    work = Workload(**kw)
+    work = rebase(Workload(**src.table("workload.", raw, Workload)), src.path.parent)
     try:
         work.specs()
         datasets.parse_columns(work.dataset_columns)
