@@ -307,7 +307,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         try:
             from perfkit.bench.runner import run
 
-            return report(run(config_from_args(args), stop=stop))
+            cfg = config_from_args(args)
+            cfg.segment, cfg.start_at, cfg.clock_ref = args.segment, args.start_at, args.clock_ref
+            return report(run(cfg, stop=stop))
         except Interrupted as exc:
             print(f"perfkit bench: {exc}", file=sys.stderr)
             return 128 + exc.signum
@@ -322,6 +324,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return sweep.cli_sweep(config_from_args(args), args)
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from perfkit.bench.merge import merge
+
+    return report(merge(args.db, args.segments))
+
+
 def _cmd_locustfile(args: argparse.Namespace) -> int:
     from perfkit.bench import locustgen
 
@@ -331,14 +339,30 @@ def _cmd_locustfile(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``bench``, ``sweep`` and ``locustfile`` to `perfkit`."""
+    """Add ``bench``, ``sweep``, ``merge`` and ``locustfile`` to `perfkit`."""
+    from perfkit.cliutil import add_command, add_db_argument
+
     b = sub.add_parser("bench", help="open-loop load test of an inference endpoint",
                        description="Send load on a schedule, time every request from its intended send "
                        "(no coordinated omission), store one row per request and the run summary. "
                        "Exit 0 ok, 1 run failed or --slo-p99-ms missed, 2 bad input, 130/143 interrupted "
                        "(SIGINT/SIGTERM).")
     add_load_arguments(b)
+    b.add_argument("--segment", metavar="I/N", help="send only segment I of N of the schedule (sends k with "
+                   "k %% N == I, rows keep their global seq); `perfkit merge` folds the N segments into one run")
+    b.add_argument("--start-at", metavar="UNIX_S|+S", help="start at this wall-clock time (Unix seconds; +S: S "
+                   "seconds from now); give every segment the same time. Refused if over 1 s in the past")
+    b.add_argument("--clock-ref", metavar="URL", help="check this host's clock against URL (its X-Server-Time "
+                   "header or a body holding the Unix time, e.g. serve-demo's /health) and refuse to start when "
+                   "off by more than half the late threshold (2.5 ms)")
     b.set_defaults(func=_cmd_bench)
+    m = add_command(sub, "merge", _cmd_merge, help="fold the segments of one run into a single run",
+                    description="Merge the DuckDB files of the N segments of one run (`perfkit bench --segment "
+                    "I/N`) into one run in --db: rows keep their global seq; summary, percentiles and validity "
+                    "are recomputed over the union. Segments of different schedules, seeds or starts, a "
+                    "different N, duplicate or missing segments are refused (exit 2).")
+    m.add_argument("segments", nargs="+", metavar="SEGMENT_DB", help="one DuckDB file per segment")
+    add_db_argument(m)
     s = sub.add_parser("sweep", help="latency-throughput curve over rates and its knee, or the max rate within an SLO",
                        description="Run bench at each of --rates (or, with --find-knee, at geometric rates), "
                        "stop after the first over-saturated step (completions short of arrivals for a sustained "

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from perfkit.bench.choices import AMBIGUOUS_SLO_KEYS, PATTERNS, PROTOCOLS, SLO_KEYS
 from perfkit.bench.payload import PayloadSpec, is_completions_path
 from perfkit.bench.schedule import Phases, Stage
+from perfkit.bench.segments import Segment, parse_start
 from perfkit.bench.workload import Workload
 from perfkit.errors import UsageError
 from perfkit.redact import redact_headers, redact_text, redact_url, split_userinfo
@@ -155,6 +156,9 @@ class BenchConfig:
     scenario_path: str | None = None  # where the stages came from, if a file
     pattern_name: str | None = None   # overrides the pattern shown (scenario)
     tags: dict[str, str] = field(default_factory=dict)  # labels added by sweep
+    segment: str | None = None        # "I/N": this instance's share of the schedule (perfkit.bench.segments)
+    start_at: str | None = None       # shared wall-clock t0: Unix seconds or "+S"
+    clock_ref: str | None = None      # URL whose answers carry the time, for the clock check
 
     @property
     def pattern(self) -> str:
@@ -215,6 +219,12 @@ class BenchConfig:
             raise UsageError(f"credentials given more than once ({', '.join(given)}); give one of them")
         if not re.fullmatch(r"[A-Z]+", self.method):
             raise UsageError(f"--method {self.method!r} is not an HTTP method")
+        if self.segment is not None:
+            Segment.parse(self.segment)
+            if self.closed:
+                raise UsageError("--segment splits an open-loop schedule; a closed loop has none")
+        if self.start_at is not None:
+            parse_start(self.start_at)
         self.payload.validate()
         self._check_body_options()
         self.workload.check(self.protocol, self.payload.kind, not is_completions_path(target.path), self.max_tokens)
@@ -261,6 +271,7 @@ class BenchConfig:
         d["target"] = redact_url(self.target)
         d["headers"] = redact_headers(self.headers)
         d["metrics_urls"] = [redact_url(u) for u in self.metrics_urls]
+        d["clock_ref"] = redact_url(self.clock_ref) if self.clock_ref else None
         d.pop("db", None)
         d.pop("quiet", None)
         d["pattern"] = self.pattern

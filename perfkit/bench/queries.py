@@ -78,3 +78,19 @@ def sweep_summaries(con: duckdb.DuckDBPyConnection, sweep_id: str) -> list[RunSu
         "SELECT summary FROM runs WHERE json_extract_string(labels, '$.sweep') = ? AND summary IS NOT NULL "
         "ORDER BY started_at", [sweep_id]).fetchall()
     return [load(text) for (text,) in rows]
+
+
+def segment_runs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The ids of the runs that are one segment of a split schedule (``perfkit bench --segment``)."""
+    rows = con.execute("SELECT run_id FROM runs WHERE json_extract(scenario, '$.segment.index') IS NOT NULL "
+                       "ORDER BY started_at").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def run_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[Any, Any]:
+    """A run's ``requests`` and ``token_gaps`` rows, every column but run_id, as Arrow tables."""
+    requests = con.sql("SELECT * EXCLUDE (run_id) FROM requests WHERE run_id = ? ORDER BY seq",
+                       params=[run_id]).to_arrow_table()
+    gaps = con.sql("SELECT * EXCLUDE (run_id) FROM token_gaps WHERE run_id = ? ORDER BY seq",
+                   params=[run_id]).to_arrow_table()
+    return requests, gaps

@@ -11,7 +11,7 @@ The coordinating process (this module) never sends a request. :func:`run` goes
 5. :class:`_Drain`: receives the workers' batches and writes them as the run goes, feeds
    the progress bar and the live telemetry collectors (started just after t0, handed the
    real target URL in memory only), and says when the first request has left;
-6. :func:`_finalize`: the summary (checked against :mod:`perfkit.summary`) and the
+6. :func:`finalize`: the summary (checked against :mod:`perfkit.summary`) and the
    final status, from the stored rows.
 
 The modules for 3, 4 and 6 (DuckDB, Arrow, polars; scipy for the summary) are
@@ -43,6 +43,7 @@ from perfkit import __version__, jsonsafe
 from perfkit.bench import errorbodies
 from perfkit.bench import payload as payload_mod
 from perfkit.bench import schedule as schedule_mod
+from perfkit.bench import segments
 from perfkit.bench.config import BenchConfig, Target
 from perfkit.bench.engine import WorkerJob
 from perfkit.bench.progress import Progress, announce_start
@@ -99,6 +100,8 @@ class Plan:
     intended_rate_rps: float | None
     public: dict[str, Any] = field(default_factory=dict)  # the secret-free scenario (runs.scenario)
     intended_tokens: tuple[np.ndarray, np.ndarray] | None = None  # token-true workloads: per body
+    seqs: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # global seq of each send
+    start_unix: float | None = None   # --start-at: the shared wall-clock t0
 
     @property
     def stream(self) -> bool:
@@ -143,10 +146,21 @@ def plan_run(config: BenchConfig, run_id: str | None = None) -> Plan:
     rate = None
     if not config.closed and total_s > 0:
         rate = sum((st.mean_rate_rps() or 0.0) * st.length_s() for st in config.stages) / total_s
+    seqs = np.arange(n_sched, dtype=np.int64)
+    segment = None if config.segment is None else segments.Segment.parse(config.segment)
+    if segment is not None:  # this instance's share of the one schedule, global seq kept
+        seqs = schedule_mod.share(seqs, segment.index, segment.count)
+        rate = None if rate is None else rate * len(seqs) / n_sched
     p = Plan(config, target, run_id or new_run_id(), reqs, classes,
-             np.array([len(b) for b in bodies], dtype=np.int64), np.rint(offsets * 1e9).astype(np.int64),
-             stage_idx, total_s, rate, intended_tokens=intended)
+             np.array([len(b) for b in bodies], dtype=np.int64), np.rint(offsets[seqs] * 1e9).astype(np.int64),
+             stage_idx[seqs], total_s, rate, intended_tokens=intended, seqs=seqs)
     p.public = {**config.public(), "scheduled": p.scheduled, "schedule_s": total_s, "payload_pool": len(bodies)}
+    if segment is not None:
+        p.public["segment"] = {"index": segment.index, "count": segment.count, "scheduled_total": n_sched,
+                               "schedule_id": segments.schedule_id(config.stages, config.seed, n_sched)}
+    if config.start_at is not None:
+        p.start_unix = segments.parse_start(config.start_at)
+        p.public["start_at_unix_s"] = p.start_unix
     return p
 
 
@@ -154,7 +168,6 @@ def _jobs(p: Plan) -> list[WorkerJob]:
     """Each worker's share: every n-th send of the one schedule (closed loop: of the users)."""
     cfg, t = p.config, p.target
     nw, st, closed = cfg.workers, cfg.stages[0], cfg.closed
-    seqs = np.arange(len(p.offsets_ns), dtype=np.int64)
     jobs = []
     for k in range(nw):
         users = (st.concurrency // nw + (1 if k < st.concurrency % nw else 0)) if closed else 0
@@ -163,7 +176,8 @@ def _jobs(p: Plan) -> list[WorkerJob]:
         jobs.append(WorkerJob(
             index=k, n_workers=nw, host=t.host, port=t.port, use_ssl=t.scheme == "https", stream=p.stream,
             answers=p.llm and not p.stream,
-            requests=p.requests, offsets_ns=p.offsets_ns[k::nw], seqs=seqs[k::nw], stages=p.stage_idx[k::nw],
+            requests=p.requests, offsets_ns=schedule_mod.share(p.offsets_ns, k, nw),
+            seqs=schedule_mod.share(p.seqs, k, nw), stages=schedule_mod.share(p.stage_idx, k, nw),
             timeout_s=cfg.timeout_s, max_connections=cfg.max_connections, closed_concurrency=users,
             think_s=st.think_s, duration_s=st.duration_s if closed else p.total_s))
     return jobs
@@ -228,7 +242,12 @@ def _record(p: Plan, session: _Session) -> None:
     from perfkit.store import write
 
     t0_mono, t0_unix = _clock_pair()
-    session.t0_mono, session.t0_unix = t0_mono + START_LEAD_NS, t0_unix + START_LEAD_NS / 1e9
+    lead_ns = START_LEAD_NS if p.start_unix is None else round((p.start_unix - t0_unix) * 1e9)
+    if lead_ns < -segments.PAST_START_S * 1e9:
+        raise UsageError(f"--start-at passed {-lead_ns / 1e9:.1f} s ago while the run started: give a later time")
+    session.t0_mono = t0_mono + lead_ns
+    # a shared start is taken as given, so that every segment stamps the same intended times
+    session.t0_unix = t0_unix + lead_ns / 1e9 if p.start_unix is None else p.start_unix
     cfg = p.config
     row = {"run_id": p.run_id, "label": cfg.label, "labels": {**store.parse_label(cfg.label), **cfg.tags},
            "target": p.target.public_url, "protocol": cfg.protocol, "pattern": cfg.pattern,
@@ -341,7 +360,7 @@ def _lower_priority(nice: int = 10) -> None:
 
 
 def _preload_finalize() -> None:
-    """Import what :func:`_finalize` needs (scipy and pandas for the statistics: seconds of
+    """Import what :func:`finalize` needs (scipy and pandas for the statistics: seconds of
     CPU) on an idle-priority thread while the run goes, so that
     the summary follows the last response closely without delaying the first request."""
     def load() -> None:
@@ -349,7 +368,7 @@ def _preload_finalize() -> None:
         try:
             for name in ("perfkit.bench.queries", "perfkit.bench.summary"):
                 importlib.import_module(name)
-        except Exception:  # _finalize imports them again and reports what fails
+        except Exception:  # finalize imports them again and reports what fails
             return
 
     threading.Thread(target=load, name="perfkit-bench-preload", daemon=True).start()
@@ -369,19 +388,20 @@ def _close(session: _Session | None) -> None:
             _say(f"live telemetry: {exc}")
 
 
-def _finalize(p: Plan, session: _Session, signal_name: str | None) -> RunSummary:
-    """Summary and final status from the stored rows; stored, checked against the contract."""
+def finalize(con: duckdb.DuckDBPyConnection, run_id: str, *, crashed: str | None, signal_name: str | None,
+             ended_at: datetime | None = None) -> RunSummary:
+    """Summary and final status of a run from its stored rows; stored, checked against the
+    contract (also how :mod:`perfkit.bench.merge` finishes a merged run)."""
     from perfkit import store
     from perfkit.bench.queries import load_columns
     from perfkit.bench.summary import decide_status, summary_from_frame
     from perfkit.store import write
 
-    con = session.con
-    cols = load_columns(con, p.run_id)
+    cols = load_columns(con, run_id)
     status, reason = decide_status(cols["ok"], cols["conn_err"], cols["seq"], signal_name is not None,
-                                   session.crashed, cols["errors"])
-    ended_at = datetime.now(timezone.utc)
-    run_row = store.get_run(con, p.run_id)
+                                   crashed, cols["errors"])
+    ended_at = ended_at or datetime.now(timezone.utc)
+    run_row = store.get_run(con, run_id)
     run_row.update(status=status, status_reason=reason)
     summary: dict[str, Any] = jsonsafe.json_safe(summary_from_frame(cols, run_row))
     summary["started_at"] = run_row["started_at"].isoformat() if run_row.get("started_at") else None
@@ -390,7 +410,7 @@ def _finalize(p: Plan, session: _Session, signal_name: str | None) -> RunSummary
         summary["signal"] = signal_name
     checked = validate(summary)
     with store.transaction(con):
-        write.finalize_run(con, p.run_id, status=status, status_reason=reason, ended_at=ended_at,
+        write.finalize_run(con, run_id, status=status, status_reason=reason, ended_at=ended_at,
                            summary=jsonsafe.dumps(checked))
     return checked
 
@@ -416,6 +436,8 @@ def run(config: BenchConfig, run_id: str | None = None, stop: StopSignals | None
         with StopSignals() as own:
             return run(config, run_id, own)
     p = plan_run(config, run_id)
+    if config.segment is not None or config.clock_ref:
+        p.public["clock"] = segments.check_clock(config.clock_ref, config.late_threshold_ms)
     workers = Workers(_jobs(p))
     stop.on_stop(workers.stop)
     session = None
@@ -443,7 +465,7 @@ def run(config: BenchConfig, run_id: str | None = None, stop: StopSignals | None
         if session is not None and not drained:
             session.con.close()
     assert session is not None  # drained
-    summary = _finalize(p, session, stop.name)
+    summary = finalize(session.con, p.run_id, crashed=session.crashed, signal_name=stop.name)
     session.con.close()
     _write_summary_json(config.summary_json, summary)
     return summary

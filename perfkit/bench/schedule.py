@@ -264,6 +264,13 @@ def build(stages: Sequence[Stage], seed: int | None = 0) -> tuple[np.ndarray, np
     return np.concatenate(offs), np.concatenate(idx), t
 
 
+def share(values: np.ndarray, index: int, parts: int) -> np.ndarray:
+    """Part ``index`` of ``parts`` of a schedule's per-send array: every ``parts``-th send from
+    ``index`` (sends k with k % parts == index). How ``--workers`` split one run's sends among
+    processes and ``--segment I/N`` splits one schedule among machines."""
+    return values[index::parts]
+
+
 #: The phases of a run's schedule, in time order. Warm-up and cool-down load is sent and
 #: stored (``requests.phase``) but left out of every statistic; NULL (rows written before
 #: migration 0011, imported runs) reads as ``measure``.

@@ -10,7 +10,7 @@ Routes (see the module docs of :mod:`perfkit.demo.model`, :mod:`perfkit.demo.llm
   POST /v1/completions, /v1/chat/completions   OpenAI-compatible, ``stream`` or not
   GET  /v1/models
   GET  /metrics                      Prometheus text exposition
-  GET  /health                       ``{"status": "ok"}``
+  GET  /health                       ``{"status": "ok"}``, the server's Unix time in ``X-Server-Time``
   GET  /demo/config                  the settings, stall epoch and model description
 
 Every request passes the stall gate when it arrives and before its response is
@@ -233,7 +233,8 @@ async def handle_ready(request: web.Request) -> web.Response:
 
 
 async def handle_health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    # X-Server-Time: the server's Unix time, for `perfkit bench --clock-ref URL/health`
+    return web.json_response({"status": "ok"}, headers={"X-Server-Time": f"{time.time():.6f}"})
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
