@@ -184,3 +184,29 @@ def test_perfkit_export_and_runs_from_the_command_line(filled_db, tmp_path):
                            capture_output=True, text=True)
     assert again.returncode == 2 and "already a Parquet export" in again.stderr
 
+
+
+@pytest.mark.slow
+def test_notebooks_read_an_export_with_identical_report_figures(tmp_path):
+    """Notebooks 01 and 03 rendered against a store and against its Parquet export: the same
+    headline figures and conclusions (what the report index shows)."""
+    from report_runs import write_run
+
+    from perfkit.report.render import ReportJob, execute_report, resolve_notebook
+
+    db = tmp_path / "suite.duckdb"
+    first = write_run(db)["run_id"]
+    second = write_run(db, run_id="20261125T040000Z-def456", labels={"suite": "t", "case": "other"}, seed=8)["run_id"]
+    out = tmp_path / "export"
+    _export(db, out)
+    jobs = [("01_benchmark", {"run_id": first}), ("01_benchmark", {"run_id": second}),
+            ("03_root_cause", {"run_ids": f"{first},{second}"})]
+    for notebook, params in jobs:
+        shown = []
+        for source in (db, out):
+            rec = execute_report(ReportJob(notebook=resolve_notebook(notebook), name=notebook, parameters=params),
+                                 tmp_path / f"rendered-{source.stem}", db=str(source))
+            assert rec.ok, (notebook, source, rec.error)
+            assert rec.headlines and rec.headlines[0]["figures"], notebook
+            shown.append((rec.headlines, rec.conclusions))
+        assert shown[0] == shown[1], notebook
