@@ -57,7 +57,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from perfkit.bench import datasets
+from perfkit.bench import datasets, lengths
 from perfkit.bench.config import BenchConfig, parse_slo
 from perfkit.bench.inputs import read_text
 from perfkit.bench.payload import PayloadSpec
@@ -102,9 +102,9 @@ class _Source:
     def error(self, key: str | None, problem: str, occurrence: int = 0) -> InputError:
         return InputError(str(self.path), None if key is None else self.line_of(key, occurrence), problem)
 
-    def refusal(self, exc: UsageError) -> InputError:
+    def refusal(self, exc: UsageError, key_path: str | None = None) -> InputError:
         """A shared check's refusal (worded for flags) in the file's terms: each flag as its
-        key, at the line of the first key named."""
+        key, at the line of the first key named; ``key_path`` is named if the message does not."""
         keys: list[str] = []
 
         def key(m: re.Match[str]) -> str:
@@ -112,6 +112,9 @@ class _Source:
             return keys[-1]
 
         problem = _FLAG.sub(key, str(exc))
+        if key_path:
+            problem = problem if key_path in problem else f"{key_path}: {problem}"
+            keys.insert(0, key_path)
         lines = [line for k in keys if (line := self.line_of(k.rsplit(".", 1)[-1])) is not None]
         return InputError(str(self.path), lines[0] if lines else None, problem)
 
@@ -211,8 +214,14 @@ def _workload(src: _Source, raw: Any) -> Workload:
         raise src.error("workload", "workload: expected a table")
     raw = {k: str(v) if k in ("prompt_tokens", "output_tokens") and type(v) is int else v for k, v in raw.items()}
     work = rebase(Workload(**src.table("workload.", raw, Workload)), src.path.parent)
+    for key in ("prompt_tokens", "output_tokens"):
+        spec = getattr(work, key)
+        try:
+            if spec:
+                lengths.parse(spec, f"workload.{key}")
+        except UsageError as exc:  # a lengths file's own error names that file: add the key
+            raise src.refusal(exc, f"workload.{key}") from None
     try:
-        work.specs()
         datasets.parse_columns(work.dataset_columns)
     except UsageError as exc:
         raise src.refusal(exc) from None
