@@ -16,7 +16,7 @@ import pandas as pd
 from perfkit import store
 from perfkit.analyze.hardware.compare import RUN_COLUMNS, capacity_at_slo, per_device_runs
 from perfkit.names import GPU_POWER, LABEL_DEVICES, LABEL_HARDWARE
-from perfkit.paths import db_path
+from perfkit.paths import db_path, parquet_location
 
 # Run-summary fields by their JSON paths, which the summary contract (perfkit.summary.RunSummary)
 # keeps stable for SQL readers; a run imported without a field reads NULL there.
@@ -86,9 +86,9 @@ def measured_runs(con: duckdb.DuckDBPyConnection, label_key: str = LABEL_HARDWAR
 def runs_from_store(db: str | os.PathLike[str] | None = None, label_key: str = LABEL_HARDWARE) -> pd.DataFrame:
     """:func:`measured_runs` of the store at ``db``; an empty frame when there is no store yet."""
     path = db_path(db or None)
-    if str(path) != ":memory:" and not Path(path).exists():
+    if parquet_location(db or None) is None and str(path) != ":memory:" and not Path(path).exists():
         return pd.DataFrame(columns=list(RUN_COLUMNS))
-    with store.connect(path, read_only=True, quiet=True) as con:
+    with store.connect(db or None, read_only=True, quiet=True) as con:
         return measured_runs(con, label_key)
 
 
