@@ -15,6 +15,7 @@ machine of 2 cores the 2 generators and the target compete for them.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -29,13 +30,15 @@ from bench_engine_vs_locust_wrk import free_port, start_nginx  # noqa: E402
 import duckdb  # noqa: E402
 
 PERFKIT = [sys.executable, "-m", "perfkit"]
+TRIALS = itertools.count()
 LEAD_S = 8.0  # the shared start: far enough ahead for N processes to start on a busy machine
 
 
 def trial(url: str, rate: float, n: int, duration: float, tmp: Path) -> dict:
     """One run of ``rate`` req/s split into ``n`` segments; the merged summary's verdict."""
     start = time.time() + LEAD_S
-    dbs = [tmp / f"r{rate:.0f}-n{n}-s{i}.duckdb" for i in range(n)]
+    name = f"r{rate:.0f}-n{n}-{next(TRIALS)}"  # new files each trial: merge wants one segment run per file
+    dbs = [tmp / f"{name}-s{i}.duckdb" for i in range(n)]
     procs = [subprocess.Popen(PERFKIT + [
         "bench", "--target", url + "/infer", "--rate", str(rate), "--duration", str(duration),
         "--segment", f"{i}/{n}", "--start-at", repr(start), "--db", str(db), "--no-collect", "--quiet",
@@ -45,9 +48,11 @@ def trial(url: str, rate: float, n: int, duration: float, tmp: Path) -> dict:
         _, err = proc.communicate()
         if proc.returncode not in (0, 1):
             raise SystemExit(f"perfkit bench failed: {err.strip()[-400:]}")
-    merged = tmp / f"r{rate:.0f}-n{n}-merged.duckdb"
-    subprocess.run(PERFKIT + ["merge", "--db", str(merged), *map(str, dbs)], check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    merged = tmp / f"{name}-merged.duckdb"
+    res = subprocess.run(PERFKIT + ["merge", "--db", str(merged), *map(str, dbs)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    if res.returncode not in (0, 1):
+        raise SystemExit(f"perfkit merge failed: {res.stderr.strip()[-400:]}")
     with duckdb.connect(str(merged), read_only=True) as con:
         s = json.loads(con.execute("SELECT summary::VARCHAR FROM runs").fetchone()[0])
     lag = s["schedule_lag_ms"]
