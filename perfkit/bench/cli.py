@@ -313,6 +313,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         except Interrupted as exc:
             print(f"perfkit bench: {exc}", file=sys.stderr)
             return 128 + exc.signum
+        except Exception:
+            if stop.signum is None or not stop.armed:
+                raise
+            # The handler's Interrupted was raised inside a library that runs Python signal
+            # handlers in its own code and re-raises its own error (DuckDB: "Query interrupted"
+            # during the store's migrations): still an interruption before the run was recorded.
+            print(f"perfkit bench: {Interrupted(stop.signum)}", file=sys.stderr)
+            return 128 + stop.signum
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

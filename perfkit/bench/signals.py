@@ -76,6 +76,11 @@ class StopSignals:
         self._armed = False
 
     @property
+    def armed(self) -> bool:
+        """True until :meth:`hold`: a signal now means "interrupted before the run was recorded"."""
+        return self._armed
+
+    @property
     def name(self) -> str | None:
         """``SIGINT`` | ``SIGTERM`` once one arrived."""
         return None if self.signum is None else signal.Signals(self.signum).name

@@ -51,3 +51,33 @@ def test_replay_trace_from_cli(tmp_path, demo):
     assert res.returncode == 0, res.stderr
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["requests"] == 4 and s["pattern"] == "replay"
+
+
+def test_a_signal_that_a_library_turns_into_its_own_error_at_start_up_is_an_interruption(monkeypatch, capsys):
+    """DuckDB runs Python signal handlers inside a query and re-raises the handler's exception as
+    its own ``RuntimeError: Query interrupted`` (seen with a SIGINT during the store's migrations):
+    the bench still exits 130 with one line, no traceback. An error without a signal stays an error."""
+    import signal
+
+    import pytest
+
+    from perfkit.bench import runner
+    from perfkit.cli import main
+
+    def interrupted_inside_a_query(cfg, stop):
+        try:
+            stop._handle(signal.SIGINT, None)  # what the SIGINT handler does when the signal lands
+        except KeyboardInterrupt:
+            raise RuntimeError("Query interrupted") from None
+
+    monkeypatch.setattr(runner, "run", interrupted_inside_a_query)
+    argv = ["bench", "--target", "http://127.0.0.1:9", "--rate", "1", "--duration", "1", "--no-collect"]
+    assert main(argv) == 130
+    assert "interrupted by SIGINT before the first request" in capsys.readouterr().err
+
+    def plain_error(cfg, stop):
+        raise RuntimeError("a real bug")
+
+    monkeypatch.setattr(runner, "run", plain_error)
+    with pytest.raises(RuntimeError, match="a real bug"):
+        main(argv)
