@@ -34,3 +34,18 @@ def make_run(con: duckdb.DuckDBPyConnection, run_id: str, *,
         row["started_at"] = started_at
     write.insert_run(con, row)
     return run_id
+
+
+def store_before(path: Any, version: int) -> duckdb.DuckDBPyConnection:
+    """A store as perfkit left it before migration ``version``: every earlier migration applied
+    and recorded, the later ones not (the next :func:`perfkit.store.connect` applies them)."""
+    from perfkit.store import db
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
+                "applied_at TIMESTAMPTZ DEFAULT now())")
+    for mig in db.migrations():
+        if mig.version < version:
+            con.execute(mig.sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [mig.version, mig.name])
+    return con

@@ -2,22 +2,15 @@
 TTFT from the intended send computed from what they stored."""
 from __future__ import annotations
 
-import duckdb
 import pytest
 
+from factories import store_before
 from perfkit import store
-from perfkit.store import db as store_db
 
 
 def test_0007_adds_columns_and_backfills_ttft_from_intended(tmp_path):
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
-                "applied_at TIMESTAMPTZ DEFAULT now())")
-    for mig in store_db.migrations():
-        if mig.version < 7:
-            con.execute(mig.sql)
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [mig.version, mig.name])
+    con = store_before(path, 7)
     con.execute("INSERT INTO requests (run_id, seq, intended_unix_s, sent_unix_s, ttft_ms) VALUES "
                 "('r', 0, 100.0, 100.25, 40.0), ('r', 1, 101.0, 101.0, NULL), ('r', 2, 102.0, NULL, NULL)")
     con.close()

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from factories import make_run
+from factories import make_run, store_before
 from perfkit import store
 from perfkit.bench import BenchConfig, Stage, run
 from perfkit.bench.cli import add_load_arguments, config_from_args, phase_line, print_summary
@@ -19,7 +19,6 @@ from perfkit.bench.schedule import PHASES, Phases
 from perfkit.bench.summary import summarize
 from perfkit.errors import UsageError
 from perfkit.quantiles import percentiles
-from perfkit.store import db as store_db
 from perfkit.store import runs, write
 
 S = 1_000_000_000  # ns per second
@@ -143,13 +142,7 @@ def test_store_readers_leave_out_warmup_and_cooldown(tmp_path):
 
 def test_database_from_before_0011_reads_null_phase_as_measured(tmp_path):
     path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
-                "applied_at TIMESTAMPTZ DEFAULT now())")
-    for mig in store_db.migrations():
-        if mig.version < 11:
-            con.execute(mig.sql)
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [mig.version, mig.name])
+    con = store_before(path, 11)
     make_run(con, "old", t0_unix_s=100.0, protocol="http-json", scenario={"scheduled": 4})
     con.execute("INSERT INTO requests (run_id, seq, intended_unix_s, sent_unix_s, done_unix_s, latency_ms, "
                 "service_ms) VALUES ('old', 0, 100, 100, 100.01, 10, 10), ('old', 1, 101, 101, 101.02, 20, 20), "

@@ -281,16 +281,9 @@ def test_series_ids_block_and_gapped_sequence(tmp_db):
 def test_migration_0006_keeps_existing_series(tmp_db):
     """A store written before 0006 (series with its PRIMARY KEY) keeps every row, id and
     JSON label through the migration; afterwards the index is gone and labels are zstd."""
-    import duckdb
+    from factories import store_before
 
-    con = duckdb.connect(str(tmp_db))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, "
-                "applied_at TIMESTAMPTZ DEFAULT now())")
-    for mig in store.migrations():
-        if mig.version < 6:
-            con.execute(mig.sql)
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                        [mig.version, mig.name])
+    con = store_before(tmp_db, 6)
     con.execute("INSERT INTO sources (source_id, kind) VALUES (1, 'prometheus')")
     con.execute("INSERT INTO series SELECT range + 10, 1, 'm' || (range % 3), "
                 "json_object('i', range::VARCHAR), 'count', 'gauge' FROM range(3000)")
